@@ -1,0 +1,1 @@
+//! BAPPS traditional distortions (work in progress).

@@ -1,0 +1,1 @@
+//! LPIPS on tch (work in progress).

@@ -1,0 +1,63 @@
+//! One error type for the HTTP API, mapped to status codes and a JSON body
+//! `{"error": "..."}` that says what was wrong.
+
+use axum::{
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The database cannot be reached; clients should retry shortly.
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                Error::DatabaseUnavailable(error)
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl Error {
+    fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Error::Internal(error) => tracing::error!("{error:#}"),
+            Error::DatabaseUnavailable(error) => tracing::warn!("database unavailable: {error}"),
+            _ => {}
+        }
+        let body = Json(json!({ "error": self.to_string() }));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            (status, [(header::RETRY_AFTER, "2")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
+    }
+}
