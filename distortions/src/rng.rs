@@ -1,0 +1,162 @@
+//! Seeding and the few random variates the distortions need.
+//!
+//! The variates are written here rather than taken from `rand_distr` so that a
+//! (spec, seed) pair maps to the same bytes on every target: they use only
+//! integer operations, IEEE basic arithmetic and the pure-Rust `libm`.
+
+use std::sync::OnceLock;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The generator every distortion step draws from.
+pub type StepRng = ChaCha8Rng;
+
+/// The generator for step `step` of a pipeline run with `seed`: the same key,
+/// one ChaCha stream per step, so a step's randomness does not depend on how
+/// much the steps before it consumed.
+pub fn step_rng(seed: u64, step: usize) -> StepRng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step as u64);
+    rng
+}
+
+/// Uniform in [0, 1) from the top 24 bits (an f32's full mantissa).
+#[inline]
+pub fn unit_f32(bits: u32) -> f32 {
+    (bits >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
+/// Uniform in [0, 1) with 53 bits.
+pub fn unit_f64(rng: &mut impl RngCore) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Uniform integer in `0..n` (`n > 0`), by widening multiplication; the bias
+/// is below 2^-32 for the small `n` used here.
+pub fn below(rng: &mut impl RngCore, n: usize) -> usize {
+    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
+}
+
+/// Fills `out` with uniform values in [-1, 1), two per 64-bit draw.
+pub fn fill_symmetric_uniform(rng: &mut impl RngCore, out: &mut [f32]) {
+    let mut pairs = out.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let bits = rng.next_u64();
+        pair[0] = 2.0 * unit_f32(bits as u32) - 1.0;
+        pair[1] = 2.0 * unit_f32((bits >> 32) as u32) - 1.0;
+    }
+    for last in pairs.into_remainder() {
+        *last = 2.0 * unit_f32(rng.next_u32()) - 1.0;
+    }
+}
+
+/// Standard normal variate by Marsaglia & Tsang's ziggurat (128 layers): one
+/// 64-bit draw and a table lookup in ~99% of cases. The layer index and the
+/// value come from disjoint bits of the draw.
+pub fn standard_normal(rng: &mut impl RngCore) -> f32 {
+    let tables = ziggurat_tables();
+    loop {
+        let bits = rng.next_u64();
+        let layer = (bits & 0x7f) as usize;
+        let value = (bits >> 32) as u32 as i32;
+        let x = value as f64 * tables.width[layer];
+        if value.unsigned_abs() < tables.threshold[layer] {
+            return x as f32;
+        }
+        if layer == 0 {
+            return normal_tail(rng, value < 0) as f32;
+        }
+        let density_low = tables.density[layer];
+        let density_high = tables.density[layer - 1];
+        if density_low + unit_f64(rng) * (density_high - density_low) < libm::exp(-0.5 * x * x) {
+            return x as f32;
+        }
+    }
+}
+
+const ZIGGURAT_R: f64 = 3.442_619_855_899;
+
+/// Marsaglia's method for the tail beyond `ZIGGURAT_R`.
+fn normal_tail(rng: &mut impl RngCore, negative: bool) -> f64 {
+    loop {
+        // 1 - u is in (0, 1], so the logarithms are finite.
+        let x = -libm::log(1.0 - unit_f64(rng)) / ZIGGURAT_R;
+        let y = -libm::log(1.0 - unit_f64(rng));
+        if 2.0 * y >= x * x {
+            return if negative { -(ZIGGURAT_R + x) } else { ZIGGURAT_R + x };
+        }
+    }
+}
+
+struct ZigguratTables {
+    threshold: [u32; 128],
+    width: [f64; 128],
+    density: [f64; 128],
+}
+
+fn ziggurat_tables() -> &'static ZigguratTables {
+    static TABLES: OnceLock<ZigguratTables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        // Layer area and the scale of a 31-bit signed draw.
+        const AREA: f64 = 9.912_563_035_262_17e-3;
+        const SCALE: f64 = 2_147_483_648.0;
+        let mut tables = ZigguratTables { threshold: [0; 128], width: [0.0; 128], density: [0.0; 128] };
+        let mut edge = ZIGGURAT_R;
+        let base = AREA / libm::exp(-0.5 * edge * edge);
+        tables.threshold[0] = ((edge / base) * SCALE) as u32;
+        tables.width[0] = base / SCALE;
+        tables.width[127] = edge / SCALE;
+        tables.density[0] = 1.0;
+        tables.density[127] = libm::exp(-0.5 * edge * edge);
+        let mut previous = edge;
+        for layer in (1..127).rev() {
+            edge = libm::sqrt(-2.0 * libm::log(AREA / edge + libm::exp(-0.5 * edge * edge)));
+            tables.threshold[layer + 1] = ((edge / previous) * SCALE) as u32;
+            previous = edge;
+            tables.density[layer] = libm::exp(-0.5 * edge * edge);
+            tables.width[layer] = edge / SCALE;
+        }
+        tables
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_normal_has_unit_moments_and_gaussian_tails() {
+        let mut rng = step_rng(7, 0);
+        let n = 400_000;
+        let samples: Vec<f64> = (0..n).map(|_| f64::from(standard_normal(&mut rng))).collect();
+        let mean = samples.iter().sum::<f64>() / n as f64;
+        let variance = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let beyond_two_sigma = samples.iter().filter(|x| x.abs() > 2.0).count() as f64 / n as f64;
+        let beyond_r = samples.iter().filter(|x| x.abs() > ZIGGURAT_R).count();
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((variance - 1.0).abs() < 0.01, "variance {variance}");
+        // P(|X| > 2) = 0.0455 for a standard normal.
+        assert!((beyond_two_sigma - 0.0455).abs() < 0.002, "tail mass {beyond_two_sigma}");
+        // P(|X| > 3.44) = 5.8e-4: the tail path must be reached.
+        assert!(beyond_r > 100, "only {beyond_r} tail samples");
+    }
+
+    #[test]
+    fn steps_draw_independent_streams() {
+        let first: Vec<u64> = (0..4).map(|_| step_rng(1, 0).next_u64()).collect();
+        assert!(first.windows(2).all(|w| w[0] == w[1]));
+        assert_ne!(step_rng(1, 0).next_u64(), step_rng(1, 1).next_u64());
+        assert_ne!(step_rng(1, 0).next_u64(), step_rng(2, 0).next_u64());
+    }
+
+    #[test]
+    fn below_stays_in_range_and_covers_it() {
+        let mut rng = step_rng(3, 0);
+        let mut seen = [false; 5];
+        for _ in 0..200 {
+            seen[below(&mut rng, 5)] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+}

@@ -1,0 +1,166 @@
+//! Spatial distortions: every one resamples the image bilinearly through
+//! `raster::sample_bilinear`, so all share its border rule (reads outside the
+//! image repeat the nearest edge pixel). Only the random warps draw from the
+//! RNG (their displacement grids).
+
+use image::RgbImage;
+
+use crate::error::Result;
+use crate::raster::{round_to_u8, sample_bilinear, warp};
+use crate::rng::{fill_symmetric_uniform, StepRng};
+use crate::spec::{AffineWarp, ChromaticAberration, CubicWarp, Distort, Ghosting, Homography, LinearWarp, Shift};
+
+impl Distort for Shift {
+    fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        Ok(warp(image, |x, y| (x - self.dx, y - self.dy)))
+    }
+}
+
+/// Image centre in pixel-index coordinates (pixel centres at integers).
+fn centre(image: &RgbImage) -> (f32, f32) {
+    ((image.width() as f32 - 1.0) / 2.0, (image.height() as f32 - 1.0) / 2.0)
+}
+
+impl Distort for AffineWarp {
+    fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        // Forward map: rotate(scale * shear(p)). The output is filled by
+        // reading the source at the inverse map of each output pixel.
+        let angle = self.rotation.to_radians();
+        let (sin, cos) = (libm::sinf(angle), libm::cosf(angle));
+        // Image y points down, so a counter-clockwise rotation on screen is
+        // the clockwise one in (x, y).
+        let forward = [
+            [self.scale * cos, self.scale * (cos * self.shear + sin)],
+            [-self.scale * sin, self.scale * (cos - sin * self.shear)],
+        ];
+        let determinant = forward[0][0] * forward[1][1] - forward[0][1] * forward[1][0];
+        let inverse = [
+            [forward[1][1] / determinant, -forward[0][1] / determinant],
+            [-forward[1][0] / determinant, forward[0][0] / determinant],
+        ];
+        let (cx, cy) = centre(image);
+        Ok(warp(image, |x, y| {
+            let (u, v) = (x - cx, y - cy);
+            (cx + inverse[0][0] * u + inverse[0][1] * v, cy + inverse[1][0] * u + inverse[1][1] * v)
+        }))
+    }
+}
+
+impl Distort for Homography {
+    fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        // In coordinates normalised to [-1, 1] about the centre, the source of
+        // (u, v) is (u, v) / (1 + px u + py v); the denominator stays >= 0.4
+        // inside the valid ranges, so the map never folds.
+        let (cx, cy) = centre(image);
+        let (half_width, half_height) = (cx.max(0.5), cy.max(0.5));
+        Ok(warp(image, |x, y| {
+            let (u, v) = ((x - cx) / half_width, (y - cy) / half_height);
+            let w = 1.0 + self.perspective_x * u + self.perspective_y * v;
+            (cx + u / w * half_width, cy + v / w * half_height)
+        }))
+    }
+}
+
+/// How a displacement grid is interpolated between its control points.
+#[derive(Clone, Copy)]
+enum GridInterpolation {
+    Linear,
+    CatmullRom,
+}
+
+impl GridInterpolation {
+    /// Weights of control points floor(t)-1 ..= floor(t)+2 for fraction `t`.
+    fn weights(self, t: f32) -> [f32; 4] {
+        match self {
+            GridInterpolation::Linear => [0.0, 1.0 - t, t, 0.0],
+            GridInterpolation::CatmullRom => {
+                let (t2, t3) = (t * t, t * t * t);
+                [
+                    0.5 * (-t3 + 2.0 * t2 - t),
+                    0.5 * (3.0 * t3 - 5.0 * t2 + 2.0),
+                    0.5 * (-3.0 * t3 + 4.0 * t2 + t),
+                    0.5 * (t3 - t2),
+                ]
+            }
+        }
+    }
+}
+
+/// Random displacements on a (cells+1)^2 grid spread over the image,
+/// interpolated to every pixel; the grid is extended by repeating its edge
+/// control points.
+fn random_warp(
+    image: &RgbImage,
+    rng: &mut StepRng,
+    magnitude: f32,
+    cells: u32,
+    interpolation: GridInterpolation,
+) -> RgbImage {
+    let points = cells as usize + 1;
+    let mut displacement = vec![0.0; points * points * 2];
+    fill_symmetric_uniform(rng, &mut displacement);
+    let (width, height) = image.dimensions();
+    // Per-axis control indices and weights, computed once per column / row.
+    let axis = |pixel: u32, size: u32| {
+        let t = (pixel as f32 + 0.5) / size as f32 * cells as f32;
+        let cell = (t.floor() as usize).min(cells as usize - 1);
+        let weights = interpolation.weights(t - cell as f32);
+        let indices: [usize; 4] = std::array::from_fn(|k| (cell + k).saturating_sub(1).min(points - 1));
+        (indices, weights)
+    };
+    let columns: Vec<_> = (0..width).map(|x| axis(x, width)).collect();
+    let rows: Vec<_> = (0..height).map(|y| axis(y, height)).collect();
+    warp(image, |x, y| {
+        let (column_indices, column_weights) = &columns[x as usize];
+        let (row_indices, row_weights) = &rows[y as usize];
+        let mut offset = [0f32; 2];
+        for (&row, &row_weight) in row_indices.iter().zip(row_weights) {
+            for (&column, &column_weight) in column_indices.iter().zip(column_weights) {
+                let point = (row * points + column) * 2;
+                let weight = row_weight * column_weight;
+                offset[0] += weight * displacement[point];
+                offset[1] += weight * displacement[point + 1];
+            }
+        }
+        (x + magnitude * offset[0], y + magnitude * offset[1])
+    })
+}
+
+impl Distort for LinearWarp {
+    fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
+        Ok(random_warp(image, rng, self.magnitude, self.cells, GridInterpolation::Linear))
+    }
+}
+
+impl Distort for CubicWarp {
+    fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
+        Ok(random_warp(image, rng, self.magnitude, self.cells, GridInterpolation::CatmullRom))
+    }
+}
+
+impl Distort for Ghosting {
+    fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        let mut out = image.clone();
+        for (x, y, pixel) in out.enumerate_pixels_mut() {
+            let ghost = sample_bilinear(image, x as f32 - self.dx, y as f32 - self.dy);
+            pixel.0 = std::array::from_fn(|c| {
+                round_to_u8((1.0 - self.opacity) * f32::from(pixel.0[c]) + self.opacity * ghost[c])
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Distort for ChromaticAberration {
+    fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        let mut out = image.clone();
+        for (x, y, pixel) in out.enumerate_pixels_mut() {
+            let (x, y) = (x as f32, y as f32);
+            let red = sample_bilinear(image, x - self.dx, y - self.dy)[0];
+            let blue = sample_bilinear(image, x + self.dx, y + self.dy)[2];
+            pixel.0[0] = round_to_u8(red);
+            pixel.0[2] = round_to_u8(blue);
+        }
+        Ok(out)
+    }
+}
