@@ -1,0 +1,267 @@
+//! The AlexNet and VGG16 feature extractors, cut into the five slices whose
+//! ReLU outputs LPIPS compares.
+//!
+//! Both networks are described as data (the layers of torchvision's
+//! `features`, grouped by slice), so loading, size checks and the forward pass
+//! are shared.
+
+use std::fmt;
+use std::str::FromStr;
+
+use tch::Tensor;
+
+use crate::error::{LpipsError, Result};
+use crate::weights::WeightFile;
+
+/// The backbone network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Net {
+    /// AlexNet, taps relu1–relu5 (the paper's and the package's default).
+    Alex,
+    /// VGG16, taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
+    Vgg,
+}
+
+impl Net {
+    pub const ALL: [Net; 2] = [Net::Alex, Net::Vgg];
+
+    /// The name used by the official package, the CLI and the weight files
+    /// (`alex.safetensors`, `vgg.safetensors`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Net::Alex => "alex",
+            Net::Vgg => "vgg",
+        }
+    }
+
+    /// Channels of the five taps.
+    pub fn tap_channels(self) -> [i64; 5] {
+        match self {
+            Net::Alex => [64, 192, 384, 256, 256],
+            Net::Vgg => [64, 128, 256, 512, 512],
+        }
+    }
+
+    /// The smallest image side for which every tap is at least 1×1.
+    pub fn min_side(self) -> u32 {
+        (1..)
+            .find(|&side| self.tap_sides(side).iter().all(|&s| s >= 1))
+            .expect("some side is large enough")
+    }
+
+    /// Spatial side of each tap for a square input of `side` pixels
+    /// (PyTorch's floor rule, possibly ≤ 0 when the input is too small).
+    fn tap_sides(self, side: u32) -> Vec<i64> {
+        let mut current = i64::from(side);
+        slices(self)
+            .iter()
+            .map(|slice| {
+                for layer in *slice {
+                    let (kernel, stride, padding) = match *layer {
+                        Layer::Conv(conv) => (conv.kernel, conv.stride, conv.padding),
+                        Layer::MaxPool { kernel, stride } => (kernel, stride, 0),
+                    };
+                    current = if current + 2 * padding < kernel {
+                        0
+                    } else {
+                        (current + 2 * padding - kernel) / stride + 1
+                    };
+                }
+                current
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Net {
+    type Err = LpipsError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "alex" => Ok(Net::Alex),
+            "vgg" | "vgg16" => Ok(Net::Vgg),
+            other => Err(LpipsError::UnknownNet(other.to_owned())),
+        }
+    }
+}
+
+/// A convolution (always followed by an in-place ReLU in both networks).
+#[derive(Clone, Copy)]
+struct ConvSpec {
+    /// Index in torchvision's `features`, which names the weights.
+    index: usize,
+    in_channels: i64,
+    out_channels: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+}
+
+#[derive(Clone, Copy)]
+enum Layer {
+    Conv(ConvSpec),
+    /// Square max pooling without padding, floor mode.
+    MaxPool {
+        kernel: i64,
+        stride: i64,
+    },
+}
+
+const fn conv(
+    index: usize,
+    in_channels: i64,
+    out_channels: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+) -> Layer {
+    Layer::Conv(ConvSpec {
+        index,
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    })
+}
+
+const fn vgg_conv(index: usize, in_channels: i64, out_channels: i64) -> Layer {
+    conv(index, in_channels, out_channels, 3, 1, 1)
+}
+
+const ALEX_POOL: Layer = Layer::MaxPool {
+    kernel: 3,
+    stride: 2,
+};
+const VGG_POOL: Layer = Layer::MaxPool {
+    kernel: 2,
+    stride: 2,
+};
+
+const ALEX_SLICES: [&[Layer]; 5] = [
+    &[conv(0, 3, 64, 11, 4, 2)],
+    &[ALEX_POOL, conv(3, 64, 192, 5, 1, 2)],
+    &[ALEX_POOL, conv(6, 192, 384, 3, 1, 1)],
+    &[conv(8, 384, 256, 3, 1, 1)],
+    &[conv(10, 256, 256, 3, 1, 1)],
+];
+
+const VGG_SLICES: [&[Layer]; 5] = [
+    &[vgg_conv(0, 3, 64), vgg_conv(2, 64, 64)],
+    &[VGG_POOL, vgg_conv(5, 64, 128), vgg_conv(7, 128, 128)],
+    &[
+        VGG_POOL,
+        vgg_conv(10, 128, 256),
+        vgg_conv(12, 256, 256),
+        vgg_conv(14, 256, 256),
+    ],
+    &[
+        VGG_POOL,
+        vgg_conv(17, 256, 512),
+        vgg_conv(19, 512, 512),
+        vgg_conv(21, 512, 512),
+    ],
+    &[
+        VGG_POOL,
+        vgg_conv(24, 512, 512),
+        vgg_conv(26, 512, 512),
+        vgg_conv(28, 512, 512),
+    ],
+];
+
+fn slices(net: Net) -> &'static [&'static [Layer]; 5] {
+    match net {
+        Net::Alex => &ALEX_SLICES,
+        Net::Vgg => &VGG_SLICES,
+    }
+}
+
+/// A loaded layer: the convolution's weights, or a pooling window.
+enum LoadedLayer {
+    Conv {
+        weight: Tensor,
+        bias: Tensor,
+        stride: i64,
+        padding: i64,
+    },
+    MaxPool {
+        kernel: i64,
+        stride: i64,
+    },
+}
+
+/// The backbone with its weights, producing the five (unnormalised) taps.
+pub(crate) struct Backbone {
+    slices: Vec<Vec<LoadedLayer>>,
+}
+
+impl Backbone {
+    pub(crate) fn load(net: Net, weights: &mut WeightFile) -> Result<Self> {
+        let slices = slices(net)
+            .iter()
+            .enumerate()
+            .map(|(slice_index, layers)| {
+                layers
+                    .iter()
+                    .map(|layer| load_layer(*layer, slice_index + 1, weights))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { slices })
+    }
+
+    /// The five taps of `input` (N, 3, H, W), already scaled.
+    pub(crate) fn taps(&self, input: &Tensor) -> Vec<Tensor> {
+        let mut current = input.shallow_clone();
+        self.slices
+            .iter()
+            .map(|layers| {
+                for layer in layers {
+                    current = match layer {
+                        LoadedLayer::Conv {
+                            weight,
+                            bias,
+                            stride,
+                            padding,
+                        } => current
+                            .conv2d(weight, Some(bias), [*stride; 2], [*padding; 2], [1, 1], 1)
+                            .relu_(),
+                        LoadedLayer::MaxPool { kernel, stride } => {
+                            current.max_pool2d([*kernel; 2], [*stride; 2], [0, 0], [1, 1], false)
+                        }
+                    };
+                }
+                current.shallow_clone()
+            })
+            .collect()
+    }
+}
+
+fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {
+    Ok(match layer {
+        Layer::Conv(spec) => {
+            let prefix = format!("net.slice{slice_number}.{}", spec.index);
+            LoadedLayer::Conv {
+                weight: weights.take(
+                    &format!("{prefix}.weight"),
+                    &[
+                        spec.out_channels,
+                        spec.in_channels,
+                        spec.kernel,
+                        spec.kernel,
+                    ],
+                )?,
+                bias: weights.take(&format!("{prefix}.bias"), &[spec.out_channels])?,
+                stride: spec.stride,
+                padding: spec.padding,
+            }
+        }
+        Layer::MaxPool { kernel, stride } => LoadedLayer::MaxPool { kernel, stride },
+    })
+}

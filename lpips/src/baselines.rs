@@ -1,0 +1,288 @@
+//! The LPIPS paper's low-level baselines, as defined by the official `lpips`
+//! package (its `L2` and `DSSIM` networks and `l2`, `dssim`, `psnr`
+//! functions), plus the SSIM of Wang et al.'s reference MATLAB code.
+//!
+//! The official networks first round-trip their input through `tensor2im`,
+//! whose truncation turns levels 1–95 into 0–94; these functions take the
+//! 8-bit images as they are, which is what the official `l2`, `dssim` and
+//! `psnr` functions define.
+
+use image::RgbImage;
+
+use crate::error::{LpipsError, Result};
+
+/// Which pixels SSIM compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorSpace {
+    /// 8-bit sRGB levels, dynamic range 255.
+    Rgb,
+    /// CIELAB (D65, 2°) as computed by scikit-image's `rgb2lab`, range 100.
+    Lab,
+}
+
+/// The official `L2` network: in RGB, the mean squared difference of the
+/// images mapped to [-1, 1]; in Lab, `0.5 * mean(((lab0 - lab1) / 100)^2)`.
+pub fn l2(a: &RgbImage, b: &RgbImage, space: ColorSpace) -> Result<f64> {
+    check_same_size(a, b)?;
+    Ok(match space {
+        ColorSpace::Rgb => {
+            let to_unit = |v: u8| f64::from(v) / 127.5 - 1.0;
+            mean(
+                a.as_raw()
+                    .iter()
+                    .zip(b.as_raw())
+                    .map(|(&x, &y)| (to_unit(x) - to_unit(y)).powi(2)),
+            )
+        }
+        ColorSpace::Lab => {
+            let (lab_a, lab_b) = (rgb_to_lab(a), rgb_to_lab(b));
+            0.5 * mean(
+                lab_a
+                    .iter()
+                    .zip(&lab_b)
+                    .map(|(x, y)| (x / 100.0 - y / 100.0).powi(2)),
+            )
+        }
+    })
+}
+
+/// The official `DSSIM` network: `(1 - SSIM) / 2`, with scikit-image's
+/// default SSIM (7×7 uniform window, sample covariance, the mean over windows
+/// inside the image, averaged over the three channels).
+pub fn dssim(a: &RgbImage, b: &RgbImage, space: ColorSpace) -> Result<f64> {
+    check_same_size(a, b)?;
+    check_fits_window(a, &Window::SCIKIT_IMAGE)?;
+    let (planes_a, planes_b, range) = match space {
+        ColorSpace::Rgb => (
+            a.as_raw().iter().map(|&v| f64::from(v)).collect(),
+            b.as_raw().iter().map(|&v| f64::from(v)).collect(),
+            255.0,
+        ),
+        ColorSpace::Lab => (rgb_to_lab(a), rgb_to_lab(b), 100.0),
+    };
+    let (width, height) = (a.width() as usize, a.height() as usize);
+    let channel_ssim = (0..3).map(|channel| {
+        let plane = |data: &[f64]| {
+            data.iter()
+                .skip(channel)
+                .step_by(3)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        mean_ssim(
+            &plane(&planes_a),
+            &plane(&planes_b),
+            width,
+            height,
+            range,
+            Window::SCIKIT_IMAGE,
+        )
+    });
+    Ok((1.0 - channel_ssim.sum::<f64>() / 3.0) / 2.0)
+}
+
+/// The official `psnr`: `10 log10(255^2 / MSE)` over the 8-bit RGB levels
+/// (infinite for identical images).
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> Result<f64> {
+    check_same_size(a, b)?;
+    let mse = mean(
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)),
+    );
+    Ok(10.0 * (255.0f64.powi(2) / mse).log10())
+}
+
+/// SSIM as in Wang et al.'s `ssim.m` (11×11 Gaussian window, σ = 1.5, windows
+/// inside the image only, no downsampling) on MATLAB's `rgb2gray` luminance.
+/// This is the definition of the SSIM row in pyiqa's calibration table.
+pub fn ssim_gray(a: &RgbImage, b: &RgbImage) -> Result<f64> {
+    check_same_size(a, b)?;
+    check_fits_window(a, &Window::WANG)?;
+    Ok(mean_ssim(
+        &matlab_gray(a),
+        &matlab_gray(b),
+        a.width() as usize,
+        a.height() as usize,
+        255.0,
+        Window::WANG,
+    ))
+}
+
+fn check_same_size(a: &RgbImage, b: &RgbImage) -> Result<()> {
+    if a.dimensions() != b.dimensions() {
+        return Err(LpipsError::SizeMismatch {
+            a_width: a.width(),
+            a_height: a.height(),
+            b_width: b.width(),
+            b_height: b.height(),
+        });
+    }
+    if a.width() == 0 || a.height() == 0 {
+        return Err(too_small(a, 1, "a baseline"));
+    }
+    Ok(())
+}
+
+fn check_fits_window(image: &RgbImage, window: &Window) -> Result<()> {
+    let side = window.side as u32;
+    if image.width() < side || image.height() < side {
+        return Err(too_small(image, side, "the SSIM window"));
+    }
+    Ok(())
+}
+
+fn too_small(image: &RgbImage, min_side: u32, needed_by: &str) -> LpipsError {
+    LpipsError::TooSmall {
+        width: image.width(),
+        height: image.height(),
+        needed_by: needed_by.to_owned(),
+        min_side,
+    }
+}
+
+fn mean(values: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let count = values.len();
+    values.sum::<f64>() / count as f64
+}
+
+/// MATLAB's `rgb2gray` on uint8 input: the NTSC luminance rounded to a level.
+fn matlab_gray(image: &RgbImage) -> Vec<f64> {
+    image
+        .pixels()
+        .map(|p| {
+            let [r, g, b] = p.0.map(f64::from);
+            (0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b).round()
+        })
+        .collect()
+}
+
+/// scikit-image's `rgb2lab` (sRGB → linear → XYZ → Lab, D65 2° white),
+/// interleaved L, a, b per pixel.
+fn rgb_to_lab(image: &RgbImage) -> Vec<f64> {
+    const XYZ_FROM_RGB: [[f64; 3]; 3] = [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ];
+    const WHITE: [f64; 3] = [0.95047, 1.0, 1.08883];
+    let linear = |v: u8| {
+        let c = f64::from(v) / 255.0;
+        if c > 0.04045 {
+            ((c + 0.055) / 1.055).powf(2.4)
+        } else {
+            c / 12.92
+        }
+    };
+    let f = |t: f64| {
+        if t > 0.008856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        }
+    };
+    image
+        .pixels()
+        .flat_map(|p| {
+            let rgb = p.0.map(linear);
+            let [fx, fy, fz] = [0, 1, 2].map(|row| {
+                let xyz = (0..3)
+                    .map(|col| rgb[col] * XYZ_FROM_RGB[row][col])
+                    .sum::<f64>();
+                f(xyz / WHITE[row])
+            });
+            [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+        })
+        .collect()
+}
+
+/// A separable SSIM window.
+struct Window {
+    side: usize,
+    /// Gaussian σ, or `None` for a uniform window.
+    sigma: Option<f64>,
+    /// Scales the variances and covariance: n/(n-1) for scikit-image's
+    /// sample covariance, 1 for a weighted population estimate.
+    unbiased: bool,
+}
+
+impl Window {
+    const SCIKIT_IMAGE: Window = Window {
+        side: 7,
+        sigma: None,
+        unbiased: true,
+    };
+    const WANG: Window = Window {
+        side: 11,
+        sigma: Some(1.5),
+        unbiased: false,
+    };
+
+    fn weights(&self) -> Vec<f64> {
+        let center = (self.side / 2) as f64;
+        let raw: Vec<f64> = (0..self.side)
+            .map(|i| match self.sigma {
+                Some(sigma) => (-((i as f64 - center).powi(2)) / (2.0 * sigma * sigma)).exp(),
+                None => 1.0,
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        raw.into_iter().map(|w| w / total).collect()
+    }
+}
+
+/// Mean SSIM over every window position that lies inside the image (callers
+/// check there is one), with K1 = 0.01 and K2 = 0.03.
+fn mean_ssim(a: &[f64], b: &[f64], width: usize, height: usize, range: f64, window: Window) -> f64 {
+    let weights = window.weights();
+    let filter = |plane: &[f64]| filter_valid(plane, width, height, &weights);
+    let products = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).collect::<Vec<_>>();
+    let (mu_a, mu_b) = (filter(a), filter(b));
+    let (aa, bb, ab) = (
+        filter(&products(a, a)),
+        filter(&products(b, b)),
+        filter(&products(a, b)),
+    );
+    let n = (window.side * window.side) as f64;
+    let cov_norm = if window.unbiased { n / (n - 1.0) } else { 1.0 };
+    let c1 = (0.01 * range).powi(2);
+    let c2 = (0.03 * range).powi(2);
+    let map = (0..mu_a.len()).map(|i| {
+        let var_a = cov_norm * (aa[i] - mu_a[i] * mu_a[i]);
+        let var_b = cov_norm * (bb[i] - mu_b[i] * mu_b[i]);
+        let cov = cov_norm * (ab[i] - mu_a[i] * mu_b[i]);
+        ((2.0 * mu_a[i] * mu_b[i] + c1) * (2.0 * cov + c2))
+            / ((mu_a[i].powi(2) + mu_b[i].powi(2) + c1) * (var_a + var_b + c2))
+    });
+    mean(map)
+}
+
+/// Correlates a row-major plane with the separable window `weights ⊗ weights`
+/// at every position where the window fits ("valid" mode).
+fn filter_valid(plane: &[f64], width: usize, height: usize, weights: &[f64]) -> Vec<f64> {
+    let side = weights.len();
+    let (out_width, out_height) = (width - side + 1, height - side + 1);
+    let rows: Vec<f64> = (0..height)
+        .flat_map(|y| {
+            let row = &plane[y * width..(y + 1) * width];
+            (0..out_width).map(move |x| {
+                row[x..x + side]
+                    .iter()
+                    .zip(weights)
+                    .map(|(v, w)| v * w)
+                    .sum()
+            })
+        })
+        .collect();
+    (0..out_height)
+        .flat_map(|y| {
+            let rows = &rows;
+            (0..out_width).map(move |x| {
+                (0..side)
+                    .map(|k| rows[(y + k) * out_width + x] * weights[k])
+                    .sum()
+            })
+        })
+        .collect()
+}

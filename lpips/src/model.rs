@@ -1,0 +1,195 @@
+//! The LPIPS metric (version 0.1): scaling layer, backbone taps, unit
+//! normalisation over channels, squared difference, linear layer (or channel
+//! sum), spatial average or upsampled map, sum over taps.
+//!
+//! Operations mirror the official `lpips` package's order in float32 so that
+//! distances agree with it to about 1e-6.
+
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use crate::backbone::{Backbone, Net};
+use crate::error::Result;
+use crate::weights::WeightFile;
+
+/// Guards the unit normalisation against all-zero feature vectors; the
+/// official `normalize_tensor`'s value.
+const NORMALIZE_EPS: f64 = 1e-10;
+/// The reference scaling layer's per-channel shift and scale, applied to
+/// inputs in [-1, 1].
+const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
+const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
+
+/// How the per-tap squared differences of the normalised features are weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weighting {
+    /// The learned 1×1 linear layers (LPIPS proper).
+    Lin,
+    /// A plain sum over channels (the paper's "baseline" variant, `lpips=False`).
+    ChannelSum,
+}
+
+/// An LPIPS model: a backbone with its weights and, for [`Weighting::Lin`],
+/// the linear layers.
+pub struct Lpips {
+    net: Net,
+    backbone: Backbone,
+    /// One `(1, C, 1, 1)` kernel per tap, or `None` for [`Weighting::ChannelSum`].
+    lins: Option<Vec<Tensor>>,
+    shift: Tensor,
+    scale: Tensor,
+}
+
+/// Unit-normalised taps of a batch of images, computed once and compared
+/// against many others.
+pub struct Features {
+    taps: Vec<Tensor>,
+    height: i64,
+    width: i64,
+}
+
+impl Features {
+    /// Number of images in the batch.
+    pub fn len(&self) -> i64 {
+        self.taps[0].size()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Lpips {
+    /// Loads `net`'s weights from a safetensors file (see [`crate::weights`]
+    /// for the tensor names). With [`Weighting::ChannelSum`] the file need not
+    /// hold the linear layers.
+    pub fn load(net: Net, weighting: Weighting, weights_path: &Path) -> Result<Self> {
+        let mut weights = WeightFile::open(weights_path, net.name())?;
+        let backbone = Backbone::load(net, &mut weights)?;
+        let lins = match weighting {
+            Weighting::Lin => Some(
+                net.tap_channels()
+                    .iter()
+                    .enumerate()
+                    .map(|(tap, &channels)| {
+                        weights.take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Weighting::ChannelSum => None,
+        };
+        Ok(Self {
+            net,
+            backbone,
+            lins,
+            shift: Tensor::from_slice(&INPUT_SHIFT).view([1, 3, 1, 1]),
+            scale: Tensor::from_slice(&INPUT_SCALE).view([1, 3, 1, 1]),
+        })
+    }
+
+    /// Loads `DIR/{net}.safetensors`, the layout the setup's conversion writes.
+    pub fn from_weights_dir(net: Net, weighting: Weighting, dir: &Path) -> Result<Self> {
+        Self::load(
+            net,
+            weighting,
+            &dir.join(format!("{}.safetensors", net.name())),
+        )
+    }
+
+    pub fn net(&self) -> Net {
+        self.net
+    }
+
+    pub fn weighting(&self) -> Weighting {
+        match self.lins {
+            Some(_) => Weighting::Lin,
+            None => Weighting::ChannelSum,
+        }
+    }
+
+    /// Normalised taps of `images`, a float32 (N, 3, H, W) batch in [-1, 1]
+    /// (see [`crate::image_input::to_tensor`]). Callers check the size against
+    /// [`Net::min_side`]; gradients are not tracked.
+    pub fn features(&self, images: &Tensor) -> Features {
+        let _no_grad = tch::no_grad_guard();
+        let scaled = (images - &self.shift) / &self.scale;
+        let taps = self
+            .backbone
+            .taps(&scaled)
+            .into_iter()
+            .map(|tap| {
+                let norm =
+                    tap.square().sum_dim_intlist(1, true, Kind::Float).sqrt() + NORMALIZE_EPS;
+                tap / norm
+            })
+            .collect();
+        let size = images.size();
+        Features {
+            taps,
+            height: size[2],
+            width: size[3],
+        }
+    }
+
+    /// Distances between image `a_index[k]` of `a` and image `b_index[k]` of
+    /// `b` for every k (int64 index tensors of equal length); a float32 tensor
+    /// of that length.
+    pub fn distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
+        self.per_tap_sum(a, a_index, b, b_index, |tap_map| {
+            tap_map.mean_dim(&[2i64, 3][..], false, Kind::Float)
+        })
+        .view([-1])
+    }
+
+    /// Like [`Self::distances`], but each distance is a (1, H, W) map at the
+    /// input resolution (the official `spatial=True`): per-tap maps are
+    /// bilinearly upsampled before summing. Returns (K, 1, H, W).
+    pub fn distance_maps(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
+        let size = [a.height, a.width];
+        self.per_tap_sum(a, a_index, b, b_index, |tap_map| {
+            tap_map.upsample_bilinear2d(size, false, None, None)
+        })
+    }
+
+    /// Sums `reduce(weighted squared difference map)` over the taps.
+    fn per_tap_sum(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+        reduce: impl Fn(Tensor) -> Tensor,
+    ) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        a.taps
+            .iter()
+            .zip(&b.taps)
+            .enumerate()
+            .map(|(tap, (a_tap, b_tap))| {
+                let diff =
+                    (a_tap.index_select(0, a_index) - b_tap.index_select(0, b_index)).square();
+                let weighted = match &self.lins {
+                    Some(lins) => {
+                        diff.conv2d(&lins[tap], None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+                    }
+                    None => diff.sum_dim_intlist(1, true, Kind::Float),
+                };
+                reduce(weighted)
+            })
+            .reduce(|sum, term| sum + term)
+            .expect("five taps")
+    }
+}
