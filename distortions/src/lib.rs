@@ -30,6 +30,10 @@ mod sampler;
 mod spatial;
 mod spec;
 
+// Re-exported so callers read, write and seed with the exact versions used here.
+pub use image;
+pub use rand_chacha;
+
 pub use contact_sheet::contact_sheet;
 pub use error::{DistortionError, Result};
 pub use rng::{step_rng, StepRng};

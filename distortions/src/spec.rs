@@ -14,13 +14,32 @@ use crate::rng::{step_rng, StepRng};
 
 /// The BAPPS family a type belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "&'static str")]
 pub enum Family {
     Photometric,
     Noise,
     Blur,
     Spatial,
     Compression,
+}
+
+impl Family {
+    /// The snake_case name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Photometric => "photometric",
+            Family::Noise => "noise",
+            Family::Blur => "blur",
+            Family::Spatial => "spatial",
+            Family::Compression => "compression",
+        }
+    }
+}
+
+impl From<Family> for &'static str {
+    fn from(family: Family) -> Self {
+        family.name()
+    }
 }
 
 /// One parameter of a distortion type.
@@ -32,6 +51,7 @@ pub struct ParamSpec {
     pub max: f64,
     /// Whole numbers only (JSON integers).
     pub integer: bool,
+    #[serde(serialize_with = "serialize_trimmed")]
     pub description: &'static str,
 }
 
@@ -65,8 +85,14 @@ pub struct DistortionKind {
     pub name: &'static str,
     pub family: Family,
     /// What it does, including its border handling.
+    #[serde(serialize_with = "serialize_trimmed")]
     pub description: &'static str,
     pub params: &'static [ParamSpec],
+}
+
+/// Descriptions come from doc comments, which start with a space.
+fn serialize_trimmed<S: serde::Serializer>(text: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(text.trim())
 }
 
 /// Applies one distortion; implemented by every parameter struct in its
@@ -233,32 +259,32 @@ catalogue! {
     /// Adds independent uniform noise to every channel of every pixel.
     UniformNoise = "uniform_noise", Noise {
         /// Half-width of the noise as a fraction of full scale; 0 is the identity.
-        amplitude: f32 in [0.0, 0.25],
+        amplitude: f32 in [0.0, 0.2],
     }
     /// Adds independent Gaussian noise to every channel of every pixel.
     GaussianNoise = "gaussian_noise", Noise {
         /// Standard deviation as a fraction of full scale; 0 is the identity.
-        sigma: f32 in [0.0, 0.15],
+        sigma: f32 in [0.0, 0.1],
     }
     /// Adds Gaussian noise with a 1/f power spectrum (pink), per channel,
     /// zero-mean and scaled to the asked RMS. Generated on a periodic canvas
     /// and cropped, so there is no border.
     PinkNoise = "pink_noise", Noise {
         /// RMS as a fraction of full scale; 0 is the identity.
-        sigma: f32 in [0.0, 0.15],
+        sigma: f32 in [0.0, 0.1],
     }
     /// Adds Gaussian noise with an f power spectrum (blue), per channel,
     /// zero-mean and scaled to the asked RMS. Periodic canvas, cropped.
     BlueNoise = "blue_noise", Noise {
         /// RMS as a fraction of full scale; 0 is the identity.
-        sigma: f32 in [0.0, 0.15],
+        sigma: f32 in [0.0, 0.1],
     }
     /// Adds Gaussian noise with power spectrum f^exponent, anywhere between
     /// brown (-2) and violet (+2), per channel, scaled to the asked RMS.
     /// Periodic canvas, cropped.
     ColoredNoise = "colored_noise", Noise {
         /// RMS as a fraction of full scale; 0 is the identity.
-        sigma: f32 in [0.0, 0.15],
+        sigma: f32 in [0.0, 0.1],
         /// Spectral exponent: -2 brown, -1 pink, 0 white, 1 blue, 2 violet.
         exponent: f32 in [-2.0, 2.0],
     }
