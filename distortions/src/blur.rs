@@ -8,6 +8,22 @@ use crate::raster::{convolve_separable, round_to_u8};
 use crate::rng::StepRng;
 use crate::spec::{BilateralFilter, Distort, GaussianBlur};
 
+/// The image grown by `radius` pixels on every side, repeating edge pixels.
+fn pad_replicate(image: &RgbImage, radius: usize) -> Vec<u8> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let mut padded = Vec::with_capacity((width + 2 * radius) * (height + 2 * radius) * 3);
+    for y in 0..height + 2 * radius {
+        let row = y.saturating_sub(radius).min(height - 1);
+        for x in 0..width + 2 * radius {
+            let col = x.saturating_sub(radius).min(width - 1);
+            padded.extend_from_slice(
+                &image.as_raw()[(row * width + col) * 3..(row * width + col) * 3 + 3],
+            );
+        }
+    }
+    padded
+}
+
 /// Normalised 1-D Gaussian taps over `-radius..=radius`.
 fn gaussian_kernel(sigma: f32, radius: usize) -> Vec<f32> {
     let taps: Vec<f32> = (0..=2 * radius)
@@ -26,7 +42,10 @@ impl Distort for GaussianBlur {
             return Ok(image.clone());
         }
         let radius = (3.0 * self.sigma).ceil() as usize;
-        Ok(convolve_separable(image, &gaussian_kernel(self.sigma, radius)))
+        Ok(convolve_separable(
+            image,
+            &gaussian_kernel(self.sigma, radius),
+        ))
     }
 }
 
@@ -39,7 +58,10 @@ impl Distort for BilateralFilter {
         let window = (2 * radius + 1) as usize;
         let spatial: Vec<f32> = (0..window * window)
             .map(|i| {
-                let (dx, dy) = ((i % window) as f32 - radius as f32, (i / window) as f32 - radius as f32);
+                let (dx, dy) = (
+                    (i % window) as f32 - radius as f32,
+                    (i / window) as f32 - radius as f32,
+                );
                 libm::expf(-(dx * dx + dy * dy) / (2.0 * self.sigma_spatial * self.sigma_spatial))
             })
             .collect();
@@ -49,21 +71,28 @@ impl Distort for BilateralFilter {
             .map(|d| libm::expf(-(d * d) as f32 / (2.0 * sigma_range * sigma_range)))
             .collect();
 
-        let (width, height) = (image.width() as isize, image.height() as isize);
+        // A border-replicated copy lets the inner loop index without clamping.
+        let padded = pad_replicate(image, radius as usize);
+        let padded_stride = (image.width() as usize + 2 * radius as usize) * 3;
+        let tap_offsets: Vec<usize> = (0..window * window)
+            .map(|i| (i / window) * padded_stride + (i % window) * 3)
+            .collect();
         let mut out = RgbImage::new(image.width(), image.height());
         for (x, y, target) in out.enumerate_pixels_mut() {
-            let centre = image.get_pixel(x, y).0;
+            let corner = y as usize * padded_stride + x as usize * 3;
+            let centre_at = corner + radius as usize * (padded_stride + 3);
+            let centre = &padded[centre_at..centre_at + 3];
             let mut sum = [0f32; 3];
             let mut total = 0f32;
-            for (i, &spatial_weight) in spatial.iter().enumerate() {
-                let sx = (x as isize + (i % window) as isize - radius).clamp(0, width - 1);
-                let sy = (y as isize + (i / window) as isize - radius).clamp(0, height - 1);
-                let neighbour = image.get_pixel(sx as u32, sy as u32).0;
-                let distance: usize = (0..3).map(|c| usize::from(centre[c].abs_diff(neighbour[c]))).sum();
+            for (&offset, &spatial_weight) in tap_offsets.iter().zip(&spatial) {
+                let neighbour = &padded[corner + offset..corner + offset + 3];
+                let distance = usize::from(centre[0].abs_diff(neighbour[0]))
+                    + usize::from(centre[1].abs_diff(neighbour[1]))
+                    + usize::from(centre[2].abs_diff(neighbour[2]));
                 let weight = spatial_weight * range[distance];
-                for (s, &n) in sum.iter_mut().zip(&neighbour) {
-                    *s += weight * f32::from(n);
-                }
+                sum[0] += weight * f32::from(neighbour[0]);
+                sum[1] += weight * f32::from(neighbour[1]);
+                sum[2] += weight * f32::from(neighbour[2]);
                 total += weight;
             }
             // The centre tap has weight 1, so `total` is never zero.

@@ -38,9 +38,14 @@ mod tests {
 
     #[test]
     fn tiles_land_in_reading_order_enlarged() {
-        let tiles: Vec<RgbImage> = (0..3u8).map(|i| RgbImage::from_pixel(2, 2, Rgb([i * 100, 0, 0]))).collect();
+        let tiles: Vec<RgbImage> = (0..3u8)
+            .map(|i| RgbImage::from_pixel(2, 2, Rgb([i * 100, 0, 0])))
+            .collect();
         let sheet = contact_sheet(&tiles, 2, 3);
-        assert_eq!(sheet.dimensions(), (GAP + 2 * (6 + GAP), GAP + 2 * (6 + GAP)));
+        assert_eq!(
+            sheet.dimensions(),
+            (GAP + 2 * (6 + GAP), GAP + 2 * (6 + GAP))
+        );
         assert_eq!(sheet.get_pixel(GAP + 5, GAP + 5)[0], 0);
         assert_eq!(sheet.get_pixel(GAP + 6 + GAP, GAP)[0], 100);
         assert_eq!(sheet.get_pixel(GAP, GAP + 6 + GAP + 5)[0], 200);

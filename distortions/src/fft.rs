@@ -18,14 +18,20 @@ pub struct Complex {
 impl Add for Complex {
     type Output = Self;
     fn add(self, other: Self) -> Self {
-        Self { re: self.re + other.re, im: self.im + other.im }
+        Self {
+            re: self.re + other.re,
+            im: self.im + other.im,
+        }
     }
 }
 
 impl Sub for Complex {
     type Output = Self;
     fn sub(self, other: Self) -> Self {
-        Self { re: self.re - other.re, im: self.im - other.im }
+        Self {
+            re: self.re - other.re,
+            im: self.im - other.im,
+        }
     }
 }
 
@@ -52,7 +58,10 @@ impl InverseFft {
         let twiddles = (0..size / 2)
             .map(|k| {
                 let angle = 2.0 * std::f64::consts::PI * k as f64 / size as f64;
-                Complex { re: libm::cos(angle) as f32, im: libm::sin(angle) as f32 }
+                Complex {
+                    re: libm::cos(angle) as f32,
+                    im: libm::sin(angle) as f32,
+                }
             })
             .collect();
         Self { size, twiddles }
@@ -115,10 +124,16 @@ mod tests {
         let n = data.len();
         (0..n)
             .map(|t| {
-                data.iter().enumerate().fold(Complex::default(), |sum, (k, &value)| {
-                    let angle = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
-                    sum + value * Complex { re: angle.cos() as f32, im: angle.sin() as f32 }
-                })
+                data.iter()
+                    .enumerate()
+                    .fold(Complex::default(), |sum, (k, &value)| {
+                        let angle = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+                        sum + value
+                            * Complex {
+                                re: angle.cos() as f32,
+                                im: angle.sin() as f32,
+                            }
+                    })
             })
             .collect()
     }
@@ -127,12 +142,18 @@ mod tests {
     fn matches_the_direct_inverse_dft() {
         for size in [1, 2, 8, 64] {
             let input: Vec<Complex> = (0..size)
-                .map(|i| Complex { re: ((i * 7) % 5) as f32 - 2.0, im: ((i * 3) % 4) as f32 })
+                .map(|i| Complex {
+                    re: ((i * 7) % 5) as f32 - 2.0,
+                    im: ((i * 3) % 4) as f32,
+                })
                 .collect();
             let mut fast = input.clone();
             InverseFft::new(size).transform(&mut fast);
             for (a, b) in fast.iter().zip(naive_inverse(&input)) {
-                assert!((a.re - b.re).abs() < 1e-3 && (a.im - b.im).abs() < 1e-3, "size {size}: {a:?} vs {b:?}");
+                assert!(
+                    (a.re - b.re).abs() < 1e-3 && (a.im - b.im).abs() < 1e-3,
+                    "size {size}: {a:?} vs {b:?}"
+                );
             }
         }
     }

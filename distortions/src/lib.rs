@@ -39,7 +39,8 @@ pub use error::{DistortionError, Result};
 pub use rng::{step_rng, StepRng};
 pub use sampler::Sampler;
 pub use spec::{
-    kind_named, AffineWarp, BilateralFilter, BlueNoise, Checkerboard, ChromaticAberration, ColorShift, ColoredNoise,
-    Contrast, CubicWarp, Distortion, DistortionKind, Family, GaussianBlur, GaussianNoise, Ghosting, Homography, Jpeg,
-    LightnessShift, LinearWarp, ParamSpec, Pipeline, PinkNoise, Saturation, Shift, UniformNoise, KINDS,
+    kind_named, AffineWarp, BilateralFilter, BlueNoise, Checkerboard, ChromaticAberration,
+    ColorShift, ColoredNoise, Contrast, CubicWarp, Distortion, DistortionKind, Family,
+    GaussianBlur, GaussianNoise, Ghosting, Homography, Jpeg, LightnessShift, LinearWarp, ParamSpec,
+    PinkNoise, Pipeline, Saturation, Shift, UniformNoise, KINDS,
 };

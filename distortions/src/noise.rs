@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::fft::{Complex, InverseFft};
 use crate::raster::round_to_u8;
 use crate::rng::{below, fill_symmetric_uniform, standard_normal, StepRng};
-use crate::spec::{BlueNoise, Checkerboard, ColoredNoise, Distort, GaussianNoise, PinkNoise, UniformNoise};
+use crate::spec::{
+    BlueNoise, Checkerboard, ColoredNoise, Distort, GaussianNoise, PinkNoise, UniformNoise,
+};
 
 /// Adds `scale * noise` to the image; `noise` is channel-interleaved like the image.
 fn add_scaled(image: &RgbImage, noise: &[f32], scale: f32) -> RgbImage {
@@ -52,8 +54,18 @@ impl Distort for ColoredNoise {
     }
 }
 
-fn add_power_law_noise(image: &RgbImage, rng: &mut StepRng, sigma: f32, exponent: f32) -> Result<RgbImage> {
-    let noise = power_law_noise(rng, image.width() as usize, image.height() as usize, exponent);
+fn add_power_law_noise(
+    image: &RgbImage,
+    rng: &mut StepRng,
+    sigma: f32,
+    exponent: f32,
+) -> Result<RgbImage> {
+    let noise = power_law_noise(
+        rng,
+        image.width() as usize,
+        image.height() as usize,
+        exponent,
+    );
     Ok(add_scaled(image, &noise, sigma * 255.0))
 }
 
@@ -74,11 +86,17 @@ fn power_law_noise(rng: &mut StepRng, width: usize, height: usize, exponent: f32
 
     for channels in [&[0, 1][..], &[2][..]] {
         for (coefficient, &a) in grid.iter_mut().zip(&amplitude) {
-            *coefficient = Complex { re: a * standard_normal(rng), im: a * standard_normal(rng) };
+            *coefficient = Complex {
+                re: a * standard_normal(rng),
+                im: a * standard_normal(rng),
+            };
         }
         fft.transform_2d(&mut grid);
         for (part, &channel) in channels.iter().enumerate() {
-            let field = grid.chunks_exact(size).take(height).flat_map(|row| &row[..width]);
+            let field = grid
+                .chunks_exact(size)
+                .take(height)
+                .flat_map(|row| &row[..width]);
             let values = field.map(|c| if part == 0 { c.re } else { c.im });
             for (pixel, value) in noise.chunks_exact_mut(3).zip(values) {
                 pixel[channel] = value;
@@ -98,18 +116,27 @@ fn spectral_amplitude(size: usize, exponent: f32) -> Vec<f32> {
     for fy in 0..half {
         for fx in 0..half {
             let squared = (fx * fx + fy * fy) as f32 / (size * size) as f32;
-            by_fold[fy * half + fx] = if fx + fy == 0 { 0.0 } else { libm::powf(squared, exponent / 4.0) };
+            by_fold[fy * half + fx] = if fx + fy == 0 {
+                0.0
+            } else {
+                libm::powf(squared, exponent / 4.0)
+            };
         }
     }
     let fold = |k: usize| k.min(size - k);
-    (0..size * size).map(|i| by_fold[fold(i / size) * half + fold(i % size)]).collect()
+    (0..size * size)
+        .map(|i| by_fold[fold(i / size) * half + fold(i % size)])
+        .collect()
 }
 
 /// Scales one channel of interleaved noise to unit RMS (sequential sum, so
 /// the scale is reproducible); an all-zero channel stays zero.
 fn normalise_channel(noise: &mut [f32], channel: usize) {
     let count = noise.len() / 3;
-    let sum_of_squares: f64 = noise.chunks_exact(3).map(|p| f64::from(p[channel]).powi(2)).sum();
+    let sum_of_squares: f64 = noise
+        .chunks_exact(3)
+        .map(|p| f64::from(p[channel]).powi(2))
+        .sum();
     if sum_of_squares == 0.0 {
         return;
     }
@@ -128,8 +155,14 @@ impl Distort for Checkerboard {
         for (x, y, pixel) in out.enumerate_pixels_mut() {
             let cell_x = (x as usize + phase_x) / self.cell as usize;
             let cell_y = (y as usize + phase_y) / self.cell as usize;
-            let sign = if (cell_x + cell_y) % 2 == 0 { 1.0 } else { -1.0 };
-            pixel.0 = pixel.0.map(|v| round_to_u8(f32::from(v) + sign * amplitude));
+            let sign = if (cell_x + cell_y).is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
+            pixel.0 = pixel
+                .0
+                .map(|v| round_to_u8(f32::from(v) + sign * amplitude));
         }
         Ok(out)
     }

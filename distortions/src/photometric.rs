@@ -24,7 +24,10 @@ impl Distort for ColorShift {
         // The inverse BT.601 (JFIF) transform's chroma columns: adding (cb, cr)
         // in YCbCr is this constant RGB offset, with luma untouched.
         let (cb, cr) = (self.cb * 255.0, self.cr * 255.0);
-        Ok(offset_channels(image, [1.402 * cr, -0.344_136 * cb - 0.714_136 * cr, 1.772 * cb]))
+        Ok(offset_channels(
+            image,
+            [1.402 * cr, -0.344_136 * cb - 0.714_136 * cr, 1.772 * cb],
+        ))
     }
 }
 
@@ -41,7 +44,9 @@ impl Distort for Saturation {
         let mut out = image.clone();
         for pixel in out.pixels_mut() {
             let grey = luma(pixel.0);
-            pixel.0 = pixel.0.map(|v| round_to_u8(grey + self.factor * (f32::from(v) - grey)));
+            pixel.0 = pixel
+                .0
+                .map(|v| round_to_u8(grey + self.factor * (f32::from(v) - grey)));
         }
         Ok(out)
     }

@@ -53,14 +53,24 @@ pub fn sample_bilinear(image: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (width, height) = image.dimensions();
     let (x0, fx) = split_coordinate(x, width);
     let (y0, fy) = split_coordinate(y, height);
-    let x1 = (x0 + 1).min(width as usize - 1);
-    let y1 = (y0 + 1).min(height as usize - 1);
-    let raw = image.as_raw();
     let stride = width as usize * 3;
-    let at = |col: usize, row: usize, channel: usize| f32::from(raw[row * stride + col * 3 + channel]);
-    std::array::from_fn(|c| {
-        let top = at(x0, y0, c) + fx * (at(x1, y0, c) - at(x0, y0, c));
-        let bottom = at(x0, y1, c) + fx * (at(x1, y1, c) - at(x0, y1, c));
+    let x_step = if x0 + 1 < width as usize { 3 } else { 0 };
+    let y_step = if y0 + 1 < height as usize { stride } else { 0 };
+    let raw = image.as_raw();
+    let top_left = y0 * stride + x0 * 3;
+    let corner = |offset: usize| -> [f32; 3] {
+        let p = &raw[top_left + offset..top_left + offset + 3];
+        [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
+    };
+    let (a, b, c, d) = (
+        corner(0),
+        corner(x_step),
+        corner(y_step),
+        corner(y_step + x_step),
+    );
+    std::array::from_fn(|k| {
+        let top = a[k] + fx * (b[k] - a[k]);
+        let bottom = c[k] + fx * (d[k] - c[k]);
         top + fy * (bottom - top)
     })
 }
@@ -96,7 +106,11 @@ pub fn convolve_separable(image: &RgbImage, kernel: &[f32]) -> RgbImage {
 
     let mut rows = vec![0f32; stride * height];
     let mut padded = vec![0f32; (width + 2 * radius) * 3];
-    for (src_row, dst_row) in image.as_raw().chunks_exact(stride).zip(rows.chunks_exact_mut(stride)) {
+    for (src_row, dst_row) in image
+        .as_raw()
+        .chunks_exact(stride)
+        .zip(rows.chunks_exact_mut(stride))
+    {
         for (i, value) in padded.chunks_exact_mut(3).enumerate() {
             let col = i.saturating_sub(radius).min(width - 1);
             for (v, &s) in value.iter_mut().zip(&src_row[col * 3..col * 3 + 3]) {
@@ -117,7 +131,10 @@ pub fn convolve_separable(image: &RgbImage, kernel: &[f32]) -> RgbImage {
         accumulator.fill(0.0);
         for (tap, &weight) in kernel.iter().enumerate() {
             let src = (row + tap).saturating_sub(radius).min(height - 1);
-            for (a, &s) in accumulator.iter_mut().zip(&rows[src * stride..(src + 1) * stride]) {
+            for (a, &s) in accumulator
+                .iter_mut()
+                .zip(&rows[src * stride..(src + 1) * stride])
+            {
                 *a += weight * s;
             }
         }

@@ -84,7 +84,11 @@ fn normal_tail(rng: &mut impl RngCore, negative: bool) -> f64 {
         let x = -libm::log(1.0 - unit_f64(rng)) / ZIGGURAT_R;
         let y = -libm::log(1.0 - unit_f64(rng));
         if 2.0 * y >= x * x {
-            return if negative { -(ZIGGURAT_R + x) } else { ZIGGURAT_R + x };
+            return if negative {
+                -(ZIGGURAT_R + x)
+            } else {
+                ZIGGURAT_R + x
+            };
         }
     }
 }
@@ -101,7 +105,11 @@ fn ziggurat_tables() -> &'static ZigguratTables {
         // Layer area and the scale of a 31-bit signed draw.
         const AREA: f64 = 9.912_563_035_262_17e-3;
         const SCALE: f64 = 2_147_483_648.0;
-        let mut tables = ZigguratTables { threshold: [0; 128], width: [0.0; 128], density: [0.0; 128] };
+        let mut tables = ZigguratTables {
+            threshold: [0; 128],
+            width: [0.0; 128],
+            density: [0.0; 128],
+        };
         let mut edge = ZIGGURAT_R;
         let base = AREA / libm::exp(-0.5 * edge * edge);
         tables.threshold[0] = ((edge / base) * SCALE) as u32;
@@ -129,7 +137,9 @@ mod tests {
     fn standard_normal_has_unit_moments_and_gaussian_tails() {
         let mut rng = step_rng(7, 0);
         let n = 400_000;
-        let samples: Vec<f64> = (0..n).map(|_| f64::from(standard_normal(&mut rng))).collect();
+        let samples: Vec<f64> = (0..n)
+            .map(|_| f64::from(standard_normal(&mut rng)))
+            .collect();
         let mean = samples.iter().sum::<f64>() / n as f64;
         let variance = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         let beyond_two_sigma = samples.iter().filter(|x| x.abs() > 2.0).count() as f64 / n as f64;
@@ -137,7 +147,10 @@ mod tests {
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((variance - 1.0).abs() < 0.01, "variance {variance}");
         // P(|X| > 2) = 0.0455 for a standard normal.
-        assert!((beyond_two_sigma - 0.0455).abs() < 0.002, "tail mass {beyond_two_sigma}");
+        assert!(
+            (beyond_two_sigma - 0.0455).abs() < 0.002,
+            "tail mass {beyond_two_sigma}"
+        );
         // P(|X| > 3.44) = 5.8e-4: the tail path must be reached.
         assert!(beyond_r > 100, "only {beyond_r} tail samples");
     }

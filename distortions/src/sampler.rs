@@ -21,7 +21,11 @@ pub struct Sampler {
 impl Default for Sampler {
     /// One to three steps over all 20 types.
     fn default() -> Self {
-        Self { min_steps: 1, max_steps: 3, kinds: KINDS.iter().collect() }
+        Self {
+            min_steps: 1,
+            max_steps: 3,
+            kinds: KINDS.iter().collect(),
+        }
     }
 }
 
@@ -36,7 +40,9 @@ impl Sampler {
         let kinds = type_names
             .iter()
             .map(|name| {
-                kind_named(name).ok_or_else(|| DistortionError::InvalidSampler(format!("unknown distortion type `{name}`")))
+                kind_named(name).ok_or_else(|| {
+                    DistortionError::InvalidSampler(format!("unknown distortion type `{name}`"))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         if min_steps == 0 || min_steps > max_steps || max_steps > kinds.len() {
@@ -45,7 +51,11 @@ impl Sampler {
                 kinds.len()
             )));
         }
-        Ok(Self { min_steps, max_steps, kinds })
+        Ok(Self {
+            min_steps,
+            max_steps,
+            kinds,
+        })
     }
 
     /// Draws one pipeline.
@@ -57,7 +67,10 @@ impl Sampler {
             let j = i + below(rng, kinds.len() - i);
             kinds.swap(i, j);
         }
-        let steps = kinds[..count].iter().map(|kind| sample_distortion(kind, rng)).collect();
+        let steps = kinds[..count]
+            .iter()
+            .map(|kind| sample_distortion(kind, rng))
+            .collect();
         Pipeline::new(steps)
     }
 
@@ -94,7 +107,8 @@ mod tests {
 
     #[test]
     fn pipelines_have_distinct_types_within_the_step_bounds() {
-        let sampler = Sampler::new(2, 4, &KINDS.iter().map(|k| k.name).collect::<Vec<_>>()).unwrap();
+        let sampler =
+            Sampler::new(2, 4, &KINDS.iter().map(|k| k.name).collect::<Vec<_>>()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for _ in 0..200 {
             let pipeline = sampler.sample(&mut rng);
@@ -102,7 +116,11 @@ mod tests {
             let mut names: Vec<_> = pipeline.steps.iter().map(|s| s.kind().name).collect();
             names.sort_unstable();
             names.dedup();
-            assert_eq!(names.len(), pipeline.steps.len(), "repeated type in {pipeline:?}");
+            assert_eq!(
+                names.len(),
+                pipeline.steps.len(),
+                "repeated type in {pipeline:?}"
+            );
         }
     }
 
@@ -112,7 +130,13 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let pipelines: Vec<Pipeline> = (0..500).map(|_| sampler.sample(&mut rng)).collect();
         for kind in KINDS {
-            assert!(pipelines.iter().any(|p| p.steps.iter().any(|s| s.kind().name == kind.name)), "{} never drawn", kind.name);
+            assert!(
+                pipelines
+                    .iter()
+                    .any(|p| p.steps.iter().any(|s| s.kind().name == kind.name)),
+                "{} never drawn",
+                kind.name
+            );
         }
         assert!(pipelines.iter().any(|p| p.steps.len() == 1));
         assert!(pipelines.iter().any(|p| p.steps.len() == 3));

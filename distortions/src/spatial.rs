@@ -8,7 +8,9 @@ use image::RgbImage;
 use crate::error::Result;
 use crate::raster::{round_to_u8, sample_bilinear, warp};
 use crate::rng::{fill_symmetric_uniform, StepRng};
-use crate::spec::{AffineWarp, ChromaticAberration, CubicWarp, Distort, Ghosting, Homography, LinearWarp, Shift};
+use crate::spec::{
+    AffineWarp, ChromaticAberration, CubicWarp, Distort, Ghosting, Homography, LinearWarp, Shift,
+};
 
 impl Distort for Shift {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
@@ -18,7 +20,10 @@ impl Distort for Shift {
 
 /// Image centre in pixel-index coordinates (pixel centres at integers).
 fn centre(image: &RgbImage) -> (f32, f32) {
-    ((image.width() as f32 - 1.0) / 2.0, (image.height() as f32 - 1.0) / 2.0)
+    (
+        (image.width() as f32 - 1.0) / 2.0,
+        (image.height() as f32 - 1.0) / 2.0,
+    )
 }
 
 impl Distort for AffineWarp {
@@ -41,7 +46,10 @@ impl Distort for AffineWarp {
         let (cx, cy) = centre(image);
         Ok(warp(image, |x, y| {
             let (u, v) = (x - cx, y - cy);
-            (cx + inverse[0][0] * u + inverse[0][1] * v, cy + inverse[1][0] * u + inverse[1][1] * v)
+            (
+                cx + inverse[0][0] * u + inverse[0][1] * v,
+                cy + inverse[1][0] * u + inverse[1][1] * v,
+            )
         }))
     }
 }
@@ -105,7 +113,8 @@ fn random_warp(
         let t = (pixel as f32 + 0.5) / size as f32 * cells as f32;
         let cell = (t.floor() as usize).min(cells as usize - 1);
         let weights = interpolation.weights(t - cell as f32);
-        let indices: [usize; 4] = std::array::from_fn(|k| (cell + k).saturating_sub(1).min(points - 1));
+        let indices: [usize; 4] =
+            std::array::from_fn(|k| (cell + k).saturating_sub(1).min(points - 1));
         (indices, weights)
     };
     let columns: Vec<_> = (0..width).map(|x| axis(x, width)).collect();
@@ -128,13 +137,25 @@ fn random_warp(
 
 impl Distort for LinearWarp {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        Ok(random_warp(image, rng, self.magnitude, self.cells, GridInterpolation::Linear))
+        Ok(random_warp(
+            image,
+            rng,
+            self.magnitude,
+            self.cells,
+            GridInterpolation::Linear,
+        ))
     }
 }
 
 impl Distort for CubicWarp {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        Ok(random_warp(image, rng, self.magnitude, self.cells, GridInterpolation::CatmullRom))
+        Ok(random_warp(
+            image,
+            rng,
+            self.magnitude,
+            self.cells,
+            GridInterpolation::CatmullRom,
+        ))
     }
 }
 

@@ -91,7 +91,10 @@ pub struct DistortionKind {
 }
 
 /// Descriptions come from doc comments, which start with a space.
-fn serialize_trimmed<S: serde::Serializer>(text: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_trimmed<S: serde::Serializer>(
+    text: &&'static str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(text.trim())
 }
 
@@ -448,8 +451,8 @@ impl Pipeline {
     /// Parses a pipeline from a JSON array of distortions, or a single
     /// distortion object; errors name the failing step.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|error| DistortionError::InvalidSpec(format!("malformed JSON: {error}")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|error| DistortionError::InvalidSpec(format!("malformed JSON: {error}")))?;
         let steps = match value {
             serde_json::Value::Array(items) => items,
             object @ serde_json::Value::Object(_) => vec![object],
@@ -463,15 +466,18 @@ impl Pipeline {
             .into_iter()
             .enumerate()
             .map(|(step, item)| {
-                Distortion::deserialize(item)
-                    .map_err(|error| DistortionError::InvalidStep { step, message: error.to_string() })
+                Distortion::deserialize(item).map_err(|error| DistortionError::InvalidStep {
+                    step,
+                    message: error.to_string(),
+                })
             })
             .collect::<Result<_>>()?;
         Ok(Self { steps })
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("distortions serialise to JSON infallibly: no maps, finite floats")
+        serde_json::to_string(self)
+            .expect("distortions serialise to JSON infallibly: no maps, finite floats")
     }
 
     /// Applies every step in order. Step `i` draws from ChaCha stream `i` of

@@ -65,7 +65,10 @@ fn nonzero_strength_changes_the_image() {
     let image = textured(64, 64);
     for kind in KINDS {
         let spec = strongest(kind.name);
-        assert!(apply(&spec, &image, 1) != image, "{spec} left the image unchanged");
+        assert!(
+            apply(&spec, &image, 1) != image,
+            "{spec} left the image unchanged"
+        );
     }
 }
 
@@ -75,9 +78,16 @@ fn zero_strength_is_the_identity() {
     for spec in IDENTITIES {
         assert!(apply(spec, &image, 1) == image, "{spec} changed the image");
     }
-    let covered: Vec<&str> = IDENTITIES.iter().map(|s| Distortion::from_json(s).unwrap().kind().name).collect();
+    let covered: Vec<&str> = IDENTITIES
+        .iter()
+        .map(|s| Distortion::from_json(s).unwrap().kind().name)
+        .collect();
     for kind in KINDS.iter().filter(|k| k.name != "jpeg") {
-        assert!(covered.contains(&kind.name), "{} has no identity case", kind.name);
+        assert!(
+            covered.contains(&kind.name),
+            "{} has no identity case",
+            kind.name
+        );
     }
 }
 
@@ -86,7 +96,10 @@ fn the_same_seed_gives_identical_bytes() {
     let image = textured(48, 40);
     for kind in KINDS {
         let spec = strongest(kind.name);
-        assert!(apply(&spec, &image, 99) == apply(&spec, &image, 99), "{spec}");
+        assert!(
+            apply(&spec, &image, 99) == apply(&spec, &image, 99),
+            "{spec}"
+        );
     }
 }
 
@@ -101,7 +114,10 @@ fn a_different_seed_gives_different_noise_only_for_random_types() {
         let all_equal = outputs.iter().all(|out| *out == outputs[0]);
         if RANDOM_TYPES.contains(&kind.name) {
             assert!(!all_equal, "{spec} ignored the seed");
-            assert!(outputs[1] != outputs[2] || kind.name == "checkerboard", "{spec}: seeds 1 and 2 agree");
+            assert!(
+                outputs[1] != outputs[2] || kind.name == "checkerboard",
+                "{spec}: seeds 1 and 2 agree"
+            );
         } else {
             assert!(all_equal, "{spec} is documented as deterministic");
         }
@@ -115,7 +131,11 @@ fn every_size_from_one_pixel_up_is_kept() {
         for kind in KINDS {
             let spec = strongest(kind.name);
             let out = apply(&spec, &image, 5);
-            assert_eq!(out.dimensions(), (width, height), "{spec} on {width}x{height}");
+            assert_eq!(
+                out.dimensions(),
+                (width, height),
+                "{spec} on {width}x{height}"
+            );
         }
     }
 }

@@ -16,7 +16,12 @@ fn out_of_range_names_the_field_and_the_allowed_range() {
     assert!(message.contains("gaussian_blur.sigma = 7"), "{message}");
     assert!(message.contains("[0, 2.5]"), "{message}");
     let message = error_of(r#"[{"type":"shift","dx":1,"dy":0},{"type":"jpeg","quality":3}]"#);
-    assert!(message.contains("step 1") && message.contains("jpeg.quality = 3") && message.contains("[10, 95]"), "{message}");
+    assert!(
+        message.contains("step 1")
+            && message.contains("jpeg.quality = 3")
+            && message.contains("[10, 95]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -24,11 +29,17 @@ fn bad_specs_are_errors_not_panics() {
     let cases = [
         (r#"{"type":"sharpen","amount":1}"#, "sharpen"),
         (r#"{"type":"gaussian_blur"}"#, "missing field `sigma`"),
-        (r#"{"type":"gaussian_blur","sigma":1,"radius":3}"#, "unknown field `radius`"),
+        (
+            r#"{"type":"gaussian_blur","sigma":1,"radius":3}"#,
+            "unknown field `radius`",
+        ),
         (r#"{"type":"gaussian_blur","sigma":"big"}"#, "invalid type"),
         (r#"{"type":"jpeg","quality":50.5}"#, "invalid type"),
         (r#"{"type":"jpeg","quality":-5}"#, "invalid value"),
-        (r#"{"type":"gaussian_blur","sigma":1e999}"#, "malformed JSON"),
+        (
+            r#"{"type":"gaussian_blur","sigma":1e999}"#,
+            "malformed JSON",
+        ),
         (r#"{"type":"gaussian_blur","sigma":NaN}"#, "malformed JSON"),
         (r#"{"sigma":1}"#, "missing field `type`"),
         (r#"[{"type":"gaussian_blur","sigma":1}"#, "malformed JSON"),
@@ -39,7 +50,10 @@ fn bad_specs_are_errors_not_panics() {
         assert!(message.contains(expected), "{spec}: {message}");
     }
     let unknown = error_of(r#"{"type":"sharpen"}"#);
-    assert!(unknown.contains("gaussian_blur"), "should list the known types: {unknown}");
+    assert!(
+        unknown.contains("gaussian_blur"),
+        "should list the known types: {unknown}"
+    );
 }
 
 #[test]
@@ -48,14 +62,20 @@ fn params_built_in_code_are_validated_before_use() {
     for sigma in [f32::NAN, f32::INFINITY, -1.0, 2.6] {
         let blur = Distortion::GaussianBlur(GaussianBlur { sigma });
         let mut rng = distortions::step_rng(0, 0);
-        assert!(matches!(blur.apply(&image, &mut rng), Err(DistortionError::OutOfRange { field: "sigma", .. })));
+        assert!(matches!(
+            blur.apply(&image, &mut rng),
+            Err(DistortionError::OutOfRange { field: "sigma", .. })
+        ));
     }
 }
 
 #[test]
 fn empty_images_are_rejected() {
     let pipeline = Pipeline::from_json(r#"{"type":"contrast","factor":1.2}"#).unwrap();
-    assert!(matches!(pipeline.apply(&RgbImage::new(0, 5), 0), Err(DistortionError::EmptyImage { .. })));
+    assert!(matches!(
+        pipeline.apply(&RgbImage::new(0, 5), 0),
+        Err(DistortionError::EmptyImage { .. })
+    ));
 }
 
 #[test]
@@ -64,7 +84,10 @@ fn json_round_trips_and_uses_the_type_tag() {
         r#"[{"type":"gaussian_blur","sigma":1.5},{"type":"checkerboard","amplitude":0.05,"cell":2}]"#,
     )
     .unwrap();
-    assert_eq!(pipeline.to_json(), r#"[{"type":"gaussian_blur","sigma":1.5},{"type":"checkerboard","amplitude":0.05,"cell":2}]"#);
+    assert_eq!(
+        pipeline.to_json(),
+        r#"[{"type":"gaussian_blur","sigma":1.5},{"type":"checkerboard","amplitude":0.05,"cell":2}]"#
+    );
     let single = Pipeline::from_json(r#"{"type":"gaussian_blur","sigma":1.5}"#).unwrap();
     assert_eq!(single.steps, pipeline.steps[..1]);
     // Serde's own path (used when a pipeline is embedded in other JSON) validates too.
@@ -77,7 +100,12 @@ fn every_parameter_has_a_documented_non_empty_range() {
         assert!(!kind.description.trim().is_empty(), "{}", kind.name);
         for param in kind.params {
             assert!(param.min < param.max, "{}.{}", kind.name, param.name);
-            assert!(!param.description.trim().is_empty(), "{}.{}", kind.name, param.name);
+            assert!(
+                !param.description.trim().is_empty(),
+                "{}.{}",
+                kind.name,
+                param.name
+            );
         }
     }
 }
@@ -87,7 +115,11 @@ fn all_types_pipeline() -> Pipeline {
     let steps = KINDS
         .iter()
         .map(|kind| {
-            let values: Vec<f64> = kind.params.iter().map(|p| p.min + 0.37 * (p.max - p.min)).collect();
+            let values: Vec<f64> = kind
+                .params
+                .iter()
+                .map(|p| p.min + 0.37 * (p.max - p.min))
+                .collect();
             Distortion::from_param_values(kind.name, &values).unwrap()
         })
         .collect();
@@ -95,7 +127,9 @@ fn all_types_pipeline() -> Pipeline {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[test]
@@ -106,7 +140,14 @@ fn regeneration_from_spec_json_and_seed_is_byte_identical_across_threads() {
     let expected = pipeline.apply(&reference, 2024).unwrap();
     let from_threads: Vec<RgbImage> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| Pipeline::from_json(&json).unwrap().apply(&reference, 2024).unwrap()))
+            .map(|_| {
+                scope.spawn(|| {
+                    Pipeline::from_json(&json)
+                        .unwrap()
+                        .apply(&reference, 2024)
+                        .unwrap()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -120,7 +161,12 @@ fn regeneration_from_spec_json_and_seed_is_byte_identical_across_threads() {
 #[test]
 fn a_fixed_pipeline_and_seed_give_the_recorded_bytes() {
     let out = all_types_pipeline().apply(&textured(64, 64), 2024).unwrap();
-    assert_eq!(fnv1a(out.as_raw()), GOLDEN_HASH, "got {:#x}", fnv1a(out.as_raw()));
+    assert_eq!(
+        fnv1a(out.as_raw()),
+        GOLDEN_HASH,
+        "got {:#x}",
+        fnv1a(out.as_raw())
+    );
 }
 
 const GOLDEN_HASH: u64 = 0x11e2_5a7b_30b0_6612;
@@ -132,7 +178,10 @@ fn sampled_pipelines_regenerate_from_their_json() {
     for seed in 0..50 {
         let pipeline = sampler.sample_seeded(seed);
         let first = pipeline.apply(&reference, seed).unwrap();
-        let again = Pipeline::from_json(&pipeline.to_json()).unwrap().apply(&reference, seed).unwrap();
+        let again = Pipeline::from_json(&pipeline.to_json())
+            .unwrap()
+            .apply(&reference, seed)
+            .unwrap();
         assert!(first == again, "seed {seed}: {}", pipeline.to_json());
     }
 }

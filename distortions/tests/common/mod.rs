@@ -33,12 +33,19 @@ pub fn dot(width: u32, height: u32, x: u32, y: u32) -> RgbImage {
 }
 
 pub fn apply(spec: &str, image: &RgbImage, seed: u64) -> RgbImage {
-    Pipeline::from_json(spec).unwrap_or_else(|e| panic!("{spec}: {e}")).apply(image, seed).unwrap()
+    Pipeline::from_json(spec)
+        .unwrap_or_else(|e| panic!("{spec}: {e}"))
+        .apply(image, seed)
+        .unwrap()
 }
 
 /// Per-sample difference `after - before`, channel-interleaved.
 pub fn residual(before: &RgbImage, after: &RgbImage) -> Vec<f64> {
-    before.iter().zip(after.iter()).map(|(&b, &a)| f64::from(a) - f64::from(b)).collect()
+    before
+        .iter()
+        .zip(after.iter())
+        .map(|(&b, &a)| f64::from(a) - f64::from(b))
+        .collect()
 }
 
 pub fn mean(values: &[f64]) -> f64 {
@@ -51,7 +58,10 @@ pub fn std_dev(values: &[f64]) -> f64 {
 }
 
 pub fn luma_values(image: &RgbImage) -> Vec<f64> {
-    image.pixels().map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])).collect()
+    image
+        .pixels()
+        .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+        .collect()
 }
 
 pub fn mean_squared_error(a: &RgbImage, b: &RgbImage) -> f64 {
@@ -69,7 +79,9 @@ pub fn high_frequency_energy(image: &RgbImage) -> f64 {
             for (nx, ny) in [(x + 1, y), (x, y + 1)] {
                 if nx < w && ny < h {
                     let there = image.get_pixel(nx, ny);
-                    energy += (0..3).map(|c| (f64::from(here[c]) - f64::from(there[c])).powi(2)).sum::<f64>();
+                    energy += (0..3)
+                        .map(|c| (f64::from(here[c]) - f64::from(there[c])).powi(2))
+                        .sum::<f64>();
                 }
             }
         }

@@ -61,11 +61,22 @@ pub enum DistortCommand {
 pub fn run(command: DistortCommand) -> anyhow::Result<()> {
     match command {
         DistortCommand::List { json } => {
-            let text = if json { serde_json::to_string_pretty(KINDS)? + "\n" } else { catalogue_table() };
+            let text = if json {
+                serde_json::to_string_pretty(KINDS)? + "\n"
+            } else {
+                catalogue_table()
+            };
             // write_all rather than print!, so a closed pipe (`| head`) is an error, not a panic.
-            std::io::stdout().write_all(text.as_bytes()).context("cannot write to stdout")
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("cannot write to stdout")
         }
-        DistortCommand::Apply { input, spec, seed, out } => {
+        DistortCommand::Apply {
+            input,
+            spec,
+            seed,
+            out,
+        } => {
             let pipeline = read_spec(&spec)?;
             let reference = read_image(&input)?;
             let distorted = pipeline.apply(&reference, seed)?;
@@ -73,7 +84,14 @@ pub fn run(command: DistortCommand) -> anyhow::Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        DistortCommand::Sample { input, count, seed, min_steps, max_steps, out_dir } => {
+        DistortCommand::Sample {
+            input,
+            count,
+            seed,
+            min_steps,
+            max_steps,
+            out_dir,
+        } => {
             let reference = read_image(&input)?;
             let type_names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
             let sampler = Sampler::new(min_steps, max_steps, &type_names)?;
@@ -86,10 +104,27 @@ pub fn run(command: DistortCommand) -> anyhow::Result<()> {
 fn catalogue_table() -> String {
     let mut table = String::new();
     for kind in KINDS {
-        let _ = writeln!(table, "{} ({}): {}", kind.name, kind.family.name(), kind.description.trim());
+        let _ = writeln!(
+            table,
+            "{} ({}): {}",
+            kind.name,
+            kind.family.name(),
+            kind.description.trim()
+        );
         for param in kind.params {
-            let range = format!("[{}, {}]{}", param.min, param.max, if param.integer { " integer" } else { "" });
-            let _ = writeln!(table, "    {:<14} {:<20} {}", param.name, range, param.description.trim());
+            let range = format!(
+                "[{}, {}]{}",
+                param.min,
+                param.max,
+                if param.integer { " integer" } else { "" }
+            );
+            let _ = writeln!(
+                table,
+                "    {:<14} {:<20} {}",
+                param.name,
+                range,
+                param.description.trim()
+            );
         }
     }
     table
@@ -105,12 +140,15 @@ fn read_spec(spec: &str) -> anyhow::Result<Pipeline> {
 }
 
 fn read_image(path: &Path) -> anyhow::Result<RgbImage> {
-    let image = distortions::image::open(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    let image = distortions::image::open(path)
+        .with_context(|| format!("cannot read image {}", path.display()))?;
     Ok(image.into_rgb8())
 }
 
 fn write_image(image: &RgbImage, path: &Path) -> anyhow::Result<()> {
-    image.save(path).with_context(|| format!("cannot write image {}", path.display()))
+    image
+        .save(path)
+        .with_context(|| format!("cannot write image {}", path.display()))
 }
 
 /// One sampled stimulus as recorded in manifest.json: enough to regenerate it
@@ -123,7 +161,13 @@ struct ManifestEntry {
     pipeline: Pipeline,
 }
 
-fn sample(reference: &RgbImage, sampler: &Sampler, count: u32, seed: u64, out_dir: &Path) -> anyhow::Result<()> {
+fn sample(
+    reference: &RgbImage,
+    sampler: &Sampler,
+    count: u32,
+    seed: u64,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
     fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut manifest = Vec::new();
@@ -136,9 +180,15 @@ fn sample(reference: &RgbImage, sampler: &Sampler, count: u32, seed: u64, out_di
         let (image_name, spec_name) = (format!("{index:03}.png"), format!("{index:03}.json"));
         write_image(&distorted, &out_dir.join(&image_name))?;
         let spec_path = out_dir.join(&spec_name);
-        fs::write(&spec_path, pipeline.to_json()).with_context(|| format!("cannot write {}", spec_path.display()))?;
+        fs::write(&spec_path, pipeline.to_json())
+            .with_context(|| format!("cannot write {}", spec_path.display()))?;
         tiles.push(distorted);
-        manifest.push(ManifestEntry { image: image_name, spec: spec_name, seed: stimulus_seed, pipeline });
+        manifest.push(ManifestEntry {
+            image: image_name,
+            spec: spec_name,
+            seed: stimulus_seed,
+            pipeline,
+        });
     }
     let manifest_path = out_dir.join("manifest.json");
     fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
@@ -147,10 +197,21 @@ fn sample(reference: &RgbImage, sampler: &Sampler, count: u32, seed: u64, out_di
     let sheet_path = out_dir.join("contact_sheet.png");
     write_image(&contact_sheet(&tiles, 6, 2), &sheet_path)?;
 
-    println!("wrote {count} distorted images, their specs and {}", manifest_path.display());
-    println!("contact sheet (reference first, then 000, 001, … left to right): {}", sheet_path.display());
+    println!(
+        "wrote {count} distorted images, their specs and {}",
+        manifest_path.display()
+    );
+    println!(
+        "contact sheet (reference first, then 000, 001, … left to right): {}",
+        sheet_path.display()
+    );
     for entry in &manifest {
-        println!("{}  seed {:>16}  {}", entry.image, entry.seed, entry.pipeline.to_json());
+        println!(
+            "{}  seed {:>16}  {}",
+            entry.image,
+            entry.seed,
+            entry.pipeline.to_json()
+        );
     }
     Ok(())
 }
