@@ -79,10 +79,11 @@ pub fn sample_bilinear(image: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 #[inline]
 fn split_coordinate(coordinate: f32, size: u32) -> (usize, f32) {
     let max = (size - 1) as f32;
-    // NaN clamps to 0 through `max(0.0)`.
+    // NaN clamps to 0 through `max(0.0)`. The value is non-negative, so
+    // truncation is floor, without a libm call on baseline x86_64.
     let clamped = coordinate.max(0.0).min(max);
-    let cell = clamped.floor();
-    (cell as usize, clamped - cell)
+    let cell = clamped as usize;
+    (cell, clamped - cell as f32)
 }
 
 /// Resamples the whole image: output pixel (x, y) reads the source at
