@@ -53,6 +53,9 @@ def official_model(weights_dir, net, lin, spatial=False):
 
 
 def distances(weights_dir, pairs_csv, out_csv):
+    # One thread: on a busy machine, intra-op threads waiting on each other
+    # make small convolutions many times slower.
+    torch.set_num_threads(1)
     models = {config: official_model(weights_dir, *config) for config in CONFIGS}
     spatial_model = official_model(weights_dir, "alex", True, spatial=True)
     with open(pairs_csv) as f:

@@ -286,3 +286,63 @@ fn filter_valid(plane: &[f64], width: usize, height: usize, weights: &[f64]) -> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(width: u32, height: u32, offset: u8) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([
+                (x * 7) as u8,
+                (y * 5) as u8,
+                ((x + y) as u8).wrapping_add(offset),
+            ])
+        })
+    }
+
+    #[test]
+    fn identical_images_are_at_zero_distance() {
+        let image = gradient(20, 16, 0);
+        for space in [ColorSpace::Rgb, ColorSpace::Lab] {
+            assert_eq!(l2(&image, &image, space).unwrap(), 0.0);
+            assert!(dssim(&image, &image, space).unwrap().abs() < 1e-12);
+        }
+        assert!((ssim_gray(&image, &image).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(psnr(&image, &image).unwrap(), f64::INFINITY);
+    }
+
+    #[test]
+    fn psnr_and_l2_of_a_uniform_offset() {
+        let (a, b) = (
+            RgbImage::from_pixel(4, 4, image::Rgb([10; 3])),
+            RgbImage::from_pixel(4, 4, image::Rgb([15; 3])),
+        );
+        assert!((psnr(&a, &b).unwrap() - 10.0 * (255.0f64 * 255.0 / 25.0).log10()).abs() < 1e-12);
+        assert!((l2(&a, &b, ColorSpace::Rgb).unwrap() - (5.0f64 / 127.5).powi(2)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn lab_of_white_and_black() {
+        let lab = rgb_to_lab(&RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb([if x == 0 { 255 } else { 0 }; 3])
+        }));
+        assert!(
+            (lab[0] - 100.0).abs() < 1e-3 && lab[1].abs() < 1e-2 && lab[2].abs() < 1e-2,
+            "{lab:?}"
+        );
+        assert_eq!(&lab[3..], &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let error = psnr(&gradient(8, 8, 0), &gradient(8, 9, 0)).unwrap_err();
+        assert!(matches!(error, LpipsError::SizeMismatch { .. }), "{error}");
+        let error = ssim_gray(&gradient(10, 30, 0), &gradient(10, 30, 1)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "image is 10x30; the SSIM window needs at least 11x11"
+        );
+        assert!(dssim(&gradient(7, 7, 0), &gradient(7, 7, 1), ColorSpace::Rgb).is_ok());
+    }
+}

@@ -14,10 +14,11 @@ pub enum LpipsError {
         name: String,
         net: &'static str,
     },
-    #[error("tensor `{name}` in {path} has shape {actual:?} and kind {kind:?}, expected {expected:?} float32")]
+    #[error("tensor `{name}` in {path} has shape {actual:?} and kind {kind:?}, expected {expected:?} float32 (is it the {net} weights?)")]
     BadTensor {
         path: PathBuf,
         name: String,
+        net: &'static str,
         actual: Vec<i64>,
         kind: tch::Kind,
         expected: Vec<i64>,

@@ -76,3 +76,67 @@ pub fn to_tensor(images: &[&RgbImage]) -> Result<Tensor> {
         i64::from(width),
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use image::{GrayImage, Luma, Rgba, RgbaImage};
+
+    use super::*;
+
+    #[test]
+    fn grayscale_is_replicated_and_alpha_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let gray_path = dir.path().join("gray.png");
+        GrayImage::from_pixel(3, 2, Luma([77]))
+            .save(&gray_path)
+            .unwrap();
+        let gray = load_rgb(&gray_path).unwrap();
+        assert_eq!(gray.dimensions(), (3, 2));
+        assert!(gray.pixels().all(|p| p.0 == [77, 77, 77]));
+
+        let rgba_path = dir.path().join("rgba.png");
+        RgbaImage::from_pixel(2, 2, Rgba([10, 20, 30, 0]))
+            .save(&rgba_path)
+            .unwrap();
+        assert!(load_rgb(&rgba_path)
+            .unwrap()
+            .pixels()
+            .all(|p| p.0 == [10, 20, 30]));
+    }
+
+    #[test]
+    fn unreadable_files_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.png");
+        std::fs::write(&path, b"\x89PNG not really").unwrap();
+        let error = load_rgb(&path).unwrap_err();
+        assert!(error.to_string().contains("broken.png"), "{error}");
+        assert!(load_rgb(&dir.path().join("absent.png")).is_err());
+    }
+
+    #[test]
+    fn tensor_is_nchw_in_minus_one_to_one() {
+        let image = RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb(if x == 0 { [0, 255, 51] } else { [255, 0, 204] })
+        });
+        let tensor = to_tensor(&[&image, &image]).unwrap();
+        assert_eq!(tensor.size(), [2, 3, 1, 2]);
+        let values = Vec::<f32>::try_from(tensor.get(1).flatten(0, -1)).unwrap();
+        assert_eq!(
+            values,
+            [
+                -1.0,
+                1.0,
+                1.0,
+                -1.0,
+                (51.0 / 127.5 - 1.0) as f32,
+                (204.0 / 127.5 - 1.0) as f32
+            ]
+        );
+        let other = RgbImage::new(3, 1);
+        assert!(matches!(
+            to_tensor(&[&image, &other]),
+            Err(LpipsError::SizeMismatch { .. })
+        ));
+    }
+}

@@ -54,6 +54,7 @@ impl WeightFile {
             return Err(LpipsError::BadTensor {
                 path: self.path.clone(),
                 name: name.to_owned(),
+                net: self.net,
                 actual: tensor.size(),
                 kind: tensor.kind(),
                 expected: expected.to_vec(),
