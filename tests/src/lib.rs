@@ -1,1 +1,69 @@
+//! What the integration tests share: the app served over real HTTP on a
+//! database of its own, the `percept` binary, and headless Chromium.
 
+mod browser;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use server::http::{self, AppState};
+use sqlx::PgPool;
+
+pub use browser::Browser;
+
+/// The web app on a loopback port, backed by the test's own database.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> Self {
+        let state = AppState {
+            pool,
+            leptos: http::leptos_options(static_dir()),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, http::router(state)).await });
+        Self {
+            address,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request to the test app")
+    }
+}
+
+/// The repository's `static/`, where `cargo xtask build` puts the wasm bundle.
+pub fn static_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static")
+}
+
+/// The `percept` binary of this build (`target/<profile>/percept`), which
+/// `cargo xtask test` builds before running the tests.
+pub fn percept_binary() -> PathBuf {
+    let test_executable = std::env::current_exe().expect("locating the test executable");
+    let profile_dir = test_executable
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in target/<profile>/deps");
+    let binary = profile_dir.join("percept");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p server` (cargo xtask test does)",
+        binary.display()
+    );
+    binary
+}

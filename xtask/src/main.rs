@@ -1,1 +1,62 @@
-fn main() {}
+//! `cargo xtask`: everything between a fresh clone and a running Percept.
+//!
+//! Every step checks whether its result is already there and skips itself if
+//! so, which keeps second runs fast. Heavy downloads go to the user's cache
+//! directory (`$XDG_CACHE_HOME/percept` or `~/.cache/percept`), checked by
+//! hash, so every clone on a machine shares them.
+
+mod build;
+mod cache;
+mod process;
+mod setup;
+mod suite;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  demo [SERVE ARGS]   set up what is missing, build, and run the app with its demo
+                      on the private database (extra args go to `percept serve`)
+  test [CARGO ARGS]   set up what is missing, build, and run the whole test suite
+                      (extra args go to `cargo test`)
+  setup               only install what is missing (system packages, wasm
+                      toolchain, Python/libtorch, weights and datasets)
+  build               only build the wasm bundle and the percept binary
+  env                 print the environment the percept binary needs, as shell
+                      exports (eval \"$(cargo xtask env)\")
+";
+
+/// The repository root, where Cargo.toml, `static/` and `python/` are.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => build::demo(&args[1..]),
+        Some("test") => suite::run_test_suite(&args[1..]),
+        Some("setup") => setup::everything(setup::Purpose::Test),
+        Some("build") => setup::everything(setup::Purpose::Demo).and_then(|_| build::all()),
+        Some("env") => cache::Cache::locate()
+            .and_then(|cache| cache.runtime_env())
+            .map(|env| {
+                for (name, value) in env {
+                    println!("export {name}='{value}'");
+                }
+            }),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,16 +1,16 @@
 //! `percept db …`: the private cluster on its own, for tools (sqlx-cli, the
 //! test suite, psql) that need a server without the web app.
 
-use super::DatabaseArgs;
+use super::DataDirArgs;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DbCommand {
     /// Create (first time) and start the private cluster, apply migrations, print its DATABASE_URL.
-    Start(DatabaseArgs),
+    Start(DataDirArgs),
     /// Stop the private cluster.
-    Stop(DatabaseArgs),
+    Stop(DataDirArgs),
     /// Print the private cluster's DATABASE_URL.
-    Url(DatabaseArgs),
+    Url(DataDirArgs),
 }
 
 pub fn run(command: DbCommand) -> anyhow::Result<()> {
@@ -19,7 +19,10 @@ pub fn run(command: DbCommand) -> anyhow::Result<()> {
             let cluster = args.private_cluster()?;
             cluster.start()?;
             tokio::runtime::Runtime::new()?.block_on(async {
-                crate::db::connect(cluster.connect_options()).await?.close().await;
+                crate::db::connect(cluster.connect_options())
+                    .await?
+                    .close()
+                    .await;
                 anyhow::Ok(())
             })?;
             println!("{}", cluster.url());

@@ -8,7 +8,7 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
-pub use database::DatabaseArgs;
+pub use database::{DataDirArgs, DatabaseArgs};
 
 #[derive(Debug, Parser)]
 #[command(

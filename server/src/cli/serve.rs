@@ -2,7 +2,6 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::DatabaseArgs;
@@ -33,20 +32,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.static_dir.display()
         );
     }
+    // Bind first: a taken port should fail before a database is started for nothing.
+    let listener = TcpListener::bind(args.addr).await.map_err(|error| {
+        let hint = match error.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                ": the port is already in use (another percept serve?); pass --addr with a free port"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(error).context(format!("cannot listen on {}{hint}", args.addr))
+    })?;
     let database = args.database.open().await?;
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            database.close().await?;
-            return Err(error).with_context(|| match error.kind() {
-                std::io::ErrorKind::AddrInUse => format!(
-                    "cannot listen on {}: the port is already in use (another percept serve?); pass --addr with a free port",
-                    args.addr
-                ),
-                _ => format!("cannot listen on {}", args.addr),
-            });
-        }
-    };
     let state = AppState {
         pool: database.pool.clone(),
         leptos: http::leptos_options(args.static_dir.clone()),

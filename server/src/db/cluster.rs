@@ -50,7 +50,8 @@ impl PrivateCluster {
             None
         };
         let socket_dir = data_dir.join("postgres-socket");
-        let socket_path_len = socket_dir.as_os_str().len() + format!("/.s.PGSQL.{SOCKET_PORT}").len();
+        let socket_path_len =
+            socket_dir.as_os_str().len() + format!("/.s.PGSQL.{SOCKET_PORT}").len();
         if socket_path_len > MAX_SOCKET_PATH {
             bail!(
                 "the data directory path {} is too long for PostgreSQL's unix socket \
@@ -105,7 +106,11 @@ impl PrivateCluster {
                 "PostgreSQL did not start in {}: {}{}\n(log: {})",
                 self.pgdata.display(),
                 String::from_utf8_lossy(&output.stderr).trim(),
-                if log_tail.is_empty() { String::new() } else { format!("\nlast log lines:\n{log_tail}") },
+                if log_tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nlast log lines:\n{log_tail}")
+                },
                 self.log_file.display()
             );
         }
@@ -118,9 +123,17 @@ impl PrivateCluster {
         if !self.is_running()? {
             return Ok(());
         }
-        let output = self.pg_ctl(&[OsStr::new("stop"), OsStr::new("--wait"), OsStr::new("-m"), OsStr::new("fast")])?;
+        let output = self.pg_ctl(&[
+            OsStr::new("stop"),
+            OsStr::new("--wait"),
+            OsStr::new("-m"),
+            OsStr::new("fast"),
+        ])?;
         if !output.status.success() {
-            bail!("pg_ctl stop failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            bail!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -147,8 +160,9 @@ impl PrivateCluster {
         }
         if let Some(user) = &self.run_as {
             for path in [&self.pgdata, &self.socket_dir] {
-                nix::unistd::chown(path.as_path(), Some(user.uid), Some(user.gid))
-                    .with_context(|| format!("cannot hand {} to the postgres user", path.display()))?;
+                nix::unistd::chown(path.as_path(), Some(user.uid), Some(user.gid)).with_context(
+                    || format!("cannot hand {} to the postgres user", path.display()),
+                )?;
             }
             self.check_reachable_by(user)?;
         }
@@ -192,7 +206,9 @@ impl PrivateCluster {
                 OsStr::new("-d"),
                 OsStr::new("postgres"),
                 OsStr::new("-tAc"),
-                OsStr::new(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")),
+                OsStr::new(&format!(
+                    "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+                )),
             ],
         )?;
         if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
@@ -211,7 +227,10 @@ impl PrivateCluster {
             ],
         )?;
         if !output.status.success() {
-            bail!("createdb failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            bail!(
+                "createdb failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -226,7 +245,10 @@ impl PrivateCluster {
         let owner = fs::metadata(&self.pgdata)
             .with_context(|| format!("cannot read {}", self.pgdata.display()))?
             .uid();
-        let expected = self.run_as.as_ref().map_or(Uid::effective(), |user| user.uid);
+        let expected = self
+            .run_as
+            .as_ref()
+            .map_or(Uid::effective(), |user| user.uid);
         if owner != expected.as_raw() {
             let owner_name = User::from_uid(Uid::from_raw(owner))
                 .ok()
@@ -294,8 +316,16 @@ impl PrivateCluster {
 /// Debian installs the server binaries under /usr/lib/postgresql/<major>/bin,
 /// off the PATH; other systems put them on it.
 fn find_postgres_bin_dir() -> anyhow::Result<PathBuf> {
-    if let Ok(dir) = std::env::var("PERCEPT_PG_BIN_DIR") {
-        return Ok(PathBuf::from(dir));
+    const INSTALL_HINT: &str = "install Debian's postgresql package (apt-get install postgresql), \
+         set PERCEPT_PG_BIN_DIR to their directory, or set DATABASE_URL to use an existing server";
+    if let Some(dir) = std::env::var_os("PERCEPT_PG_BIN_DIR").map(PathBuf::from) {
+        if !dir.join("initdb").exists() {
+            bail!(
+                "PERCEPT_PG_BIN_DIR={} has no initdb: {INSTALL_HINT}",
+                dir.display()
+            );
+        }
+        return Ok(dir);
     }
     let mut debian: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -315,9 +345,7 @@ fn find_postgres_bin_dir() -> anyhow::Result<PathBuf> {
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists());
-    on_path.context(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's postgresql \
-         package (apt-get install postgresql), set PERCEPT_PG_BIN_DIR to their directory, \
-         or set DATABASE_URL to use an existing server",
-    )
+    on_path.with_context(|| {
+        format!("PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
+    })
 }

@@ -17,5 +17,8 @@ pub async fn check(State(state): State<AppState>) -> Result<Json<Health>> {
     let schema_version = sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations")
         .fetch_one(&state.pool)
         .await?;
-    Ok(Json(Health { database: "up", schema_version }))
+    Ok(Json(Health {
+        database: "up",
+        schema_version,
+    }))
 }

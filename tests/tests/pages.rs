@@ -1,0 +1,48 @@
+use percept_tests::TestApp;
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn home_page_is_rendered_on_the_server_with_the_hydration_scripts(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let response = app.get("/").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains(r#"<button id="hydration-check">Check hydration</button>"#),
+        "{html}"
+    );
+    assert!(html.contains("Not checked yet."));
+    assert!(
+        html.contains(r#"href="/pkg/app.js""#),
+        "the page must load the hydration bundle"
+    );
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_hydration_bundle_and_stylesheet_are_served(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    for (path, content_type) in [
+        ("/pkg/app.js", "text/javascript"),
+        ("/pkg/app_bg.wasm", "application/wasm"),
+        ("/percept.css", "text/css"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+    }
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn unknown_pages_are_404(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    assert_eq!(
+        app.get("/no-such-page").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

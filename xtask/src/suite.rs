@@ -1,0 +1,59 @@
+//! `cargo xtask test`: the whole suite against a private PostgreSQL cluster.
+
+use std::process::Command;
+
+use crate::{
+    build::{self, cargo, target_dir},
+    process::{output, run, step, Result},
+    setup,
+};
+
+pub fn run_test_suite(cargo_test_args: &[String]) -> Result {
+    setup::everything(setup::Purpose::Test)?;
+    build::all()?;
+    let database = TestDatabase::start()?;
+    let result = check_query_metadata(&database.url).and_then(|_| {
+        step("cargo test --workspace", false);
+        run(cargo()
+            .args(["test", "--workspace"])
+            .args(cargo_test_args)
+            .env("DATABASE_URL", &database.url))
+    });
+    database.stop()?;
+    result
+}
+
+/// `cargo sqlx prepare --check`: fails if a query changed without its
+/// committed `.sqlx` metadata (which is what lets builds skip the database).
+fn check_query_metadata(database_url: &str) -> Result {
+    step("sqlx query metadata (.sqlx) is up to date", false);
+    run(cargo()
+        .args(["sqlx", "prepare", "--workspace", "--check"])
+        .env_remove("SQLX_OFFLINE")
+        .env("DATABASE_URL", database_url))
+}
+
+/// A private cluster for the test run, in the temp directory (which the
+/// `postgres` user can reach even when the clone sits under `/root`). Each
+/// test makes its own database in it.
+struct TestDatabase {
+    data_dir: String,
+    url: String,
+}
+
+impl TestDatabase {
+    fn start() -> Result<Self> {
+        let data_dir = format!("{}/percept-test-db", std::env::temp_dir().display());
+        step(&format!("test database in {data_dir}"), false);
+        let url = output(percept().args(["db", "start", "--data-dir", &data_dir]))?;
+        Ok(Self { data_dir, url })
+    }
+
+    fn stop(self) -> Result {
+        run(percept().args(["db", "stop", "--data-dir", &self.data_dir]))
+    }
+}
+
+fn percept() -> Command {
+    Command::new(target_dir().join("debug/percept"))
+}
