@@ -4,49 +4,55 @@
 use image::RgbImage;
 
 use crate::error::Result;
-use crate::raster::{convolve_separable, round_to_u8};
+use crate::raster::{convolve_separable, round_to_u8, Kernel};
 use crate::rng::StepRng;
 use crate::spec::{BilateralFilter, Distort, GaussianBlur};
-
-/// The image grown by `radius` pixels on every side, repeating edge pixels.
-fn pad_replicate(image: &RgbImage, radius: usize) -> Vec<u8> {
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    let mut padded = Vec::with_capacity((width + 2 * radius) * (height + 2 * radius) * 3);
-    for y in 0..height + 2 * radius {
-        let row = y.saturating_sub(radius).min(height - 1);
-        for x in 0..width + 2 * radius {
-            let col = x.saturating_sub(radius).min(width - 1);
-            padded.extend_from_slice(
-                &image.as_raw()[(row * width + col) * 3..(row * width + col) * 3 + 3],
-            );
-        }
-    }
-    padded
-}
-
-/// Normalised 1-D Gaussian taps over `-radius..=radius`.
-fn gaussian_kernel(sigma: f32, radius: usize) -> Vec<f32> {
-    let taps: Vec<f32> = (0..=2 * radius)
-        .map(|i| {
-            let d = i as f32 - radius as f32;
-            libm::expf(-d * d / (2.0 * sigma * sigma))
-        })
-        .collect();
-    let total: f32 = taps.iter().sum();
-    taps.into_iter().map(|t| t / total).collect()
-}
 
 impl Distort for GaussianBlur {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         if self.sigma == 0.0 {
             return Ok(image.clone());
         }
-        let radius = (3.0 * self.sigma).ceil() as usize;
-        Ok(convolve_separable(
-            image,
-            &gaussian_kernel(self.sigma, radius),
-        ))
+        let radius = (3.0 * self.sigma).ceil() as isize;
+        let taps: Vec<f32> = (-radius..=radius)
+            .map(|d| libm::expf(-(d * d) as f32 / (2.0 * self.sigma * self.sigma)))
+            .collect();
+        let kernel = Kernel::from_taps(-radius, &taps);
+        Ok(convolve_separable(image, &kernel, &kernel))
     }
+}
+
+/// One channel of the image grown by `radius` pixels on every side, repeating
+/// edge pixels.
+fn padded_plane(image: &RgbImage, channel: usize, radius: usize) -> Vec<u8> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let padded_width = width + 2 * radius;
+    let mut plane = Vec::with_capacity(padded_width * (height + 2 * radius));
+    for y in 0..height + 2 * radius {
+        let row = &image.as_raw()[y.saturating_sub(radius).min(height - 1) * width * 3..];
+        plane.extend(
+            (0..padded_width).map(|x| row[x.saturating_sub(radius).min(width - 1) * 3 + channel]),
+        );
+    }
+    plane
+}
+
+/// exp(-d^2 / (2 sigma^2)) for d in 0..count, by the recurrence
+/// w(d+1) = w(d) e^{-(2d+1)c}: two libm calls instead of `count`, in f64 so
+/// the accumulated error stays far below f32's precision.
+fn gaussian_of_distance(sigma: f32, count: usize) -> Vec<f32> {
+    let c = 1.0 / (2.0 * f64::from(sigma) * f64::from(sigma));
+    let step_squared = libm::exp(-2.0 * c);
+    let mut ratio = libm::exp(-c);
+    let mut weight = 1.0f64;
+    (0..count)
+        .map(|_| {
+            let value = weight as f32;
+            weight *= ratio;
+            ratio *= step_squared;
+            value
+        })
+        .collect()
 }
 
 impl Distort for BilateralFilter {
@@ -54,49 +60,68 @@ impl Distort for BilateralFilter {
         if self.sigma_spatial == 0.0 || self.sigma_range == 0.0 {
             return Ok(image.clone());
         }
-        let radius = (2.0 * self.sigma_spatial).ceil() as isize;
-        let window = (2 * radius + 1) as usize;
-        let spatial: Vec<f32> = (0..window * window)
-            .map(|i| {
-                let (dx, dy) = (
-                    (i % window) as f32 - radius as f32,
-                    (i / window) as f32 - radius as f32,
-                );
-                libm::expf(-(dx * dx + dy * dy) / (2.0 * self.sigma_spatial * self.sigma_spatial))
+        let radius = (2.0 * self.sigma_spatial).ceil() as usize;
+        let spatial_coefficient = -1.0 / (2.0 * self.sigma_spatial * self.sigma_spatial);
+        // Indexed by the L1 colour distance 0..=765, as OpenCV does for colour images.
+        let range = gaussian_of_distance(self.sigma_range * 255.0, 766);
+        // A disc of taps, as OpenCV: (dx, dy) with dx^2 + dy^2 <= radius^2.
+        let reach = radius as isize;
+        let taps: Vec<(usize, usize, f32)> = (-reach..=reach)
+            .flat_map(|dy| (-reach..=reach).map(move |dx| (dx, dy)))
+            .filter(|(dx, dy)| (dx * dx + dy * dy) as usize <= radius * radius)
+            .map(|(dx, dy)| {
+                let squared = (dx * dx + dy * dy) as f32;
+                let spatial_weight = libm::expf(spatial_coefficient * squared);
+                ((dx + reach) as usize, (dy + reach) as usize, spatial_weight)
             })
             .collect();
-        // Indexed by the L1 colour distance 0..=765, as OpenCV does for colour images.
-        let sigma_range = self.sigma_range * 255.0;
-        let range: Vec<f32> = (0..=765)
-            .map(|d| libm::expf(-(d * d) as f32 / (2.0 * sigma_range * sigma_range)))
-            .collect();
 
-        // A border-replicated copy lets the inner loop index without clamping.
-        let padded = pad_replicate(image, radius as usize);
-        let padded_stride = (image.width() as usize + 2 * radius as usize) * 3;
-        let tap_offsets: Vec<usize> = (0..window * window)
-            .map(|i| (i / window) * padded_stride + (i % window) * 3)
-            .collect();
+        // Planar, border-replicated channels: every tap of a row of outputs
+        // is then a contiguous slice, and the loops below vectorise except
+        // for the range-table lookup.
+        let width = image.width() as usize;
+        let padded_width = width + 2 * radius;
+        let planes = [0, 1, 2].map(|channel| padded_plane(image, channel, radius));
+        let mut distance = vec![0u16; width];
+        let mut weight = vec![0f32; width];
+        let mut sums = [0, 1, 2, 3].map(|_| vec![0f32; width]);
         let mut out = RgbImage::new(image.width(), image.height());
-        for (x, y, target) in out.enumerate_pixels_mut() {
-            let corner = y as usize * padded_stride + x as usize * 3;
-            let centre_at = corner + radius as usize * (padded_stride + 3);
-            let centre = &padded[centre_at..centre_at + 3];
-            let mut sum = [0f32; 3];
-            let mut total = 0f32;
-            for (&offset, &spatial_weight) in tap_offsets.iter().zip(&spatial) {
-                let neighbour = &padded[corner + offset..corner + offset + 3];
-                let distance = usize::from(centre[0].abs_diff(neighbour[0]))
-                    + usize::from(centre[1].abs_diff(neighbour[1]))
-                    + usize::from(centre[2].abs_diff(neighbour[2]));
-                let weight = spatial_weight * range[distance];
-                sum[0] += weight * f32::from(neighbour[0]);
-                sum[1] += weight * f32::from(neighbour[1]);
-                sum[2] += weight * f32::from(neighbour[2]);
-                total += weight;
+        for (y, out_row) in out.chunks_exact_mut(width * 3).enumerate() {
+            let centre_at = (y + radius) * padded_width + radius;
+            let centre = planes
+                .each_ref()
+                .map(|plane| &plane[centre_at..centre_at + width]);
+            for sum in &mut sums {
+                sum.fill(0.0);
             }
-            // The centre tap has weight 1, so `total` is never zero.
-            target.0 = sum.map(|s| round_to_u8(s / total));
+            for &(tap_x, tap_y, spatial_weight) in &taps {
+                let at = (y + tap_y) * padded_width + tap_x;
+                let neighbour = planes.each_ref().map(|plane| &plane[at..at + width]);
+                distance.fill(0);
+                for (n, c) in neighbour.iter().zip(&centre) {
+                    for ((d, &n), &c) in distance.iter_mut().zip(*n).zip(*c) {
+                        *d += u16::from(n.abs_diff(c));
+                    }
+                }
+                for (w, &d) in weight.iter_mut().zip(&distance) {
+                    *w = spatial_weight * range[usize::from(d)];
+                }
+                let (values, total) = sums.split_at_mut(3);
+                for (sum, n) in values.iter_mut().zip(&neighbour) {
+                    for ((s, &w), &n) in sum.iter_mut().zip(&weight).zip(*n) {
+                        *s += w * f32::from(n);
+                    }
+                }
+                for (t, &w) in total[0].iter_mut().zip(&weight) {
+                    *t += w;
+                }
+            }
+            // The centre tap has weight 1, so the total is never zero.
+            for (x, pixel) in out_row.chunks_exact_mut(3).enumerate() {
+                for (value, sum) in pixel.iter_mut().zip(&sums) {
+                    *value = round_to_u8(sum[x] / sums[3][x]);
+                }
+            }
         }
         Ok(out)
     }

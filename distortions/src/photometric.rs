@@ -4,18 +4,18 @@
 use image::RgbImage;
 
 use crate::error::Result;
-use crate::raster::{lookup_table, luma, map_channels, mean_luma, round_to_u8};
+use crate::raster::{
+    fixed_luma, lookup_table, map_values, mean_luma, offset_channels, round_offset, LUMA_BITS,
+};
 use crate::rng::StepRng;
 use crate::spec::{ColorShift, Contrast, Distort, LightnessShift, Saturation};
 
-/// Adds a constant to each channel (clipped), via one lookup table per channel.
-fn offset_channels(image: &RgbImage, offsets: [f32; 3]) -> RgbImage {
-    map_channels(image, &offsets.map(|offset| lookup_table(|v| v + offset)))
-}
-
 impl Distort for LightnessShift {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
-        Ok(offset_channels(image, [self.amount * 255.0; 3]))
+        Ok(offset_channels(
+            image,
+            [round_offset(self.amount * 255.0); 3],
+        ))
     }
 }
 
@@ -26,7 +26,7 @@ impl Distort for ColorShift {
         let (cb, cr) = (self.cb * 255.0, self.cr * 255.0);
         Ok(offset_channels(
             image,
-            [1.402 * cr, -0.344_136 * cb - 0.714_136 * cr, 1.772 * cb],
+            [1.402 * cr, -0.344_136 * cb - 0.714_136 * cr, 1.772 * cb].map(round_offset),
         ))
     }
 }
@@ -34,19 +34,29 @@ impl Distort for ColorShift {
 impl Distort for Contrast {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         let mean = mean_luma(image);
-        let table = lookup_table(|v| mean + self.factor * (v - mean));
-        Ok(map_channels(image, &[table; 3]))
+        Ok(map_values(
+            image,
+            &lookup_table(|v| mean + self.factor * (v - mean)),
+        ))
     }
 }
 
 impl Distort for Saturation {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        // out = grey + f (v - grey) = (1 - f) grey + f v, in fixed point: the
+        // factor in 2^-FACTOR_BITS steps and luma in 2^-LUMA_BITS, exact
+        // integers until one rounding shift.
+        const FACTOR_BITS: u32 = 10;
+        const SHIFT: u32 = FACTOR_BITS + LUMA_BITS;
+        let factor = i64::from((self.factor * (1 << FACTOR_BITS) as f32 + 0.5) as u32);
         let mut out = image.clone();
-        for pixel in out.pixels_mut() {
-            let grey = luma(pixel.0);
-            pixel.0 = pixel
-                .0
-                .map(|v| round_to_u8(grey + self.factor * (f32::from(v) - grey)));
+        for pixel in out.chunks_exact_mut(3) {
+            let grey_part = ((1 << FACTOR_BITS) - factor) * i64::from(fixed_luma(pixel));
+            for value in pixel.iter_mut() {
+                let sum = grey_part + (factor << LUMA_BITS) * i64::from(*value);
+                // The shift is a floor, so adding half rounds half up.
+                *value = ((sum + (1 << (SHIFT - 1))) >> SHIFT).clamp(0, 255) as u8;
+            }
         }
         Ok(out)
     }

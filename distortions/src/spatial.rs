@@ -1,12 +1,13 @@
 //! Spatial distortions: every one resamples the image bilinearly through
-//! `raster::sample_bilinear`, so all share its border rule (reads outside the
-//! image repeat the nearest edge pixel). Only the random warps draw from the
-//! RNG (their displacement grids).
+//! `raster::warp` or, for translations, its separable form
+//! `raster::translate`, so all share the same fixed-point interpolation and
+//! border rule (reads outside the image repeat the nearest edge pixel). Only
+//! the random warps draw from the RNG (their displacement grids).
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 
 use crate::error::Result;
-use crate::raster::{round_to_u8, sample_bilinear, warp};
+use crate::raster::{round_to_u8, translate, warp};
 use crate::rng::{fill_symmetric_uniform, StepRng};
 use crate::spec::{
     AffineWarp, ChromaticAberration, CubicWarp, Distort, Ghosting, Homography, LinearWarp, Shift,
@@ -14,7 +15,7 @@ use crate::spec::{
 
 impl Distort for Shift {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
-        Ok(warp(image, |x, y| (x - self.dx, y - self.dy)))
+        Ok(translate(image, self.dx, self.dy))
     }
 }
 
@@ -45,7 +46,7 @@ impl Distort for AffineWarp {
         ];
         let (cx, cy) = centre(image);
         Ok(warp(image, |x, y| {
-            let (u, v) = (x - cx, y - cy);
+            let (u, v) = (x as f32 - cx, y as f32 - cy);
             (
                 cx + inverse[0][0] * u + inverse[0][1] * v,
                 cy + inverse[1][0] * u + inverse[1][1] * v,
@@ -62,9 +63,9 @@ impl Distort for Homography {
         let (cx, cy) = centre(image);
         let (half_width, half_height) = (cx.max(0.5), cy.max(0.5));
         Ok(warp(image, |x, y| {
-            let (u, v) = ((x - cx) / half_width, (y - cy) / half_height);
-            let w = 1.0 + self.perspective_x * u + self.perspective_y * v;
-            (cx + u / w * half_width, cy + v / w * half_height)
+            let (u, v) = ((x as f32 - cx) / half_width, (y as f32 - cy) / half_height);
+            let scale = 1.0 / (1.0 + self.perspective_x * u + self.perspective_y * v);
+            (cx + u * scale * half_width, cy + v * scale * half_height)
         }))
     }
 }
@@ -118,20 +119,38 @@ fn random_warp(
         (indices, weights)
     };
     let columns: Vec<_> = (0..width).map(|x| axis(x, width)).collect();
-    let rows: Vec<_> = (0..height).map(|y| axis(y, height)).collect();
-    warp(image, |x, y| {
-        let (column_indices, column_weights) = &columns[x as usize];
-        let (row_indices, row_weights) = &rows[y as usize];
-        let mut offset = [0f32; 2];
-        for (&row, &row_weight) in row_indices.iter().zip(row_weights) {
-            for (&column, &column_weight) in column_indices.iter().zip(column_weights) {
-                let point = (row * points + column) * 2;
-                let weight = row_weight * column_weight;
-                offset[0] += weight * displacement[point];
-                offset[1] += weight * displacement[point + 1];
-            }
+    // The field is separable: blend the grid's rows once per image row, then
+    // each pixel needs only four of those blended points instead of sixteen.
+    let mut field = Vec::with_capacity(width as usize * height as usize);
+    let mut blended_row = vec![[0f32; 2]; points];
+    for y in 0..height {
+        let (row_indices, row_weights) = axis(y, height);
+        for (column, blended) in blended_row.iter_mut().enumerate() {
+            *blended = [0, 1].map(|axis| {
+                row_indices
+                    .iter()
+                    .zip(&row_weights)
+                    .map(|(&row, &weight)| {
+                        weight * displacement[(row * points + column) * 2 + axis]
+                    })
+                    .sum()
+            });
         }
-        (x + magnitude * offset[0], y + magnitude * offset[1])
+        field.extend(columns.iter().map(|(column_indices, column_weights)| {
+            let mut offset = [0f32; 2];
+            for (&column, &weight) in column_indices.iter().zip(column_weights) {
+                offset[0] += weight * blended_row[column][0];
+                offset[1] += weight * blended_row[column][1];
+            }
+            offset
+        }));
+    }
+    warp(image, |x, y| {
+        let offset = field[y * width as usize + x];
+        (
+            x as f32 + magnitude * offset[0],
+            y as f32 + magnitude * offset[1],
+        )
     })
 }
 
@@ -161,12 +180,11 @@ impl Distort for CubicWarp {
 
 impl Distort for Ghosting {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
+        let ghost = translate(image, self.dx, self.dy);
         let mut out = image.clone();
-        for (x, y, pixel) in out.enumerate_pixels_mut() {
-            let ghost = sample_bilinear(image, x as f32 - self.dx, y as f32 - self.dy);
-            pixel.0 = std::array::from_fn(|c| {
-                round_to_u8((1.0 - self.opacity) * f32::from(pixel.0[c]) + self.opacity * ghost[c])
-            });
+        for (value, &g) in out.iter_mut().zip(ghost.iter()) {
+            *value =
+                round_to_u8((1.0 - self.opacity) * f32::from(*value) + self.opacity * f32::from(g));
         }
         Ok(out)
     }
@@ -175,12 +193,15 @@ impl Distort for Ghosting {
 impl Distort for ChromaticAberration {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         let mut out = image.clone();
-        for (x, y, pixel) in out.enumerate_pixels_mut() {
-            let (x, y) = (x as f32, y as f32);
-            let red = sample_bilinear(image, x - self.dx, y - self.dy)[0];
-            let blue = sample_bilinear(image, x + self.dx, y + self.dy)[2];
-            pixel.0[0] = round_to_u8(red);
-            pixel.0[2] = round_to_u8(blue);
+        // Only one channel moves each way, so translate just that plane.
+        for (channel, sign) in [(0, 1.0), (2, -1.0)] {
+            let values = image.chunks_exact(3).map(|pixel| pixel[channel]).collect();
+            let plane = GrayImage::from_raw(image.width(), image.height(), values)
+                .expect("one value per pixel");
+            let moved = translate(&plane, sign * self.dx, sign * self.dy);
+            for (pixel, &value) in out.chunks_exact_mut(3).zip(moved.iter()) {
+                pixel[channel] = value;
+            }
         }
         Ok(out)
     }
