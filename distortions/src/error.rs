@@ -20,7 +20,7 @@ pub enum DistortionError {
     #[error("sampler: {0}")]
     InvalidSampler(String),
     #[error("image codec: {0}")]
-    Codec(#[from] image::ImageError),
+    Codec(String),
 }
 
 pub type Result<T, E = DistortionError> = std::result::Result<T, E>;

@@ -7,42 +7,10 @@
 //! uses the pure-Rust `libm`. Only power-of-two sizes are needed: noise is
 //! synthesised on a power-of-two canvas and cropped.
 
-use std::ops::{Add, Mul, Sub};
-
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Complex {
-    pub re: f32,
-    pub im: f32,
-}
-
-impl Add for Complex {
-    type Output = Self;
-    fn add(self, other: Self) -> Self {
-        Self {
-            re: self.re + other.re,
-            im: self.im + other.im,
-        }
-    }
-}
-
-impl Sub for Complex {
-    type Output = Self;
-    fn sub(self, other: Self) -> Self {
-        Self {
-            re: self.re - other.re,
-            im: self.im - other.im,
-        }
-    }
-}
-
-impl Mul for Complex {
-    type Output = Self;
-    fn mul(self, other: Self) -> Self {
-        Self {
-            re: self.re * other.re - self.im * other.im,
-            im: self.re * other.im + self.im * other.re,
-        }
-    }
+struct Complex {
+    re: f32,
+    im: f32,
 }
 
 /// Unnormalised inverse DFT (kernel e^{+2 pi i k n / N}) of a power-of-two size.
@@ -67,8 +35,12 @@ impl InverseFft {
         Self { size, twiddles }
     }
 
-    /// In-place transform of one line of `size` values.
-    pub fn transform(&self, data: &mut [Complex]) {
+    /// In-place transform of every column of a row-major `size` x `columns`
+    /// array, given as separate real and imaginary planes. Each butterfly
+    /// combines two whole rows, so the inner loops run along contiguous
+    /// memory and vectorise; every column still sees exactly the scalar
+    /// radix-2 operations, so the bits do not depend on `columns`.
+    pub fn transform_columns(&self, re: &mut [f32], im: &mut [f32], columns: usize) {
         let n = self.size;
         let bits = n.trailing_zeros();
         if bits == 0 {
@@ -77,40 +49,70 @@ impl InverseFft {
         for i in 0..n {
             let j = i.reverse_bits() >> (usize::BITS - bits);
             if i < j {
-                data.swap(i, j);
+                for plane in [&mut *re, &mut *im] {
+                    let (low, high) = plane.split_at_mut(j * columns);
+                    low[i * columns..(i + 1) * columns].swap_with_slice(&mut high[..columns]);
+                }
             }
         }
         let mut length = 2;
         while length <= n {
             let half = length / 2;
             let stride = n / length;
-            for block in data.chunks_exact_mut(length) {
-                let (low, high) = block.split_at_mut(half);
-                for (k, (a, b)) in low.iter_mut().zip(high.iter_mut()).enumerate() {
-                    let rotated = *b * self.twiddles[k * stride];
-                    *b = *a - rotated;
-                    *a = *a + rotated;
+            for (block_re, block_im) in re
+                .chunks_exact_mut(length * columns)
+                .zip(im.chunks_exact_mut(length * columns))
+            {
+                let (low_re, high_re) = block_re.split_at_mut(half * columns);
+                let (low_im, high_im) = block_im.split_at_mut(half * columns);
+                for (k, (((a_re, a_im), b_re), b_im)) in low_re
+                    .chunks_exact_mut(columns)
+                    .zip(low_im.chunks_exact_mut(columns))
+                    .zip(high_re.chunks_exact_mut(columns))
+                    .zip(high_im.chunks_exact_mut(columns))
+                    .enumerate()
+                {
+                    let twiddle = self.twiddles[k * stride];
+                    for (((a_re, a_im), b_re), b_im) in a_re
+                        .iter_mut()
+                        .zip(a_im.iter_mut())
+                        .zip(b_re.iter_mut())
+                        .zip(b_im.iter_mut())
+                    {
+                        let rotated_re = *b_re * twiddle.re - *b_im * twiddle.im;
+                        let rotated_im = *b_re * twiddle.im + *b_im * twiddle.re;
+                        *b_re = *a_re - rotated_re;
+                        *b_im = *a_im - rotated_im;
+                        *a_re += rotated_re;
+                        *a_im += rotated_im;
+                    }
                 }
             }
             length *= 2;
         }
     }
 
-    /// In-place 2-D transform of a row-major `size` x `size` grid.
-    pub fn transform_2d(&self, grid: &mut [Complex]) {
+    /// In-place 2-D transform of a row-major `size` x `size` grid given as
+    /// real and imaginary planes: columns, then rows (as the columns of the
+    /// transpose).
+    pub fn transform_2d(&self, re: &mut [f32], im: &mut [f32]) {
         let n = self.size;
-        for row in grid.chunks_exact_mut(n) {
-            self.transform(row);
+        self.transform_columns(re, im, n);
+        for plane in [&mut *re, &mut *im] {
+            transpose(plane, n);
         }
-        let mut column = vec![Complex::default(); n];
-        for x in 0..n {
-            for (y, value) in column.iter_mut().enumerate() {
-                *value = grid[y * n + x];
-            }
-            self.transform(&mut column);
-            for (y, value) in column.iter().enumerate() {
-                grid[y * n + x] = *value;
-            }
+        self.transform_columns(re, im, n);
+        for plane in [&mut *re, &mut *im] {
+            transpose(plane, n);
+        }
+    }
+}
+
+/// Transposes a row-major `n` x `n` array in place.
+fn transpose(values: &mut [f32], n: usize) {
+    for y in 0..n {
+        for x in y + 1..n {
+            values.swap(y * n + x, x * n + y);
         }
     }
 }
@@ -124,16 +126,17 @@ mod tests {
         let n = data.len();
         (0..n)
             .map(|t| {
-                data.iter()
-                    .enumerate()
-                    .fold(Complex::default(), |sum, (k, &value)| {
-                        let angle = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
-                        sum + value
-                            * Complex {
-                                re: angle.cos() as f32,
-                                im: angle.sin() as f32,
-                            }
-                    })
+                let (mut re, mut im) = (0.0, 0.0);
+                for (k, value) in data.iter().enumerate() {
+                    let angle = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+                    let (sin, cos) = angle.sin_cos();
+                    re += f64::from(value.re) * cos - f64::from(value.im) * sin;
+                    im += f64::from(value.re) * sin + f64::from(value.im) * cos;
+                }
+                Complex {
+                    re: re as f32,
+                    im: im as f32,
+                }
             })
             .collect()
     }
@@ -147,9 +150,11 @@ mod tests {
                     im: ((i * 3) % 4) as f32,
                 })
                 .collect();
-            let mut fast = input.clone();
-            InverseFft::new(size).transform(&mut fast);
-            for (a, b) in fast.iter().zip(naive_inverse(&input)) {
+            let mut re: Vec<f32> = input.iter().map(|c| c.re).collect();
+            let mut im: Vec<f32> = input.iter().map(|c| c.im).collect();
+            InverseFft::new(size).transform_columns(&mut re, &mut im, 1);
+            let fast = re.into_iter().zip(im).map(|(re, im)| Complex { re, im });
+            for (a, b) in fast.zip(naive_inverse(&input)) {
                 assert!(
                     (a.re - b.re).abs() < 1e-3 && (a.im - b.im).abs() < 1e-3,
                     "size {size}: {a:?} vs {b:?}"
@@ -161,13 +166,14 @@ mod tests {
     #[test]
     fn a_single_frequency_becomes_a_plane_wave() {
         let n = 8;
-        let mut grid = vec![Complex::default(); n * n];
-        grid[n + 2] = Complex { re: 1.0, im: 0.0 }; // ky = 1, kx = 2
-        InverseFft::new(n).transform_2d(&mut grid);
+        let (mut re, mut im) = (vec![0.0; n * n], vec![0.0; n * n]);
+        re[n + 2] = 1.0; // ky = 1, kx = 2
+        InverseFft::new(n).transform_2d(&mut re, &mut im);
         for y in 0..n {
             for x in 0..n {
                 let angle = 2.0 * std::f64::consts::PI * (2 * x + y) as f64 / n as f64;
-                assert!((grid[y * n + x].re - angle.cos() as f32).abs() < 1e-5);
+                assert!((re[y * n + x] - angle.cos() as f32).abs() < 1e-5);
+                assert!((im[y * n + x] - angle.sin() as f32).abs() < 1e-5);
             }
         }
     }

@@ -2,12 +2,15 @@
 //! (pink, blue, any exponent between brown and violet) and checkerboard.
 //! Channels get independent noise; results are clipped to 0..=255.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use image::RgbImage;
 
 use crate::error::Result;
-use crate::fft::{Complex, InverseFft};
-use crate::raster::round_to_u8;
-use crate::rng::{below, fill_symmetric_uniform, standard_normal, StepRng};
+use crate::fft::InverseFft;
+use crate::raster::{round_offset, round_to_u8};
+use crate::rng::{below, fill_standard_normal, fill_symmetric_uniform, StepRng};
 use crate::spec::{
     BlueNoise, Checkerboard, ColoredNoise, Distort, GaussianNoise, PinkNoise, UniformNoise,
 };
@@ -31,7 +34,8 @@ impl Distort for UniformNoise {
 
 impl Distort for GaussianNoise {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        let noise: Vec<f32> = (0..image.len()).map(|_| standard_normal(rng)).collect();
+        let mut noise = vec![0.0; image.len()];
+        fill_standard_normal(rng, &mut noise);
         Ok(add_scaled(image, &noise, self.sigma * 255.0))
     }
 }
@@ -79,90 +83,138 @@ fn add_power_law_noise(
 /// transforms. The DC term is zero; a 1x1 image (DC only) gets no noise.
 fn power_law_noise(rng: &mut StepRng, width: usize, height: usize, exponent: f32) -> Vec<f32> {
     let size = width.max(height).next_power_of_two();
-    let amplitude = spectral_amplitude(size, exponent);
-    let fft = InverseFft::new(size);
-    let mut grid = vec![Complex::default(); size * size];
+    let synthesis = Synthesis::for_size(size);
+    let amplitude = synthesis.amplitude(exponent);
+    let mut re = vec![0.0; size * size];
+    let mut im = vec![0.0; size * size];
     let mut noise = vec![0.0; width * height * 3];
 
     for channels in [&[0, 1][..], &[2][..]] {
-        for (coefficient, &a) in grid.iter_mut().zip(&amplitude) {
-            *coefficient = Complex {
-                re: a * standard_normal(rng),
-                im: a * standard_normal(rng),
-            };
-        }
-        fft.transform_2d(&mut grid);
-        for (part, &channel) in channels.iter().enumerate() {
-            let field = grid
-                .chunks_exact(size)
-                .take(height)
-                .flat_map(|row| &row[..width]);
-            let values = field.map(|c| if part == 0 { c.re } else { c.im });
-            for (pixel, value) in noise.chunks_exact_mut(3).zip(values) {
-                pixel[channel] = value;
+        for plane in [&mut re, &mut im] {
+            fill_standard_normal(rng, plane);
+            for (coefficient, &a) in plane.iter_mut().zip(&amplitude) {
+                *coefficient *= a;
             }
-            normalise_channel(&mut noise, channel);
+        }
+        synthesis.fft.transform_2d(&mut re, &mut im);
+        for (&channel, plane) in channels.iter().zip([&re, &im]) {
+            let rows = || {
+                plane
+                    .chunks_exact(size)
+                    .take(height)
+                    .map(|row| &row[..width])
+            };
+            let scale = unit_rms_scale(rows(), width * height);
+            for (pixel, &value) in noise.chunks_exact_mut(3).zip(rows().flatten()) {
+                pixel[channel] = value * scale;
+            }
         }
     }
     noise
 }
 
-/// Amplitude f^(exponent/2) on the FFT grid (frequencies folded to
-/// |k| <= size/2), zero at DC.
-fn spectral_amplitude(size: usize, exponent: f32) -> Vec<f32> {
-    // Distinct folded radii repeat a lot; a small table saves most powf calls.
-    let half = size / 2 + 1;
-    let mut by_fold = vec![0.0f32; half * half];
-    for fy in 0..half {
-        for fx in 0..half {
-            let squared = (fx * fx + fy * fy) as f32 / (size * size) as f32;
-            by_fold[fy * half + fx] = if fx + fy == 0 {
-                0.0
-            } else {
-                libm::powf(squared, exponent / 4.0)
-            };
-        }
-    }
-    let fold = |k: usize| k.min(size - k);
-    (0..size * size)
-        .map(|i| by_fold[fold(i / size) * half + fold(i % size)])
-        .collect()
+/// What noise synthesis on one canvas size reuses across calls: the FFT's
+/// twiddles and the log of every folded squared frequency. Both are pure
+/// functions of the size, so caching them per thread cannot change any bits.
+struct Synthesis {
+    size: usize,
+    fft: InverseFft,
+    /// ln(|f|^2) for folded frequencies (fx, fy) in 0..=size/2, row-major;
+    /// unused at DC.
+    log_squared_frequency: Vec<f32>,
 }
 
-/// Scales one channel of interleaved noise to unit RMS (sequential sum, so
-/// the scale is reproducible); an all-zero channel stays zero.
-fn normalise_channel(noise: &mut [f32], channel: usize) {
-    let count = noise.len() / 3;
-    let sum_of_squares: f64 = noise
-        .chunks_exact(3)
-        .map(|p| f64::from(p[channel]).powi(2))
-        .sum();
+impl Synthesis {
+    fn for_size(size: usize) -> Rc<Self> {
+        thread_local! {
+            static CACHE: RefCell<Vec<Rc<Synthesis>>> = const { RefCell::new(Vec::new()) };
+        }
+        CACHE.with_borrow_mut(|cache| {
+            if let Some(found) = cache.iter().find(|s| s.size == size) {
+                return Rc::clone(found);
+            }
+            let half = size / 2 + 1;
+            let log_squared_frequency = (0..half * half)
+                .map(|i| {
+                    let (fy, fx) = (i / half, i % half);
+                    libm::logf((fx * fx + fy * fy) as f32 / (size * size) as f32)
+                })
+                .collect();
+            let synthesis = Rc::new(Synthesis {
+                size,
+                fft: InverseFft::new(size),
+                log_squared_frequency,
+            });
+            cache.push(Rc::clone(&synthesis));
+            synthesis
+        })
+    }
+
+    /// Amplitude f^(exponent/2) on the FFT grid (frequencies folded to
+    /// |k| <= size/2), zero at DC.
+    fn amplitude(&self, exponent: f32) -> Vec<f32> {
+        let size = self.size;
+        let half = size / 2 + 1;
+        // (f^2)^(exponent/4), once per distinct folded frequency.
+        let by_fold: Vec<f32> = self
+            .log_squared_frequency
+            .iter()
+            .enumerate()
+            .map(|(i, &log)| {
+                if i == 0 {
+                    0.0
+                } else {
+                    libm::expf(exponent / 4.0 * log)
+                }
+            })
+            .collect();
+        let fold = |k: usize| k.min(size - k);
+        (0..size * size)
+            .map(|i| by_fold[fold(i / size) * half + fold(i % size)])
+            .collect()
+    }
+}
+
+/// The factor that scales `count` values, given as rows, to unit RMS; 1 for
+/// all zeros. Squares are summed into eight partial sums combined in a fixed
+/// order: they pipeline and vectorise, and the order, so the bits, is set
+/// here rather than by the machine.
+fn unit_rms_scale<'a>(rows: impl Iterator<Item = &'a [f32]>, count: usize) -> f32 {
+    let mut partial = [0f64; 8];
+    for row in rows {
+        for chunk in row.chunks(8) {
+            for (sum, &value) in partial.iter_mut().zip(chunk) {
+                *sum += f64::from(value) * f64::from(value);
+            }
+        }
+    }
+    let sum_of_squares: f64 = partial.iter().sum();
     if sum_of_squares == 0.0 {
-        return;
+        return 1.0;
     }
-    let scale = (1.0 / (sum_of_squares / count as f64).sqrt()) as f32;
-    for pixel in noise.chunks_exact_mut(3) {
-        pixel[channel] *= scale;
-    }
+    (1.0 / (sum_of_squares / count as f64).sqrt()) as f32
 }
 
 impl Distort for Checkerboard {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        let period = self.cell as usize * 2;
+        let cell = self.cell as usize;
+        let period = cell * 2;
         let (phase_x, phase_y) = (below(rng, period), below(rng, period));
-        let amplitude = self.amplitude * 255.0;
+        let offsets = [self.amplitude, -self.amplitude].map(|a| round_offset(a * 255.0));
+        // The per-sample offsets of a row whose cells start with the lighter
+        // sign, and of one starting with the darker: every row is one of them.
+        let stride = image.width() as usize * 3;
+        let row_offsets = [0, 1].map(|start| -> Vec<i16> {
+            (0..stride)
+                .map(|i| offsets[(start + (i / 3 + phase_x) / cell) % 2])
+                .collect()
+        });
         let mut out = image.clone();
-        for (x, y, pixel) in out.enumerate_pixels_mut() {
-            let cell_x = (x as usize + phase_x) / self.cell as usize;
-            let cell_y = (y as usize + phase_y) / self.cell as usize;
-            let sign = if (cell_x + cell_y).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            pixel.0 = pixel
-                .0
-                .map(|v| round_to_u8(f32::from(v) + sign * amplitude));
+        for (y, row) in out.chunks_exact_mut(stride).enumerate() {
+            let pattern = &row_offsets[((y + phase_y) / cell) % 2];
+            for (value, &offset) in row.iter_mut().zip(pattern) {
+                *value = (i16::from(*value) + offset).clamp(0, 255) as u8;
+            }
         }
         Ok(out)
     }

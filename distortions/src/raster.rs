@@ -14,10 +14,13 @@
 use image::{ImageBuffer, Pixel, RgbImage};
 
 /// Rounds half up and saturates to 0..=255 (NaN becomes 0, never a panic).
+// Not `clamp`, which keeps NaN: `max` maps it to 0.
+#[allow(clippy::manual_clamp)]
 #[inline]
 pub fn round_to_u8(value: f32) -> u8 {
-    // `as u8` saturates, so only the half-up offset is needed.
-    (value + 0.5) as u8
+    // Clamping first leaves a conversion the compiler can vectorise; a bare
+    // saturating `as u8` does not.
+    (value + 0.5).max(0.0).min(255.0) as i32 as u8
 }
 
 /// Rounds half up to an integer offset for 8-bit values; saturating the

@@ -305,9 +305,9 @@ catalogue! {
         /// Standard deviation in pixels; 0 is the identity.
         sigma: f32 in [0.0, 2.5],
     }
-    /// Edge-preserving bilateral filter: Gaussian in space (radius
-    /// ceil(2 sigma_spatial)) times Gaussian in colour (L1 distance over the
-    /// three channels, as OpenCV), replicated borders.
+    /// Edge-preserving bilateral filter: Gaussian in space over a disc of
+    /// radius ceil(2 sigma_spatial) times Gaussian in colour (L1 distance
+    /// over the three channels), as OpenCV; replicated borders.
     BilateralFilter = "bilateral_filter", Blur {
         /// Spatial standard deviation in pixels; 0 is the identity.
         sigma_spatial: f32 in [0.0, 2.0],
@@ -375,8 +375,8 @@ catalogue! {
         /// Downward displacement of red (blue goes the other way) in pixels.
         dy: f32 in [-3.0, 3.0],
     }
-    /// Baseline JPEG round trip (4:2:0 chroma) through the image crate's
-    /// encoder and decoder; partial 8x8 blocks are padded by the encoder.
+    /// Baseline JPEG round trip (4:2:0 chroma) through the jpeg-encoder and
+    /// zune-jpeg codecs; partial 8x8 blocks are padded by the encoder.
     Jpeg = "jpeg", Compression {
         /// JPEG quality; lower is blockier. No setting is lossless.
         quality: u32 in [10, 95],
