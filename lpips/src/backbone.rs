@@ -218,7 +218,7 @@ impl Backbone {
 
     /// The five taps of `input` (N, 3, H, W), already scaled.
     pub(crate) fn taps(&self, input: &Tensor) -> Vec<Tensor> {
-        let mut current = input.shallow_clone();
+        let mut current = to_channels_last(input);
         self.slices
             .iter()
             .map(|layers| {
@@ -241,6 +241,16 @@ impl Backbone {
             })
             .collect()
     }
+}
+
+/// The same tensor stored channels-last (NHWC strides, NCHW shape). libtorch's
+/// CPU convolutions are markedly faster in that layout, and they keep it for
+/// their outputs.
+fn to_channels_last(tensor: &Tensor) -> Tensor {
+    tensor
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .permute([0, 3, 1, 2])
 }
 
 fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {

@@ -20,5 +20,7 @@ pub mod weights;
 
 pub use backbone::Net;
 pub use error::{LpipsError, Result};
-pub use model::{Features, Lpips, Weighting};
+/// The `image` crate this API takes images from.
+pub use image;
+pub use model::{DistanceMap, Features, Lpips, Weighting};
 pub use scoring::{Pair, Scorer, Triplet, TripletDistances};

@@ -7,10 +7,12 @@
 
 use std::path::Path;
 
+use image::RgbImage;
 use tch::{Kind, Tensor};
 
 use crate::backbone::{Backbone, Net};
 use crate::error::Result;
+use crate::image_input::{check_comparable, to_tensor};
 use crate::weights::WeightFile;
 
 /// Guards the unit normalisation against all-zero feature vectors; the
@@ -60,6 +62,15 @@ impl Features {
     }
 }
 
+/// A distance map at input resolution (the official `spatial=True` output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistanceMap {
+    pub width: u32,
+    pub height: u32,
+    /// Row-major, `width * height` values.
+    pub values: Vec<f32>,
+}
+
 impl Lpips {
     /// Loads `net`'s weights from a safetensors file (see [`crate::weights`]
     /// for the tensor names). With [`Weighting::ChannelSum`] the file need not
@@ -106,6 +117,34 @@ impl Lpips {
             Some(_) => Weighting::Lin,
             None => Weighting::ChannelSum,
         }
+    }
+
+    /// The distance between two images of the same size; for many
+    /// comparisons use [`crate::Scorer`], which batches them.
+    pub fn distance(&self, a: &RgbImage, b: &RgbImage) -> Result<f32> {
+        let (a, b) = self.single_features(a, b)?;
+        let index = Tensor::from_slice(&[0i64]);
+        Ok(f32::try_from(self.distances(&a, &index, &b, &index))?)
+    }
+
+    /// The distance map of two images of the same size.
+    pub fn distance_map(&self, a_image: &RgbImage, b_image: &RgbImage) -> Result<DistanceMap> {
+        let (a, b) = self.single_features(a_image, b_image)?;
+        let index = Tensor::from_slice(&[0i64]);
+        let map = self.distance_maps(&a, &index, &b, &index);
+        Ok(DistanceMap {
+            width: a_image.width(),
+            height: a_image.height(),
+            values: Vec::<f32>::try_from(map.flatten(0, -1))?,
+        })
+    }
+
+    fn single_features(&self, a: &RgbImage, b: &RgbImage) -> Result<(Features, Features)> {
+        check_comparable(self.net, a, b)?;
+        Ok((
+            self.features(&to_tensor(&[a])?),
+            self.features(&to_tensor(&[b])?),
+        ))
     }
 
     /// Normalised taps of `images`, a float32 (N, 3, H, W) batch in [-1, 1]
