@@ -17,10 +17,16 @@ pub enum DistortionError {
     InvalidStep { step: usize, message: String },
     #[error("the image is empty ({width}x{height}); distortions need at least 1x1 pixels")]
     EmptyImage { width: u32, height: u32 },
+    #[error("the image is too large ({width}x{height}); distortions support at most {MAX_SIDE} pixels per side")]
+    ImageTooLarge { width: u32, height: u32 },
     #[error("sampler: {0}")]
     InvalidSampler(String),
     #[error("image codec: {0}")]
     Codec(String),
 }
+
+/// The largest supported width and height: JPEG's limit, which also keeps
+/// every fixed-point sample position of the resampler below 2^22.
+pub const MAX_SIDE: u32 = 65_535;
 
 pub type Result<T, E = DistortionError> = std::result::Result<T, E>;

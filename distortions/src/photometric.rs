@@ -5,7 +5,7 @@ use image::RgbImage;
 
 use crate::error::Result;
 use crate::raster::{
-    fixed_luma, lookup_table, map_values, mean_luma, offset_channels, round_offset, LUMA_BITS,
+    fixed_luma, luma_sum, offset_channels, round_offset, saturate_to_u8, LUMA_BITS,
 };
 use crate::rng::StepRng;
 use crate::spec::{ColorShift, Contrast, Distort, LightnessShift, Saturation};
@@ -31,31 +31,51 @@ impl Distort for ColorShift {
     }
 }
 
+/// Fraction bits of the fixed-point factors of contrast and saturation.
+const FACTOR_BITS: u32 = 10;
+
+/// A real factor in units of 2^-FACTOR_BITS.
+fn fixed_factor(factor: f32) -> i32 {
+    // Factors are validated non-negative, so truncation is floor.
+    (factor * (1 << FACTOR_BITS) as f32 + 0.5) as i32
+}
+
 impl Distort for Contrast {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
-        let mean = mean_luma(image);
-        Ok(map_values(
-            image,
-            &lookup_table(|v| mean + self.factor * (v - mean)),
-        ))
+        // out = mean + f (v - mean) = f v + (1 - f) mean, in fixed point:
+        // integer arithmetic that vectorises, unlike a table lookup.
+        const SHIFT: u32 = FACTOR_BITS;
+        let factor = fixed_factor(self.factor);
+        let pixels = f64::from(image.width()) * f64::from(image.height());
+        let mean = luma_sum(image) as f64 / (f64::from(1u32 << LUMA_BITS) * pixels);
+        // |(1 - f) mean| < 2^8, so the rounded offset fits comfortably.
+        let offset = (f64::from((1 << FACTOR_BITS) - factor) * mean + 0.5).floor() as i32
+            + (1 << (SHIFT - 1));
+        let mut out = image.clone();
+        for value in out.iter_mut() {
+            // The shift is a floor, so the half added above rounds half up.
+            *value = saturate_to_u8((factor * i32::from(*value) + offset) >> SHIFT);
+        }
+        Ok(out)
     }
 }
 
 impl Distort for Saturation {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         // out = grey + f (v - grey) = (1 - f) grey + f v, in fixed point: the
-        // factor in 2^-FACTOR_BITS steps and luma in 2^-LUMA_BITS, exact
-        // integers until one rounding shift.
-        const FACTOR_BITS: u32 = 10;
-        const SHIFT: u32 = FACTOR_BITS + LUMA_BITS;
-        let factor = i64::from((self.factor * (1 << FACTOR_BITS) as f32 + 0.5) as u32);
+        // factor in 2^-FACTOR_BITS steps and grey in 2^-GREY_BITS, exact i32
+        // integers (below 2^28) until one rounding shift.
+        const GREY_BITS: u32 = 8;
+        const SHIFT: u32 = FACTOR_BITS + GREY_BITS;
+        let factor = fixed_factor(self.factor);
         let mut out = image.clone();
         for pixel in out.chunks_exact_mut(3) {
-            let grey_part = ((1 << FACTOR_BITS) - factor) * i64::from(fixed_luma(pixel));
+            let grey = ((fixed_luma(pixel) + (1 << (LUMA_BITS - GREY_BITS - 1)))
+                >> (LUMA_BITS - GREY_BITS)) as i32;
+            let grey_part = ((1 << FACTOR_BITS) - factor) * grey + (1 << (SHIFT - 1));
             for value in pixel.iter_mut() {
-                let sum = grey_part + (factor << LUMA_BITS) * i64::from(*value);
-                // The shift is a floor, so adding half rounds half up.
-                *value = ((sum + (1 << (SHIFT - 1))) >> SHIFT).clamp(0, 255) as u8;
+                let sum = grey_part + (factor << GREY_BITS) * i32::from(*value);
+                *value = saturate_to_u8(sum >> SHIFT);
             }
         }
         Ok(out)

@@ -18,9 +18,18 @@ use image::{ImageBuffer, Pixel, RgbImage};
 #[allow(clippy::manual_clamp)]
 #[inline]
 pub fn round_to_u8(value: f32) -> u8 {
-    // Clamping first leaves a conversion the compiler can vectorise; a bare
-    // saturating `as u8` does not.
-    (value + 0.5).max(0.0).min(255.0) as i32 as u8
+    floor_small((value + 0.5).max(0.0).min(255.0)) as u8
+}
+
+/// Floor of a value in [0, 2^22), in plain float and integer operations.
+/// Adding 2^23 rounds the value to the nearest integer, held in the low
+/// mantissa bits; stepping down where that rounded up gives the floor.
+/// Unlike `as i32`, which must saturate and map NaN, this vectorises.
+#[inline]
+fn floor_small(value: f32) -> u32 {
+    const MAGIC: f32 = 8_388_608.0;
+    let rounded = value + MAGIC;
+    (rounded.to_bits() - MAGIC.to_bits()) - u32::from(rounded - MAGIC > value)
 }
 
 /// Rounds half up to an integer offset for 8-bit values; saturating the
@@ -28,6 +37,14 @@ pub fn round_to_u8(value: f32) -> u8 {
 pub fn round_offset(value: f32) -> i16 {
     // `as i16` saturates and maps NaN to 0; floor is exact, so any libm agrees.
     ((value + 0.5).floor() as i16).clamp(-255, 255)
+}
+
+/// Saturates to 0..=255 with bit operations rather than comparisons, which
+/// LLVM may otherwise turn into branches that noisy data mispredicts.
+#[inline]
+pub fn saturate_to_u8(value: i32) -> u8 {
+    let non_negative = value & !(value >> 31);
+    ((non_negative | ((255 - non_negative) >> 31)) & 255) as u8
 }
 
 /// Adds a per-channel integer offset to every pixel, clipping to 0..=255.
@@ -65,29 +82,28 @@ pub fn fixed_luma(pixel: &[u8]) -> u32 {
         + LUMA_WEIGHTS[2] * u32::from(pixel[2])
 }
 
-/// Mean luma of the image. The sum is an exact integer, so it does not depend
-/// on summation order, thread count or SIMD width.
-pub fn mean_luma(image: &RgbImage) -> f32 {
-    let sum: u64 = image
-        .chunks_exact(3)
-        .map(|p| u64::from(fixed_luma(p)))
-        .sum();
-    let pixels = f64::from(image.width() * image.height());
-    (sum as f64 / (f64::from(1u32 << LUMA_BITS) * pixels)) as f32
-}
-
-/// Applies one 256-entry lookup table to every channel.
-pub fn map_values(image: &RgbImage, table: &[u8; 256]) -> RgbImage {
-    let mut out = image.clone();
-    for value in out.iter_mut() {
-        *value = table[usize::from(*value)];
+/// Sum of the luma of every pixel, in units of 2^-LUMA_BITS: exact, so it
+/// does not depend on summation order, thread count or SIMD width.
+pub fn luma_sum(image: &RgbImage) -> u64 {
+    // Per-channel sums, weighted once at the end; u32 sums cannot overflow
+    // within one row of at most MAX_SIDE pixels.
+    let mut channel_sums = [0u64; 3];
+    for row in image.chunks_exact(image.width() as usize * 3) {
+        let mut sums = [0u32; 3];
+        for pixel in row.chunks_exact(3) {
+            for (sum, &value) in sums.iter_mut().zip(pixel) {
+                *sum += u32::from(value);
+            }
+        }
+        for (total, sum) in channel_sums.iter_mut().zip(sums) {
+            *total += u64::from(sum);
+        }
     }
-    out
-}
-
-/// Builds a lookup table from a per-value function, rounding to 8 bits.
-pub fn lookup_table(f: impl Fn(f32) -> f32) -> [u8; 256] {
-    std::array::from_fn(|v| round_to_u8(f(v as f32)))
+    channel_sums
+        .iter()
+        .zip(LUMA_WEIGHTS)
+        .map(|(&sum, weight)| sum * u64::from(weight))
+        .sum()
 }
 
 /// Fraction bits of filter weights, which sum to `WEIGHT_ONE`: 8, as
@@ -100,60 +116,84 @@ pub const WEIGHT_ONE: u32 = 1 << WEIGHT_BITS;
 const POSITION_BITS: u32 = 6;
 const POSITION_ONE: u32 = 1 << POSITION_BITS;
 
-/// Rounds a real position, clamped to `0..=size-1`, to fixed point.
-#[inline]
-fn fixed_position(coordinate: f32, size: usize) -> u32 {
-    // NaN clamps to 0 through `max(0.0)`. The value is non-negative, so
-    // truncation is floor, without a libm call on baseline x86_64.
-    let clamped = coordinate.max(0.0).min((size - 1) as f32);
-    (clamped * POSITION_ONE as f32 + 0.5) as u32
+/// Rounds real positions, clamped to `0..=size-1`, to fixed point: a
+/// separate pass over a row of positions, so it vectorises.
+fn fixed_positions(coordinates: &[f32], size: usize, out: &mut [u32]) {
+    let last = (size - 1) as f32;
+    for (fixed, &coordinate) in out.iter_mut().zip(coordinates) {
+        // NaN clamps to 0 through `max(0.0)`. Sides are at most `MAX_SIDE`,
+        // so the scaled value is below 2^22.
+        *fixed = floor_small(coordinate.max(0.0).min(last) * POSITION_ONE as f32 + 0.5);
+    }
 }
 
-/// The three bytes of an RGB pixel (the fourth is ignored) in three 20-bit
-/// lanes of a u64, so one multiplication weights all three channels: the
-/// bilinear sums are at most 255 * 64 * 64 + rounding < 2^20 and never carry
-/// into the next lane.
+/// The three bytes of an RGB pixel in three 20-bit lanes of a u64, so one
+/// multiplication weights all three channels: the bilinear sums are at most
+/// 255 * 64 * 64 + rounding < 2^20 and never carry into the next lane.
 #[inline]
-fn spread_rgb(bytes: &[u8]) -> u64 {
-    let v = u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
-    (v & 0xff) | ((v & 0xff00) << 12) | ((v & 0xff_0000) << 24)
+fn spread_rgb(pixel: &[u8]) -> u64 {
+    u64::from(pixel[0]) | (u64::from(pixel[1]) << 20) | (u64::from(pixel[2]) << 40)
 }
 
-/// Resamples the whole image: output pixel (x, y) reads the source at
-/// `source_of(x, y)` (pixel centres at integers), bilinearly with replicated
-/// borders, exact in fixed point until one final rounding.
-pub fn warp(image: &RgbImage, source_of: impl Fn(usize, usize) -> (f32, f32)) -> RgbImage {
+/// Resamples the whole image: `source_row(y, xs, ys)` fills the source
+/// positions of output row `y` (pixel centres at integers), which is then
+/// read bilinearly with replicated borders, exact in fixed point until one
+/// final rounding.
+pub fn warp(
+    image: &RgbImage,
+    mut source_row: impl FnMut(usize, &mut [f32], &mut [f32]),
+) -> RgbImage {
     const SHIFT: u32 = 2 * POSITION_BITS;
     const HALF: u64 = 1 << (SHIFT - 1);
     const ROUNDING: u64 = HALF | (HALF << 20) | (HALF << 40);
     let (width, height) = (image.width() as usize, image.height() as usize);
-    let stride = width * 3;
-    // One spare byte so every pixel can be read as four bytes.
-    let mut source = Vec::with_capacity(image.len() + 1);
-    source.extend_from_slice(image.as_raw());
-    source.push(0);
+    // The source spread once into lanes, with one spare column and row: a
+    // sample in the last column or row has fraction 0 there, so the spare
+    // (zero) neighbour gets weight 0 and the edge is replicated without a
+    // branch per pixel.
+    // Each entry also holds its right neighbour, so a sample reads two
+    // entries.
+    let padded_width = width + 1;
+    let mut source = vec![[0u64; 2]; padded_width * (height + 1)];
+    for (padded_row, row) in source
+        .chunks_exact_mut(padded_width)
+        .zip(image.chunks_exact(width * 3))
+    {
+        for (k, pixel) in row.chunks_exact(3).enumerate() {
+            padded_row[k][0] = spread_rgb(pixel);
+            padded_row[k.saturating_sub(1)][1] = spread_rgb(pixel);
+        }
+    }
+    let (mut xs, mut ys) = (vec![0f32; width], vec![0f32; width]);
+    let (mut fixed_x, mut fixed_y) = (vec![0u32; width], vec![0u32; width]);
+    let mut index = vec![0u32; width];
+    let mut weights = [0, 1, 2, 3].map(|_| vec![0u32; width]);
     let mut out = RgbImage::new(image.width(), image.height());
-    for (y, row) in out.chunks_exact_mut(stride).enumerate() {
-        for (x, pixel) in row.chunks_exact_mut(3).enumerate() {
-            let (sx, sy) = source_of(x, y);
-            let (px, py) = (fixed_position(sx, width), fixed_position(sy, height));
-            let (x0, y0) = (
-                (px >> POSITION_BITS) as usize,
-                (py >> POSITION_BITS) as usize,
-            );
-            let fx = u64::from(px & (POSITION_ONE - 1));
-            let fy = u64::from(py & (POSITION_ONE - 1));
-            // At the last column or row the fraction is 0, so reading the
-            // same pixel again replicates the edge.
-            let x_step = if x0 + 1 < width { 3 } else { 0 };
-            let y_step = if y0 + 1 < height { stride } else { 0 };
-            let at = y0 * stride + x0 * 3;
-            let one = u64::from(POSITION_ONE);
-            let top =
-                spread_rgb(&source[at..]) * (one - fx) + spread_rgb(&source[at + x_step..]) * fx;
-            let bottom = spread_rgb(&source[at + y_step..]) * (one - fx)
-                + spread_rgb(&source[at + y_step + x_step..]) * fx;
-            let sum = top * (one - fy) + bottom * fy + ROUNDING;
+    for (y, row) in out.chunks_exact_mut(width * 3).enumerate() {
+        source_row(y, &mut xs, &mut ys);
+        fixed_positions(&xs, width, &mut fixed_x);
+        fixed_positions(&ys, height, &mut fixed_y);
+        // Addresses and weights in a pass of their own, which vectorises,
+        // leaving the (gathering) sampling loop below minimal.
+        let [above_left, above_right, below_left, below_right] = &mut weights;
+        for (i, (&px, &py)) in fixed_x.iter().zip(&fixed_y).enumerate() {
+            index[i] = (py >> POSITION_BITS) * padded_width as u32 + (px >> POSITION_BITS);
+            let (fx, fy) = (px & (POSITION_ONE - 1), py & (POSITION_ONE - 1));
+            // The four products of the two 1-D weights, from one multiplication.
+            let both = fx * fy;
+            above_right[i] = (fx << POSITION_BITS) - both;
+            below_left[i] = (fy << POSITION_BITS) - both;
+            below_right[i] = both;
+            above_left[i] = (POSITION_ONE << POSITION_BITS) - above_right[i] - below_left[i] - both;
+        }
+        for (i, pixel) in row.chunks_exact_mut(3).enumerate() {
+            let at = index[i] as usize;
+            let (top, bottom) = (source[at], source[at + padded_width]);
+            let sum = top[0] * u64::from(above_left[i])
+                + top[1] * u64::from(above_right[i])
+                + bottom[0] * u64::from(below_left[i])
+                + bottom[1] * u64::from(below_right[i])
+                + ROUNDING;
             pixel[0] = (sum >> SHIFT) as u8;
             pixel[1] = (sum >> (SHIFT + 20)) as u8;
             pixel[2] = (sum >> (SHIFT + 40)) as u8;

@@ -45,12 +45,13 @@ impl Distort for AffineWarp {
             [-forward[1][0] / determinant, forward[0][0] / determinant],
         ];
         let (cx, cy) = centre(image);
-        Ok(warp(image, |x, y| {
-            let (u, v) = (x as f32 - cx, y as f32 - cy);
-            (
-                cx + inverse[0][0] * u + inverse[0][1] * v,
-                cy + inverse[1][0] * u + inverse[1][1] * v,
-            )
+        Ok(warp(image, |y, xs, ys| {
+            let v = y as f32 - cy;
+            for (x, (sx, sy)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                let u = x as f32 - cx;
+                *sx = cx + inverse[0][0] * u + inverse[0][1] * v;
+                *sy = cy + inverse[1][0] * u + inverse[1][1] * v;
+            }
         }))
     }
 }
@@ -62,10 +63,14 @@ impl Distort for Homography {
         // inside the valid ranges, so the map never folds.
         let (cx, cy) = centre(image);
         let (half_width, half_height) = (cx.max(0.5), cy.max(0.5));
-        Ok(warp(image, |x, y| {
-            let (u, v) = ((x as f32 - cx) / half_width, (y as f32 - cy) / half_height);
-            let scale = 1.0 / (1.0 + self.perspective_x * u + self.perspective_y * v);
-            (cx + u * scale * half_width, cy + v * scale * half_height)
+        Ok(warp(image, |y, xs, ys| {
+            let v = (y as f32 - cy) / half_height;
+            for (x, (sx, sy)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
+                let u = (x as f32 - cx) / half_width;
+                let scale = 1.0 / (1.0 + self.perspective_x * u + self.perspective_y * v);
+                *sx = cx + u * scale * half_width;
+                *sy = cy + v * scale * half_height;
+            }
         }))
     }
 }
@@ -121,10 +126,9 @@ fn random_warp(
     let columns: Vec<_> = (0..width).map(|x| axis(x, width)).collect();
     // The field is separable: blend the grid's rows once per image row, then
     // each pixel needs only four of those blended points instead of sixteen.
-    let mut field = Vec::with_capacity(width as usize * height as usize);
     let mut blended_row = vec![[0f32; 2]; points];
-    for y in 0..height {
-        let (row_indices, row_weights) = axis(y, height);
+    warp(image, |y, xs, ys| {
+        let (row_indices, row_weights) = axis(y as u32, height);
         for (column, blended) in blended_row.iter_mut().enumerate() {
             *blended = [0, 1].map(|axis| {
                 row_indices
@@ -136,21 +140,17 @@ fn random_warp(
                     .sum()
             });
         }
-        field.extend(columns.iter().map(|(column_indices, column_weights)| {
+        for (x, ((sx, sy), (column_indices, column_weights))) in
+            xs.iter_mut().zip(ys.iter_mut()).zip(&columns).enumerate()
+        {
             let mut offset = [0f32; 2];
             for (&column, &weight) in column_indices.iter().zip(column_weights) {
                 offset[0] += weight * blended_row[column][0];
                 offset[1] += weight * blended_row[column][1];
             }
-            offset
-        }));
-    }
-    warp(image, |x, y| {
-        let offset = field[y * width as usize + x];
-        (
-            x as f32 + magnitude * offset[0],
-            y as f32 + magnitude * offset[1],
-        )
+            *sx = x as f32 + magnitude * offset[0];
+            *sy = y as f32 + magnitude * offset[1];
+        }
     })
 }
 

@@ -9,7 +9,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DistortionError, Result};
+use crate::error::{DistortionError, Result, MAX_SIDE};
 use crate::rng::{step_rng, StepRng};
 
 /// The BAPPS family a type belongs to.
@@ -416,7 +416,7 @@ impl Distortion {
 
     /// Applies this distortion; the output has the input's size.
     pub fn apply(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        ensure_not_empty(image)?;
+        ensure_supported_size(image)?;
         self.validate()?;
         self.dispatch(image, rng)
     }
@@ -427,10 +427,13 @@ impl Distortion {
     }
 }
 
-fn ensure_not_empty(image: &RgbImage) -> Result<()> {
+fn ensure_supported_size(image: &RgbImage) -> Result<()> {
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 {
         return Err(DistortionError::EmptyImage { width, height });
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(DistortionError::ImageTooLarge { width, height });
     }
     Ok(())
 }
@@ -483,7 +486,7 @@ impl Pipeline {
     /// Applies every step in order. Step `i` draws from ChaCha stream `i` of
     /// `seed`, so the result is a pure function of (image, pipeline, seed).
     pub fn apply(&self, image: &RgbImage, seed: u64) -> Result<RgbImage> {
-        ensure_not_empty(image)?;
+        ensure_supported_size(image)?;
         let mut current = image.clone();
         for (step, distortion) in self.steps.iter().enumerate() {
             current = distortion.apply(&current, &mut step_rng(seed, step))?;
