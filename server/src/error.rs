@@ -2,6 +2,7 @@
 //! `{"error": "..."}` that says what was wrong.
 
 use axum::{
+    extract::rejection::{JsonRejection, PathRejection},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -14,6 +15,15 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// Understood, but not allowed for this caller (e.g. a worker's limit is reached).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Clashes with what is already stored (a reused id, a finished assignment).
+    #[error("{0}")]
+    Conflict(String),
+    /// Existed, but no longer accepts anything (an expired assignment).
+    #[error("{0}")]
+    Gone(String),
     /// The database cannot be reached; clients should retry shortly.
     #[error("the database is unavailable: {0}")]
     DatabaseUnavailable(sqlx::Error),
@@ -34,11 +44,28 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// A malformed request body or path names what is wrong, in the same JSON
+/// shape as every other error.
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}
+
 impl Error {
     fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Gone(_) => StatusCode::GONE,
             Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -6,5 +6,9 @@
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod experiments;
 pub mod http;
+pub mod quality;
+pub mod researchers;
+pub mod stimuli;
 pub mod telemetry;

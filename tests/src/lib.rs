@@ -2,6 +2,7 @@
 //! database of its own, the `percept` binary, and headless Chromium.
 
 mod browser;
+pub mod two_afc;
 
 use std::{net::SocketAddr, path::PathBuf};
 

@@ -3,7 +3,9 @@
 mod database;
 mod db;
 mod distort;
+mod experiment;
 mod lpips;
+mod researcher;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,12 @@ pub enum Command {
     Distort(distort::DistortCommand),
     /// LPIPS distance between two images, or between same-named images in two folders.
     Lpips(lpips::LpipsArgs),
+    /// Manage researcher accounts.
+    #[command(subcommand)]
+    Researcher(researcher::ResearcherCommand),
+    /// Create experiments and generate their stimuli.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,5 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(command) => db::run(command),
         Command::Distort(command) => distort::run(command),
         Command::Lpips(args) => lpips::run(args),
+        Command::Researcher(command) => researcher::run(command),
+        Command::Experiment(command) => experiment::run(command),
     }
 }

@@ -1,0 +1,153 @@
+//! `percept experiment create`: an experiment and its stimuli from a folder of images.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::DatabaseArgs;
+use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::researchers;
+use crate::stimuli::SamplerSettings;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ExperimentCommand {
+    /// Create an experiment, cut its triplets from a folder of reference
+    /// images, and print its id.
+    Create(CreateArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    #[value(name = "2afc")]
+    TwoAfc,
+    Jnd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// Folder of reference images (PNG or JPEG), taken in file-name order.
+    #[arg(long)]
+    images: PathBuf,
+    /// Email of the researcher who owns the experiment.
+    #[arg(long)]
+    owner: String,
+    #[arg(long)]
+    name: String,
+    /// Side of the square patches, in pixels.
+    #[arg(long, default_value_t = 64)]
+    patch_size: u32,
+    /// Patches (triplets) cut from each reference image.
+    #[arg(long, default_value_t = 10)]
+    patches_per_image: u32,
+    /// Judgments wanted per triplet (BAPPS: 2 for train, 5 for val).
+    #[arg(long, default_value_t = 2)]
+    judgments_per_triplet: u32,
+    /// Dataset split the judgments are for.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// What the reference images show (free text).
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    trials_per_assignment: u32,
+    /// Share of sentinel triplets (one side identical to the reference).
+    #[arg(long, default_value_t = 0.1)]
+    sentinel_rate: f64,
+    #[arg(long, default_value_t = 5)]
+    max_assignments_per_worker: u32,
+    /// Minutes a worker has to finish an assignment before its trials go back to the pool.
+    #[arg(long, default_value_t = 30)]
+    assignment_ttl_minutes: u64,
+    /// Where workers are sent when they finish (e.g. the Prolific completion URL).
+    #[arg(long)]
+    completion_redirect_url: Option<String>,
+    /// Seed of every crop, pipeline and sentinel [default: random, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+pub fn run(command: ExperimentCommand) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    match command {
+        ExperimentCommand::Create(args) => tokio::runtime::Runtime::new()?.block_on(create(args)),
+    }
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let references = read_reference_files(&args.images)?;
+    let seed = args.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
+    let database = args.database.open().await?;
+    let created = async {
+        let settings = NewExperiment {
+            owner_id: researchers::id_by_email(&database.pool, &args.owner).await?,
+            name: args.name,
+            kind: match args.kind {
+                KindArg::TwoAfc => ExperimentKind::TwoAfc,
+                KindArg::Jnd => ExperimentKind::Jnd,
+            },
+            split: args.split,
+            category: args.category,
+            patch_size: args.patch_size,
+            patches_per_image: args.patches_per_image,
+            sampler: SamplerSettings::default(),
+            seed,
+            judgments_per_triplet: args.judgments_per_triplet,
+            trials_per_assignment: args.trials_per_assignment,
+            sentinel_rate: args.sentinel_rate,
+            max_assignments_per_worker: args.max_assignments_per_worker,
+            assignment_ttl: Duration::from_secs(args.assignment_ttl_minutes.saturating_mul(60)),
+            completion_redirect_url: args.completion_redirect_url,
+        };
+        let progress = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} triplets ({eta})")
+                .expect("a valid progress template"),
+        );
+        progress.set_message("generating stimuli");
+        let id = experiments::create(&database.pool, &settings, references, &progress).await;
+        progress.finish_and_clear();
+        id
+    }
+    .await;
+    database.close().await?;
+    let id = created?;
+    eprintln!("created experiment {id} (seed {seed})");
+    println!("{id}");
+    Ok(())
+}
+
+fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFile>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the image folder {}", dir.display()))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
+    paths.retain(|path| {
+        path.extension()
+            .and_then(|extension| extension.to_str())
+            .is_some_and(|extension| {
+                ["png", "jpg", "jpeg"].contains(&extension.to_ascii_lowercase().as_str())
+            })
+    });
+    paths.sort();
+    if paths.is_empty() {
+        anyhow::bail!("{} has no PNG or JPEG images", dir.display());
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file_name = path
+                .file_name()
+                .expect("read_dir entries have file names")
+                .to_string_lossy()
+                .into_owned();
+            Ok(ReferenceFile { file_name, bytes })
+        })
+        .collect()
+}
