@@ -28,8 +28,14 @@ cargo xtask <command>
 ";
 
 /// The repository root, where Cargo.toml, `static/` and `python/` are.
+///
+/// Read at run time (`cargo run` sets it): a binary built in another checkout
+/// sharing this target directory must not point back at that checkout.
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let xtask_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    xtask_dir.join("..")
 }
 
 fn main() -> ExitCode {

@@ -4,6 +4,7 @@ use std::process::Command;
 
 use crate::{
     build::{self, cargo, target_dir},
+    cache::Cache,
     process::{output, run, step, Result},
     setup,
 };
@@ -55,5 +56,9 @@ impl TestDatabase {
 }
 
 fn percept() -> Command {
-    Command::new(target_dir().join("debug/percept"))
+    let mut command = Command::new(target_dir().join("debug/percept"));
+    if let Ok(env) = Cache::locate().and_then(|cache| cache.runtime_env()) {
+        command.envs(env);
+    }
+    command
 }

@@ -1,0 +1,8 @@
+//! Records libtorch's directory in the `percept` binary (an rpath) so that it
+//! runs without LD_LIBRARY_PATH; `cargo xtask` sets LIBTORCH for every build.
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    if let Ok(libtorch) = std::env::var("LIBTORCH") {
+        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{libtorch}/lib");
+    }
+}
