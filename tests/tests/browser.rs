@@ -13,12 +13,12 @@ async fn headless_chromium_uses_the_hydrated_control(pool: PgPool) {
     let page = &browser.client;
     page.goto(&app.url("/")).await.unwrap();
     let status = || async {
-        page.find(Locator::Id("hydration-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let element = page.find(Locator::Id("hydration-status")).await.unwrap();
+        element.text().await.unwrap()
+    };
+    let click = || async {
+        let button = page.find(Locator::Id("hydration-check")).await.unwrap();
+        button.click().await.unwrap();
     };
     assert_eq!(status().await, "Not checked yet.");
 
@@ -26,21 +26,11 @@ async fn headless_chromium_uses_the_hydrated_control(pool: PgPool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while status().await == "Not checked yet." {
         assert!(Instant::now() < deadline, "the page never hydrated");
-        page.find(Locator::Id("hydration-check"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status().await, "Interactive: checked 1 time(s).");
-    page.find(Locator::Id("hydration-check"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click().await;
     assert_eq!(status().await, "Interactive: checked 2 time(s).");
 
     browser.close().await;

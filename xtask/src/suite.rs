@@ -1,12 +1,15 @@
 //! `cargo xtask test`: the whole suite against a private PostgreSQL cluster.
 
-use std::process::Command;
+use std::{
+    hash::{DefaultHasher, Hash, Hasher},
+    process::Command,
+};
 
 use crate::{
     build::{self, cargo, target_dir},
     cache::Cache,
     process::{output, run, step, Result},
-    setup,
+    setup, workspace_root,
 };
 
 pub fn run_test_suite(cargo_test_args: &[String]) -> Result {
@@ -44,7 +47,17 @@ struct TestDatabase {
 
 impl TestDatabase {
     fn start() -> Result<Self> {
-        let data_dir = format!("{}/percept-test-db", std::env::temp_dir().display());
+        // One cluster per checkout, so two clones can run their suites at once.
+        let mut checkout = DefaultHasher::new();
+        workspace_root()
+            .canonicalize()
+            .unwrap_or_else(|_| workspace_root())
+            .hash(&mut checkout);
+        let data_dir = format!(
+            "{}/percept-test-db-{:016x}",
+            std::env::temp_dir().display(),
+            checkout.finish()
+        );
         step(&format!("test database in {data_dir}"), false);
         let url = output(percept().args(["db", "start", "--data-dir", &data_dir]))?;
         Ok(Self { data_dir, url })

@@ -194,38 +194,12 @@ impl PrivateCluster {
     }
 
     fn create_database(&self) -> anyhow::Result<()> {
-        let exists = self.run(
-            "psql",
-            &[
-                OsStr::new("-h"),
-                self.socket_dir.as_os_str(),
-                OsStr::new("-p"),
-                OsStr::new(&SOCKET_PORT.to_string()),
-                OsStr::new("-U"),
-                OsStr::new(ROLE),
-                OsStr::new("-d"),
-                OsStr::new("postgres"),
-                OsStr::new("-tAc"),
-                OsStr::new(&format!(
-                    "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
-                )),
-            ],
-        )?;
+        let exists_query = format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'");
+        let exists = self.client("psql", &["-d", "postgres", "-tAc", &exists_query])?;
         if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
             return Ok(());
         }
-        let output = self.run(
-            "createdb",
-            &[
-                OsStr::new("-h"),
-                self.socket_dir.as_os_str(),
-                OsStr::new("-p"),
-                OsStr::new(&SOCKET_PORT.to_string()),
-                OsStr::new("-U"),
-                OsStr::new(ROLE),
-                OsStr::new(DATABASE),
-            ],
-        )?;
+        let output = self.client("createdb", &[DATABASE])?;
         if !output.status.success() {
             bail!(
                 "createdb failed: {}",
@@ -233,6 +207,21 @@ impl PrivateCluster {
             );
         }
         Ok(())
+    }
+
+    /// Runs a PostgreSQL client program against this cluster's socket.
+    fn client(&self, program: &str, args: &[&str]) -> anyhow::Result<Output> {
+        let port = SOCKET_PORT.to_string();
+        let mut full = vec![
+            OsStr::new("-h"),
+            self.socket_dir.as_os_str(),
+            OsStr::new("-p"),
+            OsStr::new(&port),
+            OsStr::new("-U"),
+            OsStr::new(ROLE),
+        ];
+        full.extend(args.iter().map(OsStr::new));
+        self.run(program, &full)
     }
 
     fn is_running(&self) -> anyhow::Result<bool> {
