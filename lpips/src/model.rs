@@ -37,7 +37,8 @@ pub enum Weighting {
 pub struct Lpips {
     net: Net,
     backbone: Backbone,
-    /// One `(1, C, 1, 1)` kernel per tap, or `None` for [`Weighting::ChannelSum`].
+    /// One tap's 1×1 linear layer as a (C, 1) matrix, or `None` for
+    /// [`Weighting::ChannelSum`].
     lins: Option<Vec<Tensor>>,
     shift: Tensor,
     scale: Tensor,
@@ -84,7 +85,9 @@ impl Lpips {
                     .iter()
                     .enumerate()
                     .map(|(tap, &channels)| {
-                        weights.take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])
+                        let weight = weights
+                            .take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])?;
+                        Ok(weight.view([channels, 1]))
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),
@@ -94,8 +97,8 @@ impl Lpips {
             net,
             backbone,
             lins,
-            shift: Tensor::from_slice(&INPUT_SHIFT).view([1, 3, 1, 1]),
-            scale: Tensor::from_slice(&INPUT_SCALE).view([1, 3, 1, 1]),
+            shift: Tensor::from_slice(&INPUT_SHIFT),
+            scale: Tensor::from_slice(&INPUT_SCALE),
         })
     }
 
@@ -148,11 +151,24 @@ impl Lpips {
     }
 
     /// Normalised taps of `images`, a float32 (N, 3, H, W) batch in [-1, 1]
-    /// (see [`crate::image_input::to_tensor`]). Callers check the size against
+    /// in any memory layout, fastest channels-last (see
+    /// [`crate::image_input::to_tensor`]). Callers check the size against
     /// [`Net::min_side`]; gradients are not tracked.
     pub fn features(&self, images: &Tensor) -> Features {
         let _no_grad = tch::no_grad_guard();
-        let scaled = (images - &self.shift) / &self.scale;
+        let size = images.size();
+        let (count, height, width) = (size[0], size[2], size[3]);
+        // Scaled as rows of interleaved RGB pixels against the per-channel
+        // values repeated along the row: the same arithmetic as broadcasting
+        // over channels, but vectorised (with three channels innermost it is
+        // not), and the result is the channels-last layout the backbone wants.
+        let rows = images
+            .permute([0, 2, 3, 1])
+            .contiguous()
+            .view([count * height, width * 3]);
+        let scaled = ((rows - self.shift.repeat([width])) / self.scale.repeat([width]))
+            .view([count, height, width, 3])
+            .permute([0, 3, 1, 2]);
         let taps = self
             .backbone
             .taps(&scaled)
@@ -163,11 +179,10 @@ impl Lpips {
                 tap / norm
             })
             .collect();
-        let size = images.size();
         Features {
             taps,
-            height: size[2],
-            width: size[3],
+            height,
+            width,
         }
     }
 
@@ -204,6 +219,12 @@ impl Lpips {
     }
 
     /// Sums `reduce(weighted squared difference map)` over the taps.
+    ///
+    /// The comparisons' features are gathered as (N, H, W, C) rows: for the
+    /// channels-last taps of large batches that view is contiguous, so the
+    /// gathers are block copies (gathering NCHW-viewed channels-last tensors
+    /// costs twice the time), and the linear layer is a matrix product over
+    /// the contiguous channels.
     fn per_tap_sum(
         &self,
         a: &Features,
@@ -213,20 +234,19 @@ impl Lpips {
         reduce: impl Fn(Tensor) -> Tensor,
     ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
+        let rows = |tap: &Tensor, index: &Tensor| tap.permute([0, 2, 3, 1]).index_select(0, index);
         a.taps
             .iter()
             .zip(&b.taps)
             .enumerate()
             .map(|(tap, (a_tap, b_tap))| {
-                let diff =
-                    (a_tap.index_select(0, a_index) - b_tap.index_select(0, b_index)).square();
+                let diff = (rows(a_tap, a_index) - rows(b_tap, b_index)).square_();
                 let weighted = match &self.lins {
-                    Some(lins) => {
-                        diff.conv2d(&lins[tap], None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
-                    }
-                    None => diff.sum_dim_intlist(1, true, Kind::Float),
+                    Some(lins) => diff.matmul(&lins[tap]),
+                    None => diff.sum_dim_intlist(-1, true, Kind::Float),
                 };
-                reduce(weighted)
+                // (K, H, W, 1) viewed as the (K, 1, H, W) map.
+                reduce(weighted.permute([0, 3, 1, 2]))
             })
             .reduce(|sum, term| sum + term)
             .expect("five taps")
