@@ -10,6 +10,7 @@
 use image::RgbImage;
 
 use crate::error::{LpipsError, Result};
+use crate::image_input::check_pair;
 
 /// Which pixels SSIM compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,18 +112,7 @@ pub fn ssim_gray(a: &RgbImage, b: &RgbImage) -> Result<f64> {
 }
 
 fn check_same_size(a: &RgbImage, b: &RgbImage) -> Result<()> {
-    if a.dimensions() != b.dimensions() {
-        return Err(LpipsError::SizeMismatch {
-            a_width: a.width(),
-            a_height: a.height(),
-            b_width: b.width(),
-            b_height: b.height(),
-        });
-    }
-    if a.width() == 0 || a.height() == 0 {
-        return Err(too_small(a, 1, "a baseline"));
-    }
-    Ok(())
+    check_pair(a, b, 1, "a baseline")
 }
 
 fn check_fits_window(image: &RgbImage, window: &Window) -> Result<()> {

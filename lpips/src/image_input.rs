@@ -24,6 +24,12 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 /// Checks that two images can be compared by `net`: equal sizes, each side at
 /// least [`Net::min_side`].
 pub fn check_comparable(net: Net, a: &RgbImage, b: &RgbImage) -> Result<()> {
+    check_pair(a, b, net.min_side(), &format!("the {net} network"))
+}
+
+/// Checks that two images have the same size with each side at least
+/// `min_side`, which `needed_by` (named in the error) requires.
+pub(crate) fn check_pair(a: &RgbImage, b: &RgbImage, min_side: u32, needed_by: &str) -> Result<()> {
     if a.dimensions() != b.dimensions() {
         return Err(LpipsError::SizeMismatch {
             a_width: a.width(),
@@ -32,12 +38,11 @@ pub fn check_comparable(net: Net, a: &RgbImage, b: &RgbImage) -> Result<()> {
             b_height: b.height(),
         });
     }
-    let min_side = net.min_side();
     if a.width() < min_side || a.height() < min_side {
         return Err(LpipsError::TooSmall {
             width: a.width(),
             height: a.height(),
-            needed_by: format!("the {net} network"),
+            needed_by: needed_by.to_owned(),
             min_side,
         });
     }
