@@ -3,17 +3,27 @@
 //! The same components render to HTML on the server (feature `ssr`) and are
 //! hydrated in the browser from the wasm build (feature `hydrate`).
 
+// Leptos views are deeply nested types; the larger pages exceed the default
+// limit of 128 when their layout is computed.
+#![recursion_limit = "256"]
+
+pub mod api;
 pub mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    ParamSegment, StaticSegment,
 };
 
 /// The HTML document around every page: the server renders it once per request.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+///
+/// It and `App` return type-erased views: the server instantiates its
+/// rendering code for whatever type they return, and the full type of every
+/// page nested in a router is so long that the debug info of those
+/// instantiations alone ran to gigabytes per binary.
+pub fn shell(options: LeptosOptions) -> AnyView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -28,10 +38,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+    .into_any()
 }
 
 #[component]
-pub fn App() -> impl IntoView {
+pub fn App() -> AnyView {
     provide_meta_context();
     view! {
         <Stylesheet id="percept" href="/percept.css"/>
@@ -40,10 +51,36 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::home::HomePage/>
+                    <Route
+                        path=(StaticSegment("e"), ParamSegment("experiment_id"))
+                        view=pages::worker::landing::LandingPage
+                    />
+                    <Route
+                        path=(StaticSegment("a"), ParamSegment("token"))
+                        view=pages::worker::assignment::AssignmentPage
+                    />
+                    <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage/>
+                    <Route
+                        path=StaticSegment("dashboard")
+                        view=pages::dashboard::experiments::ExperimentsPage
+                    />
+                    <Route
+                        path=(StaticSegment("dashboard"), StaticSegment("new"))
+                        view=pages::dashboard::new_experiment::NewExperimentPage
+                    />
+                    <Route
+                        path=(
+                            StaticSegment("dashboard"),
+                            StaticSegment("experiments"),
+                            ParamSegment("experiment_id"),
+                        )
+                        view=pages::dashboard::experiment::ExperimentPage
+                    />
                 </Routes>
             </main>
         </Router>
     }
+    .into_any()
 }
 
 /// Entry point of the wasm build: attaches the browser to the server-rendered DOM.

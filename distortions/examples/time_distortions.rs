@@ -2,7 +2,8 @@
 //! settings it uses, then prints one JSON line per type with the median time
 //! per patch, so the Python side can run the very same operations.
 //!
-//! Usage: time_distortions PATCH_PNG
+//! Usage: time_distortions PATCH_PNG [FILTER]: with FILTER, only the timings
+//! whose name contains it (for profiling one type).
 
 #[path = "../benches/shared.rs"]
 mod shared;
@@ -35,10 +36,15 @@ fn median_seconds(mut run: impl FnMut()) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let patch_path = std::env::args()
         .nth(1)
-        .ok_or("usage: time_distortions PATCH_PNG")?;
+        .ok_or("usage: time_distortions PATCH_PNG [FILTER]")?;
+    let filter = std::env::args().nth(2).unwrap_or_default();
+    let selected = |name: &str| name.contains(&filter);
     let patch = shared::patch();
     patch.save(&patch_path)?;
     for distortion in shared::representative_settings() {
+        if !selected(distortion.kind().name) {
+            continue;
+        }
         let mut rng = step_rng(1, 0);
         let seconds = median_seconds(|| {
             std::hint::black_box(distortion.apply(&patch, &mut rng).unwrap());
@@ -48,6 +54,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             distortion.kind().name,
             serde_json::to_string(&distortion)?
         );
+    }
+    if !filter.is_empty() {
+        return Ok(());
     }
     let pipeline = Pipeline::from_json(shared::THREE_STEP_PIPELINE)?;
     let mut seed = 0;

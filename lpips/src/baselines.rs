@@ -13,7 +13,7 @@ use crate::error::{LpipsError, Result};
 use crate::image_input::check_pair;
 
 /// Which pixels SSIM compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColorSpace {
     /// 8-bit sRGB levels, dynamic range 255.
     Rgb,

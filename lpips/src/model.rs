@@ -24,7 +24,7 @@ const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
 const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
 
 /// How the per-tap squared differences of the normalised features are weighed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Weighting {
     /// The learned 1×1 linear layers (LPIPS proper).
     Lin,

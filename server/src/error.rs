@@ -13,6 +13,9 @@ use serde_json::json;
 pub enum Error {
     #[error("{0}")]
     BadRequest(String),
+    /// Not signed in, or the credentials are wrong.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
     /// Understood, but not allowed for this caller (e.g. a worker's limit is reached).
@@ -62,6 +65,7 @@ impl Error {
     fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,

@@ -8,19 +8,20 @@ use indicatif::ProgressBar;
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
-use crate::stimuli::{encode_png, ReferenceImage, SamplerSettings, TripletStimulus};
+use crate::jnd::{self, JndSettings};
+use crate::stimuli::{encode_png, PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExperimentKind {
     TwoAfc,
-    Jnd,
+    Jnd(JndSettings),
 }
 
 impl ExperimentKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ExperimentKind::TwoAfc => "2afc",
-            ExperimentKind::Jnd => "jnd",
+            ExperimentKind::Jnd(_) => "jnd",
         }
     }
 }
@@ -38,13 +39,18 @@ pub struct NewExperiment {
     pub sampler: SamplerSettings,
     /// Every crop, pipeline, seed and sentinel derives from it.
     pub seed: u64,
+    /// Judgments wanted per triplet, or per pair in a JND experiment.
     pub judgments_per_triplet: u32,
     pub trials_per_assignment: u32,
-    /// Share of triplets, and of each assignment's trials, that are sentinels.
+    /// Share of triplets, and of each assignment's trials, that are
+    /// sentinels. JND experiments have control pairs instead (stored as 0).
     pub sentinel_rate: f64,
     pub max_assignments_per_worker: u32,
     pub assignment_ttl: Duration,
     pub completion_redirect_url: Option<String>,
+    /// A worker who failed more than this share of the sentinels they judged
+    /// is flagged, and their judgments are left out of reports and exports.
+    pub max_sentinel_failure_share: f64,
 }
 
 /// An uploaded reference image: its name and PNG or JPEG bytes.
@@ -57,11 +63,8 @@ impl NewExperiment {
     /// Checks the settings, returning the sampler they describe.
     fn validate(&self) -> Result<Sampler> {
         let invalid = |message: String| Err(Error::BadRequest(message));
-        if self.kind != ExperimentKind::TwoAfc {
-            return invalid(format!(
-                "{} experiments are not yet supported (only 2afc)",
-                self.kind.as_str()
-            ));
+        if let ExperimentKind::Jnd(settings) = &self.kind {
+            settings.validate()?;
         }
         if self.name.trim().is_empty() {
             return invalid("the experiment needs a name".into());
@@ -96,6 +99,12 @@ impl NewExperiment {
                 self.sentinel_rate
             ));
         }
+        if !(0.0..=1.0).contains(&self.max_sentinel_failure_share) {
+            return invalid(format!(
+                "the maximum share of failed sentinels must be between 0 and 1, not {}",
+                self.max_sentinel_failure_share
+            ));
+        }
         if self.assignment_ttl.is_zero() {
             return invalid("the assignment time limit must be positive".into());
         }
@@ -113,23 +122,107 @@ impl NewExperiment {
     }
 }
 
+/// An experiment whose settings and reference images are stored, waiting
+/// for its triplets (status `generating`).
+pub struct StoredExperiment {
+    pub id: i64,
+    settings: NewExperiment,
+    sampler: Sampler,
+    /// In upload order: image `i` draws from stream `i` of the experiment seed.
+    images: Vec<StoredImage>,
+    /// Triplets or pairs to generate.
+    stimuli_total: u64,
+}
+
+struct StoredImage {
+    id: i64,
+    image: ReferenceImage,
+}
+
 /// Creates the experiment with its reference images and
-/// `patches_per_image` triplets per image, and returns its id. All or
-/// nothing: on any error (an undecodable or too small image, say) nothing is
-/// stored. `progress` advances by one per triplet.
+/// `patches_per_image` triplets per image, and returns its id; waits for
+/// generation to finish. `progress` advances by one per triplet.
 pub async fn create(
     pool: &PgPool,
     settings: &NewExperiment,
     references: Vec<ReferenceFile>,
     progress: &ProgressBar,
 ) -> Result<i64> {
+    let stored = store(pool, settings, references).await?;
+    let id = stored.id;
+    generate(pool, stored, progress).await?;
+    Ok(id)
+}
+
+/// Checks the settings and decodes every reference image, then stores the
+/// experiment (status `generating`) and its images in one transaction: a bad
+/// setting or an undecodable or too small image stores nothing, and the error
+/// names it. Triplets come next, from [`generate`].
+pub async fn store(
+    pool: &PgPool,
+    settings: &NewExperiment,
+    references: Vec<ReferenceFile>,
+) -> Result<StoredExperiment> {
     let sampler = settings.validate()?;
-    if references.is_empty() {
-        return Err(Error::BadRequest(
-            "an experiment needs at least one reference image".into(),
-        ));
-    }
-    progress.set_length(references.len() as u64 * u64::from(settings.patches_per_image));
+    let source_experiment_id = match settings.kind {
+        ExperimentKind::Jnd(jnd) => jnd.source_experiment_id,
+        ExperimentKind::TwoAfc => None,
+    };
+    // Stimuli to generate: triplets, or pairs (cut fresh, or taken from the
+    // source experiment's triplets).
+    let stimuli_total = match (source_experiment_id, settings.kind) {
+        (Some(source_id), ExperimentKind::Jnd(jnd)) => {
+            if !references.is_empty() {
+                return Err(Error::BadRequest(
+                    "a JND experiment takes its pairs either from a source experiment or from uploaded images, not both".into(),
+                ));
+            }
+            jnd::sourced_pair_count(pool, settings.owner_id, source_id, jnd.control_share).await?
+        }
+        _ if references.is_empty() => {
+            return Err(Error::BadRequest(
+                "an experiment needs at least one reference image".into(),
+            ))
+        }
+        _ => references.len() as u64 * u64::from(settings.patches_per_image),
+    };
+    let noun = match settings.kind {
+        ExperimentKind::TwoAfc => "triplets",
+        ExperimentKind::Jnd(_) => "pairs",
+    };
+    let triplets_total = i32::try_from(stimuli_total).map_err(|_| {
+        Error::BadRequest(format!(
+            "{stimuli_total} {noun} are too many for one experiment"
+        ))
+    })?;
+    // 2AFC rows keep the columns' defaults, with no controls.
+    let jnd = match settings.kind {
+        ExperimentKind::Jnd(jnd) => jnd,
+        ExperimentKind::TwoAfc => JndSettings {
+            control_share: 0.0,
+            ..JndSettings::default()
+        },
+    };
+    let sentinel_rate = match settings.kind {
+        ExperimentKind::TwoAfc => settings.sentinel_rate,
+        ExperimentKind::Jnd(_) => 0.0,
+    };
+    let patch_size = settings.patch_size;
+    // Decoding and re-encoding large images takes a while: keep it off the executor.
+    let decoded = tokio::task::spawn_blocking(move || {
+        references
+            .iter()
+            .map(|reference| {
+                let image = ReferenceImage::decode(&reference.file_name, &reference.bytes)?;
+                image.ensure_fits_patch(patch_size)?;
+                let png = encode_png(&image.image)?;
+                Ok((image, png))
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+
     let mut transaction = pool.begin().await?;
     let sampler_json = serde_json::to_value(&settings.sampler).map_err(anyhow::Error::from)?;
     let experiment_id = sqlx::query_scalar!(
@@ -137,10 +230,13 @@ pub async fn create(
         INSERT INTO experiments (
             owner_id, name, kind, split, category, patch_size, patches_per_image, sampler,
             seed, judgments_per_triplet, trials_per_assignment, sentinel_rate,
-            max_assignments_per_worker, assignment_ttl, completion_redirect_url
+            max_assignments_per_worker, assignment_ttl, completion_redirect_url,
+            max_sentinel_failure_share, status, triplets_total,
+            reference_ms, gap_ms, distorted_ms, control_share, source_experiment_id
         )
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                make_interval(secs => $14), $15)
+                make_interval(secs => $14), $15, $16, 'generating', $17,
+                $18, $19, $20, $21, $22)
         RETURNING id
         "#,
         settings.owner_id,
@@ -154,10 +250,17 @@ pub async fn create(
         settings.seed as i64,
         settings.judgments_per_triplet as i32,
         settings.trials_per_assignment as i32,
-        settings.sentinel_rate as f32,
+        sentinel_rate as f32,
         settings.max_assignments_per_worker as i32,
         settings.assignment_ttl.as_secs_f64(),
         settings.completion_redirect_url.as_deref(),
+        settings.max_sentinel_failure_share as f32,
+        triplets_total,
+        jnd.reference_ms as i32,
+        jnd.gap_ms as i32,
+        jnd.distorted_ms as i32,
+        jnd.control_share as f32,
+        source_experiment_id,
     )
     .fetch_one(&mut *transaction)
     .await
@@ -169,89 +272,182 @@ pub async fn create(
         _ => error.into(),
     })?;
 
-    for (index, reference) in references.into_iter().enumerate() {
-        let generated = generate_for_image(settings, &sampler, index, reference).await?;
-        insert_image(&mut transaction, experiment_id, &generated).await?;
-        progress.inc(generated.triplets.len() as u64);
+    let mut images = Vec::with_capacity(decoded.len());
+    for (image, png) in decoded {
+        let id = sqlx::query_scalar!(
+            "INSERT INTO reference_images (experiment_id, file_name, png, width, height)
+             VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+            experiment_id,
+            image.file_name,
+            png,
+            image.image.width() as i32,
+            image.image.height() as i32,
+        )
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::BadRequest(format!(
+                "reference image {} is given twice",
+                image.file_name
+            )),
+            _ => error.into(),
+        })?;
+        images.push(StoredImage { id, image });
     }
     transaction.commit().await?;
-    Ok(experiment_id)
+    Ok(StoredExperiment {
+        id: experiment_id,
+        settings: settings.clone(),
+        sampler,
+        images,
+        stimuli_total,
+    })
 }
 
-/// A reference image and the triplets cut from it, ready to insert.
-struct GeneratedImage {
-    file_name: String,
-    png: Vec<u8>,
-    width: u32,
-    height: u32,
-    triplets: Vec<TripletStimulus>,
+/// Generates a stored experiment's triplets image by image, each image's in
+/// its own transaction that also advances `triplets_generated`, so any server
+/// can show the progress. Ends with status `ready`, or `failed` with the
+/// error's message (the triplets made so far stay, and workers are never
+/// given the experiment). `progress` advances by one per triplet.
+pub async fn generate(
+    pool: &PgPool,
+    stored: StoredExperiment,
+    progress: &ProgressBar,
+) -> Result<()> {
+    progress.set_length(stored.stimuli_total);
+    let experiment_id = stored.id;
+    let generated = generate_all(pool, stored, progress).await;
+    let error_message = generated.as_ref().err().map(|error| match error {
+        Error::Internal(error) => format!("{error:#}"),
+        other => other.to_string(),
+    });
+    sqlx::query!(
+        "UPDATE experiments
+         SET status = CASE WHEN $2::text IS NULL THEN 'ready' ELSE 'failed' END,
+             generation_error = $2
+         WHERE id = $1",
+        experiment_id,
+        error_message,
+    )
+    .execute(pool)
+    .await?;
+    generated
 }
 
-/// Decodes one reference image and generates its triplets on a blocking
-/// thread (distortions take tens of milliseconds each). Image `index` draws
-/// from its own stream of the experiment seed, so its triplets do not depend
-/// on the other images.
-async fn generate_for_image(
-    settings: &NewExperiment,
-    sampler: &Sampler,
-    index: usize,
-    reference: ReferenceFile,
-) -> Result<GeneratedImage> {
-    let (settings, sampler) = (settings.clone(), sampler.clone());
-    tokio::task::spawn_blocking(move || {
-        let image = ReferenceImage::decode(&reference.file_name, &reference.bytes)?;
-        image.ensure_fits_patch(settings.patch_size)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-        rng.set_stream(index as u64);
-        let triplets = (0..settings.patches_per_image)
-            .map(|_| {
-                TripletStimulus::generate(
-                    &image.image,
-                    settings.patch_size,
-                    &sampler,
-                    settings.sentinel_rate,
-                    &mut rng,
+async fn generate_all(
+    pool: &PgPool,
+    stored: StoredExperiment,
+    progress: &ProgressBar,
+) -> Result<()> {
+    let StoredExperiment {
+        id: experiment_id,
+        settings,
+        sampler,
+        images,
+        ..
+    } = stored;
+    if let ExperimentKind::Jnd(JndSettings {
+        source_experiment_id: Some(source_id),
+        control_share,
+        ..
+    }) = settings.kind
+    {
+        let mut transaction = pool.begin().await?;
+        let count = jnd::copy_pairs_from_source(
+            &mut transaction,
+            experiment_id,
+            source_id,
+            control_share,
+            settings.seed,
+        )
+        .await?;
+        count_generated(&mut transaction, experiment_id, count).await?;
+        transaction.commit().await?;
+        progress.inc(count as u64);
+        return Ok(());
+    }
+    for (index, image) in images.into_iter().enumerate() {
+        let reference_image_id = image.id;
+        let mut transaction = pool.begin().await?;
+        let count = match settings.kind {
+            ExperimentKind::TwoAfc => {
+                let (sampler, patch_size) = (sampler.clone(), settings.patch_size);
+                let sentinel_rate = settings.sentinel_rate;
+                let triplets = generate_for_image(&settings, index, image.image, move |image, rng| {
+                    TripletStimulus::generate(image, patch_size, &sampler, sentinel_rate, rng)
+                })
+                .await?;
+                insert_triplets(
+                    &mut transaction,
+                    experiment_id,
+                    reference_image_id,
+                    &triplets,
                 )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(GeneratedImage {
-            png: encode_png(&image.image)?,
-            width: image.image.width(),
-            height: image.image.height(),
-            file_name: image.file_name,
-            triplets,
-        })
+                .await?;
+                triplets.len()
+            }
+            ExperimentKind::Jnd(jnd) => {
+                let (sampler, patch_size) = (sampler.clone(), settings.patch_size);
+                let pairs = generate_for_image(&settings, index, image.image, move |image, rng| {
+                    PairStimulus::generate(image, patch_size, &sampler, jnd.control_share, rng)
+                })
+                .await?;
+                jnd::insert_pairs(&mut transaction, experiment_id, reference_image_id, &pairs)
+                    .await?;
+                pairs.len()
+            }
+        };
+        count_generated(&mut transaction, experiment_id, count).await?;
+        transaction.commit().await?;
+        progress.inc(count as u64);
+    }
+    Ok(())
+}
+
+async fn count_generated(
+    transaction: &mut sqlx::PgConnection,
+    experiment_id: i64,
+    count: usize,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE experiments SET triplets_generated = triplets_generated + $2 WHERE id = $1",
+        experiment_id,
+        count as i32,
+    )
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+/// Generates one reference image's `patches_per_image` stimuli (triplets or
+/// pairs) with `make` on a blocking thread (distortions take tens of
+/// milliseconds each). Image `index` draws from its own stream of the
+/// experiment seed, so its stimuli do not depend on the other images.
+async fn generate_for_image<T: Send + 'static>(
+    settings: &NewExperiment,
+    index: usize,
+    image: ReferenceImage,
+    make: impl Fn(&distortions::image::RgbImage, &mut ChaCha8Rng) -> Result<T> + Send + 'static,
+) -> Result<Vec<T>> {
+    let (seed, count) = (settings.seed, settings.patches_per_image);
+    tokio::task::spawn_blocking(move || {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(index as u64);
+        (0..count)
+            .map(|_| make(&image.image, &mut rng))
+            .collect::<Result<Vec<_>>>()
     })
     .await
     .map_err(anyhow::Error::from)?
 }
 
-async fn insert_image(
+async fn insert_triplets(
     transaction: &mut sqlx::PgConnection,
     experiment_id: i64,
-    generated: &GeneratedImage,
+    reference_image_id: i64,
+    triplets: &[TripletStimulus],
 ) -> Result<()> {
-    let reference_image_id = sqlx::query_scalar!(
-        "INSERT INTO reference_images (experiment_id, file_name, png, width, height)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING id",
-        experiment_id,
-        generated.file_name,
-        generated.png,
-        generated.width as i32,
-        generated.height as i32,
-    )
-    .fetch_one(&mut *transaction)
-    .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::BadRequest(format!(
-            "reference image {} is given twice",
-            generated.file_name
-        )),
-        _ => error.into(),
-    })?;
-
-    let triplets = &generated.triplets;
     let pipeline_json = |pipeline: &distortions::Pipeline| {
         serde_json::to_value(pipeline).map_err(anyhow::Error::from)
     };

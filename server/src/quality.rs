@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentinelScore {
@@ -15,6 +15,13 @@ pub struct SentinelScore {
 impl SentinelScore {
     pub fn pass_rate(&self) -> f64 {
         self.passed as f64 / self.judged as f64
+    }
+
+    /// Whether the worker failed more than `max_failure_share` of the
+    /// sentinels they judged. Nobody is flagged before judging a sentinel.
+    pub fn fails_more_than(&self, max_failure_share: f64) -> bool {
+        let failed = self.judged - self.passed;
+        self.judged > 0 && failed as f64 > max_failure_share * self.judged as f64
     }
 }
 
@@ -39,4 +46,24 @@ pub async fn sentinel_scores(pool: &PgPool, experiment_id: i64) -> Result<Vec<Se
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// The workers of the experiment whose judgments are not to be trusted: those
+/// who failed more than the experiment's `max_sentinel_failure_share` of the
+/// sentinels they judged. Their judgments stay in the database; reports and
+/// exports leave them out by default.
+pub async fn flagged_worker_ids(pool: &PgPool, experiment_id: i64) -> Result<Vec<i64>> {
+    let max_failure_share = sqlx::query_scalar!(
+        "SELECT max_sentinel_failure_share FROM experiments WHERE id = $1",
+        experiment_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    Ok(sentinel_scores(pool, experiment_id)
+        .await?
+        .into_iter()
+        .filter(|score| score.fails_more_than(f64::from(max_failure_share)))
+        .map(|score| score.worker_id)
+        .collect())
 }

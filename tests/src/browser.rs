@@ -15,7 +15,21 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A desktop browser: a 1280×900 window, one device pixel per CSS pixel.
     pub async fn start() -> Self {
+        Self::launch("1280,900", 1).await
+    }
+
+    /// A phone-sized screen: 390×844 CSS pixels with 3 device pixels each
+    /// (an iPhone 12–15's screen), touch input included.
+    pub async fn start_phone() -> Self {
+        Self::launch("390,844", 3).await
+    }
+
+    /// Chromium with a window of `window_size` ("width,height" in CSS
+    /// pixels; for a phone, its viewport) and `device_scale_factor` device
+    /// pixels per CSS pixel.
+    async fn launch(window_size: &str, device_scale_factor: u32) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,12 +51,30 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,900",
+                    format!("--window-size={window_size}"),
+                    format!("--force-device-scale-factor={device_scale_factor}"),
                     format!("--user-data-dir={}", profile.path().display()),
                 ]
             }
         });
-        let capabilities: fantoccini::wd::Capabilities = capabilities.as_object().unwrap().clone();
+        let mut capabilities: fantoccini::wd::Capabilities =
+            capabilities.as_object().unwrap().clone();
+        if device_scale_factor > 1 {
+            // Headless windows are at least 500 pixels wide, so a phone's
+            // viewport needs device emulation. With the same scale factor as
+            // the real one above, the page is still laid out and painted in
+            // device pixels (emulating another factor paints at that one and
+            // magnifies the result).
+            let (width, height) = window_size.split_once(',').unwrap();
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": {
+                    "width": width.parse::<u32>().unwrap(),
+                    "height": height.parse::<u32>().unwrap(),
+                    "pixelRatio": device_scale_factor,
+                    "touch": true,
+                }
+            });
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             match ClientBuilder::native()

@@ -2,6 +2,8 @@
 //! database of its own, the `percept` binary, and headless Chromium.
 
 mod browser;
+pub mod jnd;
+pub mod researchers;
 pub mod two_afc;
 
 use std::{net::SocketAddr, path::PathBuf};

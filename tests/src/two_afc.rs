@@ -54,6 +54,7 @@ pub async fn experiment_settings(pool: &PgPool) -> NewExperiment {
         max_assignments_per_worker: 5,
         assignment_ttl: Duration::from_secs(30 * 60),
         completion_redirect_url: None,
+        max_sentinel_failure_share: 0.5,
     }
 }
 
@@ -61,6 +62,32 @@ pub async fn experiment_settings(pool: &PgPool) -> NewExperiment {
 pub async fn create_experiment(pool: &PgPool, settings: &NewExperiment, image_count: u8) -> i64 {
     let references = (0..image_count)
         .map(|index| reference_file(&format!("{index}.png"), 96, 80, index * 40))
+        .collect();
+    experiments::create(pool, settings, references, &ProgressBar::hidden())
+        .await
+        .unwrap()
+}
+
+/// Creates the experiment from the first `image_count` demo photos (public
+/// domain and CC0, from scikit-image; `cargo xtask setup` puts them in the
+/// cache and `cargo xtask test` says where): browser tests show workers
+/// what a real experiment shows them.
+pub async fn create_experiment_from_photos(pool: &PgPool, settings: &NewExperiment, image_count: usize) -> i64 {
+    let folder = std::env::var_os("PERCEPT_DEMO_PHOTOS")
+        .map(std::path::PathBuf::from)
+        .expect("PERCEPT_DEMO_PHOTOS (cargo xtask test sets it)");
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", folder.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    paths.sort();
+    let references = paths
+        .into_iter()
+        .take(image_count)
+        .map(|path| ReferenceFile {
+            file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
+            bytes: std::fs::read(&path).unwrap(),
+        })
         .collect();
     experiments::create(pool, settings, references, &ProgressBar::hidden())
         .await

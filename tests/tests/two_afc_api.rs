@@ -589,9 +589,54 @@ async fn the_cli_adds_a_researcher_and_creates_an_experiment_from_a_folder(pool:
             "cli@example.org",
             "--name",
             "jnd",
+            "--patches-per-image",
+            "3",
+            "--gap-ms",
+            "500",
         ],
         "",
     );
-    assert!(!jnd.status.success());
-    assert!(String::from_utf8_lossy(&jnd.stderr).contains("not yet supported"));
+    assert!(jnd.status.success(), "{}", String::from_utf8_lossy(&jnd.stderr));
+    let jnd_id: i64 = String::from_utf8(jnd.stdout).unwrap().trim().parse().unwrap();
+    let (kind, gap_ms, pairs): (String, i32, i64) = sqlx::query_as(
+        "SELECT kind, gap_ms, (SELECT count(*) FROM pairs WHERE experiment_id = $1)
+         FROM experiments WHERE id = $1",
+    )
+    .bind(jnd_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((kind.as_str(), gap_ms, pairs), ("jnd", 500, 6));
+
+    // Pairs from the 2AFC experiment's real triplets: two each (reference
+    // with p0, with p1), and controls making 10 % of all.
+    let sourced = percept(
+        &[
+            "experiment",
+            "create",
+            "--kind",
+            "jnd",
+            "--source-experiment",
+            &id.to_string(),
+            "--owner",
+            "cli@example.org",
+            "--name",
+            "jnd from 2afc",
+        ],
+        "",
+    );
+    assert!(sourced.status.success(), "{}", String::from_utf8_lossy(&sourced.stderr));
+    let sourced_id: i64 = String::from_utf8(sourced.stdout).unwrap().trim().parse().unwrap();
+    let (distorted, controls, real_triplets): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control),
+                (SELECT count(*) FROM triplets WHERE experiment_id = $2 AND sentinel_answer IS NULL)
+         FROM pairs WHERE experiment_id = $1",
+    )
+    .bind(sourced_id)
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(distorted, 2 * real_triplets);
+    assert_eq!(controls, (distorted as f64 / 9.0).round() as i64);
 }

@@ -14,15 +14,18 @@ pub fn all() -> Result {
     run(cargo().args(["build", "--package", "server"]))
 }
 
-/// Sets up, builds, and replaces this process with `percept serve` (so Ctrl-C
+/// Sets up, builds, and replaces this process with `percept demo` (so Ctrl-C
 /// reaches the server, which then shuts the private database down cleanly).
 pub fn demo(serve_args: &[String]) -> Result {
     setup::everything(setup::Purpose::Demo)?;
     all()?;
+    let cache = Cache::locate()?;
     let error = Command::new(target_dir().join("debug/percept"))
-        .arg("serve")
+        .arg("demo")
+        .arg("--images")
+        .arg(cache.demo_photos())
         .args(serve_args)
-        .envs(Cache::locate()?.runtime_env()?)
+        .envs(cache.runtime_env()?)
         .current_dir(workspace_root())
         .exec();
     Err(format!("cannot start percept: {error}"))

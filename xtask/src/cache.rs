@@ -45,6 +45,11 @@ impl Cache {
         self.root.join("pyiqa-0.1.16")
     }
 
+    /// The photos of the demo experiment.
+    pub fn demo_photos(&self) -> PathBuf {
+        self.root.join("demo-photos")
+    }
+
     /// libtorch as the torch wheel ships it: `site-packages/torch`.
     pub fn libtorch(&self) -> Result<PathBuf> {
         let lib = self.venv().join("lib");
@@ -82,6 +87,7 @@ impl Cache {
             ("PERCEPT_VENV", display(&self.venv())),
             ("PERCEPT_WEIGHTS_DIR", display(&self.weights())),
             ("PERCEPT_PYIQA_DIR", display(&self.pyiqa())),
+            ("PERCEPT_DEMO_PHOTOS", display(&self.demo_photos())),
         ])
     }
 }

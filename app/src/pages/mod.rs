@@ -1,1 +1,4 @@
+pub mod dashboard;
 pub mod home;
+pub mod sign_in;
+pub mod worker;

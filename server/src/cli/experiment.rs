@@ -8,13 +8,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::DatabaseArgs;
 use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::jnd::JndSettings;
 use crate::researchers;
 use crate::stimuli::SamplerSettings;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ExperimentCommand {
-    /// Create an experiment, cut its triplets from a folder of reference
-    /// images, and print its id.
+    /// Create an experiment, cut its triplets (2AFC) or pairs (JND) from a
+    /// folder of reference images, and print its id.
     Create(CreateArgs),
 }
 
@@ -30,8 +31,8 @@ pub struct CreateArgs {
     #[arg(long, value_enum)]
     kind: KindArg,
     /// Folder of reference images (PNG or JPEG), taken in file-name order.
-    #[arg(long)]
-    images: PathBuf,
+    #[arg(long, required_unless_present = "source_experiment")]
+    images: Option<PathBuf>,
     /// Email of the researcher who owns the experiment.
     #[arg(long)]
     owner: String,
@@ -65,6 +66,26 @@ pub struct CreateArgs {
     /// Where workers are sent when they finish (e.g. the Prolific completion URL).
     #[arg(long)]
     completion_redirect_url: Option<String>,
+    /// Workers who fail more than this share of their sentinels are flagged,
+    /// and their judgments are left out of reports and exports.
+    #[arg(long, default_value_t = 0.5)]
+    max_sentinel_failure_share: f64,
+    /// JND: milliseconds the reference patch is shown.
+    #[arg(long, default_value_t = JndSettings::default().reference_ms)]
+    reference_ms: u32,
+    /// JND: milliseconds of blank between the reference and the distorted patch.
+    #[arg(long, default_value_t = JndSettings::default().gap_ms)]
+    gap_ms: u32,
+    /// JND: milliseconds the distorted patch is shown.
+    #[arg(long, default_value_t = JndSettings::default().distorted_ms)]
+    distorted_ms: u32,
+    /// JND: share of control pairs (the reference shown twice).
+    #[arg(long, default_value_t = JndSettings::default().control_share)]
+    control_share: f64,
+    /// JND: take the pairs from this 2AFC experiment's triplets (reference
+    /// with each distorted patch) instead of cutting them from --images.
+    #[arg(long, conflicts_with = "images")]
+    source_experiment: Option<i64>,
     /// Seed of every crop, pipeline and sentinel [default: random, printed].
     #[arg(long)]
     seed: Option<u64>,
@@ -80,7 +101,13 @@ pub fn run(command: ExperimentCommand) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let references = read_reference_files(&args.images)?;
+    let references = match &args.images {
+        Some(images) => read_reference_files(images)?,
+        None => Vec::new(),
+    };
+    if args.source_experiment.is_some() && !matches!(args.kind, KindArg::Jnd) {
+        anyhow::bail!("--source-experiment is for JND experiments (--kind jnd)");
+    }
     let seed = args.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
     let database = args.database.open().await?;
     let created = async {
@@ -89,7 +116,13 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             name: args.name,
             kind: match args.kind {
                 KindArg::TwoAfc => ExperimentKind::TwoAfc,
-                KindArg::Jnd => ExperimentKind::Jnd,
+                KindArg::Jnd => ExperimentKind::Jnd(JndSettings {
+                    reference_ms: args.reference_ms,
+                    gap_ms: args.gap_ms,
+                    distorted_ms: args.distorted_ms,
+                    control_share: args.control_share,
+                    source_experiment_id: args.source_experiment,
+                }),
             },
             split: args.split,
             category: args.category,
@@ -103,9 +136,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             max_assignments_per_worker: args.max_assignments_per_worker,
             assignment_ttl: Duration::from_secs(args.assignment_ttl_minutes.saturating_mul(60)),
             completion_redirect_url: args.completion_redirect_url,
+            max_sentinel_failure_share: args.max_sentinel_failure_share,
         };
         let progress = ProgressBar::new(0).with_style(
-            ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} triplets ({eta})")
+            ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
                 .expect("a valid progress template"),
         );
         progress.set_message("generating stimuli");
@@ -121,7 +155,8 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFile>> {
+/// The PNG and JPEG files in `dir`, in file-name order.
+pub(super) fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFile>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the image folder {}", dir.display()))?
         .map(|entry| entry.map(|entry| entry.path()))

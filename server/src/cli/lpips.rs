@@ -81,7 +81,7 @@ fn load_model(args: &LpipsArgs) -> anyhow::Result<Lpips> {
     let path = match (&args.weights, &args.weights_dir) {
         (Some(file), _) => file.clone(),
         (None, Some(dir)) => dir.join(format!("{net}.safetensors")),
-        (None, None) => default_weights_dir()?.join(format!("{net}.safetensors")),
+        (None, None) => crate::scoring::default_weights_dir()?.join(format!("{net}.safetensors")),
     };
     if !path.exists() {
         bail!(
@@ -90,18 +90,6 @@ fn load_model(args: &LpipsArgs) -> anyhow::Result<Lpips> {
         );
     }
     Ok(Lpips::load(net, weighting, &path)?)
-}
-
-/// `${XDG_CACHE_HOME:-$HOME/.cache}/percept/weights`, where the setup puts them.
-fn default_weights_dir() -> anyhow::Result<PathBuf> {
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(
-            std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?,
-        )
-        .join(".cache"),
-    };
-    Ok(cache.join("percept").join("weights"))
 }
 
 fn compare_images(

@@ -4,9 +4,14 @@ mod database;
 mod db;
 mod distort;
 mod experiment;
+mod export;
+mod import;
 mod lpips;
+mod report;
 mod researcher;
+mod score;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the web app (pages for workers and researchers, and the JSON API).
     Serve(serve::ServeArgs),
+    /// `serve`, with a demo experiment (created on first run from --images,
+    /// with judgments from simulated workers).
+    Demo(serve::DemoArgs),
     /// Start, stop or locate the private PostgreSQL cluster used when DATABASE_URL is unset.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -41,15 +49,40 @@ pub enum Command {
     /// Create experiments and generate their stimuli.
     #[command(subcommand)]
     Experiment(experiment::ExperimentCommand),
+    /// Synthetic workers doing an experiment through the HTTP API (demos,
+    /// tests, planning how many judgments an experiment needs).
+    Simulate(simulate::SimulateArgs),
+    /// Compute metrics' distances for an experiment's triplets, with progress
+    /// (queues scoring jobs and works on them; --no-wait only queues them).
+    Score(score::ScoreArgs),
+    /// Take scoring jobs from the database until stopped (run one per
+    /// machine that should score, e.g. a GPU box).
+    Worker(score::WorkerArgs),
+    /// How well each scored metric agrees with the people: 2AFC scores with
+    /// intervals, per category, significance, and the worst disagreements.
+    Report(report::ReportArgs),
+    /// Write experiments as a BAPPS-style dataset (the layout the original
+    /// loaders read), with a manifest and a CSV of every judgment.
+    Export(export::ExportArgs),
+    /// Read a BAPPS-style tree (the original BAPPS or an export) into
+    /// experiments: stimuli, splits, categories and aggregated judgments.
+    ImportBapps(import::ImportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => serve::run_demo(args),
         Command::Db(command) => db::run(command),
         Command::Distort(command) => distort::run(command),
         Command::Lpips(args) => lpips::run(args),
         Command::Researcher(command) => researcher::run(command),
         Command::Experiment(command) => experiment::run(command),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Score(args) => score::run_score(args),
+        Command::Worker(args) => score::run_worker(args),
+        Command::Report(args) => report::run(args),
+        Command::Export(args) => export::run(args),
+        Command::ImportBapps(args) => import::run(args),
     }
 }

@@ -1,10 +1,12 @@
 //! `percept serve`: the web app.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{future::IntoFuture, net::SocketAddr, path::PathBuf};
 
 use tokio::net::TcpListener;
 
+use super::score::WeightsArgs;
 use super::DatabaseArgs;
+use crate::experiments::ReferenceFile;
 use crate::http::{self, AppState};
 
 #[derive(Debug, clap::Args)]
@@ -15,16 +17,38 @@ pub struct ServeArgs {
     /// Directory with the CSS and the built wasm bundle (`pkg/`).
     #[arg(long, env = "PERCEPT_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
+    /// Do not take scoring jobs in this process (leave them to `percept worker`s).
+    #[arg(long)]
+    pub no_scoring_worker: bool,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    crate::telemetry::init();
-    tokio::runtime::Runtime::new()?.block_on(serve(args))
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder of photos (PNG or JPEG) for the demo experiment (`cargo xtask
+    /// setup` puts four from scikit-image in the cache).
+    #[arg(long, env = "PERCEPT_DEMO_PHOTOS")]
+    images: PathBuf,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    tokio::runtime::Runtime::new()?.block_on(serve(args, None))
+}
+
+/// `percept demo`: `serve`, on a database that holds the demo experiment.
+pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    let photos = super::experiment::read_reference_files(&args.images)?;
+    tokio::runtime::Runtime::new()?.block_on(serve(args.serve, Some(photos)))
+}
+
+async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyhow::Result<()> {
     if !args.static_dir.join("pkg/app.js").exists() {
         tracing::warn!(
             "{} has no wasm bundle (pkg/app.js): pages render but will not respond; \
@@ -47,17 +71,42 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pool: database.pool.clone(),
         leptos: http::leptos_options(args.static_dir.clone()),
     };
-    println!("Percept is running at http://{}/", listener.local_addr()?);
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let scoring_worker = if args.no_scoring_worker {
+        None
+    } else {
+        let worker = crate::scoring::Worker::new(database.pool.clone(), args.weights.prepare()?);
+        Some(tokio::spawn(worker.run(shutdown_signal())))
+    };
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
+    if let Some(photos) = demo_photos {
+        let (experiment_id, created) = crate::demo::experiment(&database.pool, photos).await?;
+        if created {
+            crate::demo::simulate_judgments(&database.pool, &base_url, experiment_id).await?;
+        }
+        println!(
+            "Demo: sign in at {base_url}/sign-in as {} with password {}; \
+             workers start at {base_url}/e/{experiment_id}",
+            crate::demo::RESEARCHER_EMAIL,
+            crate::demo::RESEARCHER_PASSWORD
+        );
+    }
+    println!("Percept is running at {base_url}/");
+    server.await??;
+    if let Some(scoring_worker) = scoring_worker {
+        scoring_worker.await??;
+    }
     tracing::info!("web server stopped");
     database.close().await
 }
 
 /// Resolves on SIGINT or SIGTERM, so open requests finish and the private
 /// cluster is shut down cleanly.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {

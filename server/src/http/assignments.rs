@@ -1,70 +1,40 @@
 //! `POST /api/experiments/{id}/assignments`: hand a worker a set of trials.
 //!
-//! Triplets are chosen so that all reach their target number of judgments
-//! evenly: the ones with the fewest judgments plus open trials come first.
+//! Triplets (2AFC) or pairs (JND) are chosen so that all reach their target
+//! number of judgments evenly: the ones with the fewest judgments plus open
+//! trials come first.
 //! Creation is serialised per experiment with a transaction-scoped advisory
 //! lock, so any number of servers sharing the database never hand out the
 //! same spare judgment twice.
 
+use app::api::assignments::{Assignment, AssignmentRequest, Platform, TrialUrls};
+use app::api::jnd::{JndAssignment, JndPresentation, JndTrialUrls};
 use axum::{extract::State, http::StatusCode, Json};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use chrono::{DateTime, Utc};
 use rand::{seq::SliceRandom, Rng};
-use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, PathParams};
 use super::AppState;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Prolific,
-    Mturk,
-    Anonymous,
-}
-
-impl Platform {
-    fn as_str(self) -> &'static str {
-        match self {
-            Platform::Prolific => "prolific",
-            Platform::Mturk => "mturk",
-            Platform::Anonymous => "anonymous",
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AssignmentRequest {
-    platform: Platform,
-    /// The platform's worker id; for anonymous workers the id the server
-    /// gave them before, or none for a new one.
-    worker_id: Option<String>,
-    study_id: Option<String>,
-    session_id: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Assignment {
-    token: String,
-    /// Who the server counts this assignment against; anonymous workers keep
-    /// it to come back as the same worker.
-    worker_id: String,
-    trials: Vec<TrialUrls>,
-    expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TrialUrls {
-    position: i32,
-    reference_url: String,
-    left_url: String,
-    right_url: String,
-}
-
 /// Platform ids are short; anything longer is not one.
 const MAX_ID_CHARS: usize = 200;
 
+#[utoipa::path(
+    post,
+    path = "/api/experiments/{experiment_id}/assignments",
+    operation_id = "create_assignment",
+    tag = "workers",
+    params(("experiment_id" = i64, Path, description = "The experiment's id")),
+    request_body = AssignmentRequest,
+    responses(
+        (status = 201, description = "A new assignment of trials for the worker", body = Assignment),
+        (status = 400, description = "The body or path is malformed, or a worker id is missing or too long", body = super::openapi::ErrorBody),
+        (status = 403, description = "The worker has reached the experiment's limit of assignments", body = super::openapi::ErrorBody),
+        (status = 404, description = "There is no such experiment", body = super::openapi::ErrorBody),
+        (status = 409, description = "The experiment is not open to workers (its stimuli are being generated or failed), or has nothing left for this worker", body = super::openapi::ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     PathParams(experiment_id): PathParams<i64>,
@@ -85,14 +55,25 @@ pub async fn create(
         }
     }
     let experiment = sqlx::query!(
-        "SELECT trials_per_assignment, sentinel_rate, judgments_per_triplet,
-                max_assignments_per_worker
+        "SELECT kind, trials_per_assignment, sentinel_rate, judgments_per_triplet,
+                max_assignments_per_worker, status, reference_ms, gap_ms, distorted_ms
          FROM experiments WHERE id = $1",
         experiment_id
     )
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    // Its triplets are still being generated (or generation failed).
+    if experiment.status != "ready" {
+        return Err(Error::Conflict(format!(
+            "experiment {experiment_id} is not open to workers: its stimuli are {}",
+            if experiment.status == "generating" {
+                "still being generated"
+            } else {
+                "incomplete (generation failed)"
+            }
+        )));
+    }
 
     let mut transaction = state.pool.begin().await?;
     // Keyed by the experiment id alone: this is the only advisory lock Percept takes.
@@ -127,7 +108,125 @@ pub async fn create(
     }
 
     let trial_count = experiment.trials_per_assignment as usize;
-    let sentinels_wanted = sentinel_count(trial_count, f64::from(experiment.sentinel_rate));
+    let stimuli = if experiment.kind == "jnd" {
+        Stimuli::Pairs(
+            pairs_for_worker(
+                &mut transaction,
+                experiment_id,
+                worker_row_id,
+                experiment.judgments_per_triplet,
+                trial_count,
+            )
+            .await?,
+        )
+    } else {
+        Stimuli::Triplets(
+            triplets_for_worker(
+                &mut transaction,
+                experiment_id,
+                worker_row_id,
+                experiment.judgments_per_triplet,
+                trial_count,
+                f64::from(experiment.sentinel_rate),
+            )
+            .await?,
+        )
+    };
+    if stimuli.is_empty() {
+        return Err(nothing_left(
+            &mut transaction,
+            experiment_id,
+            experiment.judgments_per_triplet,
+        )
+        .await);
+    }
+    // The thread-local generator is seeded from the OS and reseeds itself:
+    // good enough for the 256-bit token. It must not live across an await.
+    let token = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>());
+    let assignment = sqlx::query!(
+        "INSERT INTO assignments (experiment_id, worker_id, token, study_id, session_id, expires_at)
+         SELECT $1, $2, $3, $4, $5, now() + assignment_ttl FROM experiments WHERE id = $1
+         RETURNING id, expires_at",
+        experiment_id,
+        worker_row_id,
+        token,
+        request.study_id,
+        request.session_id,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    let (trials, jnd) = match stimuli {
+        Stimuli::Triplets(triplet_ids) => {
+            let positions = insert_two_afc_trials(&mut transaction, assignment.id, triplet_ids).await?;
+            let trials = positions
+                .map(|position| TrialUrls::for_position(&token, position))
+                .collect();
+            (trials, None)
+        }
+        Stimuli::Pairs(pair_ids) => {
+            let positions = 0..pair_ids.len() as i32;
+            sqlx::query!(
+                "INSERT INTO jnd_trials (assignment_id, position, pair_id)
+                 SELECT $1, * FROM UNNEST($2::int[], $3::bigint[])",
+                assignment.id,
+                &positions.clone().collect::<Vec<_>>(),
+                &pair_ids,
+            )
+            .execute(&mut *transaction)
+            .await?;
+            let jnd = JndAssignment {
+                presentation: JndPresentation {
+                    reference_ms: experiment.reference_ms,
+                    gap_ms: experiment.gap_ms,
+                    distorted_ms: experiment.distorted_ms,
+                },
+                trials: positions
+                    .map(|position| JndTrialUrls::for_position(&token, position))
+                    .collect(),
+            };
+            (Vec::new(), Some(jnd))
+        }
+    };
+    transaction.commit().await?;
+
+    Ok((
+        StatusCode::CREATED,
+        Json(Assignment {
+            trials,
+            jnd,
+            token,
+            worker_id,
+            expires_at: assignment.expires_at,
+        }),
+    ))
+}
+
+/// What an assignment's trials show, in trial order: triplets (2AFC) or pairs (JND).
+enum Stimuli {
+    Triplets(Vec<i64>),
+    Pairs(Vec<i64>),
+}
+
+impl Stimuli {
+    fn is_empty(&self) -> bool {
+        match self {
+            Stimuli::Triplets(ids) | Stimuli::Pairs(ids) => ids.is_empty(),
+        }
+    }
+}
+
+/// Up to `trial_count` triplets the worker has not seen, in random order:
+/// the real ones with the fewest judgments plus open trials, and about
+/// `sentinel_rate` of them sentinels. Empty when no real triplet is left.
+async fn triplets_for_worker(
+    transaction: &mut sqlx::PgConnection,
+    experiment_id: i64,
+    worker_row_id: i64,
+    judgments_per_triplet: i32,
+    trial_count: usize,
+    sentinel_rate: f64,
+) -> Result<Vec<i64>> {
+    let sentinels_wanted = sentinel_count(trial_count, sentinel_rate);
     let candidates = sqlx::query!(
         r#"
         WITH ranked AS (
@@ -150,7 +249,7 @@ pub async fn create(
         "#,
         experiment_id,
         worker_row_id,
-        i64::from(experiment.judgments_per_triplet),
+        i64::from(judgments_per_triplet),
         sentinels_wanted as i64,
         trial_count as i64,
     )
@@ -159,12 +258,7 @@ pub async fn create(
     let (sentinels, ordinary): (Vec<_>, Vec<_>) =
         candidates.into_iter().partition(|row| row.is_sentinel);
     if ordinary.is_empty() {
-        return Err(nothing_left(
-            &mut transaction,
-            experiment_id,
-            experiment.judgments_per_triplet,
-        )
-        .await);
+        return Ok(Vec::new());
     }
     let sentinels = &sentinels[..sentinels.len().min(sentinels_wanted)];
     // Missing sentinels are made up with real triplets, as far as there are any.
@@ -174,58 +268,67 @@ pub async fn create(
         .chain(ordinary)
         .map(|row| row.triplet_id)
         .collect();
-    // The thread-local generator is seeded from the OS and reseeds itself:
-    // good enough for the 256-bit token. It must not live across an await.
-    let (left_is_p0, token) = {
-        let mut rng = rand::rng();
-        triplet_ids.shuffle(&mut rng);
-        let left_is_p0: Vec<bool> = triplet_ids.iter().map(|_| rng.random_bool(0.5)).collect();
-        (left_is_p0, URL_SAFE_NO_PAD.encode(rng.random::<[u8; 32]>()))
-    };
-    let positions: Vec<i32> = (0..triplet_ids.len() as i32).collect();
+    triplet_ids.shuffle(&mut rand::rng());
+    Ok(triplet_ids)
+}
 
-    let assignment = sqlx::query!(
-        "INSERT INTO assignments (experiment_id, worker_id, token, study_id, session_id, expires_at)
-         SELECT $1, $2, $3, $4, $5, now() + assignment_ttl FROM experiments WHERE id = $1
-         RETURNING id, expires_at",
-        experiment_id,
-        worker_row_id,
-        token,
-        request.study_id,
-        request.session_id,
-    )
-    .fetch_one(&mut *transaction)
-    .await?;
+/// Stores the 2AFC trials of `triplet_ids`, each with its patches on sides
+/// drawn at random; returns their positions.
+async fn insert_two_afc_trials(
+    transaction: &mut sqlx::PgConnection,
+    assignment_id: i64,
+    triplet_ids: Vec<i64>,
+) -> Result<std::ops::Range<i32>> {
+    let left_is_p0: Vec<bool> = {
+        let mut rng = rand::rng();
+        triplet_ids.iter().map(|_| rng.random_bool(0.5)).collect()
+    };
+    let positions = 0..triplet_ids.len() as i32;
     sqlx::query!(
         "INSERT INTO assignment_trials (assignment_id, position, triplet_id, left_is_p0)
          SELECT $1, * FROM UNNEST($2::int[], $3::bigint[], $4::bool[])",
-        assignment.id,
-        &positions,
+        assignment_id,
+        &positions.clone().collect::<Vec<_>>(),
         &triplet_ids,
         &left_is_p0,
     )
     .execute(&mut *transaction)
     .await?;
-    transaction.commit().await?;
+    Ok(positions)
+}
 
-    let trial_urls = |position: i32| {
-        let url = |image: &str| format!("/api/assignments/{token}/trials/{position}/{image}.png");
-        TrialUrls {
-            position,
-            reference_url: url("reference"),
-            left_url: url("left"),
-            right_url: url("right"),
-        }
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(Assignment {
-            trials: positions.into_iter().map(trial_urls).collect(),
-            token,
-            worker_id,
-            expires_at: assignment.expires_at,
-        }),
-    ))
+/// Up to `trial_count` pairs the worker has not seen, the ones with the
+/// fewest valid judgments plus open trials first, in random order. Controls
+/// are data too (they measure how often "different" is said of identical
+/// patches), so they fill up like any pair.
+async fn pairs_for_worker(
+    transaction: &mut sqlx::PgConnection,
+    experiment_id: i64,
+    worker_row_id: i64,
+    judgments_per_pair: i32,
+    trial_count: usize,
+) -> Result<Vec<i64>> {
+    let mut pair_ids = sqlx::query_scalar!(
+        r#"
+        SELECT pair_id AS "pair_id!" FROM pair_loads
+        WHERE experiment_id = $1 AND load < $3
+          AND NOT EXISTS (
+              SELECT 1 FROM jnd_trials seen
+              JOIN assignments mine ON mine.id = seen.assignment_id
+              WHERE mine.worker_id = $2 AND seen.pair_id = pair_loads.pair_id
+          )
+        ORDER BY load, random()
+        LIMIT $4
+        "#,
+        experiment_id,
+        worker_row_id,
+        i64::from(judgments_per_pair),
+        trial_count as i64,
+    )
+    .fetch_all(&mut *transaction)
+    .await?;
+    pair_ids.shuffle(&mut rand::rng());
+    Ok(pair_ids)
 }
 
 /// The worker's platform id; anonymous workers without one get a fresh one.
@@ -255,7 +358,7 @@ fn sentinel_count(trial_count: usize, rate: f64) -> usize {
 }
 
 /// Why a worker gets no trials: the experiment is done, or they have seen
-/// every triplet that still needs judgments.
+/// every triplet (or pair) that still needs judgments.
 async fn nothing_left(
     transaction: &mut sqlx::PgConnection,
     experiment_id: i64,
@@ -266,6 +369,8 @@ async fn nothing_left(
         SELECT EXISTS (
             SELECT 1 FROM triplet_loads
             WHERE experiment_id = $1 AND NOT is_sentinel AND load < $2
+        ) OR EXISTS (
+            SELECT 1 FROM pair_loads WHERE experiment_id = $1 AND load < $2
         ) AS "open!"
         "#,
         experiment_id,
@@ -275,7 +380,7 @@ async fn nothing_left(
     .await;
     match open {
         Ok(true) => Error::Conflict(
-            "this worker has already been given every triplet that still needs judgments".into(),
+            "this worker has already been given every stimulus that still needs judgments".into(),
         ),
         Ok(false) => Error::Conflict("this experiment needs no more judgments".into()),
         Err(error) => error.into(),

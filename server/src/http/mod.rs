@@ -1,16 +1,26 @@
 //! The web app: Leptos pages rendered on the server, the JSON API, and static files.
 
+mod assignment_progress;
 mod assignments;
+mod experiment_triplets;
+mod experiments;
+mod exports;
 mod extract;
 mod health;
+mod jnd_judgments;
 mod judgments;
+mod openapi;
+mod practice;
+mod reports;
+mod scoring;
+mod sessions;
 mod trial_images;
 
 use std::path::PathBuf;
 
 use app::{shell, App};
 use axum::{
-    extract::FromRef,
+    extract::{DefaultBodyLimit, FromRef},
     routing::{get, post},
     Router,
 };
@@ -57,6 +67,52 @@ fn api() -> Router<AppState> {
             get(trial_images::get),
         )
         .route("/assignments/{token}/judgments", post(judgments::submit))
+        .route(
+            "/assignments/{token}/jnd-judgments",
+            post(jnd_judgments::submit),
+        )
+        .route("/assignments/{token}", get(assignment_progress::get))
+        .route(
+            "/experiments/{experiment_id}/practice",
+            get(practice::get),
+        )
+        .route(
+            "/experiments/{experiment_id}/practice/{image}",
+            get(practice::image),
+        )
+        .route(
+            "/session",
+            get(sessions::get)
+                .post(sessions::create)
+                .delete(sessions::delete),
+        )
+        .route(
+            "/experiments",
+            get(experiments::list)
+                .post(experiments::create)
+                .layer(DefaultBodyLimit::max(experiments::MAX_UPLOAD_BYTES)),
+        )
+        .route("/experiments/{experiment_id}", get(experiments::get))
+        .route(
+            "/experiments/{experiment_id}/workers",
+            get(experiments::workers),
+        )
+        .route(
+            "/experiments/{experiment_id}/triplets",
+            get(experiment_triplets::list),
+        )
+        .route(
+            "/experiments/{experiment_id}/triplets/{triplet_id}/{image}",
+            get(experiment_triplets::image),
+        )
+        .route(
+            "/experiments/{experiment_id}/scoring",
+            get(scoring::progress).post(scoring::enqueue),
+        )
+        .route("/experiments/{experiment_id}/report", get(reports::json))
+        .route("/experiments/{experiment_id}/report.html", get(reports::html))
+        .route("/experiments/{experiment_id}/export.tar.gz", get(exports::tar_gz))
+        .route("/openapi.json", get(openapi::openapi_json))
         // Unknown API paths answer in JSON too, rather than with a page.
         .fallback(|| async { Error::NotFound("there is no such API endpoint".into()) })
 }

@@ -1,12 +1,15 @@
-//! Stimuli for 2AFC trials: patches cut from reference images and two
-//! distorted versions of each, every one reproducible from the experiment's
-//! seed, the stored crop, pipelines and seeds.
+//! Stimuli for 2AFC trials (patches cut from reference images and two
+//! distorted versions of each) and JND trials (one distorted version), every
+//! one reproducible from the experiment's seed, the stored crop, pipelines
+//! and seeds.
 
+mod pair;
 mod png;
 mod reference_image;
 mod sampler_settings;
 mod triplet;
 
+pub use pair::PairStimulus;
 pub use png::encode_png;
 pub use reference_image::ReferenceImage;
 pub use sampler_settings::SamplerSettings;

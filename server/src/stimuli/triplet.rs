@@ -22,6 +22,39 @@ pub struct DistortedPatch {
     pub png: Vec<u8>,
 }
 
+impl DistortedPatch {
+    /// `patch` distorted by a pipeline drawn from `sampler`, or by the empty
+    /// pipeline when `undistorted` (the patch itself, stored like any other).
+    pub fn generate(
+        patch: &RgbImage,
+        sampler: &Sampler,
+        undistorted: bool,
+        rng: &mut impl RngCore,
+    ) -> Result<Self> {
+        let pipeline = if undistorted {
+            Pipeline::default()
+        } else {
+            sampler.sample(rng)
+        };
+        // Below 2^53 so the seed survives JSON readers that parse numbers as doubles.
+        let seed = rng.next_u64() >> 11;
+        let distorted = pipeline.apply(patch, seed).map_err(anyhow::Error::from)?;
+        Ok(DistortedPatch {
+            pipeline,
+            seed,
+            png: encode_png(&distorted)?,
+        })
+    }
+}
+
+/// A random `size`×`size` crop of `image`: its corner and the patch.
+pub fn random_crop(image: &RgbImage, size: u32, rng: &mut impl RngCore) -> (u32, u32, RgbImage) {
+    let (width, height) = image.dimensions();
+    let x = rng.random_range(0..=width - size);
+    let y = rng.random_range(0..=height - size);
+    (x, y, crop(image, x, y, size))
+}
+
 /// The `size`×`size` patch of `image` whose top-left corner is (`x`, `y`).
 pub fn crop(image: &RgbImage, x: u32, y: u32, size: u32) -> RgbImage {
     imageops::crop_imm(image, x, y, size, size).to_image()
@@ -39,32 +72,14 @@ impl TripletStimulus {
         sentinel_rate: f64,
         rng: &mut impl RngCore,
     ) -> Result<Self> {
-        let (width, height) = reference.dimensions();
-        let crop_x = rng.random_range(0..=width - patch_size);
-        let crop_y = rng.random_range(0..=height - patch_size);
-        let patch = crop(reference, crop_x, crop_y, patch_size);
+        let (crop_x, crop_y, patch) = random_crop(reference, patch_size, rng);
         let sentinel_answer = rng
             .random_bool(sentinel_rate)
             .then(|| u8::from(rng.random_bool(0.5)));
-        let mut distort = |side: u8| -> Result<DistortedPatch> {
-            // The undistorted side of a sentinel is the empty pipeline, which
-            // regenerates to the reference itself like any other spec.
-            let pipeline = if sentinel_answer == Some(side) {
-                Pipeline::default()
-            } else {
-                sampler.sample(rng)
-            };
-            // Below 2^53 so the seed survives JSON readers that parse numbers as doubles.
-            let seed = rng.next_u64() >> 11;
-            let distorted = pipeline.apply(&patch, seed).map_err(anyhow::Error::from)?;
-            Ok(DistortedPatch {
-                pipeline,
-                seed,
-                png: encode_png(&distorted)?,
-            })
-        };
-        let p0 = distort(0)?;
-        let p1 = distort(1)?;
+        // The undistorted side of a sentinel is the empty pipeline, which
+        // regenerates to the reference itself like any other spec.
+        let p0 = DistortedPatch::generate(&patch, sampler, sentinel_answer == Some(0), rng)?;
+        let p1 = DistortedPatch::generate(&patch, sampler, sentinel_answer == Some(1), rng)?;
         Ok(Self {
             crop_x,
             crop_y,

@@ -1,0 +1,84 @@
+//! The researcher's JSON API, called from the hydrated dashboard pages.
+//! Browser only: these use the window's `fetch`, so the server never calls
+//! them. A read answered 401 sends the browser to the sign-in page.
+
+use serde::{de::DeserializeOwned, Serialize};
+use web_sys::FormData;
+
+use super::client::{fetch, ApiError, RequestBody};
+use super::experiments::{
+    CreatedExperiment, ExperimentDetail, ExperimentSummary, TripletPage, WorkerStats,
+};
+use super::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
+use super::sessions::{Researcher, SignIn};
+
+pub const SIGN_IN_PAGE: &str = "/sign-in";
+
+pub async fn sign_in(sign_in: &SignIn) -> Result<Researcher, ApiError> {
+    fetch("POST", "/api/session", Some(json(sign_in)?)).await
+}
+
+pub async fn sign_out() -> Result<(), ApiError> {
+    fetch::<serde_json::Value>("DELETE", "/api/session", None)
+        .await
+        .map(|_| ())
+}
+
+pub async fn experiments() -> Result<Vec<ExperimentSummary>, ApiError> {
+    read("/api/experiments").await
+}
+
+pub async fn experiment(id: i64) -> Result<ExperimentDetail, ApiError> {
+    read(&format!("/api/experiments/{id}")).await
+}
+
+pub async fn workers(experiment_id: i64) -> Result<Vec<WorkerStats>, ApiError> {
+    read(&format!("/api/experiments/{experiment_id}/workers")).await
+}
+
+pub async fn triplets(
+    experiment_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<TripletPage, ApiError> {
+    read(&format!(
+        "/api/experiments/{experiment_id}/triplets?offset={offset}&limit={limit}"
+    ))
+    .await
+}
+
+pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>, ApiError> {
+    read(&format!("/api/experiments/{experiment_id}/scoring")).await
+}
+
+/// Queues the default metrics; scoring workers take it from there.
+pub async fn start_scoring(experiment_id: i64) -> Result<QueuedJobs, ApiError> {
+    let path = format!("/api/experiments/{experiment_id}/scoring");
+    redirect_if_signed_out(fetch("POST", &path, Some(json(&ScoringRequest::default())?)).await)
+}
+
+/// Uploads a `settings` JSON field and `images` files (multipart).
+pub async fn create_experiment(upload: &FormData) -> Result<CreatedExperiment, ApiError> {
+    let created = fetch("POST", "/api/experiments", Some(RequestBody::Form(upload))).await;
+    redirect_if_signed_out(created)
+}
+
+async fn read<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    redirect_if_signed_out(fetch("GET", path, None).await)
+}
+
+/// Dashboard data needs a session: without one, off to the sign-in page.
+fn redirect_if_signed_out<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(ApiError::Status { status: 401, .. }) = &result {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().set_href(SIGN_IN_PAGE);
+        }
+    }
+    result
+}
+
+fn json(body: &impl Serialize) -> Result<RequestBody<'static>, ApiError> {
+    serde_json::to_string(body)
+        .map(RequestBody::Json)
+        .map_err(|error| ApiError::Network(format!("unencodable request: {error}")))
+}

@@ -1,0 +1,462 @@
+//! `/dashboard/experiments/{experiment_id}`: one experiment's settings,
+//! generation and judgment progress, workers, and a triplet browser.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
+use crate::api::experiments::{ExperimentDetail, TripletView, WorkerStats};
+use crate::api::researcher_client;
+
+/// Triplets per page of the browser.
+const TRIPLETS_PER_PAGE: i64 = 12;
+
+#[component]
+pub fn ExperimentPage() -> impl IntoView {
+    let params = use_params_map();
+    let experiment_id = params.with_untracked(|params| {
+        params
+            .get("experiment_id")
+            .and_then(|id| id.parse::<i64>().ok())
+    });
+    view! {
+        <section class="dashboard">
+            <DashboardBar/>
+            {match experiment_id {
+                Some(id) => view! { <Experiment id/> }.into_any(),
+                None => view! { <p class="error">"There is no such experiment."</p> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Experiment(id: i64) -> impl IntoView {
+    let detail = LocalResource::new(move || researcher_client::experiment(id));
+    // While generating, ask again until it is done; each answer schedules the next.
+    Effect::new(move |_| {
+        if let Some(Ok(experiment)) = detail.get() {
+            if experiment.status == "generating" {
+                set_timeout(move || detail.refetch(), super::GENERATION_POLL);
+            }
+        }
+    });
+    let workers = LocalResource::new(move || researcher_client::workers(id));
+    let offset = RwSignal::new(0_i64);
+    // New triplets appear as generation goes on: the browser follows.
+    let generated = Memo::new(move |_| {
+        detail
+            .get()
+            .and_then(Result::ok)
+            .map(|experiment| experiment.triplets_generated)
+    });
+    let triplets = LocalResource::new(move || {
+        let offset = offset.get();
+        generated.track();
+        researcher_client::triplets(id, offset, TRIPLETS_PER_PAGE)
+    });
+    let refresh = move |_| {
+        detail.refetch();
+        workers.refetch();
+        triplets.refetch();
+    };
+    view! {
+        {move || match detail.get() {
+            None => view! { <p class="loading">"Loading the experiment…"</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+            Some(Ok(experiment)) => view! { <Overview experiment/> }.into_any(),
+        }}
+        <Analysis id/>
+        <div class="dashboard-title">
+            <h2>"Workers"</h2>
+            <button type="button" id="refresh" on:click=refresh>"Refresh"</button>
+        </div>
+        {move || match workers.get() {
+            None => view! { <p class="loading">"Loading workers…"</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+            Some(Ok(workers)) => view! { <WorkerTable workers/> }.into_any(),
+        }}
+        <h2>"Triplets"</h2>
+        {move || {
+            let patch_size = detail
+                .get()
+                .and_then(Result::ok)
+                .map_or(64, |experiment| experiment.patch_size);
+            match triplets.get() {
+                None => view! { <p class="loading">"Loading triplets…"</p> }.into_any(),
+                Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+                Some(Ok(page)) => {
+                    let first = page.offset + 1;
+                    let last = page.offset + page.triplets.len() as i64;
+                    let total = page.total;
+                    let at_start = page.offset == 0;
+                    let at_end = last >= total;
+                    view! {
+                        <div class="pager">
+                            <button
+                                type="button"
+                                disabled=at_start
+                                on:click=move |_| offset.update(|offset| *offset = (*offset - TRIPLETS_PER_PAGE).max(0))
+                            >
+                                "← Previous"
+                            </button>
+                            <span id="triplet-range">
+                                {if total == 0 {
+                                    "No triplets yet".to_string()
+                                } else {
+                                    format!("Triplets {first}–{last} of {total}")
+                                }}
+                            </span>
+                            <button
+                                type="button"
+                                disabled=at_end
+                                on:click=move |_| offset.update(|offset| *offset += TRIPLETS_PER_PAGE)
+                            >
+                                "Next →"
+                            </button>
+                        </div>
+                        <div class="triplets">
+                            {page
+                                .triplets
+                                .into_iter()
+                                .map(|triplet| view! { <TripletCard triplet patch_size/> })
+                                .collect_view()}
+                        </div>
+                    }
+                        .into_any()
+                }
+            }
+        }}
+    }
+}
+
+#[component]
+fn Overview(experiment: ExperimentDetail) -> impl IntoView {
+    let generation = match experiment.status.as_str() {
+        "failed" => view! {
+            <p class="error">
+                "Generation failed: " {experiment.generation_error.clone().unwrap_or_default()}
+            </p>
+        }
+        .into_any(),
+        _ => view! {
+            <div class="meter" id="generation-progress">
+                <span class="meter-name">"Stimuli"</span>
+                <ProgressBar
+                    done=i64::from(experiment.triplets_generated)
+                    total=i64::from(experiment.triplets_total)
+                    unit="triplets generated"
+                />
+            </div>
+        }
+        .into_any(),
+    };
+    let sampler = &experiment.sampler;
+    let steps = format!(
+        "{}–{} per pipeline",
+        sampler["min_steps"], sampler["max_steps"]
+    );
+    let types = sampler["types"].as_array().map_or(0, |types| types.len());
+    let settings = [
+        ("Kind", experiment.kind.clone()),
+        ("Split", experiment.split.clone()),
+        (
+            "Category",
+            experiment.category.clone().unwrap_or_else(|| "—".into()),
+        ),
+        ("Patch size", format!("{0}×{0} px", experiment.patch_size)),
+        (
+            "Patches per image",
+            experiment.patches_per_image.to_string(),
+        ),
+        ("Distortions", format!("{steps}, {types} types")),
+        ("Seed", experiment.seed.to_string()),
+        (
+            "Judgments per triplet",
+            experiment.judgments_per_triplet.to_string(),
+        ),
+        (
+            "Trials per assignment",
+            experiment.trials_per_assignment.to_string(),
+        ),
+        (
+            "Sentinel rate",
+            format!("{:.0}%", experiment.sentinel_rate * 100.0),
+        ),
+        (
+            "Max assignments per worker",
+            experiment.max_assignments_per_worker.to_string(),
+        ),
+        (
+            "Minutes per assignment",
+            format!("{:.0}", experiment.assignment_ttl_minutes),
+        ),
+        (
+            "Flag workers failing over",
+            format!(
+                "{:.0}% of sentinels",
+                experiment.max_sentinel_failure_share * 100.0
+            ),
+        ),
+        (
+            "Completion redirect",
+            experiment
+                .completion_redirect_url
+                .clone()
+                .unwrap_or_else(|| "—".into()),
+        ),
+        ("Created", utc_minute(experiment.created_at)),
+    ];
+    let counts = format!(
+        "{} reference images · {} triplets ({} sentinels) · {} workers ({} flagged) · {} judgments",
+        experiment.reference_images,
+        experiment.triplets_generated,
+        experiment.sentinel_triplets,
+        experiment.workers,
+        experiment.flagged_workers,
+        experiment.judgments,
+    );
+    view! {
+        <div class="dashboard-title">
+            <h1>{experiment.name.clone()}</h1>
+            <span id="experiment-status"><StatusBadge status=experiment.status.clone()/></span>
+        </div>
+        {generation}
+        <div class="meter" id="judgment-progress">
+            <span class="meter-name">"Judgments"</span>
+            <ProgressBar
+                done=experiment.judgments_collected
+                total=experiment.judgments_target
+                unit="judgments of real triplets"
+            />
+        </div>
+        <p class="counts">{counts}</p>
+        <p class="worker-link">
+            "Send workers to " <a href=experiment.worker_url.clone()>{experiment.worker_url.clone()}</a>
+            " (add the platform's parameters, e.g. " <code>"?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…"</code> ")"
+        </p>
+        <details class="settings">
+            <summary>"Settings"</summary>
+            <dl>
+                {settings
+                    .into_iter()
+                    .map(|(name, value)| view! { <dt>{name}</dt> <dd>{value}</dd> })
+                    .collect_view()}
+            </dl>
+        </details>
+    }
+}
+
+/// Scoring progress per metric, and the way to the report and the dataset.
+#[component]
+fn Analysis(id: i64) -> impl IntoView {
+    let progress = LocalResource::new(move || researcher_client::scoring_progress(id));
+    // While a job is pending, ask again; each answer schedules the next.
+    Effect::new(move |_| {
+        if let Some(Ok(metrics)) = progress.get() {
+            if metrics.iter().any(|m| m.state.as_deref() == Some("pending")) {
+                set_timeout(move || progress.refetch(), super::GENERATION_POLL);
+            }
+        }
+    });
+    let starting = RwSignal::new(false);
+    let start = move |_| {
+        starting.set(true);
+        leptos::task::spawn_local(async move {
+            let _ = researcher_client::start_scoring(id).await;
+            starting.set(false);
+            progress.refetch();
+        });
+    };
+    view! {
+        <div class="dashboard-title">
+            <h2>"Agreement with metrics"</h2>
+            <button type="button" id="start-scoring" disabled=move || starting.get() on:click=start>
+                "Score with LPIPS and baselines"
+            </button>
+        </div>
+        {move || match progress.get() {
+            None => view! { <p class="loading">"Loading scoring progress…"</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+            Some(Ok(metrics)) if metrics.is_empty() => view! {
+                <p class="hint">"Not scored yet: scoring workers compute each metric's distances for every triplet."</p>
+            }
+            .into_any(),
+            Some(Ok(metrics)) => metrics
+                .into_iter()
+                .map(|metric| {
+                    let unit = match (&metric.state, &metric.error) {
+                        (_, Some(error)) => format!("triplets (failed: {error})"),
+                        (Some(state), None) if state == "pending" => "triplets (scoring…)".into(),
+                        _ => "triplets".into(),
+                    };
+                    view! {
+                        <div class="meter">
+                            <span class="meter-name">{metric.metric}</span>
+                            <ProgressBar done=metric.scored total=metric.triplets unit/>
+                        </div>
+                    }
+                })
+                .collect_view()
+                .into_any(),
+        }}
+        <p class="analysis-links">
+            <a id="report-link" href=format!("/api/experiments/{id}/report.html") target="_blank">"Open the agreement report"</a>
+            " · "
+            <a id="dataset-link" href=format!("/api/experiments/{id}/export.tar.gz")>"Download the BAPPS-style dataset (.tar.gz)"</a>
+        </p>
+    }
+}
+
+#[component]
+fn WorkerTable(workers: Vec<WorkerStats>) -> impl IntoView {
+    if workers.is_empty() {
+        return view! { <p class="hint">"No workers yet."</p> }.into_any();
+    }
+    view! {
+        <table class="workers">
+            <thead>
+                <tr>
+                    <th>"Worker"</th>
+                    <th>"Assignments"</th>
+                    <th>"Judgments"</th>
+                    <th>"Sentinels passed"</th>
+                    <th>"Median response"</th>
+                    <th></th>
+                </tr>
+            </thead>
+            <tbody>
+                {workers
+                    .into_iter()
+                    .map(|worker| {
+                        let pass_rate = worker.sentinel_pass_rate.map_or_else(
+                            || "—".to_string(),
+                            |rate| {
+                                format!(
+                                    "{}/{} ({:.0}%)",
+                                    worker.sentinels_passed,
+                                    worker.sentinels_judged,
+                                    rate * 100.0,
+                                )
+                            },
+                        );
+                        let median = worker
+                            .median_response_ms
+                            .map_or_else(|| "—".to_string(), |ms| format!("{ms:.0} ms"));
+                        view! {
+                            <tr class:flagged=worker.flagged>
+                                <td>
+                                    <span class="platform">{worker.platform}</span>
+                                    " "
+                                    {worker.external_id}
+                                </td>
+                                <td>{format!("{} ({} done)", worker.assignments, worker.assignments_completed)}</td>
+                                <td>{worker.judgments}</td>
+                                <td>{pass_rate}</td>
+                                <td>{median}</td>
+                                <td>
+                                    {worker.flagged.then(|| view! { <span class="status status-failed">"flagged"</span> })}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+        .into_any()
+}
+
+/// A pipeline as its distortion types in order, e.g. `gaussian_blur → jpeg`,
+/// and its full spec with the seed (for the tooltip).
+fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> (String, String) {
+    let (Some(pipeline), Some(seed)) = (pipeline, seed) else {
+        return ("imported".into(), "imported from a BAPPS tree: distortions unknown".into());
+    };
+    let steps: Vec<&str> = pipeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|step| step["type"].as_str())
+        .collect();
+    let summary = if steps.is_empty() { "identical".into() } else { steps.join(" → ") };
+    (summary, format!("seed {seed}: {pipeline}"))
+}
+
+#[component]
+fn TripletCard(triplet: TripletView, patch_size: i32) -> impl IntoView {
+    let side = (patch_size * 2).to_string();
+    let patch = |url: String, label: String, detail: String, title: String| {
+        let side = side.clone();
+        view! {
+            <figure title=title>
+                <img class="patch" src=url width=side.clone() height=side alt=label.clone()/>
+                <figcaption>
+                    <strong>{label}</strong>
+                    " "
+                    {detail}
+                </figcaption>
+            </figure>
+        }
+    };
+    let sentinel = triplet
+        .sentinel_answer
+        .map(|answer| view! { <span class="status status-generating">{format!("sentinel: p{answer}")}</span> });
+    let share = match triplet.p1_share {
+        Some(share) => format!(
+            "{} judgment{} · {:.0}% chose p1",
+            triplet.judgments_counted,
+            if triplet.judgments_counted == 1 {
+                ""
+            } else {
+                "s"
+            },
+            share * 100.0
+        ),
+        None if triplet.judgments.is_empty() => "no judgments yet".into(),
+        None => "no judgments counted (only flagged workers')".into(),
+    };
+    view! {
+        <article class="triplet">
+            <header>
+                {format!(
+                    "#{} · {} at ({}, {})",
+                    triplet.id,
+                    triplet.reference_file_name,
+                    triplet.crop_x,
+                    triplet.crop_y,
+                )}
+                " "
+                {sentinel}
+            </header>
+            <div class="patches">
+                {patch(triplet.ref_url.clone(), "ref".into(), String::new(), "reference patch".into())}
+                {
+                    let (summary, spec) = pipeline_summary(&triplet.p0_pipeline, triplet.p0_seed);
+                    patch(triplet.p0_url.clone(), "p0".into(), summary, spec)
+                }
+                {
+                    let (summary, spec) = pipeline_summary(&triplet.p1_pipeline, triplet.p1_seed);
+                    patch(triplet.p1_url.clone(), "p1".into(), summary, spec)
+                }
+            </div>
+            <p class="share">{share}</p>
+            <ul class="judgments">
+                {triplet
+                    .judgments
+                    .into_iter()
+                    .map(|judgment| {
+                        view! {
+                            <li class:flagged=judgment.flagged_worker title=judgment.worker_platform>
+                                {judgment.worker_external_id}
+                                " → "
+                                <strong>{if judgment.chose_p1 { "p1" } else { "p0" }}</strong>
+                                {format!(" · {} ms", judgment.response_ms)}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </article>
+    }
+}

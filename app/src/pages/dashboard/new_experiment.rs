@@ -1,0 +1,198 @@
+//! `/dashboard/new`: a 2AFC experiment from uploaded reference images.
+//! The upload is stored at once; the experiment page then shows the
+//! stimuli being generated.
+
+use std::str::FromStr;
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local, wasm_bindgen::JsCast};
+use leptos_router::hooks::use_navigate;
+use web_sys::{File, FormData, HtmlFormElement};
+
+use super::DashboardBar;
+use crate::api::experiments::{defaults, NewExperimentSettings, SamplerChoice};
+use crate::api::researcher_client;
+
+#[component]
+pub fn NewExperimentPage() -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let uploading = RwSignal::new(false);
+    // Before hydration the form could only go out as a plain GET: the
+    // button only works once the page is live.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let navigate = use_navigate();
+    let submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let Some(form) = event
+            .target()
+            .and_then(|target| target.dyn_into::<HtmlFormElement>().ok())
+        else {
+            return;
+        };
+        let upload = match upload_from_form(&form) {
+            Ok(upload) => upload,
+            Err(message) => {
+                error.set(Some(message));
+                return;
+            }
+        };
+        error.set(None);
+        uploading.set(true);
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match researcher_client::create_experiment(&upload).await {
+                Ok(created) => navigate(
+                    &format!("/dashboard/experiments/{}", created.id),
+                    Default::default(),
+                ),
+                Err(refusal) => {
+                    error.set(Some(refusal.message()));
+                    uploading.set(false);
+                }
+            }
+        });
+    };
+    let default_sampler = SamplerChoice::default();
+    view! {
+        <section class="dashboard">
+            <DashboardBar/>
+            <h1>"New 2AFC experiment"</h1>
+            <form id="new-experiment-form" class="settings-form" on:submit=submit>
+                <fieldset>
+                    <legend>"Experiment"</legend>
+                    <label>"Name" <input name="name" required/></label>
+                    <label>
+                        "Split"
+                        <select name="split">
+                            <option value="train" selected>"train"</option>
+                            <option value="val">"val"</option>
+                        </select>
+                    </label>
+                    <label>
+                        "Category" <input name="category" placeholder="e.g. traditional"/>
+                    </label>
+                    <label class="wide">
+                        "Reference images (PNG or JPEG)"
+                        <input id="images" type="file" name="images" multiple accept="image/png,image/jpeg" required/>
+                    </label>
+                </fieldset>
+                <fieldset>
+                    <legend>"Stimuli"</legend>
+                    <NumberField name="patch_size" label="Patch size (px)" value=defaults::patch_size().to_string() min="8"/>
+                    <NumberField name="patches_per_image" label="Patches per image" value=defaults::patches_per_image().to_string() min="1"/>
+                    <NumberField name="min_steps" label="Distortions per pipeline: at least" value=default_sampler.min_steps.to_string() min="1"/>
+                    <NumberField name="max_steps" label="at most" value=default_sampler.max_steps.to_string() min="1"/>
+                    <label class="wide">
+                        "Distortion types (comma-separated; blank for all 20)"
+                        <input name="types" placeholder="gaussian_blur, jpeg, …"/>
+                    </label>
+                    <label>"Seed (blank for random)" <input name="seed" type="number" min="0"/></label>
+                </fieldset>
+                <fieldset>
+                    <legend>"Collection"</legend>
+                    <NumberField name="judgments_per_triplet" label="Judgments per triplet (BAPPS: 2 train, 5 val)" value=defaults::judgments_per_triplet().to_string() min="1"/>
+                    <NumberField name="trials_per_assignment" label="Trials per assignment" value=defaults::trials_per_assignment().to_string() min="1"/>
+                    <NumberField name="sentinel_rate" label="Sentinel rate" value=defaults::sentinel_rate().to_string() min="0" step="0.01"/>
+                    <NumberField name="max_assignments_per_worker" label="Max assignments per worker" value=defaults::max_assignments_per_worker().to_string() min="1"/>
+                    <NumberField name="assignment_ttl_minutes" label="Minutes per assignment" value=defaults::assignment_ttl_minutes().to_string() min="1"/>
+                    <NumberField name="max_sentinel_failure_share" label="Flag workers failing more than this share of sentinels" value=defaults::max_sentinel_failure_share().to_string() min="0" step="0.05"/>
+                    <label class="wide">
+                        "Completion redirect URL"
+                        <input name="completion_redirect_url" type="url" placeholder="https://app.prolific.com/submissions/complete?cc=…"/>
+                    </label>
+                </fieldset>
+                <button id="create-experiment" type="submit" disabled=move || !hydrated.get() || uploading.get()>
+                    {move || if uploading.get() { "Uploading…" } else { "Create experiment" }}
+                </button>
+                {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn NumberField(
+    name: &'static str,
+    label: &'static str,
+    value: String,
+    min: &'static str,
+    #[prop(default = "1")] step: &'static str,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input name=name type="number" required min=min step=step value=value/>
+        </label>
+    }
+}
+
+/// The multipart upload: the settings as JSON, and the chosen files.
+fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
+    let fields =
+        FormData::new_with_form(form).map_err(|_| "the form cannot be read".to_string())?;
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .as_string()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let optional = |name: &str| Some(text(name)).filter(|value| !value.is_empty());
+    fn number<T: FromStr>(value: String, label: &str) -> Result<T, String> {
+        value
+            .parse()
+            .map_err(|_| format!("{label} must be a number, not {value:?}"))
+    }
+    let settings = NewExperimentSettings {
+        name: text("name"),
+        split: text("split"),
+        category: optional("category"),
+        patch_size: number(text("patch_size"), "the patch size")?,
+        patches_per_image: number(text("patches_per_image"), "patches per image")?,
+        sampler: SamplerChoice {
+            min_steps: number(text("min_steps"), "the fewest distortions")?,
+            max_steps: number(text("max_steps"), "the most distortions")?,
+            types: text("types")
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        },
+        seed: optional("seed")
+            .map(|seed| number(seed, "the seed"))
+            .transpose()?,
+        judgments_per_triplet: number(text("judgments_per_triplet"), "judgments per triplet")?,
+        trials_per_assignment: number(text("trials_per_assignment"), "trials per assignment")?,
+        sentinel_rate: number(text("sentinel_rate"), "the sentinel rate")?,
+        max_assignments_per_worker: number(
+            text("max_assignments_per_worker"),
+            "max assignments per worker",
+        )?,
+        assignment_ttl_minutes: number(text("assignment_ttl_minutes"), "minutes per assignment")?,
+        completion_redirect_url: optional("completion_redirect_url"),
+        max_sentinel_failure_share: number(
+            text("max_sentinel_failure_share"),
+            "the share of failed sentinels",
+        )?,
+    };
+    let settings = serde_json::to_string(&settings).map_err(|error| error.to_string())?;
+    let upload = FormData::new().map_err(|_| "the upload cannot be prepared".to_string())?;
+    upload
+        .append_with_str("settings", &settings)
+        .map_err(|_| "the upload cannot be prepared".to_string())?;
+    for file in fields.get_all("images").iter() {
+        let Ok(file) = file.dyn_into::<File>() else {
+            continue;
+        };
+        // An empty file input still sends one nameless, empty file.
+        if file.name().is_empty() {
+            continue;
+        }
+        upload
+            .append_with_blob_and_filename("images", &file, &file.name())
+            .map_err(|_| format!("{} cannot be added to the upload", file.name()))?;
+    }
+    Ok(upload)
+}

@@ -1,0 +1,50 @@
+//! `percept export`: experiments as a BAPPS-style folder.
+
+use std::path::PathBuf;
+
+use super::DatabaseArgs;
+use crate::datasets::{self, ExportOptions, FolderSink};
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Experiment to export; repeat to put several in one tree.
+    #[arg(long = "experiment", required = true)]
+    experiments: Vec<i64>,
+    /// Folder to write (2afc/…, manifest.json, judgments.csv); must be empty or new.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep the judgments of workers flagged by their sentinel failures.
+    #[arg(long)]
+    include_flagged: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
+        anyhow::bail!(
+            "{} is not empty: export into a new or empty folder, so that no old file mixes in",
+            args.out.display()
+        );
+    }
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let database = args.database.open().await?;
+        let options = ExportOptions {
+            experiment_ids: args.experiments.clone(),
+            include_flagged: args.include_flagged,
+        };
+        let exported =
+            datasets::export(&database.pool, &options, &mut FolderSink::new(args.out.clone())).await;
+        database.close().await?;
+        let summary = exported?;
+        eprintln!(
+            "wrote {} triplets with {} judgments to {} ({} flagged workers left out)",
+            summary.triplets,
+            summary.judgments,
+            args.out.display(),
+            summary.excluded_workers
+        );
+        Ok(())
+    })
+}

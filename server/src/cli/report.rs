@@ -1,0 +1,59 @@
+//! `percept report`: the agreement between metrics and people, as HTML and JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::DatabaseArgs;
+use crate::reports;
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Experiment to report on; repeat to report on several together (each
+    /// one's category becomes a row of the per-category results).
+    #[arg(long = "experiment", required = true)]
+    experiments: Vec<i64>,
+    /// Where to write the HTML report.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where to write the report as JSON ("-" for stdout).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Count the judgments of workers flagged by their sentinel failures too.
+    #[arg(long)]
+    include_flagged: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    if args.out.is_none() && args.json.is_none() {
+        anyhow::bail!("say where the report goes: --out report.html and/or --json report.json (or --json -)");
+    }
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let database = args.database.open().await?;
+        let written = write(&args, &database.pool).await;
+        database.close().await?;
+        written
+    })
+}
+
+async fn write(args: &ReportArgs, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let report = reports::build(pool, &args.experiments, args.include_flagged).await?;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        if path.as_os_str() == "-" {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    if let Some(path) = &args.out {
+        let gallery = reports::gallery_images(pool, &report).await?;
+        let html = reports::render_html(&report, &gallery)?;
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

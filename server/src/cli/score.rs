@@ -1,0 +1,160 @@
+//! `percept score` (queue scoring jobs and work on them, with progress) and
+//! `percept worker` (take scoring jobs until stopped).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::DatabaseArgs;
+use crate::scoring::{self, Metric, Worker};
+
+#[derive(Debug, clap::Args)]
+pub struct WeightsArgs {
+    /// Folder of LPIPS weights: alex.safetensors, vgg.safetensors and any
+    /// custom NAME.safetensors [default: the percept cache's weights folder]
+    #[arg(long, env = "PERCEPT_WEIGHTS_DIR")]
+    pub weights_dir: Option<PathBuf>,
+    /// libtorch threads [default: one per core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl WeightsArgs {
+    /// Applies the thread count and resolves the weights folder.
+    pub fn prepare(&self) -> anyhow::Result<PathBuf> {
+        if let Some(threads) = self.threads {
+            lpips::Scorer::set_threads(threads);
+        }
+        match &self.weights_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => scoring::default_weights_dir(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    #[arg(long)]
+    experiment: i64,
+    /// Metrics to compute (repeatable) [default: lpips-alex, lpips-vgg,
+    /// l2-rgb, ssim-rgb, psnr]. Forms: lpips-alex, lpips-vgg,
+    /// lpips-alex-nolin, lpips-vgg-nolin, lpips-alex:NAME (custom weights),
+    /// l2-rgb, l2-lab, ssim-rgb, ssim-lab, psnr.
+    #[arg(long = "metric")]
+    metrics: Vec<Metric>,
+    /// Only queue the jobs, for `percept worker` processes to do.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    weights: WeightsArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    weights: WeightsArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    let weights_dir = args.weights.prepare()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let database = args.database.open().await?;
+        let result = score(&args, weights_dir, &database.pool).await;
+        database.close().await?;
+        result
+    })
+}
+
+async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let metrics = if args.metrics.is_empty() { scoring::default_metrics() } else { args.metrics.clone() };
+    let mut jobs = Vec::new();
+    for metric in &metrics {
+        jobs.push(scoring::enqueue(pool, args.experiment, metric).await?);
+    }
+    if args.no_wait {
+        println!("queued scoring jobs {jobs:?}");
+        return Ok(());
+    }
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{msg:>18} {wide_bar} {pos}/{len} triplets")
+        .expect("a valid progress template");
+    let bar_for = |metric: &Metric| {
+        let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
+        bar.set_message(metric.to_string());
+        bar
+    };
+    let progress_bars: Vec<(String, ProgressBar)> =
+        metrics.iter().map(|metric| (metric.to_string(), bar_for(metric))).collect();
+
+    // Work on our jobs here; any that a `percept worker` elsewhere holds are
+    // watched until they finish.
+    let mut worker = Worker::new(pool.clone(), weights_dir);
+    let working = async {
+        while worker.run_next(Some(&jobs)).await?.is_some() {}
+        anyhow::Ok(())
+    };
+    tokio::pin!(working);
+    let mut working_done = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            worked = &mut working, if !working_done => {
+                worked?;
+                working_done = true;
+            }
+            _ = tick.tick() => {}
+        }
+        let progress = scoring::progress(pool, args.experiment).await?;
+        for (metric, bar) in &progress_bars {
+            if let Some(row) = progress.iter().find(|row| &row.metric == metric) {
+                bar.set_length(row.triplets as u64);
+                bar.set_position(row.scored as u64);
+            }
+        }
+        if working_done && still_pending(pool, &jobs).await? == 0 {
+            break;
+        }
+    }
+    let failures: Vec<String> = scoring::progress(pool, args.experiment)
+        .await?
+        .into_iter()
+        .filter(|row| progress_bars.iter().any(|(metric, _)| metric == &row.metric))
+        .filter_map(|row| Some(format!("{}: {}", row.metric, row.error?)))
+        .collect();
+    for (_, bar) in &progress_bars {
+        bar.finish();
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("scoring failed:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+async fn still_pending(pool: &sqlx::PgPool, jobs: &[i64]) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM scoring_jobs WHERE id = ANY($1) AND state = 'pending'"#,
+        jobs
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+pub fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    let weights_dir = args.weights.prepare()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let database = args.database.open().await?;
+        tracing::info!("scoring worker waiting for jobs");
+        let worked = Worker::new(database.pool.clone(), weights_dir)
+            .run(super::serve::shutdown_signal())
+            .await;
+        database.close().await?;
+        worked
+    })
+}

@@ -1,0 +1,12 @@
+//! BAPPS-style datasets: exporting experiments in the layout the original
+//! loaders read, and importing such trees (the original BAPPS download or
+//! an export) as experiments.
+
+mod export;
+mod import;
+pub mod npy;
+mod sink;
+
+pub use export::{export, ExportOptions, ExportSummary};
+pub use import::{import_bapps, ImportOptions, ImportedExperiment};
+pub use sink::{DatasetSink, FolderSink, TarGzSink};

@@ -1,0 +1,77 @@
+//! `GET /api/experiments/{id}/export.tar.gz`: the BAPPS-style dataset,
+//! streamed as it is packed.
+
+use axum::{
+    body::Body,
+    extract::{Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+
+use super::experiments::ensure_owner;
+use super::extract::PathParams;
+use super::reports::ReportQuery;
+use super::sessions::SignedInResearcher;
+use super::AppState;
+use crate::datasets::{self, ExportOptions, TarGzSink};
+use crate::error::Result;
+
+#[utoipa::path(
+    get,
+    path = "/api/experiments/{experiment_id}/export.tar.gz",
+    operation_id = "export_dataset",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), ReportQuery),
+    responses(
+        (status = 200, description = "The BAPPS-style dataset, a gzipped tar streamed as it is packed (a failure midway truncates it)",
+            content_type = "application/gzip", body = inline(super::openapi::GzipArchive),
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"percept-experiment-{experiment_id}.tar.gz\""))),
+        (status = 400, description = "A path or query parameter is malformed", content(
+            (super::openapi::ErrorBody = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn tar_gz(
+    State(state): State<AppState>,
+    researcher: SignedInResearcher,
+    PathParams(experiment_id): PathParams<i64>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response> {
+    ensure_owner(&state, &researcher, experiment_id).await?;
+    let (chunks, receiver) = mpsc::channel::<Vec<u8>>(8);
+    let options = ExportOptions {
+        experiment_ids: vec![experiment_id],
+        include_flagged: query.include_flagged,
+    };
+    tokio::spawn(async move {
+        let mut sink = TarGzSink::new(chunks);
+        let exported = match datasets::export(&state.pool, &options, &mut sink).await {
+            Ok(_) => sink.finish().await,
+            Err(error) => Err(error),
+        };
+        // The headers are gone by now: a failure can only cut the download
+        // short, which the client sees as a truncated archive.
+        if let Err(error) = exported {
+            tracing::warn!(experiment_id, "export download failed: {error:#}");
+        }
+    });
+    let body = Body::from_stream(ReceiverStream::new(receiver).map(Ok::<_, std::convert::Infallible>));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"percept-experiment-{experiment_id}.tar.gz\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

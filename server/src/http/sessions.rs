@@ -1,0 +1,196 @@
+//! `/api/session`: researchers sign in and out of the dashboard.
+//!
+//! A session is a random 256-bit token in an HttpOnly, SameSite=Strict
+//! cookie; the database keeps only its SHA-256, so reading the table signs
+//! nobody in. Being SameSite=Strict, the cookie never rides along on another
+//! site's requests, which is what protects the JSON API from cross-site
+//! request forgery.
+
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use app::api::sessions::{Researcher, SignIn};
+use sha2::{Digest, Sha256};
+
+use super::extract::JsonBody;
+use super::AppState;
+use crate::error::{Error, Result};
+use crate::researchers;
+
+const COOKIE_NAME: &str = "percept_session";
+const SESSION_DAYS: i64 = 14;
+
+/// A request from a signed-in researcher; any other gets 401.
+pub struct SignedInResearcher {
+    pub id: i64,
+    pub email: String,
+}
+
+impl FromRequestParts<AppState> for SignedInResearcher {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let not_signed_in = || Error::Unauthorized("sign in first".into());
+        let token = session_token(&parts.headers).ok_or_else(not_signed_in)?;
+        let researcher = sqlx::query!(
+            "SELECT r.id, r.email FROM researcher_sessions s
+             JOIN researchers r ON r.id = s.researcher_id
+             WHERE s.token_sha256 = $1 AND s.expires_at > now()",
+            token_sha256(&token),
+        )
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(not_signed_in)?;
+        Ok(Self {
+            id: researcher.id,
+            email: researcher.email,
+        })
+    }
+}
+
+/// `POST /api/session`: checks the email and password and sets the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    operation_id = "sign_in",
+    tag = "researchers",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = Researcher,
+            headers(("Set-Cookie" = String, description = "`percept_session`, HttpOnly, SameSite=Strict, for 14 days"))),
+        (status = 400, description = "The body is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Wrong email or password", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(sign_in): JsonBody<SignIn>,
+) -> Result<Response> {
+    let researcher_id =
+        researchers::authenticate(&state.pool, &sign_in.email, &sign_in.password).await?;
+    let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let mut transaction = state.pool.begin().await?;
+    // Sessions that ran out are of no use to anyone; sign-in is a good time to forget them.
+    sqlx::query!(
+        "DELETE FROM researcher_sessions WHERE researcher_id = $1 AND expires_at <= now()",
+        researcher_id
+    )
+    .execute(&mut *transaction)
+    .await?;
+    let email = sqlx::query_scalar!(
+        "INSERT INTO researcher_sessions (token_sha256, researcher_id, expires_at)
+         VALUES ($1, $2, now() + make_interval(days => $3))
+         RETURNING (SELECT email FROM researchers WHERE id = $2) AS \"email!\"",
+        token_sha256(&token),
+        researcher_id,
+        SESSION_DAYS as i32,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{}",
+        SESSION_DAYS * 24 * 60 * 60,
+        secure_attribute(&headers),
+    );
+    Ok((
+        StatusCode::OK,
+        [(header::SET_COOKIE, cookie_header(cookie)?)],
+        Json(Researcher {
+            id: researcher_id,
+            email,
+        }),
+    )
+        .into_response())
+}
+
+/// `GET /api/session`: who is signed in (401 when nobody is).
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    operation_id = "get_session",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    responses(
+        (status = 200, description = "The signed-in researcher", body = Researcher),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn get(researcher: SignedInResearcher) -> Json<Researcher> {
+    Json(Researcher {
+        id: researcher.id,
+        email: researcher.email,
+    })
+}
+
+/// `DELETE /api/session`: ends the session, if any, and clears the cookie.
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    operation_id = "sign_out",
+    tag = "researchers",
+    security((), ("percept_session" = [])),
+    responses(
+        (status = 204, description = "Signed out (or was not signed in): the session ends and the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "`percept_session` emptied, Max-Age=0"))),
+    ),
+)]
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = session_token(&headers) {
+        sqlx::query!(
+            "DELETE FROM researcher_sessions WHERE token_sha256 = $1",
+            token_sha256(&token)
+        )
+        .execute(&state.pool)
+        .await?;
+    }
+    let cookie = format!(
+        "{COOKIE_NAME}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict{}",
+        secure_attribute(&headers)
+    );
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cookie_header(cookie)?)],
+    )
+        .into_response())
+}
+
+/// The session cookie's value, from any of the request's Cookie headers.
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|cookie| cookie.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+fn token_sha256(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Behind a TLS-terminating proxy the cookie must only travel over HTTPS;
+/// on plain-HTTP development servers a Secure cookie would never come back.
+fn secure_attribute(headers: &HeaderMap) -> &'static str {
+    let over_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    if over_https {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn cookie_header(cookie: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(cookie)
+        .map_err(|error| anyhow::anyhow!("a session cookie is not a valid header: {error}").into())
+}

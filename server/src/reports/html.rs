@@ -1,0 +1,334 @@
+//! The report as one self-contained HTML page: charts drawn by plotters as
+//! inline SVG, the gallery's patches as inline PNGs.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use super::Report;
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+];
+
+/// The HTML page for `report`, with the gallery's (reference, p0, p1) PNGs.
+pub fn render_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> anyhow::Result<String> {
+    let mut page = String::new();
+    let names: Vec<String> = report.experiments.iter().map(|e| escape(&e.name)).collect();
+    write!(
+        page,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Agreement report: {title}</title><style>{STYLE}</style></head><body><main>
+<h1>How well do metrics agree with people?</h1>
+<p class="lead">{title}. {triplets} triplets with {judgments} judgments from {workers} workers
+({excluded_workers} flagged workers and their {excluded_judgments} judgments left out){imported}.</p>"#,
+        title = names.join(", "),
+        triplets = report.counts.triplets,
+        judgments = report.counts.judgments,
+        workers = report.counts.workers,
+        excluded_workers = report.counts.excluded_workers,
+        excluded_judgments = report.counts.excluded_judgments,
+        imported = match report.counts.imported_judgments {
+            0 => String::new(),
+            n => format!(", plus {n} judgments imported with the triplets"),
+        },
+    )?;
+    if report.metrics.is_empty() {
+        page.push_str("<p>No metric has scored these triplets yet: run <code>percept score</code>.</p>");
+    } else {
+        page.push_str("<h2>2AFC score</h2><p>The share of people each metric sides with, per triplet, averaged (the official BAPPS score); bars are 95% bootstrap intervals; the dashed line is the human ceiling, how often two people agree.</p>");
+        page.push_str(&two_afc_chart(report)?);
+        page.push_str(&score_table(report));
+        if report.metrics.iter().any(|m| m.per_category.len() > 1) {
+            page.push_str("<h2>By category</h2>");
+            page.push_str(&category_chart(report)?);
+        }
+        page.push_str(&comparison_table(report));
+        if let Some(first) = report.disagreements.first() {
+            write!(page, "<h2>{} against the people</h2><p>Each dot is a triplet: how much closer the metric finds p0 than p1 (d1 − d0), against the share of people who found p1 closer. Agreement runs from top left to bottom right.</p>", escape(&first.metric))?;
+            page.push_str(&preference_chart(report, &first.metric)?);
+            page.push_str(&gallery_html(report, gallery));
+        }
+    }
+    page.push_str("</main></body></html>");
+    Ok(page)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;color:#1d1d1f;background:#fafafa;margin:0}\
+main{max-width:60rem;margin:2rem auto;padding:0 1rem}.lead{font-size:1.1rem}\
+table{border-collapse:collapse;margin:1rem 0}td,th{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}\
+th:first-child,td:first-child{text-align:left}svg{max-width:100%;height:auto}\
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:1rem}\
+.gallery figure{margin:0;background:white;padding:.5rem;border:1px solid #ddd}\
+.gallery img{width:64px;height:64px;image-rendering:pixelated;margin:2px}\
+.gallery figcaption{font-size:.85rem}";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("drawing a chart: {error}")
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.1}%", 100.0 * value)
+}
+
+/// Bars of each metric's 2AFC score with its interval, and the human ceiling.
+fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
+    let mut svg = String::new();
+    {
+        let metrics = &report.metrics;
+        let root = SVGBackend::with_string(&mut svg, (860, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let lowest = metrics.iter().map(|m| m.two_afc.low).fold(0.5, f64::min);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d((0..metrics.len()).into_segmented(), (lowest - 0.02).max(0.0)..1.0)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc("2AFC score")
+            .y_label_formatter(&|y| percent(*y))
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => metrics.get(*i).map(|m| m.metric.clone()).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(chart_error)?;
+        chart
+            .draw_series(metrics.iter().enumerate().map(|(i, m)| {
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), m.two_afc.value)],
+                    PALETTE[i % PALETTE.len()].mix(0.8).filled(),
+                );
+                bar.set_margin(0, 0, 14, 14);
+                bar
+            }))
+            .map_err(chart_error)?;
+        chart
+            .draw_series(metrics.iter().enumerate().map(|(i, m)| {
+                ErrorBar::new_vertical(
+                    SegmentValue::CenterOf(i),
+                    m.two_afc.low,
+                    m.two_afc.value,
+                    m.two_afc.high,
+                    BLACK.stroke_width(2),
+                    12,
+                )
+            }))
+            .map_err(chart_error)?;
+        if let Some(ceiling) = report.human_ceiling {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(SegmentValue::Exact(0), ceiling.value), (SegmentValue::Exact(metrics.len()), ceiling.value)],
+                    8,
+                    6,
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(chart_error)?
+                .label(format!("human ceiling {}", percent(ceiling.value)))
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .draw()
+                .map_err(chart_error)?;
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// Per category, each metric's 2AFC score with its interval.
+fn category_chart(report: &Report) -> anyhow::Result<String> {
+    let mut categories: Vec<&str> = report
+        .metrics
+        .iter()
+        .flat_map(|m| m.per_category.iter().map(|c| c.category.as_str()))
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let metrics = &report.metrics;
+    let slots = metrics.len() + 1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..(categories.len() * slots) as f64, 0.0..1.0)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(categories.len() * slots)
+            .x_label_formatter(&|x| {
+                let slot = *x as usize;
+                if slot % slots == metrics.len() / 2 {
+                    categories.get(slot / slots).map(|c| c.to_string()).unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("2AFC score")
+            .y_label_formatter(&|y| percent(*y))
+            .draw()
+            .map_err(chart_error)?;
+        for (m, metric) in metrics.iter().enumerate() {
+            let color = PALETTE[m % PALETTE.len()];
+            let bars: Vec<(f64, &super::CategoryAgreement)> = metric
+                .per_category
+                .iter()
+                .filter_map(|c| {
+                    let k = categories.iter().position(|name| *name == c.category)?;
+                    Some(((k * slots + m) as f64, c))
+                })
+                .collect();
+            chart
+                .draw_series(bars.iter().map(|(x, c)| {
+                    Rectangle::new([(x + 0.1, 0.0), (x + 0.9, c.two_afc.value)], color.mix(0.8).filled())
+                }))
+                .map_err(chart_error)?
+                .label(metric.metric.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+            chart
+                .draw_series(bars.iter().map(|(x, c)| {
+                    ErrorBar::new_vertical(x + 0.5, c.two_afc.low, c.two_afc.value, c.two_afc.high, BLACK.stroke_width(1), 6)
+                }))
+                .map_err(chart_error)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(chart_error)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// The metric's d1 − d0 against the share of people preferring p1.
+fn preference_chart(report: &Report, metric: &str) -> anyhow::Result<String> {
+    let points = &report.preference_points;
+    let extent = points.iter().map(|(x, _)| x.abs()).filter(|x| x.is_finite()).fold(1e-6, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-extent * 1.05..extent * 1.05, -0.02..1.02)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{metric}: d1 − d0 (positive: p0 closer)"))
+            .y_desc("share of people preferring p1")
+            .y_label_formatter(&|y| percent(*y))
+            .draw()
+            .map_err(chart_error)?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|(x, _)| x.is_finite())
+                    .map(|&(x, y)| Circle::new((x, y), 3, PALETTE[0].mix(0.5).filled())),
+            )
+            .map_err(chart_error)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+fn score_table(report: &Report) -> String {
+    let mut table = String::from("<table><tr><th>metric</th><th>triplets</th><th>2AFC score</th><th>95% interval</th></tr>");
+    for m in &report.metrics {
+        let _ = write!(
+            table,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} – {}</td></tr>",
+            escape(&m.metric),
+            m.triplets,
+            percent(m.two_afc.value),
+            percent(m.two_afc.low),
+            percent(m.two_afc.high)
+        );
+    }
+    if let Some(h) = report.human_ceiling {
+        let _ = write!(
+            table,
+            "<tr><td><em>human ceiling</em></td><td></td><td>{}</td><td>{} – {}</td></tr>",
+            percent(h.value),
+            percent(h.low),
+            percent(h.high)
+        );
+    }
+    table.push_str("</table>");
+    table
+}
+
+fn comparison_table(report: &Report) -> String {
+    if report.comparisons.is_empty() {
+        return String::new();
+    }
+    let mut table = String::from("<h2>Which differences are real?</h2><p>Paired bootstrap over the triplets both metrics scored.</p><table><tr><th>comparison</th><th>difference</th><th>95% interval</th><th>p</th><th></th></tr>");
+    for c in &report.comparisons {
+        let _ = write!(
+            table,
+            "<tr><td>{} − {}</td><td>{:+.1} pts</td><td>{:+.1} – {:+.1}</td><td>{:.3}</td><td>{}</td></tr>",
+            escape(&c.a),
+            escape(&c.b),
+            100.0 * c.difference.value,
+            100.0 * c.difference.low,
+            100.0 * c.difference.high,
+            c.p_value,
+            if c.significant { "significant" } else { "not significant" }
+        );
+    }
+    table.push_str("</table>");
+    table
+}
+
+fn gallery_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String {
+    let mut html = String::from("<h2>Where they disagree most</h2><p>Reference in the middle, p0 left, p1 right.</p><div class=\"gallery\">");
+    for d in &report.disagreements {
+        let Some([reference, p0, p1]) = gallery.get(&d.triplet_id) else { continue };
+        let img = |png: &[u8], alt: &str| format!("<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">", STANDARD.encode(png));
+        let _ = write!(
+            html,
+            "<figure>{}{}{}<figcaption>triplet {}: {} finds {} closer (d0 {:.3}, d1 {:.3}); {} of {} people chose p1</figcaption></figure>",
+            img(p0, "p0"),
+            img(reference, "reference"),
+            img(p1, "p1"),
+            d.triplet_id,
+            escape(&d.metric),
+            if d.d0 < d.d1 { "p0" } else { "p1" },
+            d.d0,
+            d.d1,
+            (d.human_p1_share * d.judgments).round(),
+            d.judgments
+        );
+    }
+    html.push_str("</div>");
+    html
+}

@@ -1,0 +1,322 @@
+//! Agreement reports: how well each metric's distances agree with the
+//! people's judgments, overall and per category, with bootstrap intervals,
+//! the human ceiling, and which metric differences are significant.
+
+pub mod agreement;
+mod html;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+use crate::tallies;
+use agreement::{Estimate, ScoredTriplet};
+
+pub use html::render_html;
+
+/// Significance level of the paired comparisons.
+const ALPHA: f64 = 0.05;
+/// Triplets shown in the gallery of the worst disagreements.
+const GALLERY_SIZE: usize = 12;
+/// Seed of every bootstrap: the same data always gives the same report.
+const BOOTSTRAP_SEED: u64 = 2018;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    pub experiments: Vec<ExperimentInfo>,
+    pub counts: Counts,
+    /// How often two people agree on a triplet: the most a metric can expect.
+    pub human_ceiling: Option<Estimate>,
+    pub metrics: Vec<MetricAgreement>,
+    pub comparisons: Vec<Comparison>,
+    /// Triplets of the first LPIPS metric (else the first metric) on which it
+    /// and the people disagree most.
+    pub disagreements: Vec<Disagreement>,
+    /// (d1 − d0, share preferring p1) per triplet, for that same metric.
+    pub preference_points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExperimentInfo {
+    pub id: i64,
+    pub name: String,
+    pub split: String,
+    pub category: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Counts {
+    /// Real (non-sentinel) triplets with at least one counted judgment.
+    pub triplets: usize,
+    /// Judgments of real triplets collected here (sentinels are checks, not data).
+    pub judgments: i64,
+    /// Judgments the triplets were imported with (BAPPS' own, say).
+    pub imported_judgments: i64,
+    pub workers: i64,
+    /// Workers flagged by their sentinel failures, whose judgments are left out.
+    pub excluded_workers: usize,
+    pub excluded_judgments: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MetricAgreement {
+    pub metric: String,
+    /// Triplets with both judgments and this metric's distances.
+    pub triplets: usize,
+    pub two_afc: Estimate,
+    pub per_category: Vec<CategoryAgreement>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CategoryAgreement {
+    pub category: String,
+    pub triplets: usize,
+    pub two_afc: Estimate,
+}
+
+/// Metric `a` minus metric `b` on the triplets both scored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub difference: Estimate,
+    pub p_value: f64,
+    pub significant: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Disagreement {
+    pub triplet_id: i64,
+    pub metric: String,
+    pub d0: f64,
+    pub d1: f64,
+    pub judgments: f64,
+    pub human_p1_share: f64,
+    pub agreement: f64,
+}
+
+/// A triplet's counted judgments.
+struct JudgedTriplet {
+    id: i64,
+    category: String,
+    judgments: f64,
+    chose_p1: f64,
+}
+
+/// Builds the report over the given experiments. Flagged workers'
+/// judgments are left out unless `include_flagged`.
+pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Report> {
+    let experiments = sqlx::query_as!(
+        ExperimentInfo,
+        r#"SELECT id, name, split, coalesce(category, 'uncategorised') AS "category!"
+           FROM experiments WHERE id = ANY($1) ORDER BY id"#,
+        experiment_ids
+    )
+    .fetch_all(pool)
+    .await?;
+    if let Some(missing) = experiment_ids.iter().find(|id| !experiments.iter().any(|e| e.id == **id)) {
+        return Err(Error::NotFound(format!("there is no experiment {missing}")));
+    }
+    let excluded = tallies::excluded_workers(pool, experiment_ids, include_flagged).await?;
+    let category_of: HashMap<i64, String> = sqlx::query!(
+        r#"SELECT t.id, coalesce(e.category, 'uncategorised') AS "category!"
+           FROM triplets t JOIN experiments e ON e.id = t.experiment_id
+           WHERE t.experiment_id = ANY($1)"#,
+        experiment_ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row.category))
+    .collect();
+    let mut judged: Vec<JudgedTriplet> = tallies::tallies(pool, experiment_ids, &excluded)
+        .await?
+        .into_iter()
+        .map(|(id, tally)| JudgedTriplet {
+            id,
+            category: category_of.get(&id).cloned().unwrap_or_default(),
+            judgments: tally.judgments,
+            chose_p1: tally.chose_p1,
+        })
+        .collect();
+    judged.sort_by_key(|t| t.id);
+
+    let counted = sqlx::query!(
+        r#"
+        SELECT count(*) FILTER (WHERE NOT (a.worker_id = ANY($2))) AS "judgments!",
+               count(*) FILTER (WHERE a.worker_id = ANY($2)) AS "excluded!",
+               count(DISTINCT a.worker_id) FILTER (WHERE NOT (a.worker_id = ANY($2))) AS "workers!"
+        FROM judgments j
+        JOIN assignments a ON a.id = j.assignment_id
+        JOIN assignment_trials at USING (assignment_id, position)
+        JOIN triplets t ON t.id = at.triplet_id
+        WHERE a.experiment_id = ANY($1) AND t.sentinel_answer IS NULL
+        "#,
+        experiment_ids,
+        &excluded,
+    )
+    .fetch_one(pool)
+    .await?;
+    let imported_judgments: f64 = judged.iter().map(|t| t.judgments).sum::<f64>() - counted.judgments as f64;
+    let counts = Counts {
+        triplets: judged.len(),
+        judgments: counted.judgments,
+        imported_judgments: imported_judgments.round() as i64,
+        workers: counted.workers,
+        excluded_workers: excluded.len(),
+        excluded_judgments: counted.excluded,
+    };
+
+    let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
+    let mut distances: BTreeMap<String, HashMap<i64, (f64, f64)>> = BTreeMap::new();
+    for row in sqlx::query!(
+        "SELECT triplet_id, metric, d0, d1 FROM triplet_distances WHERE triplet_id = ANY($1)",
+        &triplet_ids
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        distances.entry(row.metric).or_default().insert(row.triplet_id, (row.d0, row.d1));
+    }
+    Ok(assemble(experiments, counts, &judged, &distances))
+}
+
+/// Everything past the database: the statistics of the report.
+fn assemble(
+    experiments: Vec<ExperimentInfo>,
+    counts: Counts,
+    judged: &[JudgedTriplet],
+    distances: &BTreeMap<String, HashMap<i64, (f64, f64)>>,
+) -> Report {
+    let scored_by = |metric_distances: &HashMap<i64, (f64, f64)>| -> Vec<(&JudgedTriplet, ScoredTriplet)> {
+        judged
+            .iter()
+            .filter_map(|t| {
+                let &(d0, d1) = metric_distances.get(&t.id)?;
+                Some((t, ScoredTriplet { d0, d1, judgments: t.judgments, chose_p1: t.chose_p1 }))
+            })
+            .collect()
+    };
+    let humans: Vec<ScoredTriplet> = judged
+        .iter()
+        .map(|t| ScoredTriplet { d0: 0.0, d1: 0.0, judgments: t.judgments, chose_p1: t.chose_p1 })
+        .filter(|t| t.judgments >= 2.0)
+        .collect();
+    let human_ceiling = (!humans.is_empty()).then(|| {
+        agreement::bootstrap(
+            &humans,
+            |sample| agreement::human_two_afc_score(sample).unwrap_or(f64::NAN),
+            BOOTSTRAP_SEED,
+        )
+    });
+
+    let mut metrics = Vec::new();
+    for (metric, metric_distances) in distances {
+        let scored = scored_by(metric_distances);
+        if scored.is_empty() {
+            continue;
+        }
+        let mut categories: BTreeMap<&str, Vec<ScoredTriplet>> = BTreeMap::new();
+        for (t, s) in &scored {
+            categories.entry(&t.category).or_default().push(*s);
+        }
+        let all: Vec<ScoredTriplet> = scored.iter().map(|(_, s)| *s).collect();
+        metrics.push(MetricAgreement {
+            metric: metric.clone(),
+            triplets: all.len(),
+            two_afc: agreement::bootstrap(&all, agreement::two_afc_score, BOOTSTRAP_SEED),
+            per_category: categories
+                .into_iter()
+                .map(|(category, triplets)| CategoryAgreement {
+                    category: category.to_owned(),
+                    triplets: triplets.len(),
+                    two_afc: agreement::bootstrap(&triplets, agreement::two_afc_score, BOOTSTRAP_SEED),
+                })
+                .collect(),
+        });
+    }
+    metrics.sort_by(|a, b| b.two_afc.value.total_cmp(&a.two_afc.value));
+
+    let mut comparisons = Vec::new();
+    for (i, a) in metrics.iter().enumerate() {
+        for b in &metrics[i + 1..] {
+            let (da, db) = (&distances[&a.metric], &distances[&b.metric]);
+            let (pa, pb): (Vec<ScoredTriplet>, Vec<ScoredTriplet>) = scored_by(da)
+                .into_iter()
+                .filter_map(|(t, sa)| {
+                    let &(d0, d1) = db.get(&t.id)?;
+                    Some((sa, ScoredTriplet { d0, d1, ..sa }))
+                })
+                .unzip();
+            if pa.is_empty() {
+                continue;
+            }
+            let (difference, p_value) =
+                agreement::paired_difference(&pa, &pb, agreement::two_afc_score, BOOTSTRAP_SEED);
+            comparisons.push(Comparison {
+                a: a.metric.clone(),
+                b: b.metric.clone(),
+                difference,
+                p_value,
+                significant: p_value < ALPHA,
+            });
+        }
+    }
+
+    let featured = distances
+        .keys()
+        .find(|metric| metric.starts_with("lpips"))
+        .or_else(|| distances.keys().next());
+    let (disagreements, preference_points) = match featured {
+        None => (Vec::new(), Vec::new()),
+        Some(metric) => {
+            let scored = scored_by(&distances[metric]);
+            let points = scored.iter().map(|(_, s)| (s.d1 - s.d0, s.human_p1_share())).collect();
+            let mut worst: Vec<&(&JudgedTriplet, ScoredTriplet)> = scored.iter().collect();
+            // Least agreement first; among equals, the ones more people judged.
+            worst.sort_by(|(_, a), (_, b)| {
+                a.agreement().total_cmp(&b.agreement()).then(b.judgments.total_cmp(&a.judgments))
+            });
+            let gallery = worst
+                .into_iter()
+                .take(GALLERY_SIZE)
+                .map(|(t, s)| Disagreement {
+                    triplet_id: t.id,
+                    metric: metric.clone(),
+                    d0: s.d0,
+                    d1: s.d1,
+                    judgments: s.judgments,
+                    human_p1_share: s.human_p1_share(),
+                    agreement: s.agreement(),
+                })
+                .collect();
+            (gallery, points)
+        }
+    };
+
+    Report {
+        experiments,
+        counts,
+        human_ceiling,
+        metrics,
+        comparisons,
+        disagreements,
+        preference_points,
+    }
+}
+
+/// The PNGs (reference, p0, p1) of the gallery's triplets, by triplet id.
+pub async fn gallery_images(pool: &PgPool, report: &Report) -> Result<HashMap<i64, [Vec<u8>; 3]>> {
+    let ids: Vec<i64> = report.disagreements.iter().map(|d| d.triplet_id).collect();
+    Ok(sqlx::query!(
+        "SELECT id, ref_png, p0_png, p1_png FROM triplets WHERE id = ANY($1)",
+        &ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, [row.ref_png, row.p0_png, row.p1_png]))
+    .collect())
+}

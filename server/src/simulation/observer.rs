@@ -1,0 +1,168 @@
+//! Synthetic observers: stand-ins for crowd workers whose answers follow a
+//! metric, blurred by noise, or (for careless workers) nothing at all.
+
+use distortions::image::RgbImage;
+use distortions::rand_chacha::{
+    rand_core::{RngCore, SeedableRng},
+    ChaCha8Rng,
+};
+use lpips::baselines::{self, ColorSpace};
+
+/// What a careful observer's sense of difference follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObserverMetric {
+    /// Mean squared difference in RGB.
+    L2,
+    /// (1 − SSIM) / 2 in RGB: closer to human judgments than L2.
+    Dssim,
+}
+
+impl ObserverMetric {
+    fn distance(self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<f64> {
+        Ok(match self {
+            ObserverMetric::L2 => baselines::l2(a, b, ColorSpace::Rgb)?,
+            ObserverMetric::Dssim => baselines::dssim(a, b, ColorSpace::Rgb)?,
+        })
+    }
+}
+
+/// Which screen side an observer picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Left,
+    Right,
+}
+
+pub struct Observer {
+    careless: bool,
+    metric: ObserverMetric,
+    /// Standard deviation of the log-normal factor on each perceived
+    /// distance: multiplicative, so it means the same for every metric, and
+    /// a distance of zero (a sentinel's identical side) stays zero.
+    noise: f64,
+    rng: ChaCha8Rng,
+}
+
+impl Observer {
+    pub fn new(careless: bool, metric: ObserverMetric, noise: f64, seed: u64) -> Self {
+        Self {
+            careless,
+            metric,
+            noise,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    pub fn is_careless(&self) -> bool {
+        self.careless
+    }
+
+    /// The side that looks closer to the reference to this observer.
+    pub fn choose(
+        &mut self,
+        reference: &RgbImage,
+        left: &RgbImage,
+        right: &RgbImage,
+    ) -> anyhow::Result<Choice> {
+        if self.careless {
+            return Ok(self.coin_flip());
+        }
+        let mut perceived = |image: &RgbImage| -> anyhow::Result<f64> {
+            let distance = self.metric.distance(reference, image)?;
+            Ok(distance * (self.noise * self.standard_normal()).exp())
+        };
+        let (left, right) = (perceived(left)?, perceived(right)?);
+        Ok(if left < right {
+            Choice::Left
+        } else if right < left {
+            Choice::Right
+        } else {
+            self.coin_flip()
+        })
+    }
+
+    /// Milliseconds from the images' onset to the answer: log-normal around
+    /// BAPPS' ~3 s for careful observers, quick clicking for careless ones.
+    pub fn response_ms(&mut self) -> i32 {
+        let median_ms = if self.careless { 600.0 } else { 2500.0 };
+        (median_ms * (0.4 * self.standard_normal()).exp()).round() as i32
+    }
+
+    fn coin_flip(&mut self) -> Choice {
+        if self.rng.next_u32() & 1 == 0 {
+            Choice::Left
+        } else {
+            Choice::Right
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        // 53 random bits, shifted off zero so the logarithm below is finite.
+        ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Box–Muller: one standard normal draw.
+    fn standard_normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distortions::image::Rgb;
+
+    fn flat(level: u8) -> RgbImage {
+        RgbImage::from_pixel(16, 16, Rgb([level; 3]))
+    }
+
+    #[test]
+    fn careful_observers_pick_the_identical_side() {
+        let (reference, distorted) = (flat(100), flat(160));
+        let mut observer = Observer::new(false, ObserverMetric::L2, 0.5, 1);
+        for _ in 0..100 {
+            assert_eq!(
+                observer.choose(&reference, &reference, &distorted).unwrap(),
+                Choice::Left
+            );
+            assert_eq!(
+                observer.choose(&reference, &distorted, &reference).unwrap(),
+                Choice::Right
+            );
+        }
+    }
+
+    #[test]
+    fn noise_makes_close_calls_go_both_ways() {
+        let (reference, nearer, farther) = (flat(100), flat(110), flat(112));
+        let mut observer = Observer::new(false, ObserverMetric::L2, 0.5, 2);
+        let lefts = (0..400)
+            .filter(|_| observer.choose(&reference, &nearer, &farther).unwrap() == Choice::Left)
+            .count();
+        // Mostly the nearer patch, but far from always.
+        assert!((220..390).contains(&lefts), "{lefts} of 400 picked the nearer patch");
+    }
+
+    #[test]
+    fn careless_observers_answer_at_random() {
+        let (reference, distorted) = (flat(100), flat(200));
+        let mut observer = Observer::new(true, ObserverMetric::L2, 0.1, 3);
+        let lefts = (0..400)
+            .filter(|_| observer.choose(&reference, &reference, &distorted).unwrap() == Choice::Left)
+            .count();
+        assert!((150..250).contains(&lefts), "{lefts} of 400");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_answers() {
+        let answers = |seed| {
+            let mut observer = Observer::new(true, ObserverMetric::L2, 0.1, seed);
+            (0..64)
+                .map(|_| (observer.coin_flip(), observer.response_ms()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(answers(9), answers(9));
+        assert_ne!(answers(9), answers(10));
+    }
+}

@@ -1,0 +1,73 @@
+//! How many people judged each triplet, and how many of them found p1
+//! closer: the judgments collected here (leaving out flagged workers unless
+//! asked) plus those a triplet was imported with. Reports and exports read
+//! judgments only through this.
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+
+use crate::error::Result;
+use crate::quality;
+
+/// A triplet's counted judgments. Imported ones are a share of a number of
+/// people, so the counts are real numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tally {
+    pub judgments: f64,
+    pub chose_p1: f64,
+}
+
+impl Tally {
+    /// BAPPS' `judge`: the share of people who found p1 closer.
+    pub fn p1_share(&self) -> f64 {
+        self.chose_p1 / self.judgments
+    }
+}
+
+/// Which workers' judgments a tally leaves out.
+pub async fn excluded_workers(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Vec<i64>> {
+    let mut excluded = Vec::new();
+    if !include_flagged {
+        for &id in experiment_ids {
+            excluded.extend(quality::flagged_worker_ids(pool, id).await?);
+        }
+    }
+    Ok(excluded)
+}
+
+/// Tallies of the experiments' real (non-sentinel) triplets that have any
+/// counted judgment, by triplet id.
+pub async fn tallies(pool: &PgPool, experiment_ids: &[i64], excluded_workers: &[i64]) -> Result<HashMap<i64, Tally>> {
+    let rows = sqlx::query!(
+        r#"
+        WITH collected AS (
+            SELECT at.triplet_id, count(*)::float8 AS judgments,
+                   count(*) FILTER (WHERE j.chose_p1)::float8 AS chose_p1
+            FROM judgments j
+            JOIN assignment_trials at USING (assignment_id, position)
+            JOIN assignments a ON a.id = j.assignment_id
+            WHERE a.experiment_id = ANY($1) AND NOT (a.worker_id = ANY($2))
+            GROUP BY at.triplet_id
+        ),
+        imported AS (
+            SELECT i.triplet_id, i.judgments::float8 AS judgments, i.judgments * i.p1_share AS chose_p1
+            FROM imported_judgments i JOIN triplets t ON t.id = i.triplet_id
+            WHERE t.experiment_id = ANY($1)
+        )
+        SELECT c.triplet_id AS "triplet_id!", sum(c.judgments) AS "judgments!", sum(c.chose_p1) AS "chose_p1!"
+        FROM (SELECT * FROM collected UNION ALL SELECT * FROM imported) c
+        JOIN triplets t ON t.id = c.triplet_id
+        WHERE t.sentinel_answer IS NULL
+        GROUP BY c.triplet_id
+        "#,
+        experiment_ids,
+        excluded_workers,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.triplet_id, Tally { judgments: row.judgments, chose_p1: row.chose_p1 }))
+        .collect())
+}

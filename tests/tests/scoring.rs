@@ -1,0 +1,162 @@
+//! Scoring jobs on real PostgreSQL and libtorch: distances equal the metric
+//! computed directly, re-running does no work, and a worker killed mid-job
+//! leaves it to the next one.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use distortions::image::{self, RgbImage};
+use lpips::baselines::{self, ColorSpace};
+use lpips::{Lpips, Net, Weighting};
+use percept_tests::percept_binary;
+use percept_tests::two_afc::{create_experiment, experiment_settings};
+use server::scoring::{self, Metric, Worker};
+use sqlx::{PgPool, Row};
+
+fn weights_dir() -> PathBuf {
+    std::env::var_os("PERCEPT_WEIGHTS_DIR")
+        .map(PathBuf::from)
+        .expect("PERCEPT_WEIGHTS_DIR (cargo xtask test sets it)")
+}
+
+fn decode(png: &[u8]) -> RgbImage {
+    image::load_from_memory(png).unwrap().to_rgb8()
+}
+
+async fn distance_count(pool: &PgPool, metric: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM triplet_distances WHERE metric = $1")
+        .bind(metric)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 2).await;
+    let metrics: Vec<Metric> = ["lpips-alex", "l2-rgb", "psnr"]
+        .iter()
+        .map(|name| name.parse().unwrap())
+        .collect();
+    let mut worker = Worker::new(pool.clone(), weights_dir());
+    for metric in &metrics {
+        let job = scoring::enqueue(&pool, experiment_id, metric).await.unwrap();
+        let outcome = worker.run_next(None).await.unwrap().unwrap();
+        assert_eq!((outcome.job_id, outcome.scored, outcome.error), (job, 8, None));
+    }
+    assert!(worker.run_next(None).await.unwrap().is_none(), "no job left");
+
+    let alex = Lpips::from_weights_dir(Net::Alex, Weighting::Lin, &weights_dir()).unwrap();
+    let rows = sqlx::query(
+        "SELECT t.ref_png, t.p0_png, t.p1_png, d.metric, d.d0, d.d1
+         FROM triplet_distances d JOIN triplets t ON t.id = d.triplet_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3 * 8);
+    for row in rows {
+        let [reference, p0, p1] =
+            ["ref_png", "p0_png", "p1_png"].map(|column| decode(row.get::<&[u8], _>(column)));
+        let expected = |patch: &RgbImage| match row.get::<&str, _>("metric") {
+            "lpips-alex" => f64::from(alex.distance(&reference, patch).unwrap()),
+            "l2-rgb" => baselines::l2(&reference, patch, ColorSpace::Rgb).unwrap(),
+            "psnr" => -baselines::psnr(&reference, patch).unwrap(),
+            other => panic!("unexpected metric {other}"),
+        };
+        let (d0, d1): (f64, f64) = (row.get("d0"), row.get("d1"));
+        assert!((d0 - expected(&p0)).abs() < 1e-6, "{d0} vs {}", expected(&p0));
+        assert!((d1 - expected(&p1)).abs() < 1e-6, "{d1} vs {}", expected(&p1));
+    }
+
+    // Asking again queues a job that finds nothing left to do.
+    scoring::enqueue(&pool, experiment_id, &metrics[0]).await.unwrap();
+    let outcome = worker.run_next(None).await.unwrap().unwrap();
+    assert_eq!((outcome.scored, outcome.error), (0, None));
+    assert_eq!(distance_count(&pool, "lpips-alex").await, 8);
+    let progress = scoring::progress(&pool, experiment_id).await.unwrap();
+    assert_eq!(progress.len(), 3);
+    assert!(progress.iter().all(|row| row.scored == 8 && row.triplets == 8));
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_job_that_cannot_be_done_fails_with_the_reason(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let metric: Metric = "lpips-alex:missing-weights".parse().unwrap();
+    scoring::enqueue(&pool, experiment_id, &metric).await.unwrap();
+    let outcome = Worker::new(pool.clone(), weights_dir())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap();
+    let error = outcome.error.unwrap();
+    assert!(error.contains("missing-weights.safetensors"), "{error}");
+    let state: String = sqlx::query_scalar("SELECT state FROM scoring_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed");
+
+    let unknown = scoring::enqueue(&pool, experiment_id + 1, &metric).await;
+    assert!(unknown.unwrap_err().to_string().contains("no experiment"));
+}
+
+/// The URL of the test's own database, for a `percept worker` process.
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)");
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    url.to_string()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
+    let mut settings = experiment_settings(&pool).await;
+    settings.patches_per_image = 400;
+    let experiment_id = create_experiment(&pool, &settings, 2).await;
+    let total = 800;
+    let metric: Metric = "lpips-alex".parse().unwrap();
+    scoring::enqueue(&pool, experiment_id, &metric).await.unwrap();
+
+    let mut process = Command::new(percept_binary())
+        .args(["worker", "--threads", "1", "--weights-dir"])
+        .arg(weights_dir())
+        .env("DATABASE_URL", database_url(&pool))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it -9 once its first batch is committed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let scored_at_kill = loop {
+        let scored = distance_count(&pool, "lpips-alex").await;
+        if scored > 0 {
+            process.kill().unwrap();
+            process.wait().unwrap();
+            break distance_count(&pool, "lpips-alex").await;
+        }
+        assert!(Instant::now() < deadline, "the worker scored nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(scored_at_kill < total, "the worker finished before it could be killed");
+
+    // Its lock went with its connection: the next worker takes the job and
+    // scores only what is missing.
+    let outcome = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut worker = Worker::new(pool.clone(), weights_dir());
+        loop {
+            if let Some(outcome) = worker.run_next(None).await.unwrap() {
+                break outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the killed worker's job was never released");
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.scored as i64, total - scored_at_kill);
+    assert_eq!(distance_count(&pool, "lpips-alex").await, total);
+}

@@ -1,0 +1,141 @@
+//! `percept simulate`: synthetic workers driving the worker API, on a real
+//! server and database.
+
+use std::process::Command;
+
+use indicatif::ProgressBar;
+use percept_tests::two_afc::{create_experiment, experiment_settings};
+use percept_tests::{percept_binary, TestApp};
+use server::simulation::{self, ObserverMetric, SimulationSettings};
+use sqlx::PgPool;
+
+fn settings(workers: u32, careless_share: f64) -> SimulationSettings {
+    SimulationSettings {
+        workers,
+        careless_share,
+        metric: ObserverMetric::Dssim,
+        noise: 0.3,
+        assignments_per_worker: None,
+        concurrency: 3,
+        seed: 11,
+    }
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn simulated_workers_fill_the_experiment_and_careless_ones_fail_sentinels(pool: PgPool) {
+    let mut experiment = experiment_settings(&pool).await;
+    experiment.patches_per_image = 6;
+    experiment.sentinel_rate = 0.25;
+    experiment.trials_per_assignment = 4;
+    experiment.judgments_per_triplet = 2;
+    experiment.max_assignments_per_worker = 10;
+    let experiment_id = create_experiment(&pool, &experiment, 2).await;
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let summary = simulation::run(
+        &app.url(""),
+        experiment_id,
+        &settings(6, 0.5),
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.workers, 6);
+    assert_eq!(summary.careless_workers.len(), 3);
+
+    // Every judgment the simulation counted is stored, and every real triplet
+    // got exactly the judgments it needs: the workers stop when it is full.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM judgments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, i64::from(summary.judgments));
+    let completed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM assignments WHERE completed_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(completed, i64::from(summary.assignments_completed));
+    let per_triplet: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(j.id) FROM triplets t
+         LEFT JOIN assignment_trials at ON at.triplet_id = t.id
+         LEFT JOIN judgments j USING (assignment_id, position)
+         WHERE t.sentinel_answer IS NULL GROUP BY t.id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(per_triplet.len(), 2 * 6 - sentinel_count(&pool).await as usize);
+    assert!(per_triplet.iter().all(|&count| count == 2), "{per_triplet:?}");
+
+    // Careful observers always see the identical side of a sentinel as closer.
+    let scores = server::quality::sentinel_scores(&pool, experiment_id)
+        .await
+        .unwrap();
+    let careful: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM workers WHERE NOT (external_id = ANY($1))")
+            .bind(&summary.careless_workers)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    // Workers who came after the experiment was full never got a row.
+    assert!((1..=3).contains(&careful.len()), "{careful:?}");
+    let careful_scores: Vec<_> =
+        scores.iter().filter(|score| careful.contains(&score.worker_id)).collect();
+    assert!(!careful_scores.is_empty(), "no careful worker judged a sentinel");
+    for score in careful_scores {
+        assert_eq!(score.passed, score.judged, "careful worker {} failed a sentinel", score.worker_id);
+    }
+}
+
+async fn sentinel_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM triplets WHERE sentinel_answer IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_cli_drives_a_running_server(pool: PgPool) {
+    let experiment = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &experiment, 1).await;
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let simulate = |experiment: i64| {
+        let url = app.url("");
+        let percept = percept_binary();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(percept)
+                    .args(["simulate", "--url", &url, "--workers", "2"])
+                    .args(["--assignments-per-worker", "1", "--careless-share", "0"])
+                    .args(["--experiment", &experiment.to_string()])
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let output = simulate(experiment_id).await;
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Two workers, one assignment of 4 trials each.
+    assert!(
+        stdout.contains("2 workers (0 careless) completed 2 assignments with 8 judgments"),
+        "{stdout}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM judgments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 8);
+
+    let output = simulate(experiment_id + 1000).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains(&format!("no experiment {}", experiment_id + 1000)),
+        "{stderr}"
+    );
+}
