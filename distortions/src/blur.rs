@@ -6,6 +6,7 @@ use image::RgbImage;
 use crate::error::Result;
 use crate::raster::{convolve_separable, round_to_u8, Kernel};
 use crate::rng::StepRng;
+use crate::simd::multiversion;
 use crate::spec::{BilateralFilter, Distort, GaussianBlur};
 
 impl Distort for GaussianBlur {
@@ -55,6 +56,9 @@ fn gaussian_of_distance(sigma: f32, count: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Entries of the range table: distances are at most 3 * 255 = 765.
+const RANGE_TABLE: usize = 1024;
+
 impl Distort for BilateralFilter {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         if self.sigma_spatial == 0.0 || self.sigma_range == 0.0 {
@@ -62,8 +66,11 @@ impl Distort for BilateralFilter {
         }
         let radius = (2.0 * self.sigma_spatial).ceil() as usize;
         let spatial_coefficient = -1.0 / (2.0 * self.sigma_spatial * self.sigma_spatial);
-        // Indexed by the L1 colour distance 0..=765, as OpenCV does for colour images.
-        let range = gaussian_of_distance(self.sigma_range * 255.0, 766);
+        // Indexed by the L1 colour distance 0..=765, as OpenCV does for colour
+        // images; padded to a power of two so a masked index needs no bounds
+        // check in the inner loop.
+        let mut range = [0f32; RANGE_TABLE];
+        range[..766].copy_from_slice(&gaussian_of_distance(self.sigma_range * 255.0, 766));
         // A disc of taps, as OpenCV: (dx, dy) with dx^2 + dy^2 <= radius^2.
         let reach = radius as isize;
         let taps: Vec<(usize, usize, f32)> = (-reach..=reach)
@@ -79,13 +86,34 @@ impl Distort for BilateralFilter {
         // Planar, border-replicated channels: every tap of a row of outputs
         // is then a contiguous slice, and the loops below vectorise except
         // for the range-table lookup.
-        let width = image.width() as usize;
-        let padded_width = width + 2 * radius;
         let planes = [0, 1, 2].map(|channel| padded_plane(image, channel, radius));
+        let mut out = RgbImage::new(image.width(), image.height());
+        bilateral_rows(
+            &planes,
+            image.width() as usize,
+            radius,
+            &taps,
+            &range,
+            &mut out,
+        );
+        Ok(out)
+    }
+}
+
+multiversion! {
+    /// The bilateral sums for every output row, from `padded_plane`s.
+    fn bilateral_rows(
+        planes: &[Vec<u8>; 3],
+        width: usize,
+        radius: usize,
+        taps: &[(usize, usize, f32)],
+        range: &[f32; RANGE_TABLE],
+        out: &mut [u8],
+    ) {
+        let padded_width = width + 2 * radius;
         let mut distance = vec![0u16; width];
         let mut weight = vec![0f32; width];
         let mut sums = [0, 1, 2, 3].map(|_| vec![0f32; width]);
-        let mut out = RgbImage::new(image.width(), image.height());
         for (y, out_row) in out.chunks_exact_mut(width * 3).enumerate() {
             let centre_at = (y + radius) * padded_width + radius;
             let centre = planes
@@ -94,7 +122,7 @@ impl Distort for BilateralFilter {
             for sum in &mut sums {
                 sum.fill(0.0);
             }
-            for &(tap_x, tap_y, spatial_weight) in &taps {
+            for &(tap_x, tap_y, spatial_weight) in taps {
                 let at = (y + tap_y) * padded_width + tap_x;
                 let neighbour = planes.each_ref().map(|plane| &plane[at..at + width]);
                 distance.fill(0);
@@ -104,7 +132,7 @@ impl Distort for BilateralFilter {
                     }
                 }
                 for (w, &d) in weight.iter_mut().zip(&distance) {
-                    *w = spatial_weight * range[usize::from(d)];
+                    *w = spatial_weight * range[usize::from(d) & (RANGE_TABLE - 1)];
                 }
                 let (values, total) = sums.split_at_mut(3);
                 for (sum, n) in values.iter_mut().zip(&neighbour) {
@@ -123,6 +151,5 @@ impl Distort for BilateralFilter {
                 }
             }
         }
-        Ok(out)
     }
 }

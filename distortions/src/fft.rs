@@ -7,6 +7,8 @@
 //! uses the pure-Rust `libm`. Only power-of-two sizes are needed: noise is
 //! synthesised on a power-of-two canvas and cropped.
 
+use crate::simd::multiversion;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Complex {
     re: f32,
@@ -41,7 +43,34 @@ impl InverseFft {
     /// memory and vectorise; every column still sees exactly the scalar
     /// radix-2 operations, so the bits do not depend on `columns`.
     pub fn transform_columns(&self, re: &mut [f32], im: &mut [f32], columns: usize) {
+        transform_columns(&self.twiddles, self.size, re, im, columns);
+    }
+
+    /// In-place 2-D transform of a row-major `size` x `size` grid given as
+    /// real and imaginary planes: columns, then rows (as the columns of the
+    /// transpose).
+    pub fn transform_2d(&self, re: &mut [f32], im: &mut [f32]) {
         let n = self.size;
+        self.transform_columns(re, im, n);
+        for plane in [&mut *re, &mut *im] {
+            transpose(plane, n);
+        }
+        self.transform_columns(re, im, n);
+        for plane in [&mut *re, &mut *im] {
+            transpose(plane, n);
+        }
+    }
+}
+
+multiversion! {
+    /// `InverseFft::transform_columns` for twiddles of size `n`.
+    fn transform_columns(
+        twiddles: &[Complex],
+        n: usize,
+        re: &mut [f32],
+        im: &mut [f32],
+        columns: usize,
+    ) {
         let bits = n.trailing_zeros();
         if bits == 0 {
             return;
@@ -72,7 +101,7 @@ impl InverseFft {
                     .zip(high_im.chunks_exact_mut(columns))
                     .enumerate()
                 {
-                    let twiddle = self.twiddles[k * stride];
+                    let twiddle = twiddles[k * stride];
                     for (((a_re, a_im), b_re), b_im) in a_re
                         .iter_mut()
                         .zip(a_im.iter_mut())
@@ -89,21 +118,6 @@ impl InverseFft {
                 }
             }
             length *= 2;
-        }
-    }
-
-    /// In-place 2-D transform of a row-major `size` x `size` grid given as
-    /// real and imaginary planes: columns, then rows (as the columns of the
-    /// transpose).
-    pub fn transform_2d(&self, re: &mut [f32], im: &mut [f32]) {
-        let n = self.size;
-        self.transform_columns(re, im, n);
-        for plane in [&mut *re, &mut *im] {
-            transpose(plane, n);
-        }
-        self.transform_columns(re, im, n);
-        for plane in [&mut *re, &mut *im] {
-            transpose(plane, n);
         }
     }
 }

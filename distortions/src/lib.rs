@@ -27,8 +27,10 @@ mod photometric;
 mod raster;
 mod rng;
 mod sampler;
+mod simd;
 mod spatial;
 mod spec;
+mod warp;
 
 // Re-exported so callers read, write and seed with the exact versions used here.
 pub use image;

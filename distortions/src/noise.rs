@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::fft::InverseFft;
 use crate::raster::{round_offset, round_to_u8};
 use crate::rng::{below, fill_standard_normal, fill_symmetric_uniform, StepRng};
+use crate::simd::multiversion;
 use crate::spec::{
     BlueNoise, Checkerboard, ColoredNoise, Distort, GaussianNoise, PinkNoise, UniformNoise,
 };
@@ -18,25 +19,47 @@ use crate::spec::{
 /// Adds `scale * noise` to the image; `noise` is channel-interleaved like the image.
 fn add_scaled(image: &RgbImage, noise: &[f32], scale: f32) -> RgbImage {
     let mut out = image.clone();
-    for (value, &n) in out.iter_mut().zip(noise) {
-        *value = round_to_u8(f32::from(*value) + scale * n);
+    add_scaled_values(&mut out, noise, scale);
+    out
+}
+
+multiversion! {
+    fn add_scaled_values(values: &mut [u8], noise: &[f32], scale: f32) {
+        for (value, &n) in values.iter_mut().zip(noise) {
+            *value = round_to_u8(f32::from(*value) + scale * n);
+        }
+    }
+}
+
+/// Adds `scale` times white noise that `draw` fills in, drawn in chunks into
+/// a stack buffer: no allocation, and the noise is used while in L1. The
+/// chunks have even lengths (but the last), so a sampler drawing values in
+/// pairs consumes its stream exactly as in one call for the whole image.
+fn add_white_noise(image: &RgbImage, scale: f32, mut draw: impl FnMut(&mut [f32])) -> RgbImage {
+    const CHUNK: usize = 1024;
+    let mut noise = [0f32; CHUNK];
+    let mut out = image.clone();
+    for values in out.chunks_mut(CHUNK) {
+        let noise = &mut noise[..values.len()];
+        draw(noise);
+        add_scaled_values(values, noise, scale);
     }
     out
 }
 
 impl Distort for UniformNoise {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        let mut noise = vec![0.0; image.len()];
-        fill_symmetric_uniform(rng, &mut noise);
-        Ok(add_scaled(image, &noise, self.amplitude * 255.0))
+        Ok(add_white_noise(image, self.amplitude * 255.0, |noise| {
+            fill_symmetric_uniform(rng, noise)
+        }))
     }
 }
 
 impl Distort for GaussianNoise {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        let mut noise = vec![0.0; image.len()];
-        fill_standard_normal(rng, &mut noise);
-        Ok(add_scaled(image, &noise, self.sigma * 255.0))
+        Ok(add_white_noise(image, self.sigma * 255.0, |noise| {
+            fill_standard_normal(rng, noise)
+        }))
     }
 }
 
@@ -92,7 +115,7 @@ fn power_law_noise(rng: &mut StepRng, width: usize, height: usize, exponent: f32
     for channels in [&[0, 1][..], &[2][..]] {
         for plane in [&mut re, &mut im] {
             fill_standard_normal(rng, plane);
-            for (coefficient, &a) in plane.iter_mut().zip(&amplitude) {
+            for (coefficient, &a) in plane.iter_mut().zip(amplitude.iter()) {
                 *coefficient *= a;
             }
         }
@@ -114,15 +137,21 @@ fn power_law_noise(rng: &mut StepRng, width: usize, height: usize, exponent: f32
 }
 
 /// What noise synthesis on one canvas size reuses across calls: the FFT's
-/// twiddles and the log of every folded squared frequency. Both are pure
-/// functions of the size, so caching them per thread cannot change any bits.
+/// twiddles, the log of every folded squared frequency and the amplitudes of
+/// the latest exponents. All are pure functions of the size (and exponent),
+/// so caching them per thread cannot change any bits.
 struct Synthesis {
     size: usize,
     fft: InverseFft,
     /// ln(|f|^2) for folded frequencies (fx, fy) in 0..=size/2, row-major;
     /// unused at DC.
     log_squared_frequency: Vec<f32>,
+    /// (exponent bits, amplitude), oldest first.
+    amplitudes: RefCell<Vec<(u32, Rc<[f32]>)>>,
 }
+
+/// Amplitude grids kept per canvas size: pink and blue noise each reuse one.
+const CACHED_AMPLITUDES: usize = 4;
 
 impl Synthesis {
     fn for_size(size: usize) -> Rc<Self> {
@@ -144,6 +173,7 @@ impl Synthesis {
                 size,
                 fft: InverseFft::new(size),
                 log_squared_frequency,
+                amplitudes: RefCell::new(Vec::new()),
             });
             cache.push(Rc::clone(&synthesis));
             synthesis
@@ -152,7 +182,21 @@ impl Synthesis {
 
     /// Amplitude f^(exponent/2) on the FFT grid (frequencies folded to
     /// |k| <= size/2), zero at DC.
-    fn amplitude(&self, exponent: f32) -> Vec<f32> {
+    fn amplitude(&self, exponent: f32) -> Rc<[f32]> {
+        let key = exponent.to_bits();
+        let mut cache = self.amplitudes.borrow_mut();
+        if let Some((_, found)) = cache.iter().find(|(bits, _)| *bits == key) {
+            return Rc::clone(found);
+        }
+        let amplitude: Rc<[f32]> = self.compute_amplitude(exponent).into();
+        if cache.len() == CACHED_AMPLITUDES {
+            cache.remove(0);
+        }
+        cache.push((key, Rc::clone(&amplitude)));
+        amplitude
+    }
+
+    fn compute_amplitude(&self, exponent: f32) -> Vec<f32> {
         let size = self.size;
         let half = size / 2 + 1;
         // (f^2)^(exponent/4), once per distinct folded frequency.

@@ -13,6 +13,8 @@
 
 use image::{ImageBuffer, Pixel, RgbImage};
 
+use crate::simd::multiversion;
+
 /// Rounds half up and saturates to 0..=255 (NaN becomes 0, never a panic).
 // Not `clamp`, which keeps NaN: `max` maps it to 0.
 #[allow(clippy::manual_clamp)]
@@ -26,7 +28,7 @@ pub fn round_to_u8(value: f32) -> u8 {
 /// mantissa bits; stepping down where that rounded up gives the floor.
 /// Unlike `as i32`, which must saturate and map NaN, this vectorises.
 #[inline]
-fn floor_small(value: f32) -> u32 {
+pub fn floor_small(value: f32) -> u32 {
     const MAGIC: f32 = 8_388_608.0;
     let rounded = value + MAGIC;
     (rounded.to_bits() - MAGIC.to_bits()) - u32::from(rounded - MAGIC > value)
@@ -85,10 +87,19 @@ pub fn fixed_luma(pixel: &[u8]) -> u32 {
 /// Sum of the luma of every pixel, in units of 2^-LUMA_BITS: exact, so it
 /// does not depend on summation order, thread count or SIMD width.
 pub fn luma_sum(image: &RgbImage) -> u64 {
-    // Per-channel sums, weighted once at the end; u32 sums cannot overflow
-    // within one row of at most MAX_SIDE pixels.
+    channel_sums(image.as_raw(), image.width() as usize * 3)
+        .iter()
+        .zip(LUMA_WEIGHTS)
+        .map(|(&sum, weight)| sum * u64::from(weight))
+        .sum()
+}
+
+multiversion! {
+    /// Per-channel sums of RGB samples in rows of `stride`.
+    fn channel_sums(samples: &[u8], stride: usize) -> [u64; 3] {
+    // u32 sums cannot overflow within one row of at most MAX_SIDE pixels.
     let mut channel_sums = [0u64; 3];
-    for row in image.chunks_exact(image.width() as usize * 3) {
+    for row in samples.chunks_exact(stride) {
         let mut sums = [0u32; 3];
         for pixel in row.chunks_exact(3) {
             for (sum, &value) in sums.iter_mut().zip(pixel) {
@@ -100,10 +111,7 @@ pub fn luma_sum(image: &RgbImage) -> u64 {
         }
     }
     channel_sums
-        .iter()
-        .zip(LUMA_WEIGHTS)
-        .map(|(&sum, weight)| sum * u64::from(weight))
-        .sum()
+    }
 }
 
 /// Fraction bits of filter weights, which sum to `WEIGHT_ONE`: 8, as
@@ -112,95 +120,9 @@ const WEIGHT_BITS: u32 = 8;
 pub const WEIGHT_ONE: u32 = 1 << WEIGHT_BITS;
 
 /// Fraction bits of bilinear sample positions: 1/64 pixel, finer than
-/// OpenCV's 1/32 and coarse enough for the packed arithmetic of `warp`.
-const POSITION_BITS: u32 = 6;
+/// OpenCV's 1/32 and coarse enough for 16-bit arithmetic in `warp`.
+pub const POSITION_BITS: u32 = 6;
 const POSITION_ONE: u32 = 1 << POSITION_BITS;
-
-/// Rounds real positions, clamped to `0..=size-1`, to fixed point: a
-/// separate pass over a row of positions, so it vectorises.
-fn fixed_positions(coordinates: &[f32], size: usize, out: &mut [u32]) {
-    let last = (size - 1) as f32;
-    for (fixed, &coordinate) in out.iter_mut().zip(coordinates) {
-        // NaN clamps to 0 through `max(0.0)`. Sides are at most `MAX_SIDE`,
-        // so the scaled value is below 2^22.
-        *fixed = floor_small(coordinate.max(0.0).min(last) * POSITION_ONE as f32 + 0.5);
-    }
-}
-
-/// The three bytes of an RGB pixel in three 20-bit lanes of a u64, so one
-/// multiplication weights all three channels: the bilinear sums are at most
-/// 255 * 64 * 64 + rounding < 2^20 and never carry into the next lane.
-#[inline]
-fn spread_rgb(pixel: &[u8]) -> u64 {
-    u64::from(pixel[0]) | (u64::from(pixel[1]) << 20) | (u64::from(pixel[2]) << 40)
-}
-
-/// Resamples the whole image: `source_row(y, xs, ys)` fills the source
-/// positions of output row `y` (pixel centres at integers), which is then
-/// read bilinearly with replicated borders, exact in fixed point until one
-/// final rounding.
-pub fn warp(
-    image: &RgbImage,
-    mut source_row: impl FnMut(usize, &mut [f32], &mut [f32]),
-) -> RgbImage {
-    const SHIFT: u32 = 2 * POSITION_BITS;
-    const HALF: u64 = 1 << (SHIFT - 1);
-    const ROUNDING: u64 = HALF | (HALF << 20) | (HALF << 40);
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    // The source spread once into lanes, with one spare column and row: a
-    // sample in the last column or row has fraction 0 there, so the spare
-    // (zero) neighbour gets weight 0 and the edge is replicated without a
-    // branch per pixel.
-    // Each entry also holds its right neighbour, so a sample reads two
-    // entries.
-    let padded_width = width + 1;
-    let mut source = vec![[0u64; 2]; padded_width * (height + 1)];
-    for (padded_row, row) in source
-        .chunks_exact_mut(padded_width)
-        .zip(image.chunks_exact(width * 3))
-    {
-        for (k, pixel) in row.chunks_exact(3).enumerate() {
-            padded_row[k][0] = spread_rgb(pixel);
-            padded_row[k.saturating_sub(1)][1] = spread_rgb(pixel);
-        }
-    }
-    let (mut xs, mut ys) = (vec![0f32; width], vec![0f32; width]);
-    let (mut fixed_x, mut fixed_y) = (vec![0u32; width], vec![0u32; width]);
-    let mut index = vec![0u32; width];
-    let mut weights = [0, 1, 2, 3].map(|_| vec![0u32; width]);
-    let mut out = RgbImage::new(image.width(), image.height());
-    for (y, row) in out.chunks_exact_mut(width * 3).enumerate() {
-        source_row(y, &mut xs, &mut ys);
-        fixed_positions(&xs, width, &mut fixed_x);
-        fixed_positions(&ys, height, &mut fixed_y);
-        // Addresses and weights in a pass of their own, which vectorises,
-        // leaving the (gathering) sampling loop below minimal.
-        let [above_left, above_right, below_left, below_right] = &mut weights;
-        for (i, (&px, &py)) in fixed_x.iter().zip(&fixed_y).enumerate() {
-            index[i] = (py >> POSITION_BITS) * padded_width as u32 + (px >> POSITION_BITS);
-            let (fx, fy) = (px & (POSITION_ONE - 1), py & (POSITION_ONE - 1));
-            // The four products of the two 1-D weights, from one multiplication.
-            let both = fx * fy;
-            above_right[i] = (fx << POSITION_BITS) - both;
-            below_left[i] = (fy << POSITION_BITS) - both;
-            below_right[i] = both;
-            above_left[i] = (POSITION_ONE << POSITION_BITS) - above_right[i] - below_left[i] - both;
-        }
-        for (i, pixel) in row.chunks_exact_mut(3).enumerate() {
-            let at = index[i] as usize;
-            let (top, bottom) = (source[at], source[at + padded_width]);
-            let sum = top[0] * u64::from(above_left[i])
-                + top[1] * u64::from(above_right[i])
-                + bottom[0] * u64::from(below_left[i])
-                + bottom[1] * u64::from(below_right[i])
-                + ROUNDING;
-            pixel[0] = (sum >> SHIFT) as u8;
-            pixel[1] = (sum >> (SHIFT + 20)) as u8;
-            pixel[2] = (sum >> (SHIFT + 40)) as u8;
-        }
-    }
-    out
-}
 
 /// A 1-D fixed-point filter: output position `i` is the sum over `k` of
 /// `weights[k]` times the input at `i + first + k` (replicated outside).
@@ -266,62 +188,106 @@ pub fn convolve_separable<P: Pixel<Subpixel = u8>>(
     horizontal: &Kernel,
     vertical: &Kernel,
 ) -> ImageBuffer<P, Vec<u8>> {
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    let channels = usize::from(P::CHANNEL_COUNT);
-    let stride = width * channels;
+    let mut out = ImageBuffer::new(image.width(), image.height());
+    convolve_samples(
+        image.as_raw(),
+        image.width() as usize,
+        usize::from(P::CHANNEL_COUNT),
+        horizontal,
+        vertical,
+        &mut out,
+    );
+    out
+}
 
-    // Rows: each source row is padded with replicated edge pixels so every
-    // tap is one contiguous slice, and the sums (at most 255 * WEIGHT_ONE)
-    // fit u16 exactly.
-    let left = (-horizontal.first).max(0) as usize;
-    let right = (horizontal.first + horizontal.weights.len() as isize - 1).max(0) as usize;
-    let start = (horizontal.first + left as isize) as usize;
-    let mut padded = vec![0u8; (left + width + right) * channels];
-    let mut rows = vec![0u16; stride * height];
-    for (src_row, dst_row) in image
-        .as_raw()
-        .chunks_exact(stride)
-        .zip(rows.chunks_exact_mut(stride))
-    {
-        let (head, rest) = padded.split_at_mut(left * channels);
-        let (body, tail) = rest.split_at_mut(stride);
-        body.copy_from_slice(src_row);
-        for pixel in head.chunks_exact_mut(channels) {
-            pixel.copy_from_slice(&src_row[..channels]);
-        }
-        for pixel in tail.chunks_exact_mut(channels) {
-            pixel.copy_from_slice(&src_row[stride - channels..]);
-        }
-        for (k, &weight) in horizontal.weights.iter().enumerate() {
-            let at = (start + k) * channels;
-            let shifted = &padded[at..at + stride];
-            for (d, &s) in dst_row.iter_mut().zip(shifted) {
-                *d += weight * u16::from(s);
+multiversion! {
+    /// `convolve_separable` on raw samples, `channels` interleaved.
+    fn convolve_samples(
+        samples: &[u8],
+        width: usize,
+        channels: usize,
+        horizontal: &Kernel,
+        vertical: &Kernel,
+        out: &mut [u8],
+    ) {
+        let stride = width * channels;
+        let height = samples.len() / stride;
+
+        // Rows: each source row is padded with replicated edge pixels so every
+        // tap is one contiguous slice, and the sums (at most 255 * WEIGHT_ONE)
+        // fit u16 exactly; so does every partial sum, even of a symmetric
+        // kernel's pairs (see the columns below).
+        let (row_taps, row_pairs) = symmetric_pairs(horizontal);
+        let left = (-horizontal.first).max(0) as usize;
+        let right = (horizontal.first + horizontal.weights.len() as isize - 1).max(0) as usize;
+        let start = (horizontal.first + left as isize) as usize;
+        let mut padded = vec![0u8; (left + width + right) * channels];
+        let mut rows = vec![0u16; stride * height];
+        for (src_row, dst_row) in samples.chunks_exact(stride).zip(rows.chunks_exact_mut(stride)) {
+            let (head, rest) = padded.split_at_mut(left * channels);
+            let (body, tail) = rest.split_at_mut(stride);
+            body.copy_from_slice(src_row);
+            for pixel in head.chunks_exact_mut(channels) {
+                pixel.copy_from_slice(&src_row[..channels]);
+            }
+            for pixel in tail.chunks_exact_mut(channels) {
+                pixel.copy_from_slice(&src_row[stride - channels..]);
+            }
+            let shifted = |k: usize| &padded[(start + k) * channels..(start + k) * channels + stride];
+            for k in 0..row_pairs {
+                let weight = horizontal.weights[k];
+                let (near, far) = (shifted(k), shifted(row_taps - 1 - k));
+                for ((d, &n), &f) in dst_row.iter_mut().zip(near).zip(far) {
+                    *d += weight * (u16::from(n) + u16::from(f));
+                }
+            }
+            for k in row_pairs..row_taps - row_pairs {
+                let weight = horizontal.weights[k];
+                for (d, &s) in dst_row.iter_mut().zip(shifted(k)) {
+                    *d += weight * u16::from(s);
+                }
             }
         }
-    }
 
-    // Columns: whole rows at a time, clamping the row index; the sums (at
-    // most 255 * WEIGHT_ONE^2) fit u32 exactly.
-    let mut out = ImageBuffer::new(image.width(), image.height());
-    let mut accumulator = vec![0u32; stride];
-    for (row, dst_row) in out.chunks_exact_mut(stride).enumerate() {
-        accumulator.fill(0);
-        for (k, &weight) in vertical.weights.iter().enumerate() {
+        // Columns: whole rows at a time, clamping the row index; the sums (at
+        // most 255 * WEIGHT_ONE^2) fit u32 exactly. A symmetric kernel (every
+        // Gaussian) weights the two rows at equal distances at once: half the
+        // multiplications, and the same exact integer sum.
+        let (taps, pairs) = symmetric_pairs(vertical);
+        let source_row = |row: usize, k: usize| {
             let src =
                 (row as isize + vertical.first + k as isize).clamp(0, height as isize - 1) as usize;
-            for (a, &s) in accumulator
-                .iter_mut()
-                .zip(&rows[src * stride..(src + 1) * stride])
-            {
-                *a += u32::from(weight) * u32::from(s);
+            &rows[src * stride..(src + 1) * stride]
+        };
+        let mut accumulator = vec![0u32; stride];
+        for (row, dst_row) in out.chunks_exact_mut(stride).enumerate() {
+            accumulator.fill(0);
+            for k in 0..pairs {
+                let weight = u32::from(vertical.weights[k]);
+                let (near, far) = (source_row(row, k), source_row(row, taps - 1 - k));
+                for ((a, &n), &f) in accumulator.iter_mut().zip(near).zip(far) {
+                    *a += weight * (u32::from(n) + u32::from(f));
+                }
+            }
+            for k in pairs..taps - pairs {
+                let weight = u32::from(vertical.weights[k]);
+                for (a, &s) in accumulator.iter_mut().zip(source_row(row, k)) {
+                    *a += weight * u32::from(s);
+                }
+            }
+            for (d, &a) in dst_row.iter_mut().zip(&accumulator) {
+                *d = ((a + (1 << (2 * WEIGHT_BITS - 1))) >> (2 * WEIGHT_BITS)) as u8;
             }
         }
-        for (d, &a) in dst_row.iter_mut().zip(&accumulator) {
-            *d = ((a + (1 << (2 * WEIGHT_BITS - 1))) >> (2 * WEIGHT_BITS)) as u8;
-        }
     }
-    out
+}
+
+/// The number of taps, and of pairs of equal taps at equal distances from the
+/// centre (none unless the kernel is symmetric).
+fn symmetric_pairs(kernel: &Kernel) -> (usize, usize) {
+    let taps = kernel.weights.len();
+    let symmetric = kernel.weights.iter().eq(kernel.weights.iter().rev());
+    (taps, if symmetric { taps / 2 } else { 0 })
 }
 
 /// Translates the content by (dx, dy) pixels: output (x, y) reads the source

@@ -45,153 +45,35 @@ pub fn below(rng: &mut impl RngCore, n: usize) -> usize {
 pub fn fill_symmetric_uniform(rng: &mut impl RngCore, out: &mut [f32]) {
     // A stack batch rather than one buffer for the whole output: no
     // allocation, and the bytes are converted while still in L1.
+    const BATCH: usize = 512;
     let mut bytes = [0u8; 4 * BATCH];
     for chunk in out.chunks_mut(BATCH) {
         let bytes = &mut bytes[..4 * chunk.len()];
         rng.fill_bytes(bytes);
         for (value, word) in chunk.iter_mut().zip(bytes.chunks_exact(4)) {
-            let bits = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            let bits = u32::from_le_bytes(word.try_into().expect("four bytes"));
             *value = 2.0 * unit_f32(bits) - 1.0;
         }
     }
 }
 
-/// Words fetched from the generator at a time by the bulk samplers.
-const BATCH: usize = 512;
-
 /// Fills `out` with standard normal variates by Marsaglia & Tsang's
 /// ziggurat (128 layers): one 32-bit word and a table lookup per value in
 /// ~99% of cases, as numpy's float32 normals. The layer index (low 7 bits)
 /// and the signed value (high 25 bits) are disjoint bits of the word.
-///
-/// Values are drawn in pairs from one 64-bit draw (low word first), and a
-/// word that misses its layer's core draws its extra words right after the
-/// pair. `ZigguratWords` fetches the words in bulk and resolves the common
-/// case for a whole batch at once, consuming the stream in exactly that
-/// order, so the values are the ones drawing word by word would give.
 pub fn fill_standard_normal(rng: &mut impl RngCore, out: &mut [f32]) {
     let tables = ziggurat_tables();
-    let mut words = ZigguratWords::new(rng, tables, 2 * out.len().div_ceil(2));
-    let mut done = 0;
-    while done < out.len() {
-        // A run of accepted words from a pair boundary maps one to one onto
-        // the outputs.
-        let run = words.accepted_run((out.len() - done) & !1);
-        out[done..done + run.len()].copy_from_slice(run);
-        done += run.len();
-        if done == out.len() {
-            break;
-        }
-        // One pair the general way: refilling, or taking the rare path.
-        let pair = [words.pair_word(), words.pair_word()];
-        for (value, (word, core)) in out[done..].iter_mut().zip(pair) {
-            *value = if core.is_nan() {
-                normal_outside_the_core(&mut words, tables, word)
-            } else {
-                core
-            };
-            done += 1;
-        }
-    }
-}
-
-/// The stream's words in batches, each with its ziggurat core value (NaN
-/// where the word misses its layer's core). It never fetches a word ahead of
-/// need: a refill takes at most the pair words still `owed` (one word when a
-/// rare path needs more than are owed), so the generator is left exactly
-/// where drawing word by word would leave it.
-struct ZigguratWords<'a, R> {
-    rng: &'a mut R,
-    tables: &'static ZigguratTables,
-    words: [u32; BATCH],
-    cores: [f32; BATCH],
-    len: usize,
-    next: usize,
-    /// Pair words the caller will still read.
-    owed: usize,
-}
-
-impl<'a, R: RngCore> ZigguratWords<'a, R> {
-    fn new(rng: &'a mut R, tables: &'static ZigguratTables, owed: usize) -> Self {
-        Self {
-            rng,
-            tables,
-            words: [0; BATCH],
-            cores: [0.0; BATCH],
-            len: 0,
-            next: 0,
-            owed,
-        }
-    }
-
-    fn refill(&mut self) {
-        self.len = self.owed.clamp(1, BATCH);
-        self.next = 0;
-        let mut bytes = [0u8; 4 * BATCH];
-        let bytes = &mut bytes[..4 * self.len];
-        self.rng.fill_bytes(bytes);
-        let tables = self.tables;
-        for ((word, core), bytes) in self
-            .words
-            .iter_mut()
-            .zip(&mut self.cores)
-            .zip(bytes.chunks_exact(4))
-        {
-            *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            let layer = (*word & 0x7f) as usize;
-            let signed = (*word as i32) >> 7;
-            *core = if signed.unsigned_abs() < tables.threshold[layer] {
+    for pair in out.chunks_mut(2) {
+        let bits = rng.next_u64();
+        for (value, word) in pair.iter_mut().zip([bits as u32, (bits >> 32) as u32]) {
+            let layer = (word & 0x7f) as usize;
+            let signed = (word as i32) >> 7;
+            *value = if signed.unsigned_abs() < tables.threshold[layer] {
                 signed as f32 * tables.width_f32[layer]
             } else {
-                f32::NAN
+                normal_outside_the_core(rng, tables, word)
             };
         }
-    }
-
-    /// The core values of the longest run of buffered words, at most `limit`
-    /// (even) long, that all hit their cores, rounded down to whole pairs.
-    fn accepted_run(&mut self, limit: usize) -> &[f32] {
-        let available = &self.cores[self.next..self.len];
-        let length = available[..limit.min(available.len())]
-            .iter()
-            .position(|core| core.is_nan())
-            .unwrap_or(limit.min(available.len()))
-            & !1;
-        let start = self.next;
-        self.next += length;
-        self.owed -= length;
-        &self.cores[start..start + length]
-    }
-
-    /// The next word of a pair, with its core value.
-    fn pair_word(&mut self) -> (u32, f32) {
-        if self.next == self.len {
-            self.refill();
-        }
-        self.owed -= 1;
-        self.next += 1;
-        (self.words[self.next - 1], self.cores[self.next - 1])
-    }
-}
-
-/// What the rare paths draw: words beyond the pairs, in stream order.
-impl<R: RngCore> RngCore for ZigguratWords<'_, R> {
-    fn next_u32(&mut self) -> u32 {
-        if self.next == self.len {
-            self.refill();
-        }
-        self.next += 1;
-        self.words[self.next - 1]
-    }
-
-    /// Low word first, as the block generators' `next_u64`.
-    fn next_u64(&mut self) -> u64 {
-        let low = self.next_u32();
-        u64::from(low) | (u64::from(self.next_u32()) << 32)
-    }
-
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_chacha::rand_core::impls::fill_bytes_via_next(self, dst);
     }
 }
 

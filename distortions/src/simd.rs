@@ -90,8 +90,8 @@ pub(crate) mod tests {
                 .expect("sized to fit");
             let step: Distortion = sampler.sample_seeded(round).steps[0];
             let fast = step.apply(&image, &mut crate::step_rng(round, 0)).unwrap();
-            let scalar = scalar_only(|| step.apply(&image, &mut crate::step_rng(round, 0)))
-                .unwrap();
+            let scalar =
+                scalar_only(|| step.apply(&image, &mut crate::step_rng(round, 0))).unwrap();
             assert!(fast == scalar, "{step:?} on {width}x{height}");
         }
     }

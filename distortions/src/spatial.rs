@@ -1,5 +1,5 @@
 //! Spatial distortions: every one resamples the image bilinearly through
-//! `raster::warp` or, for translations, its separable form
+//! `warp::warp` or, for translations, its separable form
 //! `raster::translate`, so all share the same fixed-point interpolation and
 //! border rule (reads outside the image repeat the nearest edge pixel). Only
 //! the random warps draw from the RNG (their displacement grids).
@@ -7,11 +7,13 @@
 use image::{GrayImage, RgbImage};
 
 use crate::error::Result;
-use crate::raster::{round_to_u8, translate, warp};
+use crate::raster::{round_to_u8, translate};
 use crate::rng::{fill_symmetric_uniform, StepRng};
+use crate::simd::multiversion;
 use crate::spec::{
     AffineWarp, ChromaticAberration, CubicWarp, Distort, Ghosting, Homography, LinearWarp, Shift,
 };
+use crate::warp::warp;
 
 impl Distort for Shift {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
@@ -123,7 +125,24 @@ fn random_warp(
             std::array::from_fn(|k| (cell + k).saturating_sub(1).min(points - 1));
         (indices, weights)
     };
-    let columns: Vec<_> = (0..width).map(|x| axis(x, width)).collect();
+    let mut columns = ColumnWeights {
+        runs: Vec::new(),
+        weights: [0, 1, 2, 3].map(|_| Vec::with_capacity(width as usize)),
+    };
+    for x in 0..width {
+        let (indices, weights) = axis(x, width);
+        match columns.runs.last_mut() {
+            Some(run) if run.controls == indices => run.end += 1,
+            _ => columns.runs.push(ColumnRun {
+                start: x as usize,
+                end: x as usize + 1,
+                controls: indices,
+            }),
+        }
+        for (plane, weight) in columns.weights.iter_mut().zip(weights) {
+            plane.push(weight);
+        }
+    }
     // The field is separable: blend the grid's rows once per image row, then
     // each pixel needs only four of those blended points instead of sixteen.
     let mut blended_row = vec![[0f32; 2]; points];
@@ -140,18 +159,53 @@ fn random_warp(
                     .sum()
             });
         }
-        for (x, ((sx, sy), (column_indices, column_weights))) in
-            xs.iter_mut().zip(ys.iter_mut()).zip(&columns).enumerate()
-        {
-            let mut offset = [0f32; 2];
-            for (&column, &weight) in column_indices.iter().zip(column_weights) {
-                offset[0] += weight * blended_row[column][0];
-                offset[1] += weight * blended_row[column][1];
-            }
-            *sx = x as f32 + magnitude * offset[0];
-            *sy = y as f32 + magnitude * offset[1];
-        }
+        displaced_row(y as f32, magnitude, &columns, &blended_row, xs, ys);
     })
+}
+
+/// The column half of the separable field: per-column weights of the four
+/// control columns, which are the same along runs of columns.
+struct ColumnWeights {
+    runs: Vec<ColumnRun>,
+    /// `weights[k][x]`: weight of run's `controls[k]` for column `x`.
+    weights: [Vec<f32>; 4],
+}
+
+/// Consecutive columns `start..end` that read the same control columns.
+struct ColumnRun {
+    start: usize,
+    end: usize,
+    controls: [usize; 4],
+}
+
+multiversion! {
+    /// Source positions of one row: each pixel displaced by `magnitude`
+    /// times the field, interpolated from the row's blended control points.
+    /// Within a run the control points are constants, so the loop is
+    /// element-wise and vectorises.
+    fn displaced_row(
+        y: f32,
+        magnitude: f32,
+        columns: &ColumnWeights,
+        blended: &[[f32; 2]],
+        xs: &mut [f32],
+        ys: &mut [f32],
+    ) {
+        let [w0, w1, w2, w3] = &columns.weights;
+        for run in &columns.runs {
+            let [b0, b1, b2, b3] = run.controls.map(|control| blended[control]);
+            for x in run.start..run.end {
+                let weights = [w0[x], w1[x], w2[x], w3[x]];
+                let mut offset = [0f32; 2];
+                for (weight, point) in weights.into_iter().zip([b0, b1, b2, b3]) {
+                    offset[0] += weight * point[0];
+                    offset[1] += weight * point[1];
+                }
+                xs[x] = x as f32 + magnitude * offset[0];
+                ys[x] = y + magnitude * offset[1];
+            }
+        }
+    }
 }
 
 impl Distort for LinearWarp {
@@ -180,13 +234,18 @@ impl Distort for CubicWarp {
 
 impl Distort for Ghosting {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
-        let ghost = translate(image, self.dx, self.dy);
-        let mut out = image.clone();
-        for (value, &g) in out.iter_mut().zip(ghost.iter()) {
-            *value =
-                round_to_u8((1.0 - self.opacity) * f32::from(*value) + self.opacity * f32::from(g));
-        }
+        let mut out = translate(image, self.dx, self.dy);
+        blend(&mut out, image, self.opacity);
         Ok(out)
+    }
+}
+
+multiversion! {
+    /// ghost = (1 - opacity) image + opacity ghost, in place.
+    fn blend(ghost: &mut [u8], image: &[u8], opacity: f32) {
+        for (g, &value) in ghost.iter_mut().zip(image) {
+            *g = round_to_u8((1.0 - opacity) * f32::from(value) + opacity * f32::from(*g));
+        }
     }
 }
 

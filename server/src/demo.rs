@@ -59,7 +59,11 @@ pub async fn experiment(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<(i6
 /// Ten synthetic workers, one of them careless, each doing one assignment
 /// (the experiment is partly done, as a running one would be); then the
 /// default metrics are queued, for the scoring worker to compute.
-pub async fn simulate_judgments(pool: &PgPool, base_url: &str, experiment_id: i64) -> anyhow::Result<()> {
+pub async fn simulate_judgments(
+    pool: &PgPool,
+    base_url: &str,
+    experiment_id: i64,
+) -> anyhow::Result<()> {
     let settings = SimulationSettings {
         workers: 10,
         careless_share: 0.1,

@@ -1,6 +1,8 @@
 //! JND experiments: their settings, and their pairs, cut fresh from the
 //! experiment's reference images or taken from a 2AFC experiment's triplets.
 
+use app::api::experiments::{defaults, JndProgress, TimingErrorSummary};
+use app::api::jnd::JndPresentation;
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
@@ -26,13 +28,13 @@ pub struct JndSettings {
 }
 
 impl Default for JndSettings {
-    /// BAPPS' sequence: 1 s reference, 250 ms blank, 1 s distorted patch.
+    /// BAPPS' sequence, the same defaults as the dashboard form's.
     fn default() -> Self {
         Self {
-            reference_ms: 1000,
-            gap_ms: 250,
-            distorted_ms: 1000,
-            control_share: 0.1,
+            reference_ms: defaults::reference_ms(),
+            gap_ms: defaults::gap_ms(),
+            distorted_ms: defaults::distorted_ms(),
+            control_share: defaults::control_share(),
             source_experiment_id: None,
         }
     }
@@ -177,7 +179,10 @@ pub async fn insert_pairs(
         reference_image_id,
         &pairs.iter().map(|p| p.crop_x as i32).collect::<Vec<_>>(),
         &pairs.iter().map(|p| p.crop_y as i32).collect::<Vec<_>>(),
-        &pairs.iter().map(|p| p.ref_png.as_slice()).collect::<Vec<_>>() as &[&[u8]],
+        &pairs
+            .iter()
+            .map(|p| p.ref_png.as_slice())
+            .collect::<Vec<_>>() as &[&[u8]],
         &pairs
             .iter()
             .map(|p| p.distorted.png.as_slice())
@@ -192,4 +197,78 @@ pub async fn insert_pairs(
     .execute(&mut *transaction)
     .await?;
     Ok(())
+}
+
+/// A JND experiment's pairs, judgments and timing errors, for the dashboard.
+pub async fn progress(pool: &PgPool, experiment_id: i64) -> Result<JndProgress> {
+    let counts = sqlx::query!(
+        r#"
+        SELECT e.reference_ms, e.gap_ms, e.distorted_ms, e.control_share, e.source_experiment_id,
+               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id) AS "pairs!",
+               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id AND p.is_control)
+                   AS "control_pairs!",
+               (SELECT count(*) FILTER (WHERE j.valid) FROM jnd_judgments j
+                JOIN assignments a ON a.id = j.assignment_id WHERE a.experiment_id = e.id)
+                   AS "valid!",
+               (SELECT count(*) FILTER (WHERE NOT j.valid) FROM jnd_judgments j
+                JOIN assignments a ON a.id = j.assignment_id WHERE a.experiment_id = e.id)
+                   AS "invalid!"
+        FROM experiments e WHERE e.id = $1
+        "#,
+        experiment_id
+    )
+    .fetch_one(pool)
+    .await?;
+    // Over every judgment, valid or not: this is how well browsers kept the
+    // protocol, which is what the invalid ones are evidence about.
+    let timing_errors = sqlx::query!(
+        r#"
+        SELECT error.phase AS "phase!",
+               avg(error.ms) AS "mean_ms!",
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY error.ms) AS "p50_ms!",
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY error.ms) AS "p90_ms!",
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY error.ms) AS "p99_ms!",
+               max(error.ms) AS "max_ms!"
+        FROM jnd_judgments j
+        JOIN assignments a ON a.id = j.assignment_id
+        JOIN experiments e ON e.id = a.experiment_id
+        CROSS JOIN LATERAL (VALUES
+            (1, 'reference exposure', abs(j.reference_exposure_ms - e.reference_ms)),
+            (2, 'gap', abs(j.measured_gap_ms - e.gap_ms)),
+            (3, 'distorted exposure', abs(j.distorted_exposure_ms - e.distorted_ms))
+        ) AS error (step, phase, ms)
+        WHERE e.id = $1
+        GROUP BY error.step, error.phase
+        ORDER BY error.step
+        "#,
+        experiment_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| TimingErrorSummary {
+        phase: row.phase,
+        mean_ms: row.mean_ms,
+        p50_ms: row.p50_ms,
+        p90_ms: row.p90_ms,
+        p99_ms: row.p99_ms,
+        max_ms: row.max_ms,
+    })
+    .collect();
+    let judged = counts.valid + counts.invalid;
+    Ok(JndProgress {
+        presentation: JndPresentation {
+            reference_ms: counts.reference_ms,
+            gap_ms: counts.gap_ms,
+            distorted_ms: counts.distorted_ms,
+        },
+        control_share: counts.control_share,
+        source_experiment_id: counts.source_experiment_id,
+        pairs: counts.pairs,
+        control_pairs: counts.control_pairs,
+        valid_judgments: counts.valid,
+        invalid_judgments: counts.invalid,
+        invalid_share: (judged > 0).then(|| counts.invalid as f64 / judged as f64),
+        timing_errors,
+    })
 }

@@ -1,7 +1,8 @@
-//! How many people judged each triplet, and how many of them found p1
-//! closer: the judgments collected here (leaving out flagged workers unless
-//! asked) plus those a triplet was imported with. Reports and exports read
-//! judgments only through this.
+//! What the people said, stimulus by stimulus: for each 2AFC triplet how many
+//! judged it and how many found p1 closer (the judgments collected here plus
+//! those it was imported with), for each JND pair how many judged it and how
+//! many saw no difference. Flagged workers are left out unless asked.
+//! Reports and exports read judgments only through this.
 
 use std::collections::HashMap;
 
@@ -26,7 +27,11 @@ impl Tally {
 }
 
 /// Which workers' judgments a tally leaves out.
-pub async fn excluded_workers(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Vec<i64>> {
+pub async fn excluded_workers(
+    pool: &PgPool,
+    experiment_ids: &[i64],
+    include_flagged: bool,
+) -> Result<Vec<i64>> {
     let mut excluded = Vec::new();
     if !include_flagged {
         for &id in experiment_ids {
@@ -38,7 +43,11 @@ pub async fn excluded_workers(pool: &PgPool, experiment_ids: &[i64], include_fla
 
 /// Tallies of the experiments' real (non-sentinel) triplets that have any
 /// counted judgment, by triplet id.
-pub async fn tallies(pool: &PgPool, experiment_ids: &[i64], excluded_workers: &[i64]) -> Result<HashMap<i64, Tally>> {
+pub async fn tallies(
+    pool: &PgPool,
+    experiment_ids: &[i64],
+    excluded_workers: &[i64],
+) -> Result<HashMap<i64, Tally>> {
     let rows = sqlx::query!(
         r#"
         WITH collected AS (
@@ -68,6 +77,67 @@ pub async fn tallies(pool: &PgPool, experiment_ids: &[i64], excluded_workers: &[
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.triplet_id, Tally { judgments: row.judgments, chose_p1: row.chose_p1 }))
+        .map(|row| {
+            (
+                row.triplet_id,
+                Tally {
+                    judgments: row.judgments,
+                    chose_p1: row.chose_p1,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A JND pair's counted judgments: valid ones only (a trial whose timing
+/// was off or whose page was hidden says nothing about the pair).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairTally {
+    pub judgments: f64,
+    pub said_same: f64,
+}
+
+impl PairTally {
+    /// BAPPS' `same`: the share of people who saw no difference.
+    pub fn same_share(&self) -> f64 {
+        self.said_same / self.judgments
+    }
+}
+
+/// Tallies of the experiments' distorted (non-control) pairs that have any
+/// counted judgment, by pair id.
+pub async fn pair_tallies(
+    pool: &PgPool,
+    experiment_ids: &[i64],
+    excluded_workers: &[i64],
+) -> Result<HashMap<i64, PairTally>> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT jt.pair_id, count(*)::float8 AS "judgments!",
+               count(*) FILTER (WHERE j.said_same)::float8 AS "said_same!"
+        FROM jnd_judgments j
+        JOIN jnd_trials jt USING (assignment_id, position)
+        JOIN assignments a ON a.id = j.assignment_id
+        JOIN pairs p ON p.id = jt.pair_id
+        WHERE a.experiment_id = ANY($1) AND j.valid AND NOT p.is_control
+          AND NOT (a.worker_id = ANY($2))
+        GROUP BY jt.pair_id
+        "#,
+        experiment_ids,
+        excluded_workers,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                row.pair_id,
+                PairTally {
+                    judgments: row.judgments,
+                    said_same: row.said_same,
+                },
+            )
+        })
         .collect())
 }

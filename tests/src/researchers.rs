@@ -16,7 +16,9 @@ pub fn browser_like_client() -> Client {
 impl TestApp {
     /// A client signed in as a new researcher with this email.
     pub async fn signed_in(&self, pool: &PgPool, email: &str) -> Client {
-        server::researchers::add(pool, email, PASSWORD).await.unwrap();
+        server::researchers::add(pool, email, PASSWORD)
+            .await
+            .unwrap();
         self.signed_in_as(email).await
     }
 

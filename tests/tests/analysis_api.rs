@@ -40,7 +40,13 @@ async fn analysis_routes_are_for_the_owner_only(pool: PgPool) {
         let response = stranger.get(&url).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         let body: Value = response.json().await.unwrap();
-        assert!(body["error"].as_str().unwrap().contains(&experiment_id.to_string()), "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&experiment_id.to_string()),
+            "{body}"
+        );
     }
     let response = anonymous
         .post(app.url(&format!("/api/experiments/{experiment_id}/scoring")))
@@ -58,10 +64,18 @@ async fn the_owner_scores_reads_the_report_and_downloads_the_dataset(pool: PgPoo
     let owner = app.signed_in_as("owner@example.org").await;
     let url = |path: &str| app.url(&format!("/api/experiments/{experiment_id}/{path}"));
 
-    let response = owner.post(url("scoring")).json(&json!({ "metrics": ["ssim"] })).send().await.unwrap();
+    let response = owner
+        .post(url("scoring"))
+        .json(&json!({ "metrics": ["ssim"] }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("ssim-rgb"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("ssim-rgb"),
+        "{body}"
+    );
 
     let response = owner
         .post(url("scoring"))
@@ -74,21 +88,43 @@ async fn the_owner_scores_reads_the_report_and_downloads_the_dataset(pool: PgPoo
     assert_eq!(queued["job_ids"].as_array().unwrap().len(), 2);
     let mut worker = Worker::new(pool.clone(), PathBuf::new());
     while worker.run_next(None).await.unwrap().is_some() {}
-    let progress: Value = owner.get(url("scoring")).send().await.unwrap().json().await.unwrap();
+    let progress: Value = owner
+        .get(url("scoring"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for metric in progress.as_array().unwrap() {
         assert_eq!(metric["state"], "done", "{metric}");
-        assert_eq!(metric["scored"], metric["triplets"], "{metric}");
+        assert_eq!(metric["scored"], metric["stimuli"], "{metric}");
     }
 
-    let report: Value = owner.get(url("report")).send().await.unwrap().json().await.unwrap();
-    let metrics: Vec<&str> = report["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    let report: Value = owner
+        .get(url("report"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let metrics: Vec<&str> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
     assert_eq!(metrics.len(), 2, "{report}");
     assert!(metrics.contains(&"l2-rgb") && metrics.contains(&"ssim-lab"));
     assert_eq!(report["counts"]["judgments"], 4);
     let html = owner.get(url("report.html")).send().await.unwrap();
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
     let html = html.text().await.unwrap();
-    assert!(html.contains("2AFC score") && html.contains("<svg"), "{html}");
+    assert!(
+        html.contains("2AFC score") && html.contains("<svg"),
+        "{html}"
+    );
 
     let download = owner.get(url("export.tar.gz")).send().await.unwrap();
     assert_eq!(download.status(), StatusCode::OK);
@@ -108,7 +144,10 @@ async fn the_owner_scores_reads_the_report_and_downloads_the_dataset(pool: PgPoo
         names.push(name);
     }
     for expected in ["ref", "p0", "p1"] {
-        assert!(names.contains(&format!("2afc/train/uncategorised/{expected}/000003.png")), "{names:?}");
+        assert!(
+            names.contains(&format!("2afc/train/uncategorised/{expected}/000003.png")),
+            "{names:?}"
+        );
     }
     assert!(names.contains(&"2afc/train/uncategorised/judge/000003.npy".to_owned()));
     assert!(names.contains(&"judgments.csv".to_owned()));

@@ -31,15 +31,25 @@ async fn judged_experiment(pool: &PgPool) -> i64 {
         concurrency: 2,
         seed: 5,
     };
-    simulation::run(&app.url(""), experiment_id, &simulation, &ProgressBar::hidden())
-        .await
-        .unwrap();
+    simulation::run(
+        &app.url(""),
+        experiment_id,
+        &simulation,
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
     experiment_id
 }
 
 async fn export_to(pool: &PgPool, experiment_ids: Vec<i64>, dir: &Path) -> datasets::ExportSummary {
-    let options = ExportOptions { experiment_ids, include_flagged: true };
-    datasets::export(pool, &options, &mut FolderSink::new(dir.to_owned())).await.unwrap()
+    let options = ExportOptions {
+        experiment_ids,
+        include_flagged: true,
+    };
+    datasets::export(pool, &options, &mut FolderSink::new(dir.to_owned()))
+        .await
+        .unwrap()
 }
 
 /// Every file under `dir`, by relative path.
@@ -50,7 +60,11 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 walk(root, &path, into);
             } else {
-                let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 into.insert(relative, std::fs::read(&path).unwrap());
             }
         }
@@ -61,14 +75,25 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn python() -> PathBuf {
-    PathBuf::from(std::env::var_os("PERCEPT_VENV").expect("PERCEPT_VENV (cargo xtask test sets it)"))
-        .join("bin/python")
+    PathBuf::from(
+        std::env::var_os("PERCEPT_VENV").expect("PERCEPT_VENV (cargo xtask test sets it)"),
+    )
+    .join("bin/python")
 }
 
 /// Runs `script` with numpy; returns its stdout.
 fn numpy(script: &str, args: &[&Path]) -> String {
-    let output = Command::new(python()).arg("-c").arg(script).args(args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -76,8 +101,14 @@ fn numpy(script: &str, args: &[&Path]) -> String {
 async fn exports_read_like_bapps_and_score_like_the_official_scorer(pool: PgPool) {
     let experiment_id = judged_experiment(&pool).await;
     let metric: scoring::Metric = "l2-rgb".parse().unwrap();
-    scoring::enqueue(&pool, experiment_id, &metric).await.unwrap();
-    Worker::new(pool.clone(), PathBuf::new()).run_next(None).await.unwrap().unwrap();
+    scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .unwrap();
+    Worker::new(pool.clone(), PathBuf::new())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap();
 
     let out = tempfile::tempdir().unwrap();
     let summary = export_to(&pool, vec![experiment_id], out.path()).await;
@@ -110,14 +141,27 @@ print(len(scores), np.mean(scores))
     let official: f64 = fields.next().unwrap().parse().unwrap();
     assert_eq!(count, summary.triplets);
 
-    let report = server::reports::build(&pool, &[experiment_id], true).await.unwrap();
-    let l2 = report.metrics.iter().find(|m| m.metric == "l2-rgb").unwrap();
+    let report = server::reports::build(&pool, &[experiment_id], true)
+        .await
+        .unwrap();
+    let l2 = report
+        .metrics
+        .iter()
+        .find(|m| m.metric == "l2-rgb")
+        .unwrap();
     assert_eq!(l2.triplets, count);
-    assert!((l2.two_afc.value - official).abs() < 1e-9, "ours {} official {official}", l2.two_afc.value);
+    assert!(
+        (l2.two_afc.value - official).abs() < 1e-9,
+        "ours {} official {official}",
+        l2.two_afc.value
+    );
     assert!(l2.two_afc.low <= l2.two_afc.value && l2.two_afc.value <= l2.two_afc.high);
 
     // The CSV has one row per judgment, sentinels included.
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM judgments").fetch_one(&pool).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM judgments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let csv = std::fs::read_to_string(out.path().join("judgments.csv")).unwrap();
     assert_eq!(csv.lines().count() as i64, stored + 1);
 }
@@ -128,11 +172,23 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
     let first = tempfile::tempdir().unwrap();
     export_to(&pool, vec![experiment_id], first.path()).await;
 
-    let owner_id: i64 = sqlx::query_scalar("SELECT id FROM researchers").fetch_one(&pool).await.unwrap();
-    let options = ImportOptions { root: first.path().to_owned(), owner_id, judgments_per_triplet: None };
-    let imported = datasets::import_bapps(&pool, &options, &ProgressBar::hidden()).await.unwrap();
+    let owner_id: i64 = sqlx::query_scalar("SELECT id FROM researchers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let options = ImportOptions {
+        root: first.path().to_owned(),
+        owner_id,
+        judgments_per_triplet: None,
+    };
+    let imported = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
+        .await
+        .unwrap();
     assert_eq!(imported.len(), 1);
-    assert_eq!((imported[0].split.as_str(), imported[0].category.as_str()), ("train", "uncategorised"));
+    assert_eq!(
+        (imported[0].split.as_str(), imported[0].category.as_str()),
+        ("train", "uncategorised")
+    );
 
     // Exported again, the imported experiment gives the same patches, judge
     // files, counts and distortion specs.
@@ -140,7 +196,11 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
     export_to(&pool, vec![imported[0].id], second.path()).await;
     let (before, after) = (files(first.path()), files(second.path()));
     let dataset = |files: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
-        files.iter().filter(|(path, _)| path.starts_with("2afc/")).map(|(p, b)| (p.clone(), b.clone())).collect()
+        files
+            .iter()
+            .filter(|(path, _)| path.starts_with("2afc/"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect()
     };
     assert_eq!(dataset(&before), dataset(&after));
     let items = |files: &BTreeMap<String, Vec<u8>>| -> Vec<serde_json::Value> {
@@ -150,7 +210,14 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
             .unwrap()
             .iter()
             .map(|item| {
-                serde_json::json!([item["item"], item["judgments"], item["chose_p1"], item["judge"], item["p0"], item["p1"]])
+                serde_json::json!([
+                    item["item"],
+                    item["judgments"],
+                    item["chose_p1"],
+                    item["judge"],
+                    item["p0"],
+                    item["p1"]
+                ])
             })
             .collect()
     };
@@ -160,34 +227,76 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgPool) {
     let experiment_id = judged_experiment(&pool).await;
-    let owner_id: i64 = sqlx::query_scalar("SELECT id FROM researchers").fetch_one(&pool).await.unwrap();
-    let experiments_before: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments").fetch_one(&pool).await.unwrap();
+    let owner_id: i64 = sqlx::query_scalar("SELECT id FROM researchers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let experiments_before: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
 
-    let cases: [(&str, fn(&Path), &str); 5] = [
-        ("missing folder", |c| std::fs::remove_dir_all(c.join("judge")).unwrap(), "judge is missing"),
-        ("unequal counts", |c| std::fs::remove_file(c.join("p1/000001.png")).unwrap(), "p1/000001 is missing"),
-        ("unreadable image", |c| std::fs::write(c.join("p0/000000.png"), b"not a png").unwrap(), "p0/000000.png is not a readable PNG"),
-        ("wrong npy shape", |c| {
-            let mut bytes = std::fs::read(c.join("judge/000000.npy")).unwrap();
-            let shape = bytes.windows(4).position(|w| w == b"(1,)").unwrap();
-            bytes[shape + 1] = b'2';
-            bytes.extend_from_slice(&0.5f64.to_le_bytes());
-            std::fs::write(c.join("judge/000000.npy"), bytes).unwrap();
-        }, "judge/000000.npy: expected one value"),
-        ("stray file", |c| std::fs::write(c.join("ref/notes.txt"), b"hi").unwrap(), "ref/notes.txt: expected only .png files"),
+    type BreakTree = fn(&Path);
+    let cases: [(&str, BreakTree, &str); 5] = [
+        (
+            "missing folder",
+            |c| std::fs::remove_dir_all(c.join("judge")).unwrap(),
+            "judge is missing",
+        ),
+        (
+            "unequal counts",
+            |c| std::fs::remove_file(c.join("p1/000001.png")).unwrap(),
+            "p1/000001 is missing",
+        ),
+        (
+            "unreadable image",
+            |c| std::fs::write(c.join("p0/000000.png"), b"not a png").unwrap(),
+            "p0/000000.png is not a readable PNG",
+        ),
+        (
+            "wrong npy shape",
+            |c| {
+                let mut bytes = std::fs::read(c.join("judge/000000.npy")).unwrap();
+                let shape = bytes.windows(4).position(|w| w == b"(1,)").unwrap();
+                bytes[shape + 1] = b'2';
+                bytes.extend_from_slice(&0.5f64.to_le_bytes());
+                std::fs::write(c.join("judge/000000.npy"), bytes).unwrap();
+            },
+            "judge/000000.npy: expected one value",
+        ),
+        (
+            "stray file",
+            |c| std::fs::write(c.join("ref/notes.txt"), b"hi").unwrap(),
+            "ref/notes.txt: expected only .png files",
+        ),
     ];
     for (case, break_tree, expected) in cases {
         let tree = tempfile::tempdir().unwrap();
         export_to(&pool, vec![experiment_id], tree.path()).await;
         break_tree(&tree.path().join("2afc/train/uncategorised"));
-        let options = ImportOptions { root: tree.path().to_owned(), owner_id, judgments_per_triplet: None };
-        let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden()).await.unwrap_err();
+        let options = ImportOptions {
+            root: tree.path().to_owned(),
+            owner_id,
+            judgments_per_triplet: None,
+        };
+        let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
+            .await
+            .unwrap_err();
         assert!(format!("{error:#}").contains(expected), "{case}: {error:#}");
     }
     let nothing = tempfile::tempdir().unwrap();
-    let options = ImportOptions { root: nothing.path().to_owned(), owner_id, judgments_per_triplet: None };
-    let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden()).await.unwrap_err();
+    let options = ImportOptions {
+        root: nothing.path().to_owned(),
+        owner_id,
+        judgments_per_triplet: None,
+    };
+    let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("has no 2afc/ folder"), "{error}");
-    let experiments_after: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments").fetch_one(&pool).await.unwrap();
+    let experiments_after: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(experiments_after, experiments_before);
 }

@@ -66,8 +66,17 @@ async fn answer(page: &Client, how: Answering, position: i64) {
             page.perform_actions(keys).await.unwrap();
         }
         Answering::Taps => {
-            let id = if same { "answer-same" } else { "answer-different" };
-            page.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+            let id = if same {
+                "answer-same"
+            } else {
+                "answer-different"
+            };
+            page.find(Locator::Id(id))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
         }
     }
 }
@@ -91,10 +100,18 @@ async fn begin_assignment(
     // The page learns the experiment's kind with its practice trial.
     let deadline = Instant::now() + Duration::from_secs(30);
     while wait_for(page, "h1").await.text().await.unwrap() != "Did the patch change?" {
-        assert!(Instant::now() < deadline, "the landing page never explained a JND task");
+        assert!(
+            Instant::now() < deadline,
+            "the landing page never explained a JND task"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    page.find(Locator::Id("consent")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Id("consent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(page, "#begin-practice:not([disabled])")
         .await
         .click()
@@ -108,7 +125,11 @@ async fn begin_assignment(
         feedback.starts_with("Not quite: the second patch was a changed version"),
         "{feedback}"
     );
-    wait_for(page, "#start-assignment").await.click().await.unwrap();
+    wait_for(page, "#start-assignment")
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_for(page, ".worker-page.assignment").await;
     let url = page.current_url().await.unwrap();
     url.path().strip_prefix("/a/").unwrap().to_owned()
@@ -119,9 +140,14 @@ async fn begin_assignment(
 async fn answer_all(page: &Client, how: Answering, mut answered: Vec<i64>) -> Vec<i64> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        assert!(Instant::now() < deadline, "the assignment was not completed");
+        assert!(
+            Instant::now() < deadline,
+            "the assignment was not completed"
+        );
         let done = page
-            .find(Locator::Css(".worker-page[data-phase='completed'] #completion-code"))
+            .find(Locator::Css(
+                ".worker-page[data-phase='completed'] #completion-code",
+            ))
             .await
             .is_ok();
         if done {
@@ -192,7 +218,10 @@ fn distribution(values: &[f64]) -> (f64, f64, f64) {
 /// Prints the error distribution and checks that at least 99 % of the
 /// trials had every duration within one frame of its setting.
 fn assert_within_a_frame(device: &str, errors: &[([f64; 3], f64, bool)]) {
-    for (index, name) in ["reference exposure", "gap", "distorted exposure"].iter().enumerate() {
+    for (index, name) in ["reference exposure", "gap", "distorted exposure"]
+        .iter()
+        .enumerate()
+    {
         let values: Vec<f64> = errors.iter().map(|(error, _, _)| error[index]).collect();
         let (mean, p99, max) = distribution(&values);
         println!(
@@ -217,7 +246,9 @@ fn assert_within_a_frame(device: &str, errors: &[([f64; 3], f64, bool)]) {
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
-async fn desktop_and_phone_workers_complete_jnd_assignments_with_the_configured_timing(pool: PgPool) {
+async fn desktop_and_phone_workers_complete_jnd_assignments_with_the_configured_timing(
+    pool: PgPool,
+) {
     let app = TestApp::spawn(pool.clone()).await;
     let mut settings = jnd_experiment_settings(&pool, 0.25).await;
     settings.patches_per_image = 20;
@@ -265,18 +296,19 @@ async fn a_trial_during_which_the_page_is_hidden_is_invalid_and_served_again(poo
 
     // Hide the page while the reference of the first trial is on screen.
     let stage = wait_for(page, ".jnd-stage[data-phase='reference']").await;
-    let hidden_position: i64 = stage.attr("data-position").await.unwrap().unwrap().parse().unwrap();
+    let hidden_position: i64 = stage
+        .attr("data-position")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
     let original = page.window().await.unwrap();
     let other = page.new_window(true).await.unwrap();
     page.switch_to_window(other.handle).await.unwrap();
-    let hidden = page
-        .execute("return document.visibilityState", vec![])
-        .await
-        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     page.close_window().await.unwrap();
     page.switch_to_window(original).await.unwrap();
-    println!("the other tab saw visibilityState {hidden}");
 
     let position = next_question(page, &[]).await;
     assert_eq!(position, hidden_position);
@@ -299,13 +331,24 @@ async fn a_trial_during_which_the_page_is_hidden_is_invalid_and_served_again(poo
     assert!(!hidden_row.get::<bool, _>("valid"));
     assert!(hidden_row.get::<bool, _>("lost_visibility"));
     assert_eq!(
-        hidden_row.get::<Option<String>, _>("invalid_reason").as_deref(),
+        hidden_row
+            .get::<Option<String>, _>("invalid_reason")
+            .as_deref(),
         Some("the page was hidden during the sequence")
     );
     let repeat = &rows[3];
-    assert_eq!(repeat.get::<Option<i32>, _>("retry_of"), Some(hidden_position as i32));
-    assert_eq!(repeat.get::<i64, _>("pair_id"), hidden_row.get::<i64, _>("pair_id"));
-    assert!(repeat.get::<bool, _>("valid"), "the repeat was shown undisturbed");
+    assert_eq!(
+        repeat.get::<Option<i32>, _>("retry_of"),
+        Some(hidden_position as i32)
+    );
+    assert_eq!(
+        repeat.get::<i64, _>("pair_id"),
+        hidden_row.get::<i64, _>("pair_id")
+    );
+    assert!(
+        repeat.get::<bool, _>("valid"),
+        "the repeat was shown undisturbed"
+    );
     assert_eq!(answered.len(), 4);
     assert_eq!(answered[3], 3);
 }

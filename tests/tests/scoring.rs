@@ -42,11 +42,19 @@ async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPoo
         .collect();
     let mut worker = Worker::new(pool.clone(), weights_dir());
     for metric in &metrics {
-        let job = scoring::enqueue(&pool, experiment_id, metric).await.unwrap();
+        let job = scoring::enqueue(&pool, experiment_id, metric)
+            .await
+            .unwrap();
         let outcome = worker.run_next(None).await.unwrap().unwrap();
-        assert_eq!((outcome.job_id, outcome.scored, outcome.error), (job, 8, None));
+        assert_eq!(
+            (outcome.job_id, outcome.scored, outcome.error),
+            (job, 8, None)
+        );
     }
-    assert!(worker.run_next(None).await.unwrap().is_none(), "no job left");
+    assert!(
+        worker.run_next(None).await.unwrap().is_none(),
+        "no job left"
+    );
 
     let alex = Lpips::from_weights_dir(Net::Alex, Weighting::Lin, &weights_dir()).unwrap();
     let rows = sqlx::query(
@@ -67,18 +75,30 @@ async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPoo
             other => panic!("unexpected metric {other}"),
         };
         let (d0, d1): (f64, f64) = (row.get("d0"), row.get("d1"));
-        assert!((d0 - expected(&p0)).abs() < 1e-6, "{d0} vs {}", expected(&p0));
-        assert!((d1 - expected(&p1)).abs() < 1e-6, "{d1} vs {}", expected(&p1));
+        assert!(
+            (d0 - expected(&p0)).abs() < 1e-6,
+            "{d0} vs {}",
+            expected(&p0)
+        );
+        assert!(
+            (d1 - expected(&p1)).abs() < 1e-6,
+            "{d1} vs {}",
+            expected(&p1)
+        );
     }
 
     // Asking again queues a job that finds nothing left to do.
-    scoring::enqueue(&pool, experiment_id, &metrics[0]).await.unwrap();
+    scoring::enqueue(&pool, experiment_id, &metrics[0])
+        .await
+        .unwrap();
     let outcome = worker.run_next(None).await.unwrap().unwrap();
     assert_eq!((outcome.scored, outcome.error), (0, None));
     assert_eq!(distance_count(&pool, "lpips-alex").await, 8);
     let progress = scoring::progress(&pool, experiment_id).await.unwrap();
     assert_eq!(progress.len(), 3);
-    assert!(progress.iter().all(|row| row.scored == 8 && row.triplets == 8));
+    assert!(progress
+        .iter()
+        .all(|row| row.scored == 8 && row.stimuli == 8));
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -86,7 +106,9 @@ async fn a_job_that_cannot_be_done_fails_with_the_reason(pool: PgPool) {
     let settings = experiment_settings(&pool).await;
     let experiment_id = create_experiment(&pool, &settings, 1).await;
     let metric: Metric = "lpips-alex:missing-weights".parse().unwrap();
-    scoring::enqueue(&pool, experiment_id, &metric).await.unwrap();
+    scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .unwrap();
     let outcome = Worker::new(pool.clone(), weights_dir())
         .run_next(None)
         .await
@@ -119,29 +141,35 @@ async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
     let experiment_id = create_experiment(&pool, &settings, 2).await;
     let total = 800;
     let metric: Metric = "lpips-alex".parse().unwrap();
-    scoring::enqueue(&pool, experiment_id, &metric).await.unwrap();
-
-    let mut process = Command::new(percept_binary())
-        .args(["worker", "--threads", "1", "--weights-dir"])
-        .arg(weights_dir())
-        .env("DATABASE_URL", database_url(&pool))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    scoring::enqueue(&pool, experiment_id, &metric)
+        .await
         .unwrap();
+
+    let mut worker_process = Some(KilledOnDrop(
+        Command::new(percept_binary())
+            .args(["worker", "--threads", "1", "--weights-dir"])
+            .arg(weights_dir())
+            .env("DATABASE_URL", database_url(&pool))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
     // Kill it -9 once its first batch is committed.
     let deadline = Instant::now() + Duration::from_secs(120);
     let scored_at_kill = loop {
         let scored = distance_count(&pool, "lpips-alex").await;
-        if scored > 0 {
-            process.kill().unwrap();
-            process.wait().unwrap();
+        if scored > 0 || Instant::now() > deadline {
+            worker_process.take();
+            assert!(scored > 0, "the worker scored nothing");
             break distance_count(&pool, "lpips-alex").await;
         }
-        assert!(Instant::now() < deadline, "the worker scored nothing");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    assert!(scored_at_kill < total, "the worker finished before it could be killed");
+    assert!(
+        scored_at_kill < total,
+        "the worker finished before it could be killed"
+    );
 
     // Its lock went with its connection: the next worker takes the job and
     // scores only what is missing.
@@ -159,4 +187,15 @@ async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.scored as i64, total - scored_at_kill);
     assert_eq!(distance_count(&pool, "lpips-alex").await, total);
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves
+/// no worker behind.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use indicatif::ProgressBar;
+use percept_tests::jnd::jnd_experiment_settings;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
 use percept_tests::{percept_binary, TestApp};
 use server::simulation::{self, ObserverMetric, SimulationSettings};
@@ -65,8 +66,14 @@ async fn simulated_workers_fill_the_experiment_and_careless_ones_fail_sentinels(
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(per_triplet.len(), 2 * 6 - sentinel_count(&pool).await as usize);
-    assert!(per_triplet.iter().all(|&count| count == 2), "{per_triplet:?}");
+    assert_eq!(
+        per_triplet.len(),
+        2 * 6 - sentinel_count(&pool).await as usize
+    );
+    assert!(
+        per_triplet.iter().all(|&count| count == 2),
+        "{per_triplet:?}"
+    );
 
     // Careful observers always see the identical side of a sentinel as closer.
     let scores = server::quality::sentinel_scores(&pool, experiment_id)
@@ -80,12 +87,69 @@ async fn simulated_workers_fill_the_experiment_and_careless_ones_fail_sentinels(
             .unwrap();
     // Workers who came after the experiment was full never got a row.
     assert!((1..=3).contains(&careful.len()), "{careful:?}");
-    let careful_scores: Vec<_> =
-        scores.iter().filter(|score| careful.contains(&score.worker_id)).collect();
-    assert!(!careful_scores.is_empty(), "no careful worker judged a sentinel");
+    let careful_scores: Vec<_> = scores
+        .iter()
+        .filter(|score| careful.contains(&score.worker_id))
+        .collect();
+    assert!(
+        !careful_scores.is_empty(),
+        "no careful worker judged a sentinel"
+    );
     for score in careful_scores {
-        assert_eq!(score.passed, score.judged, "careful worker {} failed a sentinel", score.worker_id);
+        assert_eq!(
+            score.passed, score.judged,
+            "careful worker {} failed a sentinel",
+            score.worker_id
+        );
     }
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn simulated_workers_fill_a_jnd_experiment_with_valid_judgments(pool: PgPool) {
+    let mut experiment = jnd_experiment_settings(&pool, 0.3).await;
+    experiment.patches_per_image = 6;
+    experiment.trials_per_assignment = 4;
+    experiment.judgments_per_triplet = 2;
+    experiment.max_assignments_per_worker = 10;
+    let experiment_id = create_experiment(&pool, &experiment, 2).await;
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let summary = simulation::run(
+        &app.url(""),
+        experiment_id,
+        &settings(4, 0.0),
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM jnd_judgments WHERE valid")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, i64::from(summary.judgments));
+    // Every pair got exactly its two judgments.
+    let per_pair: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(j.id) FROM pairs p
+         LEFT JOIN jnd_trials jt ON jt.pair_id = p.id
+         LEFT JOIN jnd_judgments j USING (assignment_id, position)
+         GROUP BY p.id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(per_pair.len(), 12);
+    assert!(per_pair.iter().all(|&count| count == 2), "{per_pair:?}");
+    // Careful observers never see a difference between identical patches.
+    let controls_said_different: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jnd_judgments j
+         JOIN jnd_trials jt USING (assignment_id, position)
+         JOIN pairs p ON p.id = jt.pair_id
+         WHERE p.is_control AND NOT j.said_same",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(controls_said_different, 0);
 }
 
 async fn sentinel_count(pool: &PgPool) -> i64 {
@@ -135,7 +199,8 @@ async fn the_cli_drives_a_running_server(pool: PgPool) {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("404") && stderr.contains(&format!("no experiment {}", experiment_id + 1000)),
+        stderr.contains("404")
+            && stderr.contains(&format!("no experiment {}", experiment_id + 1000)),
         "{stderr}"
     );
 }

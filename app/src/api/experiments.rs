@@ -35,6 +35,29 @@ pub struct NewExperimentSettings {
     pub completion_redirect_url: Option<String>,
     #[serde(default = "defaults::max_sentinel_failure_share")]
     pub max_sentinel_failure_share: f64,
+    /// Present for a JND experiment (absent: 2AFC). Its pairs are cut from
+    /// the uploaded images, or taken from `source_experiment_id`'s triplets
+    /// (then upload no images); `judgments_per_triplet` is per pair, and the
+    /// sentinel settings do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jnd: Option<JndChoice>,
+}
+
+/// A JND experiment's sequence (ms), its share of control pairs, and where
+/// its pairs come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JndChoice {
+    #[serde(default = "defaults::reference_ms")]
+    pub reference_ms: u32,
+    #[serde(default = "defaults::gap_ms")]
+    pub gap_ms: u32,
+    #[serde(default = "defaults::distorted_ms")]
+    pub distorted_ms: u32,
+    #[serde(default = "defaults::control_share")]
+    pub control_share: f64,
+    pub source_experiment_id: Option<i64>,
 }
 
 /// The CLI's defaults (`percept experiment create --help`), which the form
@@ -66,6 +89,19 @@ pub mod defaults {
     }
     pub fn max_sentinel_failure_share() -> f64 {
         0.5
+    }
+    /// BAPPS' JND sequence: 1 s reference, 250 ms blank, 1 s second patch.
+    pub fn reference_ms() -> u32 {
+        1000
+    }
+    pub fn gap_ms() -> u32 {
+        250
+    }
+    pub fn distorted_ms() -> u32 {
+        1000
+    }
+    pub fn control_share() -> f64 {
+        0.1
     }
 }
 
@@ -112,7 +148,8 @@ pub struct ExperimentSummary {
     pub triplets_total: i32,
     pub triplets_generated: i32,
     /// Judgments of real (non-sentinel) triplets so far, and how many the
-    /// experiment wants: real triplets × judgments per triplet.
+    /// experiment wants: real triplets × judgments per triplet. For a JND
+    /// experiment: valid judgments, and pairs × judgments per pair.
     pub judgments_collected: i64,
     pub judgments_target: i64,
     pub created_at: DateTime<Utc>,
@@ -154,6 +191,43 @@ pub struct ExperimentDetail {
     pub flagged_workers: i64,
     /// The page to send workers to.
     pub worker_url: String,
+    /// For a JND experiment: its sequence, pair progress and measured timing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jnd: Option<JndProgress>,
+}
+
+/// A JND experiment's pairs, how many judgments count, and how faithfully
+/// workers' browsers kept the presentation timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JndProgress {
+    pub presentation: crate::api::jnd::JndPresentation,
+    pub control_share: f32,
+    /// The 2AFC experiment the pairs were taken from, if any.
+    pub source_experiment_id: Option<i64>,
+    pub pairs: i64,
+    pub control_pairs: i64,
+    pub valid_judgments: i64,
+    /// Judgments whose timing was off or whose page was hidden or unfocused:
+    /// stored, but not counted, and their pairs were served again.
+    pub invalid_judgments: i64,
+    /// Invalid / all judgments; none before the first.
+    pub invalid_share: Option<f64>,
+    /// |measured − configured| duration over every judgment, per phase.
+    pub timing_errors: Vec<TimingErrorSummary>,
+}
+
+/// The distribution of one phase's timing error, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TimingErrorSummary {
+    /// `reference exposure`, `gap` or `distorted exposure`.
+    pub phase: String,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
 /// One worker's record in `GET /api/experiments/{id}/workers`.

@@ -91,9 +91,17 @@ impl MeasuredTiming {
         // sub-millisecond jitter, which this slack absorbs.
         let tolerance_ms = self.refresh_interval_ms + 0.5;
         [
-            ("reference exposure", self.reference_exposure_ms(), presentation.reference_ms),
+            (
+                "reference exposure",
+                self.reference_exposure_ms(),
+                presentation.reference_ms,
+            ),
             ("gap", self.gap_ms(), presentation.gap_ms),
-            ("distorted exposure", self.distorted_exposure_ms(), presentation.distorted_ms),
+            (
+                "distorted exposure",
+                self.distorted_exposure_ms(),
+                presentation.distorted_ms,
+            ),
         ]
         .into_iter()
         .find(|(_, measured, wanted)| (measured - f64::from(*wanted)).abs() > tolerance_ms)
@@ -162,25 +170,41 @@ mod tests {
     #[test]
     fn whole_frames_nearest_the_durations_are_valid() {
         // 60 frames, 15 frames, 60 frames at 60 Hz.
-        assert_eq!(timing(1000.0, 250.0, 1000.0).invalid_reason(&PRESENTATION), None);
+        assert_eq!(
+            timing(1000.0, 250.0, 1000.0).invalid_reason(&PRESENTATION),
+            None
+        );
         // One frame late on each.
-        assert_eq!(timing(1016.7, 266.7, 1016.7).invalid_reason(&PRESENTATION), None);
+        assert_eq!(
+            timing(1016.7, 266.7, 1016.7).invalid_reason(&PRESENTATION),
+            None
+        );
     }
 
     #[test]
     fn more_than_a_frame_off_is_invalid() {
         let reason = timing(1000.0, 284.0, 1000.0).invalid_reason(&PRESENTATION);
-        assert!(reason.unwrap().starts_with("the gap lasted 284.0 ms instead of 250 ms"));
-        assert!(timing(966.0, 250.0, 1000.0).invalid_reason(&PRESENTATION).is_some());
+        assert!(reason
+            .unwrap()
+            .starts_with("the gap lasted 284.0 ms instead of 250 ms"));
+        assert!(timing(966.0, 250.0, 1000.0)
+            .invalid_reason(&PRESENTATION)
+            .is_some());
     }
 
     #[test]
     fn losing_visibility_or_focus_is_invalid() {
         let mut hidden = timing(1000.0, 250.0, 1000.0);
         hidden.lost_visibility = true;
-        assert!(hidden.invalid_reason(&PRESENTATION).unwrap().contains("hidden"));
+        assert!(hidden
+            .invalid_reason(&PRESENTATION)
+            .unwrap()
+            .contains("hidden"));
         let mut blurred = timing(1000.0, 250.0, 1000.0);
         blurred.lost_focus = true;
-        assert!(blurred.invalid_reason(&PRESENTATION).unwrap().contains("focus"));
+        assert!(blurred
+            .invalid_reason(&PRESENTATION)
+            .unwrap()
+            .contains("focus"));
     }
 }

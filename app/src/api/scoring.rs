@@ -22,9 +22,10 @@ pub struct QueuedJobs {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MetricProgress {
     pub metric: String,
-    /// Triplets with this metric's distances so far, of all the experiment's.
+    /// Stimuli (triplets or JND pairs) with this metric's distances so far,
+    /// of all the experiment's.
     pub scored: i64,
-    pub triplets: i64,
+    pub stimuli: i64,
     /// The latest job's state: pending, done or failed (with its error).
     pub state: Option<String>,
     pub error: Option<String>,

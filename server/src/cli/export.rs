@@ -34,14 +34,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             experiment_ids: args.experiments.clone(),
             include_flagged: args.include_flagged,
         };
-        let exported =
-            datasets::export(&database.pool, &options, &mut FolderSink::new(args.out.clone())).await;
+        let exported = datasets::export(
+            &database.pool,
+            &options,
+            &mut FolderSink::new(args.out.clone()),
+        )
+        .await;
         database.close().await?;
         let summary = exported?;
         eprintln!(
-            "wrote {} triplets with {} judgments to {} ({} flagged workers left out)",
+            "wrote {} triplets with {} judgments and {} JND pairs with {} valid judgments to {} \
+             ({} flagged workers left out)",
             summary.triplets,
             summary.judgments,
+            summary.pairs,
+            summary.jnd_judgments,
             args.out.display(),
             summary.excluded_workers
         );

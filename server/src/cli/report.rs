@@ -29,7 +29,9 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     if args.out.is_none() && args.json.is_none() {
-        anyhow::bail!("say where the report goes: --out report.html and/or --json report.json (or --json -)");
+        anyhow::bail!(
+            "say where the report goes: --out report.html and/or --json report.json (or --json -)"
+        );
     }
     tokio::runtime::Runtime::new()?.block_on(async {
         let database = args.database.open().await?;
@@ -46,7 +48,8 @@ async fn write(args: &ReportArgs, pool: &sqlx::PgPool) -> anyhow::Result<()> {
         if path.as_os_str() == "-" {
             println!("{json}");
         } else {
-            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     if let Some(path) = &args.out {

@@ -72,7 +72,11 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
 }
 
 async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let metrics = if args.metrics.is_empty() { scoring::default_metrics() } else { args.metrics.clone() };
+    let metrics = if args.metrics.is_empty() {
+        scoring::default_metrics()
+    } else {
+        args.metrics.clone()
+    };
     let mut jobs = Vec::new();
     for metric in &metrics {
         jobs.push(scoring::enqueue(pool, args.experiment, metric).await?);
@@ -82,15 +86,17 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
         return Ok(());
     }
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{msg:>18} {wide_bar} {pos}/{len} triplets")
+    let style = ProgressStyle::with_template("{msg:>18} {wide_bar} {pos}/{len} stimuli")
         .expect("a valid progress template");
     let bar_for = |metric: &Metric| {
         let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
         bar.set_message(metric.to_string());
         bar
     };
-    let progress_bars: Vec<(String, ProgressBar)> =
-        metrics.iter().map(|metric| (metric.to_string(), bar_for(metric))).collect();
+    let progress_bars: Vec<(String, ProgressBar)> = metrics
+        .iter()
+        .map(|metric| (metric.to_string(), bar_for(metric)))
+        .collect();
 
     // Work on our jobs here; any that a `percept worker` elsewhere holds are
     // watched until they finish.
@@ -113,7 +119,7 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
         let progress = scoring::progress(pool, args.experiment).await?;
         for (metric, bar) in &progress_bars {
             if let Some(row) = progress.iter().find(|row| &row.metric == metric) {
-                bar.set_length(row.triplets as u64);
+                bar.set_length(row.stimuli as u64);
                 bar.set_position(row.scored as u64);
             }
         }
@@ -124,7 +130,11 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
     let failures: Vec<String> = scoring::progress(pool, args.experiment)
         .await?
         .into_iter()
-        .filter(|row| progress_bars.iter().any(|(metric, _)| metric == &row.metric))
+        .filter(|row| {
+            progress_bars
+                .iter()
+                .any(|(metric, _)| metric == &row.metric)
+        })
         .filter_map(|row| Some(format!("{}: {}", row.metric, row.error?)))
         .collect();
     for (_, bar) in &progress_bars {

@@ -59,7 +59,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     println!(
         "{} workers ({} careless) completed {} assignments with {} judgments",
-        summary.workers, summary.careless_workers.len(), summary.assignments_completed, summary.judgments
+        summary.workers,
+        summary.careless_workers.len(),
+        summary.assignments_completed,
+        summary.judgments
     );
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! ```text
 //! 2afc/<split>/<category>/{ref,p0,p1}/000000.png
 //! 2afc/<split>/<category>/judge/000000.npy   share of judgments preferring p1
+//! jnd/<split>/<category>/{p0,p1}/000000.png  the reference and the distorted patch
+//! jnd/<split>/<category>/same/000000.npy     share of valid judgments saying "same"
 //! manifest.json                              every item's stimulus specs and counts
-//! judgments.csv                              one row per judgment
+//! judgments.csv, jnd_judgments.csv           one row per judgment
 //! ```
 //!
 //! Names are zero-padded so that sorted order pairs the files across
@@ -35,86 +37,69 @@ pub struct ExportSummary {
     pub triplets: usize,
     /// Judgments behind the `judge` files (imported ones included).
     pub judgments: f64,
+    /// JND pairs written (distorted pairs with at least one valid judgment),
+    /// and the valid judgments behind their `same` files.
+    pub pairs: usize,
+    pub jnd_judgments: f64,
     pub excluded_workers: usize,
 }
 
-/// Writes the experiments' judged triplets, the manifest and the CSV to `sink`.
+/// Writes the experiments' judged triplets and pairs, the manifest and the
+/// CSVs to `sink`.
 pub async fn export(
     pool: &PgPool,
     options: &ExportOptions,
     sink: &mut impl DatasetSink,
 ) -> anyhow::Result<ExportSummary> {
-    let mut summary = ExportSummary::default();
+    let mut export = Export {
+        pool,
+        sink,
+        summary: ExportSummary::default(),
+        items: Vec::new(),
+        judgments_csv: csv_writer(&CSV_COLUMNS)?,
+        jnd_judgments_csv: csv_writer(&JND_CSV_COLUMNS)?,
+        next_index: HashMap::new(),
+    };
     let mut manifest_experiments = Vec::new();
-    let mut items = Vec::new();
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    csv.write_record(CSV_COLUMNS)?;
-    // Numbering continues across experiments that share a split and category.
-    let mut next_index: HashMap<String, usize> = HashMap::new();
-
     for &experiment_id in &options.experiment_ids {
         let experiment = sqlx::query!(
             r#"SELECT id, name, kind, split, category, patch_size, seed, sampler,
-                      judgments_per_triplet, sentinel_rate, max_sentinel_failure_share
+                      judgments_per_triplet, sentinel_rate, max_sentinel_failure_share,
+                      reference_ms, gap_ms, distorted_ms, control_share
                FROM experiments WHERE id = $1"#,
             experiment_id
         )
         .fetch_optional(pool)
         .await?
         .with_context(|| format!("there is no experiment {experiment_id}"))?;
-        let flagged: HashSet<i64> =
-            quality::flagged_worker_ids(pool, experiment_id).await?.into_iter().collect();
-        let excluded = tallies::excluded_workers(pool, &[experiment_id], options.include_flagged).await?;
-        summary.excluded_workers += excluded.len();
+        let flagged: HashSet<i64> = quality::flagged_worker_ids(pool, experiment_id)
+            .await?
+            .into_iter()
+            .collect();
+        let excluded =
+            tallies::excluded_workers(pool, &[experiment_id], options.include_flagged).await?;
+        export.summary.excluded_workers += excluded.len();
         let folder = format!(
-            "2afc/{}/{}",
+            "{}/{}/{}",
+            if experiment.kind == "jnd" {
+                "jnd"
+            } else {
+                "2afc"
+            },
             path_component(&experiment.split),
             path_component(experiment.category.as_deref().unwrap_or("uncategorised"))
         );
-        let tallies = tallies::tallies(pool, &[experiment_id], &excluded).await?;
-
-        let mut item_of_triplet: HashMap<i64, String> = HashMap::new();
-        let mut triplets = sqlx::query!(
-            r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
-                      t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.imported_item,
-                      r.file_name
-               FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
-               WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
-               ORDER BY t.id"#,
-            experiment_id
-        )
-        .fetch(pool);
-        while let Some(triplet) = triplets.try_next().await? {
-            let Some(tally) = tallies.get(&triplet.id) else { continue };
-            let index = next_index.entry(folder.clone()).or_default();
-            let name = format!("{index:06}");
-            *index += 1;
-            let judge = tally.p1_share();
-            for (part, png) in [("ref", &triplet.ref_png), ("p0", &triplet.p0_png), ("p1", &triplet.p1_png)] {
-                sink.add(&format!("{folder}/{part}/{name}.png"), png).await?;
-            }
-            sink.add(&format!("{folder}/judge/{name}.npy"), &npy::encode_share(judge)).await?;
-            let item = format!("{folder}/{name}");
-            items.push(json!({
-                "item": item,
-                "experiment_id": experiment_id,
-                "triplet_id": triplet.id,
-                "reference_image": triplet.file_name,
-                "crop": { "x": triplet.crop_x, "y": triplet.crop_y, "size": experiment.patch_size },
-                "imported_from": triplet.imported_item,
-                "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
-                "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
-                "judgments": tally.judgments,
-                "chose_p1": tally.chose_p1,
-                "judge": judge,
-            }));
-            item_of_triplet.insert(triplet.id, item);
-            summary.triplets += 1;
-            summary.judgments += tally.judgments;
+        let judged = Judged {
+            experiment_id,
+            folder: &folder,
+            excluded: &excluded,
+            flagged: &flagged,
+        };
+        if experiment.kind == "jnd" {
+            export.jnd(&judged).await?;
+        } else {
+            export.two_afc(&judged, experiment.patch_size).await?;
         }
-        drop(triplets);
-
-        write_judgment_rows(pool, experiment_id, &excluded, &flagged, &item_of_triplet, &mut csv).await?;
         manifest_experiments.push(json!({
             "id": experiment.id,
             "name": experiment.name,
@@ -125,42 +110,234 @@ pub async fn export(
             "patch_size": experiment.patch_size,
             "seed": experiment.seed,
             "sampler": experiment.sampler,
-            "judgments_per_triplet": experiment.judgments_per_triplet,
+            "judgments_per_stimulus": experiment.judgments_per_triplet,
             "sentinel_rate": experiment.sentinel_rate,
             "max_sentinel_failure_share": experiment.max_sentinel_failure_share,
             "flagged_workers": flagged.len(),
+            "jnd_sequence_ms": (experiment.kind == "jnd").then(|| json!({
+                "reference": experiment.reference_ms,
+                "gap": experiment.gap_ms,
+                "distorted": experiment.distorted_ms,
+            })),
+            "control_share": (experiment.kind == "jnd").then_some(experiment.control_share),
         }));
     }
 
     let manifest: Value = json!({
         "format": "percept-bapps/1",
-        "layout": "2afc/<split>/<category>/{ref,p0,p1}/NNNNNN.png and judge/NNNNNN.npy (float64, shape (1,): share of judgments preferring p1)",
+        "layout": {
+            "2afc": "2afc/<split>/<category>/{ref,p0,p1}/NNNNNN.png and judge/NNNNNN.npy (float64, shape (1,): share of judgments preferring p1)",
+            "jnd": "jnd/<split>/<category>/{p0,p1}/NNNNNN.png (p0 the reference, p1 the distorted patch) and same/NNNNNN.npy (float64, shape (1,): share of valid judgments saying \"same\")",
+        },
         "include_flagged": options.include_flagged,
         "experiments": manifest_experiments,
-        "items": items,
+        "items": export.items,
     });
-    sink.add("manifest.json", &serde_json::to_vec_pretty(&manifest)?).await?;
-    sink.add("judgments.csv", &csv.into_inner().context("finishing the CSV")?).await?;
-    Ok(summary)
+    let sink = export.sink;
+    sink.add("manifest.json", &serde_json::to_vec_pretty(&manifest)?)
+        .await?;
+    sink.add(
+        "judgments.csv",
+        &export
+            .judgments_csv
+            .into_inner()
+            .context("finishing the CSV")?,
+    )
+    .await?;
+    if export.summary.pairs > 0 {
+        let jnd_csv = export
+            .jnd_judgments_csv
+            .into_inner()
+            .context("finishing the JND CSV")?;
+        sink.add("jnd_judgments.csv", &jnd_csv).await?;
+    }
+    Ok(export.summary)
+}
+
+fn csv_writer(columns: &[&str]) -> anyhow::Result<csv::Writer<Vec<u8>>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(columns)?;
+    Ok(writer)
+}
+
+/// An export in progress.
+struct Export<'a, S> {
+    pool: &'a PgPool,
+    sink: &'a mut S,
+    summary: ExportSummary,
+    items: Vec<Value>,
+    judgments_csv: csv::Writer<Vec<u8>>,
+    jnd_judgments_csv: csv::Writer<Vec<u8>>,
+    /// Numbering continues across experiments that share a folder.
+    next_index: HashMap<String, usize>,
+}
+
+/// One experiment being exported: where it goes and whose judgments count.
+struct Judged<'a> {
+    experiment_id: i64,
+    folder: &'a str,
+    excluded: &'a [i64],
+    flagged: &'a HashSet<i64>,
+}
+
+impl<S: DatasetSink> Export<'_, S> {
+    /// The next zero-padded file stem in `folder`.
+    fn next_name(&mut self, folder: &str) -> String {
+        let index = self.next_index.entry(folder.to_owned()).or_default();
+        *index += 1;
+        format!("{:06}", *index - 1)
+    }
+
+    async fn two_afc(&mut self, judged: &Judged<'_>, patch_size: i32) -> anyhow::Result<()> {
+        let tallies = tallies::tallies(self.pool, &[judged.experiment_id], judged.excluded).await?;
+        let mut item_of_triplet: HashMap<i64, String> = HashMap::new();
+        let mut triplets = sqlx::query!(
+            r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
+                      t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.imported_item,
+                      r.file_name
+               FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
+               WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
+               ORDER BY t.id"#,
+            judged.experiment_id
+        )
+        .fetch(self.pool);
+        while let Some(triplet) = triplets.try_next().await? {
+            let Some(tally) = tallies.get(&triplet.id) else {
+                continue;
+            };
+            let folder = judged.folder;
+            let name = self.next_name(folder);
+            let judge = tally.p1_share();
+            for (part, png) in [
+                ("ref", &triplet.ref_png),
+                ("p0", &triplet.p0_png),
+                ("p1", &triplet.p1_png),
+            ] {
+                self.sink
+                    .add(&format!("{folder}/{part}/{name}.png"), png)
+                    .await?;
+            }
+            self.sink
+                .add(
+                    &format!("{folder}/judge/{name}.npy"),
+                    &npy::encode_share(judge),
+                )
+                .await?;
+            let item = format!("{folder}/{name}");
+            self.items.push(json!({
+                "item": item,
+                "experiment_id": judged.experiment_id,
+                "triplet_id": triplet.id,
+                "reference_image": triplet.file_name,
+                "crop": { "x": triplet.crop_x, "y": triplet.crop_y, "size": patch_size },
+                "imported_from": triplet.imported_item,
+                "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
+                "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
+                "judgments": tally.judgments,
+                "chose_p1": tally.chose_p1,
+                "judge": judge,
+            }));
+            item_of_triplet.insert(triplet.id, item);
+            self.summary.triplets += 1;
+            self.summary.judgments += tally.judgments;
+        }
+        drop(triplets);
+        write_judgment_rows(self.pool, judged, &item_of_triplet, &mut self.judgments_csv).await
+    }
+
+    async fn jnd(&mut self, judged: &Judged<'_>) -> anyhow::Result<()> {
+        let tallies =
+            tallies::pair_tallies(self.pool, &[judged.experiment_id], judged.excluded).await?;
+        let mut item_of_pair: HashMap<i64, String> = HashMap::new();
+        let mut pairs = sqlx::query!(
+            r#"SELECT p.id, p.crop_x, p.crop_y, p.ref_png, p.distorted_png, p.pipeline, p.seed,
+                      p.source_triplet_id, r.file_name AS "file_name?"
+               FROM pairs p LEFT JOIN reference_images r ON r.id = p.reference_image_id
+               WHERE p.experiment_id = $1 AND NOT p.is_control
+               ORDER BY p.id"#,
+            judged.experiment_id
+        )
+        .fetch(self.pool);
+        while let Some(pair) = pairs.try_next().await? {
+            let Some(tally) = tallies.get(&pair.id) else {
+                continue;
+            };
+            let folder = judged.folder;
+            let name = self.next_name(folder);
+            let same = tally.same_share();
+            self.sink
+                .add(&format!("{folder}/p0/{name}.png"), &pair.ref_png)
+                .await?;
+            self.sink
+                .add(&format!("{folder}/p1/{name}.png"), &pair.distorted_png)
+                .await?;
+            self.sink
+                .add(
+                    &format!("{folder}/same/{name}.npy"),
+                    &npy::encode_share(same),
+                )
+                .await?;
+            let item = format!("{folder}/{name}");
+            self.items.push(json!({
+                "item": item,
+                "experiment_id": judged.experiment_id,
+                "pair_id": pair.id,
+                "reference_image": pair.file_name,
+                "source_triplet_id": pair.source_triplet_id,
+                "crop": { "x": pair.crop_x, "y": pair.crop_y },
+                "p1": distortion(pair.pipeline, pair.seed),
+                "judgments": tally.judgments,
+                "said_same": tally.said_same,
+                "same": same,
+            }));
+            item_of_pair.insert(pair.id, item);
+            self.summary.pairs += 1;
+            self.summary.jnd_judgments += tally.judgments;
+        }
+        drop(pairs);
+        write_jnd_judgment_rows(
+            self.pool,
+            judged,
+            &item_of_pair,
+            &mut self.jnd_judgments_csv,
+        )
+        .await
+    }
 }
 
 const CSV_COLUMNS: [&str; 20] = [
-    "judgment_id", "experiment_id", "item", "triplet_id", "sentinel", "sentinel_passed",
-    "worker_platform", "worker_id", "worker_flagged", "assignment_id", "study_id", "session_id",
-    "position", "left_is_p0", "chosen_side", "chose_p1", "response_ms", "client_time",
-    "server_time", "user_agent",
+    "judgment_id",
+    "experiment_id",
+    "item",
+    "triplet_id",
+    "sentinel",
+    "sentinel_passed",
+    "worker_platform",
+    "worker_id",
+    "worker_flagged",
+    "assignment_id",
+    "study_id",
+    "session_id",
+    "position",
+    "left_is_p0",
+    "chosen_side",
+    "chose_p1",
+    "response_ms",
+    "client_time",
+    "server_time",
+    "user_agent",
 ];
 
 /// One CSV row per judgment of the experiment (sentinels included, marked),
-/// leaving out the `excluded` workers.
+/// leaving out the excluded workers.
 async fn write_judgment_rows(
     pool: &PgPool,
-    experiment_id: i64,
-    excluded: &[i64],
-    flagged: &HashSet<i64>,
+    judged: &Judged<'_>,
     item_of_triplet: &HashMap<i64, String>,
     csv: &mut csv::Writer<Vec<u8>>,
 ) -> anyhow::Result<()> {
+    let (experiment_id, excluded, flagged) =
+        (judged.experiment_id, judged.excluded, judged.flagged);
     let mut rows = sqlx::query!(
         r#"
         SELECT j.id, at.triplet_id, t.sentinel_answer, w.id AS worker_row_id, w.platform,
@@ -180,14 +357,21 @@ async fn write_judgment_rows(
     )
     .fetch(pool);
     while let Some(row) = rows.try_next().await? {
-        let sentinel_passed = row.sentinel_answer.map(|answer| (answer == 1) == row.chose_p1);
+        let sentinel_passed = row
+            .sentinel_answer
+            .map(|answer| (answer == 1) == row.chose_p1);
         csv.write_record([
             row.id.to_string(),
             experiment_id.to_string(),
-            item_of_triplet.get(&row.triplet_id).cloned().unwrap_or_default(),
+            item_of_triplet
+                .get(&row.triplet_id)
+                .cloned()
+                .unwrap_or_default(),
             row.triplet_id.to_string(),
             row.sentinel_answer.is_some().to_string(),
-            sentinel_passed.map(|passed| passed.to_string()).unwrap_or_default(),
+            sentinel_passed
+                .map(|passed| passed.to_string())
+                .unwrap_or_default(),
             row.platform,
             row.external_id,
             flagged.contains(&row.worker_row_id).to_string(),
@@ -220,10 +404,105 @@ fn path_component(name: &str) -> String {
     let cleaned: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     match cleaned.trim_matches('.') {
         "" => "_".into(),
         _ => cleaned,
     }
+}
+
+const JND_CSV_COLUMNS: [&str; 24] = [
+    "judgment_id",
+    "experiment_id",
+    "item",
+    "pair_id",
+    "control",
+    "worker_platform",
+    "worker_id",
+    "worker_flagged",
+    "assignment_id",
+    "study_id",
+    "session_id",
+    "position",
+    "retry_of",
+    "said_same",
+    "response_ms",
+    "refresh_interval_ms",
+    "reference_exposure_ms",
+    "gap_ms",
+    "distorted_exposure_ms",
+    "lost_visibility",
+    "lost_focus",
+    "invalid_reason",
+    "client_time",
+    "server_time",
+];
+
+/// One CSV row per JND judgment (controls and invalid trials included,
+/// marked), leaving out the excluded workers.
+async fn write_jnd_judgment_rows(
+    pool: &PgPool,
+    judged: &Judged<'_>,
+    item_of_pair: &HashMap<i64, String>,
+    csv: &mut csv::Writer<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let mut rows = sqlx::query!(
+        r#"
+        SELECT j.id, jt.pair_id, p.is_control, w.id AS worker_row_id, w.platform, w.external_id,
+               a.id AS assignment_id, a.study_id, a.session_id, j.position, jt.retry_of,
+               j.said_same, j.response_ms, j.refresh_interval_ms,
+               j.reference_exposure_ms AS "reference_exposure_ms!",
+               j.measured_gap_ms AS "measured_gap_ms!",
+               j.distorted_exposure_ms AS "distorted_exposure_ms!",
+               j.lost_visibility, j.lost_focus, j.invalid_reason, j.client_time, j.server_time
+        FROM jnd_judgments j
+        JOIN jnd_trials jt USING (assignment_id, position)
+        JOIN assignments a ON a.id = j.assignment_id
+        JOIN workers w ON w.id = a.worker_id
+        JOIN pairs p ON p.id = jt.pair_id
+        WHERE a.experiment_id = $1 AND NOT (a.worker_id = ANY($2))
+        ORDER BY j.server_time, j.id
+        "#,
+        judged.experiment_id,
+        judged.excluded,
+    )
+    .fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        csv.write_record([
+            row.id.to_string(),
+            judged.experiment_id.to_string(),
+            item_of_pair.get(&row.pair_id).cloned().unwrap_or_default(),
+            row.pair_id.to_string(),
+            row.is_control.to_string(),
+            row.platform,
+            row.external_id,
+            judged.flagged.contains(&row.worker_row_id).to_string(),
+            row.assignment_id.to_string(),
+            row.study_id.unwrap_or_default(),
+            row.session_id.unwrap_or_default(),
+            row.position.to_string(),
+            row.retry_of
+                .map(|position| position.to_string())
+                .unwrap_or_default(),
+            row.said_same.to_string(),
+            row.response_ms.to_string(),
+            row.refresh_interval_ms.to_string(),
+            row.reference_exposure_ms.to_string(),
+            row.measured_gap_ms.to_string(),
+            row.distorted_exposure_ms.to_string(),
+            row.lost_visibility.to_string(),
+            row.lost_focus.to_string(),
+            row.invalid_reason.unwrap_or_default(),
+            row.client_time.to_rfc3339(),
+            row.server_time.to_rfc3339(),
+        ])?;
+    }
+    Ok(())
 }

@@ -80,7 +80,10 @@ pub async fn import_bapps(
         let default_judgments = options
             .judgments_per_triplet
             .unwrap_or(if folder.split == "val" { 5 } else { 2 });
-        let first_ref = folder.path.join("ref").join(format!("{}.png", folder.stems[0]));
+        let first_ref = folder
+            .path
+            .join("ref")
+            .join(format!("{}.png", folder.stems[0]));
         let patch_size = read_patch(&first_ref)?.width();
         let experiment_id = sqlx::query_scalar!(
             r#"
@@ -107,7 +110,8 @@ pub async fn import_bapps(
 
         for stem in &folder.stems {
             let item = format!("2afc/{}/{}/{stem}", folder.split, folder.category);
-            let [reference, p0, p1] = ["ref", "p0", "p1"].map(|part| folder.path.join(part).join(format!("{stem}.png")));
+            let [reference, p0, p1] =
+                ["ref", "p0", "p1"].map(|part| folder.path.join(part).join(format!("{stem}.png")));
             let mut patches = Vec::with_capacity(3);
             for path in [&reference, &p0, &p1] {
                 let patch = read_patch(path)?;
@@ -120,11 +124,16 @@ pub async fn import_bapps(
                         folder.path.display()
                     );
                 }
-                patches.push(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?);
+                patches.push(
+                    std::fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                );
             }
             let judge_path = folder.path.join("judge").join(format!("{stem}.npy"));
-            let judge_bytes = std::fs::read(&judge_path).with_context(|| format!("cannot read {}", judge_path.display()))?;
-            let p1_share = npy::decode_share(&judge_bytes).with_context(|| format!("{}", judge_path.display()))?;
+            let judge_bytes = std::fs::read(&judge_path)
+                .with_context(|| format!("cannot read {}", judge_path.display()))?;
+            let p1_share = npy::decode_share(&judge_bytes)
+                .with_context(|| format!("{}", judge_path.display()))?;
             let known = manifest.get(&item);
             let judgments = known.map_or(f64::from(default_judgments), |item| item.judgments);
             let distortion = |which: Option<&ManifestDistortion>| {
@@ -208,16 +217,29 @@ fn check_category(split: &Path, category: &Path) -> anyhow::Result<CategoryFolde
     for part in PARTS {
         let folder = category.join(part);
         if !folder.is_dir() {
-            bail!("{} is missing: every category folder needs ref/, p0/, p1/ and judge/", folder.display());
+            bail!(
+                "{} is missing: every category folder needs ref/, p0/, p1/ and judge/",
+                folder.display()
+            );
         }
         let extension = if part == "judge" { "npy" } else { "png" };
         let mut stems = Vec::new();
-        for entry in std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))? {
+        for entry in std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot read {}", folder.display()))?
+        {
             let path = entry?.path();
             if path.extension().and_then(|e| e.to_str()) != Some(extension) {
-                bail!("{}: expected only .{extension} files in {part}/", path.display());
+                bail!(
+                    "{}: expected only .{extension} files in {part}/",
+                    path.display()
+                );
             }
-            stems.push(path.file_stem().and_then(|s| s.to_str()).context("a file name is not UTF-8")?.to_owned());
+            stems.push(
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .context("a file name is not UTF-8")?
+                    .to_owned(),
+            );
         }
         stems.sort();
         stems_by_part.push(stems);
@@ -243,8 +265,18 @@ fn check_category(split: &Path, category: &Path) -> anyhow::Result<CategoryFolde
     if stems.is_empty() {
         bail!("{} has no patches", category.display());
     }
-    let name = |path: &Path| path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-    Ok(CategoryFolder { split: name(split), category: name(category), path: category.to_owned(), stems })
+    let name = |path: &Path| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(CategoryFolder {
+        split: name(split),
+        category: name(category),
+        path: category.to_owned(),
+        stems,
+    })
 }
 
 fn sorted_subfolders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -259,9 +291,11 @@ fn sorted_subfolders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn read_patch(path: &Path) -> anyhow::Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(image::load_from_memory_with_format(&bytes, ImageFormat::Png)
-        .with_context(|| format!("{} is not a readable PNG", path.display()))?
-        .to_rgb8())
+    Ok(
+        image::load_from_memory_with_format(&bytes, ImageFormat::Png)
+            .with_context(|| format!("{} is not a readable PNG", path.display()))?
+            .to_rgb8(),
+    )
 }
 
 /// An export's manifest.json, by item, if the tree has one.
@@ -270,7 +304,13 @@ fn read_manifest(root: &Path) -> anyhow::Result<HashMap<String, ManifestItem>> {
     if !path.exists() {
         return Ok(HashMap::new());
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let manifest: Manifest = serde_json::from_str(&text).with_context(|| format!("{} is not a Percept manifest", path.display()))?;
-    Ok(manifest.items.into_iter().map(|item| (item.item.clone(), item)).collect())
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a Percept manifest", path.display()))?;
+    Ok(manifest
+        .items
+        .into_iter()
+        .map(|item| (item.item.clone(), item))
+        .collect())
 }

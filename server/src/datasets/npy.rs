@@ -50,17 +50,40 @@ pub fn decode_share(bytes: &[u8]) -> anyhow::Result<f64> {
         .split(',')
         .map(str::trim)
         .filter(|dim| !dim.is_empty())
-        .map(|dim| dim.parse::<usize>().with_context(|| format!("bad dimension {dim:?} in shape {shape}")))
+        .map(|dim| {
+            dim.parse::<usize>()
+                .with_context(|| format!("bad dimension {dim:?} in shape {shape}"))
+        })
         .product::<anyhow::Result<usize>>()?;
     if elements != 1 {
         bail!("expected one value (BAPPS' shape (1,)), found shape {shape}");
     }
-    let dtype = descr.trim_start_matches(['\'', '"']).split(['\'', '"']).next().unwrap_or("");
+    let dtype = descr
+        .trim_start_matches(['\'', '"'])
+        .split(['\'', '"'])
+        .next()
+        .unwrap_or("");
     let value = match dtype {
-        "<f8" | "=f8" => f64::from_le_bytes(data.get(..8).context("the value is cut short")?.try_into()?),
-        ">f8" => f64::from_be_bytes(data.get(..8).context("the value is cut short")?.try_into()?),
-        "<f4" | "=f4" => f64::from(f32::from_le_bytes(data.get(..4).context("the value is cut short")?.try_into()?)),
-        ">f4" => f64::from(f32::from_be_bytes(data.get(..4).context("the value is cut short")?.try_into()?)),
+        "<f8" | "=f8" => f64::from_le_bytes(
+            data.get(..8)
+                .context("the value is cut short")?
+                .try_into()?,
+        ),
+        ">f8" => f64::from_be_bytes(
+            data.get(..8)
+                .context("the value is cut short")?
+                .try_into()?,
+        ),
+        "<f4" | "=f4" => f64::from(f32::from_le_bytes(
+            data.get(..4)
+                .context("the value is cut short")?
+                .try_into()?,
+        )),
+        ">f4" => f64::from(f32::from_be_bytes(
+            data.get(..4)
+                .context("the value is cut short")?
+                .try_into()?,
+        )),
         other => bail!("expected a float32 or float64 array, found dtype {other:?}"),
     };
     if !(0.0..=1.0).contains(&value) {
@@ -83,7 +106,11 @@ mod tests {
     fn shares_round_trip_and_the_header_is_aligned() {
         for value in [0.0, 0.4, 2.0 / 3.0, 1.0] {
             let bytes = encode_share(value);
-            assert_eq!((bytes.len() - 8) % 64, 0, "numpy aligns the data to 64 bytes");
+            assert_eq!(
+                (bytes.len() - 8) % 64,
+                0,
+                "numpy aligns the data to 64 bytes"
+            );
             assert_eq!(decode_share(&bytes).unwrap(), value);
         }
     }
@@ -102,7 +129,8 @@ mod tests {
     #[test]
     fn wrong_shapes_types_and_values_are_named() {
         let with = |descr: &str, shape: &str, data: &[u8]| {
-            let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+            let header =
+                format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
             let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
             bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
             bytes.extend_from_slice(header.as_bytes());
@@ -113,6 +141,9 @@ mod tests {
         assert!(with("<i8", "(1,)", &[0; 8]).contains("dtype"));
         assert!(with("<f8", "(1,)", &1.5f64.to_le_bytes()).contains("between 0 and 1"));
         assert!(with("<f8", "(1,)", &[0; 3]).contains("cut short"));
-        assert!(decode_share(b"PK\x03\x04 not numpy").unwrap_err().to_string().contains("magic"));
+        assert!(decode_share(b"PK\x03\x04 not numpy")
+            .unwrap_err()
+            .to_string()
+            .contains("magic"));
     }
 }

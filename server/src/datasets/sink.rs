@@ -56,7 +56,10 @@ impl TarGzSink {
     /// Writes the end of the archive and the gzip trailer.
     pub async fn finish(self) -> anyhow::Result<()> {
         let rest = self.builder.into_inner()?.finish()?;
-        self.chunks.send(rest).await.context("the download was cancelled")
+        self.chunks
+            .send(rest)
+            .await
+            .context("the download was cancelled")
     }
 
     async fn flush_compressed(&mut self) -> anyhow::Result<()> {
@@ -64,7 +67,10 @@ impl TarGzSink {
         if compressed.is_empty() {
             return Ok(());
         }
-        self.chunks.send(compressed).await.context("the download was cancelled")
+        self.chunks
+            .send(compressed)
+            .await
+            .context("the download was cancelled")
     }
 }
 

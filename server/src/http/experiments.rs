@@ -21,6 +21,7 @@ use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::jnd::{self, JndSettings};
 use crate::quality;
 use crate::stimuli::SamplerSettings;
 
@@ -43,7 +44,16 @@ fn new_experiment(settings: NewExperimentSettings, owner_id: i64) -> NewExperime
     NewExperiment {
         owner_id,
         name: settings.name,
-        kind: ExperimentKind::TwoAfc,
+        kind: match settings.jnd {
+            Some(jnd) => ExperimentKind::Jnd(JndSettings {
+                reference_ms: jnd.reference_ms,
+                gap_ms: jnd.gap_ms,
+                distorted_ms: jnd.distorted_ms,
+                control_share: jnd.control_share,
+                source_experiment_id: jnd.source_experiment_id,
+            }),
+            None => ExperimentKind::TwoAfc,
+        },
         split: settings.split,
         category: non_blank(settings.category),
         patch_size: settings.patch_size,
@@ -174,11 +184,15 @@ pub async fn list(
                (SELECT count(*) FROM judgments j
                 JOIN assignment_trials at USING (assignment_id, position)
                 JOIN triplets t ON t.id = at.triplet_id
-                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL
-               ) AS "judgments_collected!",
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id AND j.valid) AS "judgments_collected!",
+               -- An experiment has triplets or pairs, never both.
                e.judgments_per_triplet * (
-                   SELECT count(*) FROM triplets t
-                   WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL
+                   (SELECT count(*) FROM triplets t
+                    WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+                   + (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id)
                ) AS "judgments_target!"
         FROM experiments e
         WHERE e.owner_id = $1
@@ -231,12 +245,18 @@ pub async fn get(
                (SELECT count(*) FROM workers w WHERE w.experiment_id = e.id) AS "workers!",
                (SELECT count(*) FROM judgments j
                 JOIN assignments a ON a.id = j.assignment_id
-                WHERE a.experiment_id = e.id) AS "judgments!",
+                WHERE a.experiment_id = e.id)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id) AS "judgments!",
                (SELECT count(*) FROM judgments j
                 JOIN assignment_trials at USING (assignment_id, position)
                 JOIN triplets t ON t.id = at.triplet_id
-                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL
-               ) AS "judgments_collected!"
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id AND j.valid) AS "judgments_collected!",
+               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id) AS "pairs!"
         FROM experiments e
         WHERE e.id = $1 AND e.owner_id = $2
         "#,
@@ -247,6 +267,11 @@ pub async fn get(
     .await?
     .ok_or_else(|| no_such_experiment(experiment_id))?;
     let flagged_workers = quality::flagged_worker_ids(&state.pool, experiment_id).await?;
+    let jnd = if row.kind == "jnd" {
+        Some(jnd::progress(&state.pool, experiment_id).await?)
+    } else {
+        None
+    };
     Ok(Json(ExperimentDetail {
         id: row.id,
         name: row.name,
@@ -274,9 +299,11 @@ pub async fn get(
         workers: row.workers,
         judgments: row.judgments,
         judgments_collected: row.judgments_collected,
-        judgments_target: row.real_triplets * i64::from(row.judgments_per_triplet),
+        // An experiment has triplets or pairs, never both.
+        judgments_target: (row.real_triplets + row.pairs) * i64::from(row.judgments_per_triplet),
         flagged_workers: flagged_workers.len() as i64,
         worker_url: format!("/e/{experiment_id}"),
+        jnd,
     }))
 }
 
@@ -312,7 +339,11 @@ pub async fn workers(
                count(DISTINCT a.id) AS "assignments!",
                count(DISTINCT a.id) FILTER (WHERE a.completed_at IS NOT NULL)
                    AS "assignments_completed!",
-               count(j.id) AS "judgments!",
+               count(j.id) + (
+                   SELECT count(*) FROM jnd_judgments jnd
+                   JOIN assignments mine ON mine.id = jnd.assignment_id
+                   WHERE mine.worker_id = w.id
+               ) AS "judgments!",
                count(j.id) FILTER (WHERE t.sentinel_answer IS NOT NULL) AS "sentinels_judged!",
                count(j.id) FILTER (WHERE j.chose_p1 = (t.sentinel_answer = 1))
                    AS "sentinels_passed!",

@@ -62,7 +62,8 @@ pub async fn tar_gz(
             tracing::warn!(experiment_id, "export download failed: {error:#}");
         }
     });
-    let body = Body::from_stream(ReceiverStream::new(receiver).map(Ok::<_, std::convert::Infallible>));
+    let body =
+        Body::from_stream(ReceiverStream::new(receiver).map(Ok::<_, std::convert::Infallible>));
     Ok((
         [
             (header::CONTENT_TYPE, "application/gzip".to_owned()),

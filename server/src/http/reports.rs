@@ -46,7 +46,9 @@ pub async fn json(
     Query(query): Query<ReportQuery>,
 ) -> Result<Json<Report>> {
     ensure_owner(&state, &researcher, experiment_id).await?;
-    Ok(Json(reports::build(&state.pool, &[experiment_id], query.include_flagged).await?))
+    Ok(Json(
+        reports::build(&state.pool, &[experiment_id], query.include_flagged).await?,
+    ))
 }
 
 #[utoipa::path(

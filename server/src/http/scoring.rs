@@ -64,8 +64,11 @@ pub async fn enqueue(
             .metrics
             .iter()
             .map(|name| {
-                name.parse::<Metric>()
-                    .map_err(|_| Error::BadRequest(format!("unknown metric {name:?}; the metrics are {METRIC_FORMS}")))
+                name.parse::<Metric>().map_err(|_| {
+                    Error::BadRequest(format!(
+                        "unknown metric {name:?}; the metrics are {METRIC_FORMS}"
+                    ))
+                })
             })
             .collect::<Result<_>>()?
     };

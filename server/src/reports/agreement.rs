@@ -53,7 +53,10 @@ pub fn two_afc_score(triplets: &[ScoredTriplet]) -> f64 {
 /// The human ceiling for 2AFC: the mean over triplets with at least two
 /// judgments of how often one person agrees with another on it.
 pub fn human_two_afc_score(triplets: &[ScoredTriplet]) -> Option<f64> {
-    let agreements: Vec<f64> = triplets.iter().filter_map(ScoredTriplet::human_agreement).collect();
+    let agreements: Vec<f64> = triplets
+        .iter()
+        .filter_map(ScoredTriplet::human_agreement)
+        .collect();
     (!agreements.is_empty()).then(|| mean(agreements.into_iter()))
 }
 
@@ -66,7 +69,7 @@ pub struct ScoredPair {
 }
 
 /// A precision–recall curve: point `i` after the `i + 1` closest pairs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PrecisionRecall {
     pub precision: Vec<f64>,
     pub recall: Vec<f64>,
@@ -86,7 +89,9 @@ pub fn precision_recall(pairs: &[ScoredPair]) -> PrecisionRecall {
     for pair in ranked {
         true_positives += pair.same_share;
         false_positives += 1.0 - pair.same_share;
-        curve.precision.push(true_positives / (true_positives + false_positives));
+        curve
+            .precision
+            .push(true_positives / (true_positives + false_positives));
         curve.recall.push(true_positives / total_same);
     }
     curve
@@ -136,7 +141,11 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 pub fn bootstrap<T: Copy>(items: &[T], statistic: impl Fn(&[T]) -> f64, seed: u64) -> Estimate {
     let value = statistic(items);
     if items.is_empty() {
-        return Estimate { value, low: value, high: value };
+        return Estimate {
+            value,
+            low: value,
+            high: value,
+        };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut resample = Vec::with_capacity(items.len());
@@ -165,7 +174,11 @@ pub fn paired_difference<T: Copy>(
     statistic: impl Fn(&[T]) -> f64,
     seed: u64,
 ) -> (Estimate, f64) {
-    assert_eq!(a.len(), b.len(), "a paired comparison needs the same items on both sides");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "a paired comparison needs the same items on both sides"
+    );
     let value = statistic(a) - statistic(b);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut resample_a, mut resample_b) = (Vec::new(), Vec::new());
@@ -221,7 +234,12 @@ mod tests {
     use super::*;
 
     fn triplet(d0: f64, d1: f64, judgments: f64, chose_p1: f64) -> ScoredTriplet {
-        ScoredTriplet { d0, d1, judgments, chose_p1 }
+        ScoredTriplet {
+            d0,
+            d1,
+            judgments,
+            chose_p1,
+        }
     }
 
     #[test]
@@ -248,7 +266,8 @@ mod tests {
         assert_eq!(triplet(0.0, 1.0, 2.0, 2.0).human_agreement(), Some(1.0));
         assert_eq!(triplet(0.0, 1.0, 2.0, 1.0).human_agreement(), Some(0.0));
         assert_eq!(triplet(0.0, 1.0, 1.0, 1.0).human_agreement(), None);
-        let ceiling = human_two_afc_score(&[t, triplet(0.0, 1.0, 2.0, 2.0), triplet(0.0, 1.0, 1.0, 0.0)]);
+        let ceiling =
+            human_two_afc_score(&[t, triplet(0.0, 1.0, 2.0, 2.0), triplet(0.0, 1.0, 1.0, 0.0)]);
         assert!((ceiling.unwrap() - (0.6 + 1.0) / 2.0).abs() < 1e-12);
     }
 
@@ -256,9 +275,18 @@ mod tests {
     fn jnd_map_matches_a_hand_computation() {
         // Ranked by distance: same shares 1, 0, 0.5.
         let pairs = [
-            ScoredPair { distance: 0.3, same_share: 0.5 },
-            ScoredPair { distance: 0.1, same_share: 1.0 },
-            ScoredPair { distance: 0.2, same_share: 0.0 },
+            ScoredPair {
+                distance: 0.3,
+                same_share: 0.5,
+            },
+            ScoredPair {
+                distance: 0.1,
+                same_share: 1.0,
+            },
+            ScoredPair {
+                distance: 0.2,
+                same_share: 0.0,
+            },
         ];
         // TP 1, 1, 1.5; FP 0, 1, 1.5 → precision 1, 1/2, 1/2; recall 2/3, 2/3, 1.
         let curve = precision_recall(&pairs);
@@ -271,7 +299,10 @@ mod tests {
     #[test]
     fn a_perfect_ranking_has_map_one() {
         let pairs: Vec<ScoredPair> = (0..10)
-            .map(|i| ScoredPair { distance: f64::from(i), same_share: if i < 4 { 1.0 } else { 0.0 } })
+            .map(|i| ScoredPair {
+                distance: f64::from(i),
+                same_share: if i < 4 { 1.0 } else { 0.0 },
+            })
             .collect();
         assert!((jnd_map(&pairs) - 1.0).abs() < 1e-12);
     }
@@ -283,16 +314,27 @@ mod tests {
         let small = bootstrap(&agreements(40), mean_of, 1);
         let large = bootstrap(&agreements(4000), mean_of, 1);
         for estimate in [small, large] {
-            assert!(estimate.low <= estimate.value && estimate.value <= estimate.high, "{estimate:?}");
+            assert!(
+                estimate.low <= estimate.value && estimate.value <= estimate.high,
+                "{estimate:?}"
+            );
         }
         assert!(large.high - large.low < (small.high - small.low) / 5.0);
-        assert_eq!(bootstrap(&agreements(40), mean_of, 1), small, "seeded: reproducible");
+        assert_eq!(
+            bootstrap(&agreements(40), mean_of, 1),
+            small,
+            "seeded: reproducible"
+        );
     }
 
     #[test]
     fn paired_differences_tell_a_real_gap_from_noise() {
-        let better: Vec<f64> = (0..500).map(|i| if i % 10 < 8 { 1.0 } else { 0.0 }).collect();
-        let worse: Vec<f64> = (0..500).map(|i| if i % 10 < 6 { 1.0 } else { 0.0 }).collect();
+        let better: Vec<f64> = (0..500)
+            .map(|i| if i % 10 < 8 { 1.0 } else { 0.0 })
+            .collect();
+        let worse: Vec<f64> = (0..500)
+            .map(|i| if i % 10 < 6 { 1.0 } else { 0.0 })
+            .collect();
         let mean_of = |items: &[f64]| mean(items.iter().copied());
         let (difference, p) = paired_difference(&better, &worse, mean_of, 3);
         assert!((difference.value - 0.2).abs() < 1e-12);

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::Report;
@@ -20,7 +21,10 @@ const PALETTE: [RGBColor; 6] = [
 ];
 
 /// The HTML page for `report`, with the gallery's (reference, p0, p1) PNGs.
-pub fn render_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> anyhow::Result<String> {
+pub fn render_html(
+    report: &Report,
+    gallery: &HashMap<i64, [Vec<u8>; 3]>,
+) -> anyhow::Result<String> {
     let mut page = String::new();
     let names: Vec<String> = report.experiments.iter().map(|e| escape(&e.name)).collect();
     write!(
@@ -42,9 +46,19 @@ pub fn render_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> any
             n => format!(", plus {n} judgments imported with the triplets"),
         },
     )?;
-    if report.metrics.is_empty() {
-        page.push_str("<p>No metric has scored these triplets yet: run <code>percept score</code>.</p>");
-    } else {
+    if report.counts.pairs > 0 {
+        write!(
+            page,
+            "<p class=\"lead\">JND: {} pairs with {} valid judgments.</p>",
+            report.counts.pairs, report.counts.jnd_judgments
+        )?;
+    }
+    if report.metrics.is_empty() && report.jnd.is_empty() {
+        page.push_str(
+            "<p>No metric has scored these stimuli yet: run <code>percept score</code>.</p>",
+        );
+    }
+    if !report.metrics.is_empty() {
         page.push_str("<h2>2AFC score</h2><p>The share of people each metric sides with, per triplet, averaged (the official BAPPS score); bars are 95% bootstrap intervals; the dashed line is the human ceiling, how often two people agree.</p>");
         page.push_str(&two_afc_chart(report)?);
         page.push_str(&score_table(report));
@@ -58,6 +72,11 @@ pub fn render_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> any
             page.push_str(&preference_chart(report, &first.metric)?);
             page.push_str(&gallery_html(report, gallery));
         }
+    }
+    if !report.jnd.is_empty() {
+        page.push_str("<h2>JND mAP</h2><p>Pairs ranked by each metric's distance, closest first, against the share of people who saw no difference: the official BAPPS average precision, with 95% bootstrap intervals.</p>");
+        page.push_str(&jnd_table(report));
+        page.push_str(&precision_recall_chart(report)?);
     }
     page.push_str("</main></body></html>");
     Ok(page)
@@ -73,7 +92,39 @@ th:first-child,td:first-child{text-align:left}svg{max-width:100%;height:auto}\
 .gallery figcaption{font-size:.85rem}";
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An SVG chart of `size` pixels on white, drawn by `draw`.
+fn svg_chart(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        draw(&root)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// The series' labels in a framed box at `position`.
+fn draw_legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(chart_error)
 }
 
 fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
@@ -86,17 +137,17 @@ fn percent(value: f64) -> String {
 
 /// Bars of each metric's 2AFC score with its interval, and the human ceiling.
 fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
-    let mut svg = String::new();
-    {
-        let metrics = &report.metrics;
-        let root = SVGBackend::with_string(&mut svg, (860, 380)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_error)?;
+    let metrics = &report.metrics;
+    svg_chart((860, 380), |root| {
         let lowest = metrics.iter().map(|m| m.two_afc.low).fold(0.5, f64::min);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..metrics.len()).into_segmented(), (lowest - 0.02).max(0.0)..1.0)
+            .build_cartesian_2d(
+                (0..metrics.len()).into_segmented(),
+                (lowest - 0.02).max(0.0)..1.0,
+            )
             .map_err(chart_error)?;
         chart
             .configure_mesh()
@@ -104,7 +155,10 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
             .y_desc("2AFC score")
             .y_label_formatter(&|y| percent(*y))
             .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => metrics.get(*i).map(|m| m.metric.clone()).unwrap_or_default(),
+                SegmentValue::CenterOf(i) => metrics
+                    .get(*i)
+                    .map(|m| m.metric.clone())
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .draw()
@@ -112,7 +166,10 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
         chart
             .draw_series(metrics.iter().enumerate().map(|(i, m)| {
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), m.two_afc.value)],
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), m.two_afc.value),
+                    ],
                     PALETTE[i % PALETTE.len()].mix(0.8).filled(),
                 );
                 bar.set_margin(0, 0, 14, 14);
@@ -134,7 +191,10 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
         if let Some(ceiling) = report.human_ceiling {
             chart
                 .draw_series(DashedLineSeries::new(
-                    [(SegmentValue::Exact(0), ceiling.value), (SegmentValue::Exact(metrics.len()), ceiling.value)],
+                    [
+                        (SegmentValue::Exact(0), ceiling.value),
+                        (SegmentValue::Exact(metrics.len()), ceiling.value),
+                    ],
                     8,
                     6,
                     BLACK.stroke_width(2),
@@ -142,17 +202,10 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
                 .map_err(chart_error)?
                 .label(format!("human ceiling {}", percent(ceiling.value)))
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .draw()
-                .map_err(chart_error)?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
-        root.present().map_err(chart_error)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Per category, each metric's 2AFC score with its interval.
@@ -166,11 +219,8 @@ fn category_chart(report: &Report) -> anyhow::Result<String> {
     categories.dedup();
     let metrics = &report.metrics;
     let slots = metrics.len() + 1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (860, 380)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_error)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg_chart((860, 380), |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(56)
@@ -183,7 +233,10 @@ fn category_chart(report: &Report) -> anyhow::Result<String> {
             .x_label_formatter(&|x| {
                 let slot = *x as usize;
                 if slot % slots == metrics.len() / 2 {
-                    categories.get(slot / slots).map(|c| c.to_string()).unwrap_or_default()
+                    categories
+                        .get(slot / slots)
+                        .map(|c| c.to_string())
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 }
@@ -204,38 +257,44 @@ fn category_chart(report: &Report) -> anyhow::Result<String> {
                 .collect();
             chart
                 .draw_series(bars.iter().map(|(x, c)| {
-                    Rectangle::new([(x + 0.1, 0.0), (x + 0.9, c.two_afc.value)], color.mix(0.8).filled())
+                    Rectangle::new(
+                        [(x + 0.1, 0.0), (x + 0.9, c.two_afc.value)],
+                        color.mix(0.8).filled(),
+                    )
                 }))
                 .map_err(chart_error)?
                 .label(metric.metric.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
             chart
                 .draw_series(bars.iter().map(|(x, c)| {
-                    ErrorBar::new_vertical(x + 0.5, c.two_afc.low, c.two_afc.value, c.two_afc.high, BLACK.stroke_width(1), 6)
+                    ErrorBar::new_vertical(
+                        x + 0.5,
+                        c.two_afc.low,
+                        c.two_afc.value,
+                        c.two_afc.high,
+                        BLACK.stroke_width(1),
+                        6,
+                    )
                 }))
                 .map_err(chart_error)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_error)?;
-        root.present().map_err(chart_error)?;
-    }
-    Ok(svg)
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(())
+    })
 }
 
 /// The metric's d1 − d0 against the share of people preferring p1.
 fn preference_chart(report: &Report, metric: &str) -> anyhow::Result<String> {
     let points = &report.preference_points;
-    let extent = points.iter().map(|(x, _)| x.abs()).filter(|x| x.is_finite()).fold(1e-6, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (860, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_error)?;
-        let mut chart = ChartBuilder::on(&root)
+    let extent = points
+        .iter()
+        .map(|(x, _)| x.abs())
+        .filter(|x| x.is_finite())
+        .fold(1e-6, f64::max);
+    svg_chart((860, 420), |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -256,13 +315,79 @@ fn preference_chart(report: &Report, metric: &str) -> anyhow::Result<String> {
                     .map(|&(x, y)| Circle::new((x, y), 3, PALETTE[0].mix(0.5).filled())),
             )
             .map_err(chart_error)?;
-        root.present().map_err(chart_error)?;
+        Ok(())
+    })
+}
+
+/// Each metric's precision–recall curve for "same".
+fn precision_recall_chart(report: &Report) -> anyhow::Result<String> {
+    svg_chart((860, 420), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("recall of \"same\"")
+            .y_desc("precision")
+            .draw()
+            .map_err(chart_error)?;
+        for (m, metric) in report.jnd.iter().enumerate() {
+            let color = PALETTE[m % PALETTE.len()];
+            let points = metric
+                .curve
+                .recall
+                .iter()
+                .copied()
+                .zip(metric.curve.precision.iter().copied());
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(chart_error)?
+                .label(format!(
+                    "{} (mAP {})",
+                    metric.metric,
+                    percent(metric.map.value)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+        Ok(())
+    })
+}
+
+fn jnd_table(report: &Report) -> String {
+    let mut table = String::from("<table><tr><th>metric</th><th>category</th><th>pairs</th><th>mAP</th><th>95% interval</th></tr>");
+    for metric in &report.jnd {
+        let mut row = |category: &str, pairs: usize, map: &super::Estimate| {
+            let _ = write!(
+                table,
+                "<tr><td>{}</td><td>{}</td><td>{pairs}</td><td>{}</td><td>{} – {}</td></tr>",
+                escape(&metric.metric),
+                escape(category),
+                percent(map.value),
+                percent(map.low),
+                percent(map.high)
+            );
+        };
+        row("all", metric.pairs, &metric.map);
+        if metric.per_category.len() > 1 {
+            for category in &metric.per_category {
+                row(&category.category, category.pairs, &category.map);
+            }
+        }
     }
-    Ok(svg)
+    table.push_str("</table>");
+    table
 }
 
 fn score_table(report: &Report) -> String {
-    let mut table = String::from("<table><tr><th>metric</th><th>triplets</th><th>2AFC score</th><th>95% interval</th></tr>");
+    let mut table = String::from(
+        "<table><tr><th>metric</th><th>triplets</th><th>2AFC score</th><th>95% interval</th></tr>",
+    );
     for m in &report.metrics {
         let _ = write!(
             table,
@@ -312,8 +437,15 @@ fn comparison_table(report: &Report) -> String {
 fn gallery_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String {
     let mut html = String::from("<h2>Where they disagree most</h2><p>Reference in the middle, p0 left, p1 right.</p><div class=\"gallery\">");
     for d in &report.disagreements {
-        let Some([reference, p0, p1]) = gallery.get(&d.triplet_id) else { continue };
-        let img = |png: &[u8], alt: &str| format!("<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">", STANDARD.encode(png));
+        let Some([reference, p0, p1]) = gallery.get(&d.triplet_id) else {
+            continue;
+        };
+        let img = |png: &[u8], alt: &str| {
+            format!(
+                "<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">",
+                STANDARD.encode(png)
+            )
+        };
         let _ = write!(
             html,
             "<figure>{}{}{}<figcaption>triplet {}: {} finds {} closer (d0 {:.3}, d1 {:.3}); {} of {} people chose p1</figcaption></figure>",

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use crate::error::{Error, Result};
 use crate::tallies;
-use agreement::{Estimate, ScoredTriplet};
+use agreement::{Estimate, PrecisionRecall, ScoredPair, ScoredTriplet};
 
 pub use html::render_html;
 
@@ -31,6 +31,9 @@ pub struct Report {
     pub human_ceiling: Option<Estimate>,
     pub metrics: Vec<MetricAgreement>,
     pub comparisons: Vec<Comparison>,
+    /// JND: how well each metric's distances rank the pairs people saw as
+    /// the same (empty without JND judgments).
+    pub jnd: Vec<MetricJnd>,
     /// Triplets of the first LPIPS metric (else the first metric) on which it
     /// and the people disagree most.
     pub disagreements: Vec<Disagreement>,
@@ -55,6 +58,9 @@ pub struct Counts {
     /// Judgments the triplets were imported with (BAPPS' own, say).
     pub imported_judgments: i64,
     pub workers: i64,
+    /// JND pairs (not controls) with valid judgments, and those judgments.
+    pub pairs: usize,
+    pub jnd_judgments: f64,
     /// Workers flagged by their sentinel failures, whose judgments are left out.
     pub excluded_workers: usize,
     pub excluded_judgments: i64,
@@ -67,6 +73,25 @@ pub struct MetricAgreement {
     pub triplets: usize,
     pub two_afc: Estimate,
     pub per_category: Vec<CategoryAgreement>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MetricJnd {
+    pub metric: String,
+    /// Distorted pairs with valid judgments and this metric's distances.
+    pub pairs: usize,
+    /// The official JND score: VOC average precision of "same", pairs ranked
+    /// by distance.
+    pub map: Estimate,
+    pub per_category: Vec<CategoryJnd>,
+    pub curve: PrecisionRecall,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CategoryJnd {
+    pub category: String,
+    pub pairs: usize,
+    pub map: Estimate,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -116,7 +141,10 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     )
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = experiment_ids.iter().find(|id| !experiments.iter().any(|e| e.id == **id)) {
+    if let Some(missing) = experiment_ids
+        .iter()
+        .find(|id| !experiments.iter().any(|e| e.id == **id))
+    {
         return Err(Error::NotFound(format!("there is no experiment {missing}")));
     }
     let excluded = tallies::excluded_workers(pool, experiment_ids, include_flagged).await?;
@@ -159,8 +187,12 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     )
     .fetch_one(pool)
     .await?;
-    let imported_judgments: f64 = judged.iter().map(|t| t.judgments).sum::<f64>() - counted.judgments as f64;
+    let imported_judgments: f64 =
+        judged.iter().map(|t| t.judgments).sum::<f64>() - counted.judgments as f64;
+    let pair_tallies = tallies::pair_tallies(pool, experiment_ids, &excluded).await?;
     let counts = Counts {
+        pairs: pair_tallies.len(),
+        jnd_judgments: pair_tallies.values().map(|tally| tally.judgments).sum(),
         triplets: judged.len(),
         judgments: counted.judgments,
         imported_judgments: imported_judgments.round() as i64,
@@ -178,9 +210,71 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     .fetch_all(pool)
     .await?
     {
-        distances.entry(row.metric).or_default().insert(row.triplet_id, (row.d0, row.d1));
+        distances
+            .entry(row.metric)
+            .or_default()
+            .insert(row.triplet_id, (row.d0, row.d1));
     }
-    Ok(assemble(experiments, counts, &judged, &distances))
+    let pair_ids: Vec<i64> = pair_tallies.keys().copied().collect();
+    let pair_category: HashMap<i64, String> = sqlx::query!(
+        r#"SELECT p.id, coalesce(e.category, 'uncategorised') AS "category!"
+           FROM pairs p JOIN experiments e ON e.id = p.experiment_id
+           WHERE p.id = ANY($1)"#,
+        &pair_ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row.category))
+    .collect();
+    let mut pair_distances: BTreeMap<String, Vec<(String, ScoredPair)>> = BTreeMap::new();
+    for row in sqlx::query!(
+        "SELECT pair_id, metric, distance FROM pair_distances WHERE pair_id = ANY($1) ORDER BY pair_id",
+        &pair_ids
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        let tally = pair_tallies[&row.pair_id];
+        let category = pair_category.get(&row.pair_id).cloned().unwrap_or_default();
+        pair_distances
+            .entry(row.metric)
+            .or_default()
+            .push((category, ScoredPair { distance: row.distance, same_share: tally.same_share() }));
+    }
+    let mut report = assemble(experiments, counts, &judged, &distances);
+    report.jnd = jnd_agreement(&pair_distances);
+    Ok(report)
+}
+
+/// Each metric's JND mAP with its interval, overall and per category.
+fn jnd_agreement(pair_distances: &BTreeMap<String, Vec<(String, ScoredPair)>>) -> Vec<MetricJnd> {
+    let mut metrics: Vec<MetricJnd> = pair_distances
+        .iter()
+        .map(|(metric, scored)| {
+            let all: Vec<ScoredPair> = scored.iter().map(|(_, pair)| *pair).collect();
+            let mut categories: BTreeMap<&str, Vec<ScoredPair>> = BTreeMap::new();
+            for (category, pair) in scored {
+                categories.entry(category).or_default().push(*pair);
+            }
+            MetricJnd {
+                metric: metric.clone(),
+                pairs: all.len(),
+                map: agreement::bootstrap(&all, agreement::jnd_map, BOOTSTRAP_SEED),
+                per_category: categories
+                    .into_iter()
+                    .map(|(category, pairs)| CategoryJnd {
+                        category: category.to_owned(),
+                        pairs: pairs.len(),
+                        map: agreement::bootstrap(&pairs, agreement::jnd_map, BOOTSTRAP_SEED),
+                    })
+                    .collect(),
+                curve: agreement::precision_recall(&all),
+            }
+        })
+        .collect();
+    metrics.sort_by(|a, b| b.map.value.total_cmp(&a.map.value));
+    metrics
 }
 
 /// Everything past the database: the statistics of the report.
@@ -190,18 +284,32 @@ fn assemble(
     judged: &[JudgedTriplet],
     distances: &BTreeMap<String, HashMap<i64, (f64, f64)>>,
 ) -> Report {
-    let scored_by = |metric_distances: &HashMap<i64, (f64, f64)>| -> Vec<(&JudgedTriplet, ScoredTriplet)> {
-        judged
-            .iter()
-            .filter_map(|t| {
-                let &(d0, d1) = metric_distances.get(&t.id)?;
-                Some((t, ScoredTriplet { d0, d1, judgments: t.judgments, chose_p1: t.chose_p1 }))
-            })
-            .collect()
-    };
+    let scored_by =
+        |metric_distances: &HashMap<i64, (f64, f64)>| -> Vec<(&JudgedTriplet, ScoredTriplet)> {
+            judged
+                .iter()
+                .filter_map(|t| {
+                    let &(d0, d1) = metric_distances.get(&t.id)?;
+                    Some((
+                        t,
+                        ScoredTriplet {
+                            d0,
+                            d1,
+                            judgments: t.judgments,
+                            chose_p1: t.chose_p1,
+                        },
+                    ))
+                })
+                .collect()
+        };
     let humans: Vec<ScoredTriplet> = judged
         .iter()
-        .map(|t| ScoredTriplet { d0: 0.0, d1: 0.0, judgments: t.judgments, chose_p1: t.chose_p1 })
+        .map(|t| ScoredTriplet {
+            d0: 0.0,
+            d1: 0.0,
+            judgments: t.judgments,
+            chose_p1: t.chose_p1,
+        })
         .filter(|t| t.judgments >= 2.0)
         .collect();
     let human_ceiling = (!humans.is_empty()).then(|| {
@@ -232,7 +340,11 @@ fn assemble(
                 .map(|(category, triplets)| CategoryAgreement {
                     category: category.to_owned(),
                     triplets: triplets.len(),
-                    two_afc: agreement::bootstrap(&triplets, agreement::two_afc_score, BOOTSTRAP_SEED),
+                    two_afc: agreement::bootstrap(
+                        &triplets,
+                        agreement::two_afc_score,
+                        BOOTSTRAP_SEED,
+                    ),
                 })
                 .collect(),
         });
@@ -273,11 +385,16 @@ fn assemble(
         None => (Vec::new(), Vec::new()),
         Some(metric) => {
             let scored = scored_by(&distances[metric]);
-            let points = scored.iter().map(|(_, s)| (s.d1 - s.d0, s.human_p1_share())).collect();
+            let points = scored
+                .iter()
+                .map(|(_, s)| (s.d1 - s.d0, s.human_p1_share()))
+                .collect();
             let mut worst: Vec<&(&JudgedTriplet, ScoredTriplet)> = scored.iter().collect();
             // Least agreement first; among equals, the ones more people judged.
             worst.sort_by(|(_, a), (_, b)| {
-                a.agreement().total_cmp(&b.agreement()).then(b.judgments.total_cmp(&a.judgments))
+                a.agreement()
+                    .total_cmp(&b.agreement())
+                    .then(b.judgments.total_cmp(&a.judgments))
             });
             let gallery = worst
                 .into_iter()
@@ -302,6 +419,7 @@ fn assemble(
         human_ceiling,
         metrics,
         comparisons,
+        jnd: Vec::new(),
         disagreements,
         preference_points,
     }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use distortions::image::RgbImage;
 use lpips::baselines::{self, ColorSpace};
-use lpips::{Lpips, Net, Scorer, Triplet, Weighting};
+use lpips::{Lpips, Net, Pair, Scorer, Triplet, Weighting};
 
 /// A metric: LPIPS (alex or vgg, with or without its linear layers, with the
 /// official or your own weights) or one of the paper's baselines.
@@ -41,7 +41,11 @@ pub const METRIC_FORMS: &str = "lpips-alex, lpips-vgg, lpips-alex-nolin, lpips-v
 
 /// The metrics `percept score` computes when none is named.
 pub fn default_metrics() -> Vec<Metric> {
-    let lpips = |net, weighting| Metric::Lpips { net, weighting, weights: None };
+    let lpips = |net, weighting| Metric::Lpips {
+        net,
+        weighting,
+        weights: None,
+    };
     vec![
         lpips(Net::Alex, Weighting::Lin),
         lpips(Net::Vgg, Weighting::Lin),
@@ -76,7 +80,11 @@ impl FromStr for Metric {
                     Some(net) => (net, Weighting::ChannelSum),
                     None => (variant, Weighting::Lin),
                 };
-                net.parse::<Net>().ok().map(|net| Metric::Lpips { net, weighting, weights })
+                net.parse::<Net>().ok().map(|net| Metric::Lpips {
+                    net,
+                    weighting,
+                    weights,
+                })
             }
             _ => None,
         };
@@ -87,7 +95,9 @@ impl FromStr for Metric {
 fn is_file_stem(stem: &str) -> bool {
     !stem.is_empty()
         && !stem.starts_with('.')
-        && stem.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 impl fmt::Display for Metric {
@@ -97,7 +107,11 @@ impl fmt::Display for Metric {
             ColorSpace::Lab => "lab",
         };
         match self {
-            Metric::Lpips { net, weighting, weights } => {
+            Metric::Lpips {
+                net,
+                weighting,
+                weights,
+            } => {
                 write!(f, "lpips-{}", net.name())?;
                 if *weighting == Weighting::ChannelSum {
                     f.write_str("-nolin")?;
@@ -139,7 +153,11 @@ impl LoadedMetric {
     pub fn load(metric: &Metric, weights_dir: &Path) -> anyhow::Result<Self> {
         let (net, weighting, weights) = match metric {
             Metric::Baseline(baseline) => return Ok(LoadedMetric::Baseline(*baseline)),
-            Metric::Lpips { net, weighting, weights } => (net, weighting, weights),
+            Metric::Lpips {
+                net,
+                weighting,
+                weights,
+            } => (net, weighting, weights),
         };
         let stem = weights.as_deref().unwrap_or(net.name());
         let path = weights_dir.join(format!("{stem}.safetensors"));
@@ -155,13 +173,40 @@ impl LoadedMetric {
         Ok(LoadedMetric::Lpips(Scorer::new(model)))
     }
 
+    /// The distance between the two patches of each pair.
+    pub fn score_pairs(&self, pairs: &[[RgbImage; 2]]) -> anyhow::Result<Vec<f64>> {
+        match self {
+            LoadedMetric::Lpips(scorer) => {
+                let patches: Vec<RgbImage> = pairs.iter().flatten().cloned().collect();
+                let indices: Vec<Pair> = (0..pairs.len())
+                    .map(|i| Pair {
+                        p0: 2 * i,
+                        p1: 2 * i + 1,
+                    })
+                    .collect();
+                Ok(scorer
+                    .score_pairs(&patches, &indices)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect())
+            }
+            LoadedMetric::Baseline(baseline) => {
+                pairs.iter().map(|[a, b]| baseline.distance(a, b)).collect()
+            }
+        }
+    }
+
     /// (d0, d1) per triplet of (reference, p0, p1) patches.
     pub fn score(&self, triplets: &[[RgbImage; 3]]) -> anyhow::Result<Vec<(f64, f64)>> {
         match self {
             LoadedMetric::Lpips(scorer) => {
                 let patches: Vec<RgbImage> = triplets.iter().flatten().cloned().collect();
                 let indices: Vec<Triplet> = (0..triplets.len())
-                    .map(|i| Triplet { reference: 3 * i, p0: 3 * i + 1, p1: 3 * i + 2 })
+                    .map(|i| Triplet {
+                        reference: 3 * i,
+                        p0: 3 * i + 1,
+                        p1: 3 * i + 2,
+                    })
                     .collect();
                 Ok(scorer
                     .score_triplets(&patches, &indices)?
@@ -172,7 +217,10 @@ impl LoadedMetric {
             LoadedMetric::Baseline(baseline) => triplets
                 .iter()
                 .map(|[reference, p0, p1]| {
-                    Ok((baseline.distance(reference, p0)?, baseline.distance(reference, p1)?))
+                    Ok((
+                        baseline.distance(reference, p0)?,
+                        baseline.distance(reference, p1)?,
+                    ))
                 })
                 .collect(),
         }
@@ -197,9 +245,17 @@ mod tests {
     #[test]
     fn every_metric_name_round_trips() {
         let names = [
-            "lpips-alex", "lpips-vgg", "lpips-alex-nolin", "lpips-vgg-nolin",
-            "lpips-alex:retrained_v2", "lpips-vgg-nolin:mine.1", "l2-rgb", "l2-lab",
-            "ssim-rgb", "ssim-lab", "psnr",
+            "lpips-alex",
+            "lpips-vgg",
+            "lpips-alex-nolin",
+            "lpips-vgg-nolin",
+            "lpips-alex:retrained_v2",
+            "lpips-vgg-nolin:mine.1",
+            "l2-rgb",
+            "l2-lab",
+            "ssim-rgb",
+            "ssim-lab",
+            "psnr",
         ];
         for name in names {
             let metric: Metric = name.parse().unwrap();
@@ -209,9 +265,19 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_metrics() {
-        for bad in ["lpips-squeeze", "ssim", "l2-hsv", "", "lpips-alex:../etc/passwd", "lpips-alex:"] {
+        for bad in [
+            "lpips-squeeze",
+            "ssim",
+            "l2-hsv",
+            "",
+            "lpips-alex:../etc/passwd",
+            "lpips-alex:",
+        ] {
             let error = bad.parse::<Metric>().unwrap_err().to_string();
-            assert!(error.contains(bad) && (error.contains("lpips-alex") || error.contains("stem")), "{error}");
+            assert!(
+                error.contains(bad) && (error.contains("lpips-alex") || error.contains("stem")),
+                "{error}"
+            );
         }
     }
 }

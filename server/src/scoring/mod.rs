@@ -5,4 +5,6 @@ mod jobs;
 mod metric;
 
 pub use jobs::{enqueue, progress, JobOutcome, Worker};
-pub use metric::{default_metrics, default_weights_dir, Baseline, LoadedMetric, Metric, METRIC_FORMS};
+pub use metric::{
+    default_metrics, default_weights_dir, Baseline, LoadedMetric, Metric, METRIC_FORMS,
+};

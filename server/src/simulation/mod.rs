@@ -4,9 +4,14 @@
 
 mod observer;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use app::api::jnd::{
+    JndAssignment, JndJudgmentReceipt, JndPresentation, JndTrialUrls, MeasuredTiming,
+    NewJndJudgment,
+};
 use chrono::Utc;
 use distortions::image::{self, RgbImage};
 use indicatif::ProgressBar;
@@ -47,6 +52,7 @@ pub struct SimulationSummary {
 struct Assignment {
     token: String,
     trials: Vec<Trial>,
+    jnd: Option<JndAssignment>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +66,27 @@ struct Trial {
 #[derive(Deserialize)]
 struct Receipt {
     completed: bool,
+}
+
+/// A display's frame interval: simulated workers watch at 60 Hz.
+const FRAME_MS: f64 = 1000.0 / 60.0;
+
+/// The timing a browser at 60 Hz measures when it shows `presentation`
+/// exactly: each phase the whole number of frames nearest its duration.
+fn ideal_timing(presentation: &JndPresentation) -> MeasuredTiming {
+    let frames = |ms: i32| (f64::from(ms) / FRAME_MS).round() * FRAME_MS;
+    let reference_on_at_ms = 1_000.0;
+    let reference_off_at_ms = reference_on_at_ms + frames(presentation.reference_ms);
+    let distorted_on_at_ms = reference_off_at_ms + frames(presentation.gap_ms);
+    MeasuredTiming {
+        refresh_interval_ms: FRAME_MS,
+        reference_on_at_ms,
+        reference_off_at_ms,
+        distorted_on_at_ms,
+        distorted_off_at_ms: distorted_on_at_ms + frames(presentation.distorted_ms),
+        lost_visibility: false,
+        lost_focus: false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,7 +109,10 @@ pub async fn run(
         );
     }
     if !(settings.noise >= 0.0 && settings.noise.is_finite()) {
-        bail!("the noise must be a finite number ≥ 0, not {}", settings.noise);
+        bail!(
+            "the noise must be a finite number ≥ 0, not {}",
+            settings.noise
+        );
     }
     let careless_count = (f64::from(settings.workers) * settings.careless_share).round() as u32;
     let client = Client {
@@ -147,7 +177,11 @@ struct Client {
 
 impl Client {
     async fn image(&self, path: &str) -> anyhow::Result<RgbImage> {
-        let response = self.http.get(format!("{}{path}", self.base_url)).send().await?;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await?;
         let response = ensure_success(response, path).await?;
         let bytes = response.bytes().await?;
         Ok(image::load_from_memory(&bytes)
@@ -201,7 +235,10 @@ impl SimulatedWorker {
                 .send()
                 .await?;
             // 403: this worker's limit; 409: nothing left that they have not seen.
-            if matches!(response.status(), StatusCode::FORBIDDEN | StatusCode::CONFLICT) {
+            if matches!(
+                response.status(),
+                StatusCode::FORBIDDEN | StatusCode::CONFLICT
+            ) {
                 break;
             }
             let assignment: Assignment = ensure_success(response, &path).await?.json().await?;
@@ -210,6 +247,19 @@ impl SimulatedWorker {
                 completed = self.judge(client, &assignment.token, trial).await?;
                 judgments += 1;
                 progress.inc(1);
+            }
+            if let Some(jnd) = &assignment.jnd {
+                // Trials the server appends to repeat invalid ones come last.
+                let mut queue: VecDeque<JndTrialUrls> = jnd.trials.iter().cloned().collect();
+                while let Some(trial) = queue.pop_front() {
+                    let receipt = self
+                        .judge_jnd(client, &assignment.token, &trial, &jnd.presentation)
+                        .await?;
+                    completed = receipt.completed;
+                    queue.extend(receipt.retry);
+                    judgments += 1;
+                    progress.inc(1);
+                }
             }
             if !completed {
                 bail!("every trial of assignment {} is judged, but the server does not call it complete", assignment.token);
@@ -242,5 +292,35 @@ impl SimulatedWorker {
             .await?;
         let receipt: Receipt = ensure_success(response, &path).await?.json().await?;
         Ok(receipt.completed)
+    }
+
+    /// Answers one JND trial, reporting the timing of a display that kept it.
+    async fn judge_jnd(
+        &mut self,
+        client: &Client,
+        token: &str,
+        trial: &JndTrialUrls,
+        presentation: &JndPresentation,
+    ) -> anyhow::Result<JndJudgmentReceipt> {
+        let (reference, distorted) = tokio::try_join!(
+            client.image(&trial.reference_url),
+            client.image(&trial.distorted_url),
+        )?;
+        let judgment = NewJndJudgment {
+            id: uuid::Uuid::new_v4(),
+            position: trial.position,
+            said_same: self.observer.says_same(&reference, &distorted)?,
+            response_ms: self.observer.response_ms(),
+            client_time: Utc::now(),
+            timing: ideal_timing(presentation),
+        };
+        let path = format!("/api/assignments/{token}/jnd-judgments");
+        let response = client
+            .http
+            .post(format!("{}{path}", client.base_url))
+            .json(&judgment)
+            .send()
+            .await?;
+        Ok(ensure_success(response, &path).await?.json().await?)
     }
 }

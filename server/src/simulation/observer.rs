@@ -24,6 +24,16 @@ impl ObserverMetric {
             ObserverMetric::Dssim => baselines::dssim(a, b, ColorSpace::Rgb)?,
         })
     }
+
+    /// The perceived distance above which an observer sees a change. A
+    /// rough setting, not a fit: about 8/255 everywhere for L2 (on [-1, 1]),
+    /// and an SSIM of 0.98 for DSSIM.
+    fn just_noticeable(self) -> f64 {
+        match self {
+            ObserverMetric::L2 => 0.004,
+            ObserverMetric::Dssim => 0.01,
+        }
+    }
 }
 
 /// Which screen side an observer picked.
@@ -81,6 +91,23 @@ impl Observer {
         })
     }
 
+    /// Whether `distorted` looks the same as `reference` to this observer
+    /// (a JND trial): its perceived distance is at most the metric's
+    /// just-noticeable one. Identical patches always look the same to a
+    /// careful observer.
+    pub fn says_same(
+        &mut self,
+        reference: &RgbImage,
+        distorted: &RgbImage,
+    ) -> anyhow::Result<bool> {
+        if self.careless {
+            return Ok(self.coin_flip() == Choice::Left);
+        }
+        let distance = self.metric.distance(reference, distorted)?;
+        let perceived = distance * (self.noise * self.standard_normal()).exp();
+        Ok(perceived <= self.metric.just_noticeable())
+    }
+
     /// Milliseconds from the images' onset to the answer: log-normal around
     /// BAPPS' ~3 s for careful observers, quick clicking for careless ones.
     pub fn response_ms(&mut self) -> i32 {
@@ -134,6 +161,16 @@ mod tests {
     }
 
     #[test]
+    fn careful_observers_see_clear_changes_and_never_identical_ones() {
+        let mut observer = Observer::new(false, ObserverMetric::L2, 0.5, 4);
+        for _ in 0..100 {
+            assert!(observer.says_same(&flat(100), &flat(100)).unwrap());
+            assert!(observer.says_same(&flat(100), &flat(101)).unwrap());
+            assert!(!observer.says_same(&flat(100), &flat(160)).unwrap());
+        }
+    }
+
+    #[test]
     fn noise_makes_close_calls_go_both_ways() {
         let (reference, nearer, farther) = (flat(100), flat(110), flat(112));
         let mut observer = Observer::new(false, ObserverMetric::L2, 0.5, 2);
@@ -141,7 +178,10 @@ mod tests {
             .filter(|_| observer.choose(&reference, &nearer, &farther).unwrap() == Choice::Left)
             .count();
         // Mostly the nearer patch, but far from always.
-        assert!((220..390).contains(&lefts), "{lefts} of 400 picked the nearer patch");
+        assert!(
+            (220..390).contains(&lefts),
+            "{lefts} of 400 picked the nearer patch"
+        );
     }
 
     #[test]
@@ -149,7 +189,9 @@ mod tests {
         let (reference, distorted) = (flat(100), flat(200));
         let mut observer = Observer::new(true, ObserverMetric::L2, 0.1, 3);
         let lefts = (0..400)
-            .filter(|_| observer.choose(&reference, &reference, &distorted).unwrap() == Choice::Left)
+            .filter(|_| {
+                observer.choose(&reference, &reference, &distorted).unwrap() == Choice::Left
+            })
             .count();
         assert!((150..250).contains(&lefts), "{lefts} of 400");
     }

@@ -1,11 +1,12 @@
 //! `/dashboard/experiments/{experiment_id}`: one experiment's settings,
-//! generation and judgment progress, workers, and a triplet browser.
+//! generation and judgment progress (for JND, with the measured timing),
+//! workers, and a triplet browser.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
-use crate::api::experiments::{ExperimentDetail, TripletView, WorkerStats};
+use crate::api::experiments::{ExperimentDetail, JndProgress, TripletView, WorkerStats};
 use crate::api::researcher_client;
 
 /// Triplets per page of the browser.
@@ -145,7 +146,7 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
                 <ProgressBar
                     done=i64::from(experiment.triplets_generated)
                     total=i64::from(experiment.triplets_total)
-                    unit="triplets generated"
+                    unit=if experiment.jnd.is_some() { "pairs generated" } else { "triplets generated" }
                 />
             </div>
         }
@@ -207,15 +208,51 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
         ),
         ("Created", utc_minute(experiment.created_at)),
     ];
-    let counts = format!(
-        "{} reference images · {} triplets ({} sentinels) · {} workers ({} flagged) · {} judgments",
-        experiment.reference_images,
-        experiment.triplets_generated,
-        experiment.sentinel_triplets,
-        experiment.workers,
-        experiment.flagged_workers,
-        experiment.judgments,
-    );
+    let mut settings = Vec::from(settings);
+    let counts = match &experiment.jnd {
+        Some(jnd) => {
+            let presentation = jnd.presentation;
+            settings.extend([
+                (
+                    "Sequence",
+                    format!(
+                        "{} ms reference, {} ms blank, {} ms second patch",
+                        presentation.reference_ms, presentation.gap_ms, presentation.distorted_ms
+                    ),
+                ),
+                ("Control pairs", format!("{:.0}%", jnd.control_share * 100.0)),
+                (
+                    "Pairs from",
+                    jnd.source_experiment_id
+                        .map_or("uploaded images".into(), |id| format!("experiment {id}")),
+                ),
+            ]);
+            format!(
+                "{} reference images · {} pairs ({} controls) · {} workers · {} judgments ({} invalid)",
+                experiment.reference_images,
+                jnd.pairs,
+                jnd.control_pairs,
+                experiment.workers,
+                experiment.judgments,
+                jnd.invalid_judgments,
+            )
+        }
+        None => format!(
+            "{} reference images · {} triplets ({} sentinels) · {} workers ({} flagged) · {} judgments",
+            experiment.reference_images,
+            experiment.triplets_generated,
+            experiment.sentinel_triplets,
+            experiment.workers,
+            experiment.flagged_workers,
+            experiment.judgments,
+        ),
+    };
+    let judgment_unit = if experiment.jnd.is_some() {
+        "valid judgments of pairs"
+    } else {
+        "judgments of real triplets"
+    };
+    let jnd_timing = experiment.jnd.clone().map(|jnd| view! { <JndTiming jnd/> });
     view! {
         <div class="dashboard-title">
             <h1>{experiment.name.clone()}</h1>
@@ -227,10 +264,11 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
             <ProgressBar
                 done=experiment.judgments_collected
                 total=experiment.judgments_target
-                unit="judgments of real triplets"
+                unit=judgment_unit
             />
         </div>
         <p class="counts">{counts}</p>
+        {jnd_timing}
         <p class="worker-link">
             "Send workers to " <a href=experiment.worker_url.clone()>{experiment.worker_url.clone()}</a>
             " (add the platform's parameters, e.g. " <code>"?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…"</code> ")"
@@ -244,6 +282,55 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
                     .collect_view()}
             </dl>
         </details>
+    }
+}
+
+/// How faithfully workers' browsers kept a JND experiment's sequence: the
+/// share of invalid trials, and the distribution of each phase's error.
+#[component]
+fn JndTiming(jnd: JndProgress) -> impl IntoView {
+    let invalid = match jnd.invalid_share {
+        Some(share) => format!(
+            "{:.1}% of trials invalid ({} of {}): timing more than a frame off, or the page \
+             hidden or unfocused. They are stored but not counted, and their pairs were shown again.",
+            share * 100.0,
+            jnd.invalid_judgments,
+            jnd.invalid_judgments + jnd.valid_judgments
+        ),
+        None => "No trials judged yet.".into(),
+    };
+    let ms = |value: f64| format!("{value:.1}");
+    view! {
+        <section class="jnd-timing" id="jnd-timing">
+            <h2>"Presentation timing"</h2>
+            <p id="invalid-share">{invalid}</p>
+            {(!jnd.timing_errors.is_empty()).then(|| view! {
+                <table class="timing-errors">
+                    <thead>
+                        <tr>
+                            <th>"|measured − set| (ms)"</th>
+                            <th>"mean"</th>
+                            <th>"median"</th>
+                            <th>"p90"</th>
+                            <th>"p99"</th>
+                            <th>"max"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {jnd.timing_errors.into_iter().map(|error| view! {
+                            <tr>
+                                <td>{error.phase}</td>
+                                <td>{ms(error.mean_ms)}</td>
+                                <td>{ms(error.p50_ms)}</td>
+                                <td>{ms(error.p90_ms)}</td>
+                                <td>{ms(error.p99_ms)}</td>
+                                <td>{ms(error.max_ms)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
     }
 }
 
@@ -286,14 +373,14 @@ fn Analysis(id: i64) -> impl IntoView {
                 .into_iter()
                 .map(|metric| {
                     let unit = match (&metric.state, &metric.error) {
-                        (_, Some(error)) => format!("triplets (failed: {error})"),
-                        (Some(state), None) if state == "pending" => "triplets (scoring…)".into(),
-                        _ => "triplets".into(),
+                        (_, Some(error)) => format!("stimuli (failed: {error})"),
+                        (Some(state), None) if state == "pending" => "stimuli (scoring…)".into(),
+                        _ => "stimuli".into(),
                     };
                     view! {
                         <div class="meter">
                             <span class="meter-name">{metric.metric}</span>
-                            <ProgressBar done=metric.scored total=metric.triplets unit/>
+                            <ProgressBar done=metric.scored total=metric.stimuli unit/>
                         </div>
                     }
                 })

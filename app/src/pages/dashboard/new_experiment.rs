@@ -1,4 +1,5 @@
-//! `/dashboard/new`: a 2AFC experiment from uploaded reference images.
+//! `/dashboard/new`: a 2AFC or JND experiment from uploaded reference images
+//! (a JND experiment may take its pairs from a 2AFC experiment instead).
 //! The upload is stored at once; the experiment page then shows the
 //! stimuli being generated.
 
@@ -9,7 +10,7 @@ use leptos_router::hooks::use_navigate;
 use web_sys::{File, FormData, HtmlFormElement};
 
 use super::DashboardBar;
-use crate::api::experiments::{defaults, NewExperimentSettings, SamplerChoice};
+use crate::api::experiments::{defaults, JndChoice, NewExperimentSettings, SamplerChoice};
 use crate::api::researcher_client;
 
 #[component]
@@ -53,14 +54,25 @@ pub fn NewExperimentPage() -> impl IntoView {
         });
     };
     let default_sampler = SamplerChoice::default();
+    let is_jnd = RwSignal::new(false);
     view! {
         <section class="dashboard">
             <DashboardBar/>
-            <h1>"New 2AFC experiment"</h1>
+            <h1>"New experiment"</h1>
             <form id="new-experiment-form" class="settings-form" on:submit=submit>
                 <fieldset>
                     <legend>"Experiment"</legend>
                     <label>"Name" <input name="name" required/></label>
+                    <label>
+                        "Kind"
+                        <select
+                            name="kind"
+                            on:change=move |event| is_jnd.set(event_target_value(&event) == "jnd")
+                        >
+                            <option value="2afc" selected>"2AFC: which of two is closer?"</option>
+                            <option value="jnd">"JND: same or different?"</option>
+                        </select>
+                    </label>
                     <label>
                         "Split"
                         <select name="split">
@@ -73,7 +85,25 @@ pub fn NewExperimentPage() -> impl IntoView {
                     </label>
                     <label class="wide">
                         "Reference images (PNG or JPEG)"
-                        <input id="images" type="file" name="images" multiple accept="image/png,image/jpeg" required/>
+                        <input
+                            id="images"
+                            type="file"
+                            name="images"
+                            multiple
+                            accept="image/png,image/jpeg"
+                            required=move || !is_jnd.get()
+                        />
+                    </label>
+                </fieldset>
+                <fieldset class:hidden=move || !is_jnd.get()>
+                    <legend>"JND sequence and pairs"</legend>
+                    <NumberField name="reference_ms" label="Reference shown (ms)" value=defaults::reference_ms().to_string() min="1"/>
+                    <NumberField name="gap_ms" label="Blank (ms)" value=defaults::gap_ms().to_string() min="0"/>
+                    <NumberField name="distorted_ms" label="Second patch shown (ms)" value=defaults::distorted_ms().to_string() min="1"/>
+                    <NumberField name="control_share" label="Share of control pairs (identical)" value=defaults::control_share().to_string() min="0" step="0.01"/>
+                    <label class="wide">
+                        "Take the pairs from 2AFC experiment (id; blank to cut them from the images)"
+                        <input name="source_experiment_id" type="number" min="1"/>
                     </label>
                 </fieldset>
                 <fieldset>
@@ -176,6 +206,19 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
             text("max_sentinel_failure_share"),
             "the share of failed sentinels",
         )?,
+        jnd: if text("kind") == "jnd" {
+            Some(JndChoice {
+                reference_ms: number(text("reference_ms"), "the reference's time")?,
+                gap_ms: number(text("gap_ms"), "the blank's time")?,
+                distorted_ms: number(text("distorted_ms"), "the second patch's time")?,
+                control_share: number(text("control_share"), "the share of control pairs")?,
+                source_experiment_id: optional("source_experiment_id")
+                    .map(|id| number(id, "the source experiment"))
+                    .transpose()?,
+            })
+        } else {
+            None
+        },
     };
     let settings = serde_json::to_string(&settings).map_err(|error| error.to_string())?;
     let upload = FormData::new().map_err(|_| "the upload cannot be prepared".to_string())?;

@@ -1,8 +1,10 @@
 //! `/a/{token}`: the trials of one assignment, then its completion code.
 //!
-//! The page asks the server where the assignment stands, so a reload resumes
-//! at the first unanswered trial. While a trial is on screen the next one's
-//! images are fetched and decoded; answers are submitted in the background.
+//! The page asks the server where the assignment stands (and whether its
+//! trials are 2AFC or JND), so a reload resumes at the first unanswered
+//! trial. The next trial's images are fetched and decoded while a trial is
+//! on screen (for JND, while its question is asked, so that nothing loads
+//! during the timed sequence); answers are submitted in the background.
 
 use std::collections::VecDeque;
 

@@ -298,8 +298,8 @@ impl Drop for PageWatch {
             self.visibility.as_ref().unchecked_ref(),
         );
         if let Some(window) = web_sys::window() {
-            let _ =
-                window.remove_event_listener_with_callback("blur", self.blur.as_ref().unchecked_ref());
+            let _ = window
+                .remove_event_listener_with_callback("blur", self.blur.as_ref().unchecked_ref());
         }
     }
 }
