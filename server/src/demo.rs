@@ -1,5 +1,6 @@
 //! The demo that `cargo xtask demo` opens on: a 2AFC experiment on a few
-//! natural photos, with judgments from synthetic workers already in it.
+//! natural photos and a JND experiment on its triplets, with judgments from
+//! synthetic workers already in them and their scoring queued.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::error::Result;
 use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::jnd::JndSettings;
 use crate::researchers;
 use crate::simulation::{self, ObserverMetric, SimulationSettings};
 use crate::stimuli::SamplerSettings;
@@ -15,28 +17,41 @@ use crate::stimuli::SamplerSettings;
 pub const RESEARCHER_EMAIL: &str = "demo@percept.local";
 /// Printed on start: the demo runs on loopback, for the person at the keyboard.
 pub const RESEARCHER_PASSWORD: &str = "percept-demo";
-const EXPERIMENT_NAME: &str = "Demo: natural photos";
+const TWO_AFC_NAME: &str = "Demo: natural photos";
+const JND_NAME: &str = "Demo: natural photos (JND)";
 
-/// The demo experiment's id, and whether it was just created (and so still
-/// needs its simulated judgments). Re-runs find the one made before.
-pub async fn experiment(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<(i64, bool)> {
+/// The demo's experiments.
+pub struct Demo {
+    pub two_afc: i64,
+    pub jnd: i64,
+    /// Whether they were just made (and so still need their judgments).
+    /// Re-runs find the ones made before.
+    pub created: bool,
+}
+
+pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<Demo> {
     let owner_id = match researchers::id_by_email(pool, RESEARCHER_EMAIL).await {
         Ok(id) => id,
         Err(_) => researchers::add(pool, RESEARCHER_EMAIL, RESEARCHER_PASSWORD).await?,
     };
-    let existing = sqlx::query_scalar!(
-        "SELECT id FROM experiments WHERE owner_id = $1 AND name = $2",
-        owner_id,
-        EXPERIMENT_NAME
-    )
-    .fetch_optional(pool)
-    .await?;
-    if let Some(id) = existing {
-        return Ok((id, false));
+    let existing = |name: &'static str| {
+        sqlx::query_scalar!(
+            "SELECT id FROM experiments WHERE owner_id = $1 AND name = $2",
+            owner_id,
+            name
+        )
+        .fetch_optional(pool)
+    };
+    if let (Some(two_afc), Some(jnd)) = (existing(TWO_AFC_NAME).await?, existing(JND_NAME).await?) {
+        return Ok(Demo {
+            two_afc,
+            jnd,
+            created: false,
+        });
     }
-    let settings = NewExperiment {
+    let two_afc_settings = NewExperiment {
         owner_id,
-        name: EXPERIMENT_NAME.into(),
+        name: TWO_AFC_NAME.into(),
         kind: ExperimentKind::TwoAfc,
         split: "val".into(),
         category: Some("photos".into()),
@@ -52,36 +67,52 @@ pub async fn experiment(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<(i6
         completion_redirect_url: None,
         max_sentinel_failure_share: 0.5,
     };
-    let id = experiments::create(pool, &settings, photos, &ProgressBar::hidden()).await?;
-    Ok((id, true))
+    let two_afc =
+        experiments::create(pool, &two_afc_settings, photos, &ProgressBar::hidden()).await?;
+    // BAPPS' JND protocol on the 2AFC experiment's own stimuli.
+    let jnd_settings = NewExperiment {
+        name: JND_NAME.into(),
+        kind: ExperimentKind::Jnd(JndSettings {
+            source_experiment_id: Some(two_afc),
+            ..JndSettings::default()
+        }),
+        judgments_per_triplet: 3,
+        trials_per_assignment: 30,
+        ..two_afc_settings
+    };
+    let jnd = experiments::create(pool, &jnd_settings, Vec::new(), &ProgressBar::hidden()).await?;
+    Ok(Demo {
+        two_afc,
+        jnd,
+        created: true,
+    })
 }
 
-/// Ten synthetic workers, one of them careless, each doing one assignment
-/// (the experiment is partly done, as a running one would be); then the
-/// default metrics are queued, for the scoring worker to compute.
-pub async fn simulate_judgments(
-    pool: &PgPool,
-    base_url: &str,
-    experiment_id: i64,
-) -> anyhow::Result<()> {
-    let settings = SimulationSettings {
-        workers: 10,
-        careless_share: 0.1,
-        metric: ObserverMetric::Dssim,
-        noise: 0.5,
-        assignments_per_worker: Some(1),
-        concurrency: 4,
-        seed: 2018,
-    };
-    let summary =
-        simulation::run(base_url, experiment_id, &settings, &ProgressBar::hidden()).await?;
-    tracing::info!(
-        judgments = summary.judgments,
-        "the demo experiment has judgments from {} simulated workers",
-        summary.workers
-    );
-    for metric in crate::scoring::default_metrics() {
-        crate::scoring::enqueue(pool, experiment_id, &metric).await?;
+/// Synthetic workers, one in ten answering at random, each doing one
+/// assignment of each experiment (so both are partly done, as running ones
+/// would be); then the default metrics are queued for the scoring worker.
+pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> anyhow::Result<()> {
+    for (experiment_id, workers) in [(demo.two_afc, 10), (demo.jnd, 6)] {
+        let settings = SimulationSettings {
+            workers,
+            careless_share: 0.1,
+            metric: ObserverMetric::Dssim,
+            noise: 0.5,
+            assignments_per_worker: Some(1),
+            concurrency: 4,
+            seed: 2018,
+        };
+        let summary =
+            simulation::run(base_url, experiment_id, &settings, &ProgressBar::hidden()).await?;
+        tracing::info!(
+            experiment_id,
+            judgments = summary.judgments,
+            "demo judgments from {} simulated workers",
+            summary.workers
+        );
+        for metric in crate::scoring::default_metrics() {
+            crate::scoring::enqueue(pool, experiment_id, &metric).await?;
+        }
     }
     Ok(())
 }

@@ -90,7 +90,8 @@ pub async fn tallies(
 }
 
 /// A JND pair's counted judgments: valid ones only (a trial whose timing
-/// was off or whose page was hidden says nothing about the pair).
+/// was off or whose page was hidden says nothing about the pair), plus those
+/// it was imported with.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairTally {
     pub judgments: f64,
@@ -113,15 +114,25 @@ pub async fn pair_tallies(
 ) -> Result<HashMap<i64, PairTally>> {
     let rows = sqlx::query!(
         r#"
-        SELECT jt.pair_id, count(*)::float8 AS "judgments!",
-               count(*) FILTER (WHERE j.said_same)::float8 AS "said_same!"
-        FROM jnd_judgments j
-        JOIN jnd_trials jt USING (assignment_id, position)
-        JOIN assignments a ON a.id = j.assignment_id
-        JOIN pairs p ON p.id = jt.pair_id
-        WHERE a.experiment_id = ANY($1) AND j.valid AND NOT p.is_control
-          AND NOT (a.worker_id = ANY($2))
-        GROUP BY jt.pair_id
+        WITH collected AS (
+            SELECT jt.pair_id, count(*)::float8 AS judgments,
+                   count(*) FILTER (WHERE j.said_same)::float8 AS said_same
+            FROM jnd_judgments j
+            JOIN jnd_trials jt USING (assignment_id, position)
+            JOIN assignments a ON a.id = j.assignment_id
+            WHERE a.experiment_id = ANY($1) AND j.valid AND NOT (a.worker_id = ANY($2))
+            GROUP BY jt.pair_id
+        ),
+        imported AS (
+            SELECT i.pair_id, i.judgments::float8 AS judgments, i.judgments * i.same_share AS said_same
+            FROM imported_pair_judgments i JOIN pairs p ON p.id = i.pair_id
+            WHERE p.experiment_id = ANY($1)
+        )
+        SELECT c.pair_id AS "pair_id!", sum(c.judgments) AS "judgments!", sum(c.said_same) AS "said_same!"
+        FROM (SELECT * FROM collected UNION ALL SELECT * FROM imported) c
+        JOIN pairs p ON p.id = c.pair_id
+        WHERE NOT p.is_control
+        GROUP BY c.pair_id
         "#,
         experiment_ids,
         excluded_workers,

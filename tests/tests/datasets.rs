@@ -179,7 +179,7 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
     let options = ImportOptions {
         root: first.path().to_owned(),
         owner_id,
-        judgments_per_triplet: None,
+        judgments_per_stimulus: None,
     };
     let imported = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await
@@ -277,7 +277,7 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
         let options = ImportOptions {
             root: tree.path().to_owned(),
             owner_id,
-            judgments_per_triplet: None,
+            judgments_per_stimulus: None,
         };
         let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
             .await
@@ -288,12 +288,15 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
     let options = ImportOptions {
         root: nothing.path().to_owned(),
         owner_id,
-        judgments_per_triplet: None,
+        judgments_per_stimulus: None,
     };
     let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("has no 2afc/ folder"), "{error}");
+    assert!(
+        error.to_string().contains("has no 2afc/ or jnd/ folder"),
+        "{error}"
+    );
     let experiments_after: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
         .fetch_one(&pool)
         .await

@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use indicatif::ProgressBar;
 use percept_tests::jnd::{jnd_experiment_settings, jnd_judgment, timing};
 use percept_tests::two_afc::create_experiment;
 use percept_tests::TestApp;
 use reqwest::StatusCode;
-use server::datasets::{self, ExportOptions, FolderSink};
+use server::datasets::{self, ExportOptions, FolderSink, ImportOptions};
 use server::scoring::{self, Worker};
 use sqlx::PgPool;
 
@@ -188,4 +189,65 @@ print(len(ds), np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
         html.contains("JND mAP") && html.contains("recall of"),
         "{html}"
     );
+
+    // Imported back, the pairs come with their shares and counts, and export
+    // again to the same files; scored, they give the same mAP.
+    let owner_id: i64 = sqlx::query_scalar("SELECT id FROM researchers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let import = ImportOptions {
+        root: out.path().to_owned(),
+        owner_id,
+        judgments_per_stimulus: None,
+    };
+    let imported = datasets::import_bapps(&pool, &import, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_eq!(imported.len(), 1);
+    assert_eq!(
+        (imported[0].kind, imported[0].stimuli as i64),
+        ("jnd", distorted)
+    );
+    let again = tempfile::tempdir().unwrap();
+    let options = ExportOptions {
+        experiment_ids: vec![imported[0].id],
+        include_flagged: true,
+    };
+    datasets::export(
+        &pool,
+        &options,
+        &mut FolderSink::new(again.path().to_owned()),
+    )
+    .await
+    .unwrap();
+    for part in ["p0", "p1", "same"] {
+        let folder = |root: &std::path::Path| root.join("jnd/train/uncategorised").join(part);
+        let names = |root: &std::path::Path| {
+            let mut names: Vec<_> = std::fs::read_dir(folder(root))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(out.path()), names(again.path()), "{part}");
+        for name in names(out.path()) {
+            let read = |root: &std::path::Path| std::fs::read(folder(root).join(&name)).unwrap();
+            assert_eq!(read(out.path()), read(again.path()), "{part}/{name:?}");
+        }
+    }
+    scoring::enqueue(&pool, imported[0].id, &metric)
+        .await
+        .unwrap();
+    Worker::new(pool.clone(), PathBuf::new())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap();
+    let report = server::reports::build(&pool, &[imported[0].id], true)
+        .await
+        .unwrap();
+    let reimported = report.jnd.iter().find(|m| m.metric == "l2-rgb").unwrap();
+    assert!((reimported.map.value - official).abs() < 1e-9);
 }

@@ -10,16 +10,17 @@ use crate::researchers;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// The tree's root: the folder holding `2afc/` (the BAPPS download's
+    /// The tree's root: the folder holding `2afc/` and/or `jnd/` (the BAPPS download's
     /// `dataset/`, or a `percept export` folder).
     dir: PathBuf,
     /// Email of the researcher who will own the experiments.
     #[arg(long)]
     owner: String,
-    /// People behind each `judge` share, where the tree does not say (an
-    /// export's manifest does) [default: BAPPS' 5 for val, 2 for other splits]
+    /// People behind each `judge` or `same` share, where the tree does not
+    /// say (an export's manifest does) [default: BAPPS' 5 per 2AFC val
+    /// triplet, 2 per train triplet, 3 per JND pair]
     #[arg(long)]
-    judgments_per_triplet: Option<u32>,
+    judgments_per_stimulus: Option<u32>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -32,7 +33,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             let options = ImportOptions {
                 root: args.dir.clone(),
                 owner_id: researchers::id_by_email(&database.pool, &args.owner).await?,
-                judgments_per_triplet: args.judgments_per_triplet,
+                judgments_per_stimulus: args.judgments_per_stimulus,
             };
             let progress = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("importing {wide_bar} {pos}/{len} triplets ({eta})")
@@ -46,8 +47,17 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         database.close().await?;
         for experiment in imported? {
             println!(
-                "experiment {}: 2afc/{}/{} with {} triplets",
-                experiment.id, experiment.split, experiment.category, experiment.triplets
+                "experiment {}: {}/{}/{} with {} {}",
+                experiment.id,
+                experiment.kind,
+                experiment.split,
+                experiment.category,
+                experiment.stimuli,
+                if experiment.kind == "jnd" {
+                    "pairs"
+                } else {
+                    "triplets"
+                }
             );
         }
         Ok(())

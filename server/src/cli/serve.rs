@@ -84,15 +84,17 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
             .into_future(),
     );
     if let Some(photos) = demo_photos {
-        let (experiment_id, created) = crate::demo::experiment(&database.pool, photos).await?;
-        if created {
-            crate::demo::simulate_judgments(&database.pool, &base_url, experiment_id).await?;
+        let demo = crate::demo::experiments(&database.pool, photos).await?;
+        if demo.created {
+            crate::demo::simulate_judgments(&database.pool, &base_url, &demo).await?;
         }
         println!(
-            "Demo: sign in at {base_url}/sign-in as {} with password {}; \
-             workers start at {base_url}/e/{experiment_id}",
+            "Demo: sign in at {base_url}/sign-in as {} with password {}; workers start at \
+             {base_url}/e/{} (2AFC) and {base_url}/e/{} (JND)",
             crate::demo::RESEARCHER_EMAIL,
-            crate::demo::RESEARCHER_PASSWORD
+            crate::demo::RESEARCHER_PASSWORD,
+            demo.two_afc,
+            demo.jnd,
         );
     }
     println!("Percept is running at {base_url}/");

@@ -1,7 +1,9 @@
 //! Importing a BAPPS-style tree: the original BAPPS download or an export.
 //!
-//! Each `2afc/<split>/<category>/` folder becomes an experiment whose
-//! triplets are the `ref`/`p0`/`p1` patches with their `judge` share.
+//! Each `2afc/<split>/<category>/` folder becomes a 2AFC experiment whose
+//! triplets are the `ref`/`p0`/`p1` patches with their `judge` share, and
+//! each `jnd/<split>/<category>/` folder a JND experiment whose pairs are the
+//! `p0`/`p1` patches with their `same` share.
 //! Everything is checked before anything is stored, and the whole import is
 //! one transaction: a malformed tree leaves the database as it was.
 
@@ -21,25 +23,30 @@ use crate::stimuli::SamplerSettings;
 pub struct ImportOptions {
     pub root: PathBuf,
     pub owner_id: i64,
-    /// People behind each `judge` share when the tree does not say (an
-    /// export's manifest does) [default: BAPPS' 5 for val, 2 otherwise].
-    pub judgments_per_triplet: Option<u32>,
+    /// People behind each `judge` or `same` share when the tree does not
+    /// say (an export's manifest does) [default: BAPPS' 5 per 2AFC val
+    /// triplet, 2 per train triplet, 3 per JND pair].
+    pub judgments_per_stimulus: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedExperiment {
     pub id: i64,
+    /// `2afc` or `jnd`.
+    pub kind: &'static str,
     pub split: String,
     pub category: String,
-    pub triplets: usize,
+    /// Triplets or pairs.
+    pub stimuli: usize,
 }
 
-/// One `2afc/<split>/<category>` folder, checked.
+/// One `2afc/<split>/<category>` or `jnd/<split>/<category>` folder, checked.
 struct CategoryFolder {
+    kind: Kind,
     split: String,
     category: String,
     path: PathBuf,
-    /// File stems present in all four subfolders, sorted.
+    /// File stems present in all its subfolders, sorted.
     stems: Vec<String>,
 }
 
@@ -63,7 +70,46 @@ struct Manifest {
     items: Vec<ManifestItem>,
 }
 
-const PARTS: [&str; 4] = ["ref", "p0", "p1", "judge"];
+/// The two kinds of BAPPS tree: their top folder, the patch folders, and the
+/// folder of shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    TwoAfc,
+    Jnd,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::TwoAfc => "2afc",
+            Kind::Jnd => "jnd",
+        }
+    }
+
+    fn patch_parts(self) -> &'static [&'static str] {
+        match self {
+            Kind::TwoAfc => &["ref", "p0", "p1"],
+            Kind::Jnd => &["p0", "p1"],
+        }
+    }
+
+    fn share_part(self) -> &'static str {
+        match self {
+            Kind::TwoAfc => "judge",
+            Kind::Jnd => "same",
+        }
+    }
+
+    /// People behind each share when neither the tree nor the user says:
+    /// BAPPS collected 5 per 2AFC val triplet, 2 per train triplet, 3 per JND pair.
+    fn default_judgments(self, split: &str) -> u32 {
+        match (self, split) {
+            (Kind::TwoAfc, "val") => 5,
+            (Kind::TwoAfc, _) => 2,
+            (Kind::Jnd, _) => 3,
+        }
+    }
+}
 
 pub async fn import_bapps(
     pool: &PgPool,
@@ -77,14 +123,15 @@ pub async fn import_bapps(
     let mut transaction = pool.begin().await?;
     let mut imported = Vec::new();
     for folder in &folders {
+        let kind = folder.kind;
         let default_judgments = options
-            .judgments_per_triplet
-            .unwrap_or(if folder.split == "val" { 5 } else { 2 });
-        let first_ref = folder
+            .judgments_per_stimulus
+            .unwrap_or_else(|| kind.default_judgments(&folder.split));
+        let first_patch = folder
             .path
-            .join("ref")
+            .join(kind.patch_parts()[0])
             .join(format!("{}.png", folder.stems[0]));
-        let patch_size = read_patch(&first_ref)?.width();
+        let patch_size = read_patch(&first_patch)?.width();
         let experiment_id = sqlx::query_scalar!(
             r#"
             INSERT INTO experiments (
@@ -92,12 +139,13 @@ pub async fn import_bapps(
                 seed, judgments_per_triplet, trials_per_assignment, sentinel_rate,
                 max_assignments_per_worker, assignment_ttl, status, triplets_total, triplets_generated
             )
-            VALUES ($1, $2, '2afc', $3, $4, $5, 1, $6, 0, $7, 20, 0, 5, interval '30 minutes',
-                    'ready', $8, $8)
+            VALUES ($1, $2, $3, $4, $5, $6, 1, $7, 0, $8, 20, 0, 5, interval '30 minutes',
+                    'ready', $9, $9)
             RETURNING id
             "#,
             options.owner_id,
-            format!("BAPPS 2afc/{}/{}", folder.split, folder.category),
+            format!("BAPPS {}/{}/{}", kind.name(), folder.split, folder.category),
+            kind.name(),
             folder.split,
             folder.category,
             patch_size as i32,
@@ -109,12 +157,16 @@ pub async fn import_bapps(
         .await?;
 
         for stem in &folder.stems {
-            let item = format!("2afc/{}/{}/{stem}", folder.split, folder.category);
-            let [reference, p0, p1] =
-                ["ref", "p0", "p1"].map(|part| folder.path.join(part).join(format!("{stem}.png")));
+            let item = format!(
+                "{}/{}/{}/{stem}",
+                kind.name(),
+                folder.split,
+                folder.category
+            );
             let mut patches = Vec::with_capacity(3);
-            for path in [&reference, &p0, &p1] {
-                let patch = read_patch(path)?;
+            for part in kind.patch_parts() {
+                let path = folder.path.join(part).join(format!("{stem}.png"));
+                let patch = read_patch(&path)?;
                 if patch.dimensions() != (patch_size, patch_size) {
                     bail!(
                         "{}: is {}×{}, but the patches of {} are {patch_size}×{patch_size}",
@@ -125,15 +177,18 @@ pub async fn import_bapps(
                     );
                 }
                 patches.push(
-                    std::fs::read(path)
+                    std::fs::read(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?,
                 );
             }
-            let judge_path = folder.path.join("judge").join(format!("{stem}.npy"));
-            let judge_bytes = std::fs::read(&judge_path)
-                .with_context(|| format!("cannot read {}", judge_path.display()))?;
-            let p1_share = npy::decode_share(&judge_bytes)
-                .with_context(|| format!("{}", judge_path.display()))?;
+            let share_path = folder
+                .path
+                .join(kind.share_part())
+                .join(format!("{stem}.npy"));
+            let share_bytes = std::fs::read(&share_path)
+                .with_context(|| format!("cannot read {}", share_path.display()))?;
+            let share = npy::decode_share(&share_bytes)
+                .with_context(|| format!("{}", share_path.display()))?;
             let known = manifest.get(&item);
             let judgments = known.map_or(f64::from(default_judgments), |item| item.judgments);
             let distortion = |which: Option<&ManifestDistortion>| {
@@ -141,88 +196,183 @@ pub async fn import_bapps(
             };
             let (p0_pipeline, p0_seed) = distortion(known.and_then(|item| item.p0.as_ref()));
             let (p1_pipeline, p1_seed) = distortion(known.and_then(|item| item.p1.as_ref()));
-
-            let reference_image_id = sqlx::query_scalar!(
-                "INSERT INTO reference_images (experiment_id, file_name, png, width, height)
-                 VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            let imported_stimulus = ImportedStimulus {
                 experiment_id,
-                format!("{item}.png"),
-                &patches[0],
-                patch_size as i32,
-            )
-            .fetch_one(&mut *transaction)
-            .await?;
-            let triplet_id = sqlx::query_scalar!(
-                "INSERT INTO triplets (experiment_id, reference_image_id, crop_x, crop_y, ref_png,
-                                       p0_png, p1_png, p0_pipeline, p0_seed, p1_pipeline, p1_seed,
-                                       imported_item)
-                 VALUES ($1, $2, 0, 0, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                experiment_id,
-                reference_image_id,
-                &patches[0],
-                &patches[1],
-                &patches[2],
-                p0_pipeline,
-                p0_seed,
-                p1_pipeline,
-                p1_seed,
-                item,
-            )
-            .fetch_one(&mut *transaction)
-            .await?;
-            sqlx::query!(
-                "INSERT INTO imported_judgments (triplet_id, judgments, p1_share) VALUES ($1, $2, $3)",
-                triplet_id,
-                judgments.round() as i32,
-                p1_share,
-            )
-            .execute(&mut *transaction)
-            .await?;
+                item: &item,
+                patches: &patches,
+                patch_size,
+                judgments: judgments.round() as i32,
+                share,
+            };
+            match kind {
+                Kind::TwoAfc => {
+                    let distortions = [(p0_pipeline, p0_seed), (p1_pipeline, p1_seed)];
+                    insert_triplet(&mut transaction, &imported_stimulus, distortions).await?
+                }
+                Kind::Jnd => {
+                    insert_pair(&mut transaction, &imported_stimulus, (p1_pipeline, p1_seed))
+                        .await?
+                }
+            }
             progress.inc(1);
         }
         imported.push(ImportedExperiment {
             id: experiment_id,
+            kind: kind.name(),
             split: folder.split.clone(),
             category: folder.category.clone(),
-            triplets: folder.stems.len(),
+            stimuli: folder.stems.len(),
         });
     }
     transaction.commit().await?;
     Ok(imported)
 }
 
-/// Finds and checks every `2afc/<split>/<category>` folder under `root`.
+/// One item of the tree, read and checked.
+struct ImportedStimulus<'a> {
+    experiment_id: i64,
+    item: &'a str,
+    /// PNG bytes: ref, p0, p1 for 2AFC; p0 (the reference), p1 for JND.
+    patches: &'a [Vec<u8>],
+    patch_size: u32,
+    judgments: i32,
+    /// `judge` (preferring p1) or `same`.
+    share: f64,
+}
+
+type Distortion = (Option<serde_json::Value>, Option<i64>);
+
+async fn insert_triplet(
+    transaction: &mut sqlx::PgConnection,
+    stimulus: &ImportedStimulus<'_>,
+    [(p0_pipeline, p0_seed), (p1_pipeline, p1_seed)]: [Distortion; 2],
+) -> anyhow::Result<()> {
+    // The reference patch is the triplet's reference image, cropped at (0, 0).
+    let reference_image_id = sqlx::query_scalar!(
+        "INSERT INTO reference_images (experiment_id, file_name, png, width, height)
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        stimulus.experiment_id,
+        format!("{}.png", stimulus.item),
+        &stimulus.patches[0],
+        stimulus.patch_size as i32,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    let triplet_id = sqlx::query_scalar!(
+        "INSERT INTO triplets (experiment_id, reference_image_id, crop_x, crop_y, ref_png,
+                               p0_png, p1_png, p0_pipeline, p0_seed, p1_pipeline, p1_seed,
+                               imported_item)
+         VALUES ($1, $2, 0, 0, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        stimulus.experiment_id,
+        reference_image_id,
+        &stimulus.patches[0],
+        &stimulus.patches[1],
+        &stimulus.patches[2],
+        p0_pipeline,
+        p0_seed,
+        p1_pipeline,
+        p1_seed,
+        stimulus.item,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO imported_judgments (triplet_id, judgments, p1_share) VALUES ($1, $2, $3)",
+        triplet_id,
+        stimulus.judgments,
+        stimulus.share,
+    )
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+async fn insert_pair(
+    transaction: &mut sqlx::PgConnection,
+    stimulus: &ImportedStimulus<'_>,
+    (pipeline, seed): Distortion,
+) -> anyhow::Result<()> {
+    let pair_id = sqlx::query_scalar!(
+        "INSERT INTO pairs (experiment_id, crop_x, crop_y, ref_png, distorted_png, pipeline,
+                            seed, is_control, imported_item)
+         VALUES ($1, 0, 0, $2, $3, $4, $5, false, $6) RETURNING id",
+        stimulus.experiment_id,
+        &stimulus.patches[0],
+        &stimulus.patches[1],
+        pipeline,
+        seed,
+        stimulus.item,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO imported_pair_judgments (pair_id, judgments, same_share) VALUES ($1, $2, $3)",
+        pair_id,
+        stimulus.judgments,
+        stimulus.share,
+    )
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+/// Finds and checks every `2afc/<split>/<category>` and
+/// `jnd/<split>/<category>` folder under `root`.
 fn scan(root: &Path) -> anyhow::Result<Vec<CategoryFolder>> {
-    let two_afc = root.join("2afc");
-    if !two_afc.is_dir() {
+    let mut folders = Vec::new();
+    let mut tops = 0;
+    for kind in [Kind::TwoAfc, Kind::Jnd] {
+        let top = root.join(kind.name());
+        if !top.is_dir() {
+            continue;
+        }
+        tops += 1;
+        for split in sorted_subfolders(&top)? {
+            for category in sorted_subfolders(&split)? {
+                folders.push(check_category(kind, &split, &category)?);
+            }
+        }
+    }
+    if tops == 0 {
         bail!(
-            "{} has no 2afc/ folder: expected the BAPPS layout 2afc/<split>/<category>/{{ref,p0,p1,judge}}/",
+            "{} has no 2afc/ or jnd/ folder: expected the BAPPS layout \
+             2afc/<split>/<category>/{{ref,p0,p1,judge}}/ or jnd/<split>/<category>/{{p0,p1,same}}/",
             root.display()
         );
     }
-    let mut folders = Vec::new();
-    for split in sorted_subfolders(&two_afc)? {
-        for category in sorted_subfolders(&split)? {
-            folders.push(check_category(&split, &category)?);
-        }
-    }
     if folders.is_empty() {
-        bail!("{} has no <split>/<category>/ folders", two_afc.display());
+        bail!("{} has no <split>/<category>/ folders", root.display());
     }
     Ok(folders)
 }
 
-fn check_category(split: &Path, category: &Path) -> anyhow::Result<CategoryFolder> {
+fn check_category(kind: Kind, split: &Path, category: &Path) -> anyhow::Result<CategoryFolder> {
+    let parts: Vec<&str> = kind
+        .patch_parts()
+        .iter()
+        .copied()
+        .chain([kind.share_part()])
+        .collect();
     let mut stems_by_part: Vec<Vec<String>> = Vec::new();
-    for part in PARTS {
+    for &part in &parts {
         let folder = category.join(part);
         if !folder.is_dir() {
             bail!(
-                "{} is missing: every category folder needs ref/, p0/, p1/ and judge/",
-                folder.display()
+                "{} is missing: every {} category folder needs {}",
+                folder.display(),
+                kind.name(),
+                parts
+                    .iter()
+                    .map(|part| format!("{part}/"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
-        let extension = if part == "judge" { "npy" } else { "png" };
+        let extension = if part == kind.share_part() {
+            "npy"
+        } else {
+            "png"
+        };
         let mut stems = Vec::new();
         for entry in std::fs::read_dir(&folder)
             .with_context(|| format!("cannot read {}", folder.display()))?
@@ -244,19 +394,19 @@ fn check_category(split: &Path, category: &Path) -> anyhow::Result<CategoryFolde
         stems.sort();
         stems_by_part.push(stems);
     }
-    let stems = stems_by_part[0].clone();
-    for (part, other) in PARTS.iter().zip(&stems_by_part).skip(1) {
+    let (first, stems) = (parts[0], stems_by_part[0].clone());
+    for (part, other) in parts.iter().zip(&stems_by_part).skip(1) {
         if *other != stems {
             let missing = stems.iter().find(|s| !other.contains(s));
             let extra = other.iter().find(|s| !stems.contains(s));
             bail!(
-                "{}: {part}/ has {} files and ref/ has {}{}",
+                "{}: {part}/ has {} files and {first}/ has {}{}",
                 category.display(),
                 other.len(),
                 stems.len(),
                 match (missing, extra) {
                     (Some(stem), _) => format!("; {part}/{stem} is missing"),
-                    (None, Some(stem)) => format!("; {part}/{stem} has no ref/{stem}"),
+                    (None, Some(stem)) => format!("; {part}/{stem} has no {first}/{stem}"),
                     (None, None) => String::new(),
                 }
             );
@@ -272,6 +422,7 @@ fn check_category(split: &Path, category: &Path) -> anyhow::Result<CategoryFolde
             .to_owned()
     };
     Ok(CategoryFolder {
+        kind,
         split: name(split),
         category: name(category),
         path: category.to_owned(),

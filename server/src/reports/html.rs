@@ -33,19 +33,25 @@ pub fn render_html(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Agreement report: {title}</title><style>{STYLE}</style></head><body><main>
 <h1>How well do metrics agree with people?</h1>
-<p class="lead">{title}. {triplets} triplets with {judgments} judgments from {workers} workers
-({excluded_workers} flagged workers and their {excluded_judgments} judgments left out){imported}.</p>"#,
+<p class="lead">{title}.</p>"#,
         title = names.join(", "),
-        triplets = report.counts.triplets,
-        judgments = report.counts.judgments,
-        workers = report.counts.workers,
-        excluded_workers = report.counts.excluded_workers,
-        excluded_judgments = report.counts.excluded_judgments,
-        imported = match report.counts.imported_judgments {
-            0 => String::new(),
-            n => format!(", plus {n} judgments imported with the triplets"),
-        },
     )?;
+    if report.counts.triplets > 0 || report.counts.pairs == 0 {
+        write!(
+            page,
+            "<p class=\"lead\">2AFC: {} triplets with {} judgments from {} workers ({} flagged workers \
+             and their {} judgments left out){}.</p>",
+            report.counts.triplets,
+            report.counts.judgments,
+            report.counts.workers,
+            report.counts.excluded_workers,
+            report.counts.excluded_judgments,
+            match report.counts.imported_judgments {
+                0 => String::new(),
+                n => format!(", plus {n} judgments imported with the triplets"),
+            },
+        )?;
+    }
     if report.counts.pairs > 0 {
         write!(
             page,

@@ -1,6 +1,15 @@
-use distortions::image::{self, RgbImage};
+use std::io::Cursor;
+
+use distortions::image::{ImageReader, Limits, RgbImage};
 
 use crate::error::{Error, Result};
+
+/// The largest reference image side accepted: beyond any photo a patch
+/// experiment needs, and the decoder checks it before allocating, so a
+/// small file claiming huge dimensions (a decompression bomb) costs nothing.
+pub const MAX_SIDE: u32 = 8192;
+/// Decoder memory ceiling: an 8192×8192 RGBA image with room to spare.
+const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 /// A reference image as uploaded, decoded to 8-bit RGB.
 pub struct ReferenceImage {
@@ -9,14 +18,26 @@ pub struct ReferenceImage {
 }
 
 impl ReferenceImage {
-    /// Decodes PNG or JPEG bytes; the error names the file.
+    /// Decodes PNG or JPEG bytes of at most [`MAX_SIDE`] pixels a side; the
+    /// error names the file.
     pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Self> {
-        let image = image::load_from_memory(bytes)
-            .map_err(|error| {
-                Error::BadRequest(format!(
-                    "reference image {file_name} cannot be decoded: {error}"
-                ))
-            })?
+        let cannot_decode = |error: &dyn std::fmt::Display| {
+            Error::BadRequest(format!(
+                "reference image {file_name} cannot be decoded (PNG or JPEG of at most \
+                 {MAX_SIDE}×{MAX_SIDE} pixels): {error}"
+            ))
+        };
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_DECODE_BYTES);
+        let mut reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|error| cannot_decode(&error))?;
+        reader.limits(limits);
+        let image = reader
+            .decode()
+            .map_err(|error| cannot_decode(&error))?
             .into_rgb8();
         Ok(Self {
             file_name: file_name.to_owned(),
@@ -34,5 +55,26 @@ impl ReferenceImage {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stimuli::encode_png;
+
+    #[test]
+    fn an_image_wider_than_the_limit_is_refused_by_name() {
+        let wide = encode_png(&RgbImage::new(MAX_SIDE + 1, 2)).unwrap();
+        let error = ReferenceImage::decode("wide.png", &wide).err().unwrap().to_string();
+        assert!(error.contains("wide.png") && error.contains("8192×8192"), "{error}");
+        let fine = encode_png(&RgbImage::new(MAX_SIDE, 2)).unwrap();
+        assert_eq!(ReferenceImage::decode("fine.png", &fine).unwrap().image.width(), MAX_SIDE);
+    }
+
+    #[test]
+    fn bytes_that_are_no_image_are_refused_by_name() {
+        let error = ReferenceImage::decode("notes.txt", b"hello").err().unwrap().to_string();
+        assert!(error.contains("notes.txt cannot be decoded"), "{error}");
     }
 }
