@@ -1,6 +1,6 @@
 //! Pixel helpers shared by the distortion families: rounding back to 8 bits,
-//! luma, lookup tables, fixed-point bilinear resampling and separable
-//! filtering.
+//! luma, and fixed-point separable filtering, including translation (the
+//! separable form of `warp`'s bilinear resampling).
 //!
 //! Border rule used everywhere: coordinates outside the image read the nearest
 //! edge pixel ("replicate", OpenCV's BORDER_REPLICATE, scipy's mode="nearest").
@@ -215,9 +215,7 @@ multiversion! {
 
         // Rows: each source row is padded with replicated edge pixels so every
         // tap is one contiguous slice, and the sums (at most 255 * WEIGHT_ONE)
-        // fit u16 exactly; so does every partial sum, even of a symmetric
-        // kernel's pairs (see the columns below).
-        let (row_taps, row_pairs) = symmetric_pairs(horizontal);
+        // fit u16 exactly.
         let left = (-horizontal.first).max(0) as usize;
         let right = (horizontal.first + horizontal.weights.len() as isize - 1).max(0) as usize;
         let start = (horizontal.first + left as isize) as usize;
@@ -233,17 +231,10 @@ multiversion! {
             for pixel in tail.chunks_exact_mut(channels) {
                 pixel.copy_from_slice(&src_row[stride - channels..]);
             }
-            let shifted = |k: usize| &padded[(start + k) * channels..(start + k) * channels + stride];
-            for k in 0..row_pairs {
-                let weight = horizontal.weights[k];
-                let (near, far) = (shifted(k), shifted(row_taps - 1 - k));
-                for ((d, &n), &f) in dst_row.iter_mut().zip(near).zip(far) {
-                    *d += weight * (u16::from(n) + u16::from(f));
-                }
-            }
-            for k in row_pairs..row_taps - row_pairs {
-                let weight = horizontal.weights[k];
-                for (d, &s) in dst_row.iter_mut().zip(shifted(k)) {
+            for (k, &weight) in horizontal.weights.iter().enumerate() {
+                let at = (start + k) * channels;
+                let shifted = &padded[at..at + stride];
+                for (d, &s) in dst_row.iter_mut().zip(shifted) {
                     *d += weight * u16::from(s);
                 }
             }

@@ -63,7 +63,8 @@ pub(crate) mod tests {
         pub static SCALAR_ONLY: Cell<bool> = const { Cell::new(false) };
     }
 
-    fn scalar_only<T>(run: impl FnOnce() -> T) -> T {
+    /// Runs `run` with only the baseline copies.
+    pub fn scalar_only<T>(run: impl FnOnce() -> T) -> T {
         SCALAR_ONLY.set(true);
         let result = run();
         SCALAR_ONLY.set(false);

@@ -253,15 +253,30 @@ impl Distort for ChromaticAberration {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
         let mut out = image.clone();
         // Only one channel moves each way, so translate just that plane.
+        let mut plane = GrayImage::new(image.width(), image.height());
         for (channel, sign) in [(0, 1.0), (2, -1.0)] {
-            let values = image.chunks_exact(3).map(|pixel| pixel[channel]).collect();
-            let plane = GrayImage::from_raw(image.width(), image.height(), values)
-                .expect("one value per pixel");
+            copy_channel(image, channel, &mut plane);
             let moved = translate(&plane, sign * self.dx, sign * self.dy);
-            for (pixel, &value) in out.chunks_exact_mut(3).zip(moved.iter()) {
-                pixel[channel] = value;
-            }
+            set_channel(&mut out, channel, &moved);
         }
         Ok(out)
+    }
+}
+
+multiversion! {
+    /// Copies channel `channel` of RGB `pixels` into `plane`.
+    fn copy_channel(pixels: &[u8], channel: usize, plane: &mut [u8]) {
+        for (value, pixel) in plane.iter_mut().zip(pixels.chunks_exact(3)) {
+            *value = pixel[channel];
+        }
+    }
+}
+
+multiversion! {
+    /// Overwrites channel `channel` of RGB `pixels` with `plane`.
+    fn set_channel(pixels: &mut [u8], channel: usize, plane: &[u8]) {
+        for (pixel, &value) in pixels.chunks_exact_mut(3).zip(plane) {
+            pixel[channel] = value;
+        }
     }
 }

@@ -138,7 +138,6 @@ mod avx2 {
         let fraction_mask = _mm256_set1_epi32(POSITION_ONE as i32 - 1);
         let one = _mm256_set1_epi32(POSITION_ONE as i32);
         let stride = _mm256_set1_epi32(padded_width as i32);
-        let next = _mm256_set1_epi32(1);
         let half = _mm256_set1_epi32(HALF as i32);
         // RGBA to RGB within each 128-bit lane, then the two lanes' 12 bytes
         // made contiguous.
@@ -147,6 +146,14 @@ mod avx2 {
             0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
         );
         let join_lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
+        let interleave = _mm256_setr_epi8(
+            0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15, //
+            0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+        );
+        // The vertical weights of the pixels in each half lane of a sum.
+        let pick = [[0, 2], [1, 3], [4, 6], [5, 7]]
+            .map(|[a, b]| _mm256_setr_epi32(a, a, a, a, b, b, b, b));
+        let in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
         for group in 0..groups {
             // SAFETY (loads): `group < groups`, so 8 values are in bounds.
             let x = _mm256_loadu_si256(fixed_x.as_ptr().add(8 * group).cast());
@@ -160,57 +167,57 @@ mod avx2 {
                 _mm256_srli_epi32::<POSITION_BITS_I32>(x),
             );
             let below = _mm256_add_epi32(at, stride);
-            // SAFETY (gathers): positions are inside the image, so these are
-            // indices of a pixel, its right and lower neighbours in the
-            // padded `pixels`.
-            let top_left = _mm256_i32gather_epi32::<4>(base, at);
-            let top_right = _mm256_i32gather_epi32::<4>(base, _mm256_add_epi32(at, next));
-            let bottom_left = _mm256_i32gather_epi32::<4>(base, below);
-            let bottom_right = _mm256_i32gather_epi32::<4>(base, _mm256_add_epi32(below, next));
+            // SAFETY (gathers): positions are inside the image, so each index
+            // is a pixel whose right neighbour is the next word of the padded
+            // `pixels`, and so is the index one row below.
+            // One 64-bit gather fetches a pixel and its right neighbour: four
+            // pixels per gather, pixels 0 1 | 2 3 and 4 5 | 6 7.
+            let pairs = |indices: __m256i| {
+                let gather = |half| {
+                    let words = _mm256_i32gather_epi64::<4>(base.cast(), half);
+                    // (left, right) byte pairs per channel.
+                    _mm256_shuffle_epi8(words, interleave)
+                };
+                (
+                    gather(_mm256_castsi256_si128(indices)),
+                    gather(_mm256_extracti128_si256::<1>(indices)),
+                )
+            };
+            let (top_first, top_second) = pairs(at);
+            let (bottom_first, bottom_second) = pairs(below);
 
             // Horizontal: byte pairs (left, right) times (64 - fx, fx), one
             // pair per channel, summed into 16 bits (at most 255 * 64).
-            // Lanes hold pixels 0 1 | 4 5 ("low") and 2 3 | 6 7 ("high").
             let wx = _mm256_or_si256(_mm256_sub_epi32(one, fx), _mm256_slli_epi32::<8>(fx));
             let wx = _mm256_or_si256(wx, _mm256_slli_epi32::<16>(wx));
-            let (wx_low, wx_high) = (_mm256_unpacklo_epi32(wx, wx), _mm256_unpackhi_epi32(wx, wx));
-            let horizontal = |left, right| {
-                (
-                    _mm256_maddubs_epi16(_mm256_unpacklo_epi8(left, right), wx_low),
-                    _mm256_maddubs_epi16(_mm256_unpackhi_epi8(left, right), wx_high),
-                )
+            let per_pixel = |half| {
+                let wide = _mm256_cvtepu32_epi64(half);
+                _mm256_or_si256(wide, _mm256_slli_epi64::<32>(wide))
             };
-            let (top_low, top_high) = horizontal(top_left, top_right);
-            let (bottom_low, bottom_high) = horizontal(bottom_left, bottom_right);
+            let wx_first = per_pixel(_mm256_castsi256_si128(wx));
+            let wx_second = per_pixel(_mm256_extracti128_si256::<1>(wx));
+            let top_first = _mm256_maddubs_epi16(top_first, wx_first);
+            let top_second = _mm256_maddubs_epi16(top_second, wx_second);
+            let bottom_first = _mm256_maddubs_epi16(bottom_first, wx_first);
+            let bottom_second = _mm256_maddubs_epi16(bottom_second, wx_second);
 
             // Vertical: 16-bit pairs (top, bottom) times (64 - fy, fy) into
-            // 32 bits, one pixel per half lane: pixels 0 | 4, 1 | 5, 2 | 6, 3 | 7.
+            // 32 bits, one pixel per half lane: pixels 0 | 2, 1 | 3, 4 | 6, 5 | 7.
             let wy = _mm256_or_si256(_mm256_sub_epi32(one, fy), _mm256_slli_epi32::<16>(fy));
-            let (wy_low, wy_high) = (_mm256_unpacklo_epi32(wy, wy), _mm256_unpackhi_epi32(wy, wy));
-            let rounded = |pairs, weights| {
+            let rounded = |pairs, pixels| {
+                let weights = _mm256_permutevar8x32_epi32(wy, pixels);
                 let sum = _mm256_madd_epi16(pairs, weights);
                 _mm256_srli_epi32::<SHIFT_I32>(_mm256_add_epi32(sum, half))
             };
-            let s0 = rounded(
-                _mm256_unpacklo_epi16(top_low, bottom_low),
-                _mm256_unpacklo_epi64(wy_low, wy_low),
-            );
-            let s1 = rounded(
-                _mm256_unpackhi_epi16(top_low, bottom_low),
-                _mm256_unpackhi_epi64(wy_low, wy_low),
-            );
-            let s2 = rounded(
-                _mm256_unpacklo_epi16(top_high, bottom_high),
-                _mm256_unpacklo_epi64(wy_high, wy_high),
-            );
-            let s3 = rounded(
-                _mm256_unpackhi_epi16(top_high, bottom_high),
-                _mm256_unpackhi_epi64(wy_high, wy_high),
-            );
-            // Pixels 0 1 | 4 5 and 2 3 | 6 7 as 16 bits, then 0 1 2 3 | 4 5 6 7
-            // as bytes, RGBA.
+            let s0 = rounded(_mm256_unpacklo_epi16(top_first, bottom_first), pick[0]);
+            let s1 = rounded(_mm256_unpackhi_epi16(top_first, bottom_first), pick[1]);
+            let s2 = rounded(_mm256_unpacklo_epi16(top_second, bottom_second), pick[2]);
+            let s3 = rounded(_mm256_unpackhi_epi16(top_second, bottom_second), pick[3]);
+            // Pixels 0 1 | 2 3 and 4 5 | 6 7 as 16 bits, then 0 1 4 5 | 2 3 6 7
+            // as RGBA bytes, put in order.
             let bytes =
                 _mm256_packus_epi16(_mm256_packus_epi32(s0, s1), _mm256_packus_epi32(s2, s3));
+            let bytes = _mm256_permutevar8x32_epi32(bytes, in_order);
             let rgb = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(bytes, compact), join_lanes);
             let mut buffer = [0u8; 32];
             _mm256_storeu_si256(buffer.as_mut_ptr().cast(), rgb);
@@ -221,4 +228,42 @@ mod avx2 {
 
     const POSITION_BITS_I32: i32 = POSITION_BITS as i32;
     const SHIFT_I32: i32 = SHIFT as i32;
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::rng::unit_f32;
+    use crate::simd::tests::scalar_only;
+
+    #[test]
+    fn the_vector_sampler_matches_the_scalar_one_on_random_positions() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for (width, height) in [(64usize, 64usize), (1, 1), (9, 3), (33, 17), (8, 2)] {
+            let mut pixels = vec![0u8; width * height * 3];
+            rng.fill_bytes(&mut pixels);
+            let image = RgbImage::from_raw(width as u32, height as u32, pixels).unwrap();
+            let source = Source::new(&image);
+            // Positions from two pixels outside the image on either side.
+            let mut positions = |size: usize| -> Vec<u32> {
+                let real: Vec<f32> = (0..width)
+                    .map(|_| unit_f32(rng.next_u32()) * (size as f32 + 4.0) - 2.0)
+                    .collect();
+                let mut fixed = vec![0u32; width];
+                fixed_positions(&real, size, &mut fixed);
+                fixed
+            };
+            for _ in 0..100 {
+                let (x, y) = (positions(width), positions(height));
+                let mut fast = vec![0u8; width * 3];
+                source.sample_row(&x, &y, &mut fast);
+                let mut scalar = vec![0u8; width * 3];
+                scalar_only(|| source.sample_row(&x, &y, &mut scalar));
+                assert_eq!(fast, scalar, "{width}x{height}");
+            }
+        }
+    }
 }
