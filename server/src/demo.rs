@@ -61,11 +61,14 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
         seed: 2018,
         judgments_per_triplet: 5,
         trials_per_assignment: 20,
-        sentinel_rate: 0.1,
+        // Four sentinels per assignment, and one failure in four flags a
+        // worker: the worker answering at random almost surely shows up
+        // flagged, as the dashboard would show such a worker.
+        sentinel_rate: 0.2,
         max_assignments_per_worker: 3,
         assignment_ttl: Duration::from_secs(30 * 60),
         completion_redirect_url: None,
-        max_sentinel_failure_share: 0.5,
+        max_sentinel_failure_share: 0.25,
     };
     let two_afc =
         experiments::create(pool, &two_afc_settings, photos, &ProgressBar::hidden()).await?;

@@ -12,10 +12,9 @@ async fn home_page_is_rendered_on_the_server_with_the_hydration_scripts(pool: Pg
     let html = response.text().await.unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(
-        html.contains(r#"<button id="hydration-check">Check hydration</button>"#),
+        html.contains(r#"<a id="sign-in-link" href="/sign-in">Sign in to the dashboard</a>"#),
         "{html}"
     );
-    assert!(html.contains("Not checked yet."));
     assert!(
         html.contains(r#"href="/pkg/app.js""#),
         "the page must load the hydration bundle"

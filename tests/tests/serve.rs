@@ -87,7 +87,7 @@ async fn serve_creates_its_private_database_serves_pages_and_stops_cleanly_on_si
         .unwrap();
     assert_eq!(health["database"], "up");
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Check hydration"));
+    assert!(page.contains("Sign in to the dashboard"));
 
     nix::sys::signal::kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).unwrap();
     let status = tokio::task::spawn_blocking(move || server.wait())

@@ -51,6 +51,8 @@ fn main() -> ExitCode {
                 for (name, value) in env {
                     println!("export {name}='{value}'");
                 }
+                // So the README's `percept …` commands find this clone's build.
+                println!("export PATH='{}':\"$PATH\"", build::target_dir().join("debug").display());
             }),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

@@ -1,24 +1,34 @@
 use leptos::prelude::*;
 
-/// The landing page. Its "Check hydration" control only responds once the wasm
-/// bundle has hydrated the page, which is what the browser test relies on.
+/// The front page: what Percept is, and the way in for each kind of visitor.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let (checks, set_checks) = signal(0u32);
     view! {
-        <h1>"Percept"</h1>
-        <p>
-            "Human perceptual-similarity judgments (2AFC and JND, as in BAPPS), "
-            "scored against LPIPS and classic metrics."
-        </p>
-        <button id="hydration-check" on:click=move |_| *set_checks.write() += 1>
-            "Check hydration"
-        </button>
-        <p id="hydration-status">
-            {move || match checks.get() {
-                0 => "Not checked yet.".to_string(),
-                n => format!("Interactive: checked {n} time(s)."),
-            }}
-        </p>
+        <section class="home">
+            <h1>"Percept"</h1>
+            <p class="lead">
+                "Human perceptual-similarity judgments, collected the way the LPIPS paper's "
+                "BAPPS dataset was (2AFC and JND trials), and the agreement of LPIPS and classic "
+                "metrics with them."
+            </p>
+            <div class="home-ways">
+                <div>
+                    <h2>"Researchers"</h2>
+                    <p>
+                        "Create experiments from your images, follow the judgments coming in, "
+                        "score them with LPIPS, L2, SSIM and PSNR, read the agreement report "
+                        "and export BAPPS-style datasets."
+                    </p>
+                    <p><a id="sign-in-link" href="/sign-in">"Sign in to the dashboard"</a></p>
+                </div>
+                <div>
+                    <h2>"Participants"</h2>
+                    <p>
+                        "Your study's link (from Prolific, MTurk or the researcher) takes you "
+                        "straight to its instructions."
+                    </p>
+                </div>
+            </div>
+        </section>
     }
 }

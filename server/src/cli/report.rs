@@ -50,6 +50,7 @@ async fn write(args: &ReportArgs, pool: &sqlx::PgPool) -> anyhow::Result<()> {
         } else {
             std::fs::write(path, json)
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
         }
     }
     if let Some(path) = &args.out {

@@ -71,16 +71,28 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
         pool: database.pool.clone(),
         leptos: http::leptos_options(args.static_dir.clone()),
     };
+    // One signal stops both the web server and the scoring worker.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stop_requested = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
     let scoring_worker = if args.no_scoring_worker {
         None
     } else {
         let worker = crate::scoring::Worker::new(database.pool.clone(), args.weights.prepare()?);
-        Some(tokio::spawn(worker.run(shutdown_signal())))
+        Some(tokio::spawn(worker.run(stop_requested())))
     };
     let base_url = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(
         axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(stop_requested())
             .into_future(),
     );
     if let Some(photos) = demo_photos {

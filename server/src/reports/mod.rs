@@ -192,7 +192,8 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     let pair_tallies = tallies::pair_tallies(pool, experiment_ids, &excluded).await?;
     let counts = Counts {
         pairs: pair_tallies.len(),
-        jnd_judgments: pair_tallies.values().map(|tally| tally.judgments).sum(),
+        // A fold from +0, since an empty f64 sum is −0.
+        jnd_judgments: pair_tallies.values().fold(0.0, |sum, tally| sum + tally.judgments),
         triplets: judged.len(),
         judgments: counted.judgments,
         imported_judgments: imported_judgments.round() as i64,
