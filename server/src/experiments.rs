@@ -374,10 +374,11 @@ async fn generate_all(
             ExperimentKind::TwoAfc => {
                 let (sampler, patch_size) = (sampler.clone(), settings.patch_size);
                 let sentinel_rate = settings.sentinel_rate;
-                let triplets = generate_for_image(&settings, index, image.image, move |image, rng| {
-                    TripletStimulus::generate(image, patch_size, &sampler, sentinel_rate, rng)
-                })
-                .await?;
+                let triplets =
+                    generate_for_image(&settings, index, image.image, move |image, rng| {
+                        TripletStimulus::generate(image, patch_size, &sampler, sentinel_rate, rng)
+                    })
+                    .await?;
                 insert_triplets(
                     &mut transaction,
                     experiment_id,

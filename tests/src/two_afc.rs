@@ -72,7 +72,11 @@ pub async fn create_experiment(pool: &PgPool, settings: &NewExperiment, image_co
 /// domain and CC0, from scikit-image; `cargo xtask setup` puts them in the
 /// cache and `cargo xtask test` says where): browser tests show workers
 /// what a real experiment shows them.
-pub async fn create_experiment_from_photos(pool: &PgPool, settings: &NewExperiment, image_count: usize) -> i64 {
+pub async fn create_experiment_from_photos(
+    pool: &PgPool,
+    settings: &NewExperiment,
+    image_count: usize,
+) -> i64 {
     let folder = std::env::var_os("PERCEPT_DEMO_PHOTOS")
         .map(std::path::PathBuf::from)
         .expect("PERCEPT_DEMO_PHOTOS (cargo xtask test sets it)");

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use percept_tests::researchers::{browser_like_client, PASSWORD};
 use percept_tests::two_afc::{
     create_experiment, experiment_settings, judgment, reference_file, synthetic_image,
 };
-use percept_tests::researchers::{browser_like_client, PASSWORD};
 use percept_tests::TestApp;
 use reqwest::{multipart, Client, StatusCode};
 use serde_json::{json, Value};

@@ -596,8 +596,16 @@ async fn the_cli_adds_a_researcher_and_creates_an_experiment_from_a_folder(pool:
         ],
         "",
     );
-    assert!(jnd.status.success(), "{}", String::from_utf8_lossy(&jnd.stderr));
-    let jnd_id: i64 = String::from_utf8(jnd.stdout).unwrap().trim().parse().unwrap();
+    assert!(
+        jnd.status.success(),
+        "{}",
+        String::from_utf8_lossy(&jnd.stderr)
+    );
+    let jnd_id: i64 = String::from_utf8(jnd.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let (kind, gap_ms, pairs): (String, i32, i64) = sqlx::query_as(
         "SELECT kind, gap_ms, (SELECT count(*) FROM pairs WHERE experiment_id = $1)
          FROM experiments WHERE id = $1",
@@ -625,8 +633,16 @@ async fn the_cli_adds_a_researcher_and_creates_an_experiment_from_a_folder(pool:
         ],
         "",
     );
-    assert!(sourced.status.success(), "{}", String::from_utf8_lossy(&sourced.stderr));
-    let sourced_id: i64 = String::from_utf8(sourced.stdout).unwrap().trim().parse().unwrap();
+    assert!(
+        sourced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sourced.stderr)
+    );
+    let sourced_id: i64 = String::from_utf8(sourced.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let (distorted, controls, real_triplets): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control),
                 (SELECT count(*) FROM triplets WHERE experiment_id = $2 AND sentinel_answer IS NULL)

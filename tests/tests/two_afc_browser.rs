@@ -19,7 +19,9 @@ use fantoccini::{
     key::Key,
     Client, Locator,
 };
-use percept_tests::two_afc::{create_experiment, create_experiment_from_photos, experiment_settings};
+use percept_tests::two_afc::{
+    create_experiment, create_experiment_from_photos, experiment_settings,
+};
 use percept_tests::{Browser, TestApp};
 use serde_json::Value;
 use sqlx::{PgPool, Row};

@@ -104,7 +104,13 @@ async fn practice_shows_a_reference_patch_beside_itself_and_its_p0(pool: PgPool)
     let fields: Vec<&String> = practice.as_object().unwrap().keys().collect();
     assert_eq!(
         fields,
-        ["identical_side", "kind", "left_url", "reference_url", "right_url"],
+        [
+            "identical_side",
+            "kind",
+            "left_url",
+            "reference_url",
+            "right_url"
+        ],
         "the practice exposes only what the trial needs"
     );
     let (ref_png, p0_png): (Vec<u8>, Vec<u8>) = sqlx::query_as(

@@ -52,7 +52,10 @@ fn main() -> ExitCode {
                     println!("export {name}='{value}'");
                 }
                 // So the README's `percept …` commands find this clone's build.
-                println!("export PATH='{}':\"$PATH\"", build::target_dir().join("debug").display());
+                println!(
+                    "export PATH='{}':\"$PATH\"",
+                    build::target_dir().join("debug").display()
+                );
             }),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

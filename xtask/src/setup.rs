@@ -220,8 +220,12 @@ fn demo_photos(cache: &Cache) -> Result {
     fs::create_dir_all(&photos)
         .map_err(|error| format!("cannot create {}: {error}", photos.display()))?;
     for photo in DEMO_PHOTOS {
-        fs::copy(skimage_data.join(photo), photos.join(photo))
-            .map_err(|error| format!("cannot copy {photo} from {}: {error}", skimage_data.display()))?;
+        fs::copy(skimage_data.join(photo), photos.join(photo)).map_err(|error| {
+            format!(
+                "cannot copy {photo} from {}: {error}",
+                skimage_data.display()
+            )
+        })?;
     }
     Ok(())
 }

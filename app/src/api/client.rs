@@ -94,9 +94,9 @@ async fn send<B: Serialize, T: DeserializeOwned>(
     body: Option<&B>,
 ) -> Result<T, ApiError> {
     let body = match body {
-        Some(body) => Some(RequestBody::Json(serde_json::to_string(body).map_err(|error| {
-            ApiError::Network(format!("unencodable request: {error}"))
-        })?)),
+        Some(body) => Some(RequestBody::Json(serde_json::to_string(body).map_err(
+            |error| ApiError::Network(format!("unencodable request: {error}")),
+        )?)),
         None => None,
     };
     fetch(method, path, body).await

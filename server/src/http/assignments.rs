@@ -157,7 +157,8 @@ pub async fn create(
     .await?;
     let (trials, jnd) = match stimuli {
         Stimuli::Triplets(triplet_ids) => {
-            let positions = insert_two_afc_trials(&mut transaction, assignment.id, triplet_ids).await?;
+            let positions =
+                insert_two_afc_trials(&mut transaction, assignment.id, triplet_ids).await?;
             let trials = positions
                 .map(|position| TrialUrls::for_position(&token, position))
                 .collect();

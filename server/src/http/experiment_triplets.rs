@@ -3,13 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use app::api::experiments::{JudgmentView, TripletPage, TripletView};
 use axum::{
     extract::{Query, State},
     http::header,
     response::{IntoResponse, Response},
     Json,
 };
-use app::api::experiments::{JudgmentView, TripletPage, TripletView};
 use serde::Deserialize;
 
 use super::experiments::ensure_owner;

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use app::api::experiments::{
+    CreatedExperiment, ExperimentDetail, ExperimentSummary, NewExperimentSettings, WorkerStats,
+};
 use axum::{
     extract::{multipart::MultipartRejection, Multipart, State},
     http::StatusCode,
     Json,
-};
-use app::api::experiments::{
-    CreatedExperiment, ExperimentDetail, ExperimentSummary, NewExperimentSettings, WorkerStats,
 };
 use indicatif::ProgressBar;
 
@@ -106,9 +106,10 @@ pub async fn create(
         match field.name() {
             Some("settings") => {
                 let text = field.text().await.map_err(upload_error)?;
-                let parsed: NewExperimentSettings = serde_json::from_str(&text).map_err(|error| {
-                    Error::BadRequest(format!("the settings are not valid: {error}"))
-                })?;
+                let parsed: NewExperimentSettings =
+                    serde_json::from_str(&text).map_err(|error| {
+                        Error::BadRequest(format!("the settings are not valid: {error}"))
+                    })?;
                 settings = Some(parsed);
             }
             Some("images") => {
@@ -159,7 +160,6 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(CreatedExperiment { id })))
 }
 
-
 /// `GET /api/experiments`: the signed-in researcher's experiments, newest first.
 #[utoipa::path(
     get,
@@ -204,7 +204,6 @@ pub async fn list(
     .await?;
     Ok(Json(experiments))
 }
-
 
 /// `GET /api/experiments/{id}`.
 #[utoipa::path(
@@ -306,7 +305,6 @@ pub async fn get(
         jnd,
     }))
 }
-
 
 /// `GET /api/experiments/{id}/workers`.
 #[utoipa::path(

@@ -72,10 +72,7 @@ fn api() -> Router<AppState> {
             post(jnd_judgments::submit),
         )
         .route("/assignments/{token}", get(assignment_progress::get))
-        .route(
-            "/experiments/{experiment_id}/practice",
-            get(practice::get),
-        )
+        .route("/experiments/{experiment_id}/practice", get(practice::get))
         .route(
             "/experiments/{experiment_id}/practice/{image}",
             get(practice::image),
@@ -110,8 +107,14 @@ fn api() -> Router<AppState> {
             get(scoring::progress).post(scoring::enqueue),
         )
         .route("/experiments/{experiment_id}/report", get(reports::json))
-        .route("/experiments/{experiment_id}/report.html", get(reports::html))
-        .route("/experiments/{experiment_id}/export.tar.gz", get(exports::tar_gz))
+        .route(
+            "/experiments/{experiment_id}/report.html",
+            get(reports::html),
+        )
+        .route(
+            "/experiments/{experiment_id}/export.tar.gz",
+            get(exports::tar_gz),
+        )
         .route("/openapi.json", get(openapi::openapi_json))
         // Unknown API paths answer in JSON too, rather than with a page.
         .fallback(|| async { Error::NotFound("there is no such API endpoint".into()) })

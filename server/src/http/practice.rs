@@ -39,19 +39,21 @@ pub async fn get(
     PathParams(experiment_id): PathParams<i64>,
 ) -> Result<Json<PracticeTrial>> {
     let url = |image: &str| format!("/api/experiments/{experiment_id}/practice/{image}.png");
-    Ok(Json(match practice_stimulus(&state.pool, experiment_id).await? {
-        PracticeStimulus::Triplet(triplet_id) => PracticeTrial::TwoAfc {
-            reference_url: url("reference"),
-            left_url: url("left"),
-            right_url: url("right"),
-            identical_side: identical_side(triplet_id),
+    Ok(Json(
+        match practice_stimulus(&state.pool, experiment_id).await? {
+            PracticeStimulus::Triplet(triplet_id) => PracticeTrial::TwoAfc {
+                reference_url: url("reference"),
+                left_url: url("left"),
+                right_url: url("right"),
+                identical_side: identical_side(triplet_id),
+            },
+            PracticeStimulus::Pair { presentation, .. } => PracticeTrial::Jnd {
+                presentation,
+                reference_url: url("reference"),
+                distorted_url: url("distorted"),
+            },
         },
-        PracticeStimulus::Pair { presentation, .. } => PracticeTrial::Jnd {
-            presentation,
-            reference_url: url("reference"),
-            distorted_url: url("distorted"),
-        },
-    }))
+    ))
 }
 
 #[utoipa::path(

@@ -6,6 +6,7 @@
 //! site's requests, which is what protects the JSON API from cross-site
 //! request forgery.
 
+use app::api::sessions::{Researcher, SignIn};
 use axum::{
     extract::{FromRequestParts, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
@@ -13,7 +14,6 @@ use axum::{
     Json,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use app::api::sessions::{Researcher, SignIn};
 use sha2::{Digest, Sha256};
 
 use super::extract::JsonBody;

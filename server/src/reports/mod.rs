@@ -193,7 +193,9 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     let counts = Counts {
         pairs: pair_tallies.len(),
         // A fold from +0, since an empty f64 sum is −0.
-        jnd_judgments: pair_tallies.values().fold(0.0, |sum, tally| sum + tally.judgments),
+        jnd_judgments: pair_tallies
+            .values()
+            .fold(0.0, |sum, tally| sum + tally.judgments),
         triplets: judged.len(),
         judgments: counted.judgments,
         imported_judgments: imported_judgments.round() as i64,

@@ -66,15 +66,30 @@ mod tests {
     #[test]
     fn an_image_wider_than_the_limit_is_refused_by_name() {
         let wide = encode_png(&RgbImage::new(MAX_SIDE + 1, 2)).unwrap();
-        let error = ReferenceImage::decode("wide.png", &wide).err().unwrap().to_string();
-        assert!(error.contains("wide.png") && error.contains("8192×8192"), "{error}");
+        let error = ReferenceImage::decode("wide.png", &wide)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("wide.png") && error.contains("8192×8192"),
+            "{error}"
+        );
         let fine = encode_png(&RgbImage::new(MAX_SIDE, 2)).unwrap();
-        assert_eq!(ReferenceImage::decode("fine.png", &fine).unwrap().image.width(), MAX_SIDE);
+        assert_eq!(
+            ReferenceImage::decode("fine.png", &fine)
+                .unwrap()
+                .image
+                .width(),
+            MAX_SIDE
+        );
     }
 
     #[test]
     fn bytes_that_are_no_image_are_refused_by_name() {
-        let error = ReferenceImage::decode("notes.txt", b"hello").err().unwrap().to_string();
+        let error = ReferenceImage::decode("notes.txt", b"hello")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(error.contains("notes.txt cannot be decoded"), "{error}");
     }
 }

@@ -341,7 +341,10 @@ fn Analysis(id: i64) -> impl IntoView {
     // While a job is pending, ask again; each answer schedules the next.
     Effect::new(move |_| {
         if let Some(Ok(metrics)) = progress.get() {
-            if metrics.iter().any(|m| m.state.as_deref() == Some("pending")) {
+            if metrics
+                .iter()
+                .any(|m| m.state.as_deref() == Some("pending"))
+            {
                 set_timeout(move || progress.refetch(), super::GENERATION_POLL);
             }
         }
@@ -458,7 +461,10 @@ fn WorkerTable(workers: Vec<WorkerStats>) -> impl IntoView {
 /// and its full spec with the seed (for the tooltip).
 fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> (String, String) {
     let (Some(pipeline), Some(seed)) = (pipeline, seed) else {
-        return ("imported".into(), "imported from a BAPPS tree: distortions unknown".into());
+        return (
+            "imported".into(),
+            "imported from a BAPPS tree: distortions unknown".into(),
+        );
     };
     let steps: Vec<&str> = pipeline
         .as_array()
@@ -466,7 +472,11 @@ fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> 
         .flatten()
         .filter_map(|step| step["type"].as_str())
         .collect();
-    let summary = if steps.is_empty() { "identical".into() } else { steps.join(" → ") };
+    let summary = if steps.is_empty() {
+        "identical".into()
+    } else {
+        steps.join(" → ")
+    };
     (summary, format!("seed {seed}: {pipeline}"))
 }
 

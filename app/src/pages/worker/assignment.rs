@@ -193,19 +193,23 @@ fn submitter<J: Answer>(
     phase: RwSignal<Phase>,
     on_receipt: impl Fn(J::Receipt) + 'static,
 ) -> std::rc::Rc<Submitter<J>> {
-    Submitter::resume(token, &progress.judged_positions, move |outcome| match outcome {
-        SubmissionOutcome::Acknowledged(receipt) => on_receipt(receipt),
-        SubmissionOutcome::Completed {
-            completion_code,
-            redirect_url,
-        } => phase.set(Phase::Completed {
-            completion_code,
-            redirect_url,
-        }),
-        SubmissionOutcome::Refused(message) => {
-            phase.set(Phase::Failed(format!("An answer was not accepted: {message}")))
-        }
-    })
+    Submitter::resume(
+        token,
+        &progress.judged_positions,
+        move |outcome| match outcome {
+            SubmissionOutcome::Acknowledged(receipt) => on_receipt(receipt),
+            SubmissionOutcome::Completed {
+                completion_code,
+                redirect_url,
+            } => phase.set(Phase::Completed {
+                completion_code,
+                redirect_url,
+            }),
+            SubmissionOutcome::Refused(message) => phase.set(Phase::Failed(format!(
+                "An answer was not accepted: {message}"
+            ))),
+        },
+    )
 }
 
 /// Trials neither judged by the server nor waiting to be sent.
@@ -218,7 +222,8 @@ fn unanswered<T>(
     trials
         .into_iter()
         .filter(|trial| {
-            !progress.judged_positions.contains(&position(trial)) && !pending.contains(&position(trial))
+            !progress.judged_positions.contains(&position(trial))
+                && !pending.contains(&position(trial))
         })
         .collect()
 }
@@ -242,7 +247,12 @@ async fn run_two_afc(token: &str, page: Page, progress: AssignmentProgress) -> R
     } = page;
     let submitter = submitter::<NewJudgment>(token, &progress, phase, |_| {});
     let pending = submitter.pending_positions();
-    let remaining = unanswered(progress.trials.clone(), |trial| trial.position, &progress, &pending);
+    let remaining = unanswered(
+        progress.trials.clone(),
+        |trial| trial.position,
+        &progress,
+        &pending,
+    );
     answered.set(total.get_untracked() - remaining.len());
     phase.set(Phase::Trials);
 
@@ -301,7 +311,9 @@ async fn run_jnd(
     phase.set(Phase::Trials);
     let refresh_interval_ms = jnd_trial::measure_refresh_interval().await;
 
-    let mut next = queue.pop_front().map(|trial| (jnd_trial::start_loading(&trial), trial));
+    let mut next = queue
+        .pop_front()
+        .map(|trial| (jnd_trial::start_loading(&trial), trial));
     loop {
         let Some((current, trial_urls)) = next.take() else {
             if unacknowledged == 0 {
@@ -312,14 +324,19 @@ async fn run_jnd(
                 Some(retry) => {
                     unacknowledged = unacknowledged.saturating_sub(1);
                     enqueue_retry(retry, &mut known, &mut queue, total);
-                    next = queue.pop_front().map(|trial| (jnd_trial::start_loading(&trial), trial));
+                    next = queue
+                        .pop_front()
+                        .map(|trial| (jnd_trial::start_loading(&trial), trial));
                     continue;
                 }
                 None => break,
             }
         };
         let trial = loaded_jnd(current, &trial_urls).await?;
-        let Some(timing) = stage.show(&trial, jnd.presentation, refresh_interval_ms).await else {
+        let Some(timing) = stage
+            .show(&trial, jnd.presentation, refresh_interval_ms)
+            .await
+        else {
             return Ok(());
         };
         // Acknowledgements that came in during the sequence, then the next
@@ -328,7 +345,9 @@ async fn run_jnd(
             unacknowledged = unacknowledged.saturating_sub(1);
             enqueue_retry(retry, &mut known, &mut queue, total);
         }
-        next = queue.pop_front().map(|trial| (jnd_trial::start_loading(&trial), trial));
+        next = queue
+            .pop_front()
+            .map(|trial| (jnd_trial::start_loading(&trial), trial));
         let Some(answer) = stage.ask().await else {
             return Ok(());
         };
@@ -346,7 +365,9 @@ async fn run_jnd(
         unacknowledged += 1;
         answered.update(|answered| *answered += 1);
         if next.is_none() {
-            next = queue.pop_front().map(|trial| (jnd_trial::start_loading(&trial), trial));
+            next = queue
+                .pop_front()
+                .map(|trial| (jnd_trial::start_loading(&trial), trial));
         }
     }
     finish(phase);
@@ -372,7 +393,12 @@ async fn loaded_jnd(
     pending: Result<jnd_trial::PendingJndTrial, String>,
     trial: &JndTrialUrls,
 ) -> Result<jnd_trial::LoadedJndTrial, String> {
-    retry_loading(pending, || jnd_trial::start_loading(trial), |pending| pending.ready()).await
+    retry_loading(
+        pending,
+        || jnd_trial::start_loading(trial),
+        |pending| pending.ready(),
+    )
+    .await
 }
 
 fn load(trial: &TrialUrls) -> Result<PendingTrial, String> {

@@ -62,12 +62,14 @@ fn Landing(experiment_id: i64) -> impl IntoView {
     Effect::new(move |_| {
         hydrated.set(true);
         spawn_local(async move {
-            let trial = client::practice_trial(experiment_id).await.map_err(|error| {
-                format!(
-                    "The practice trial could not be loaded: {}",
-                    error.message()
-                )
-            });
+            let trial = client::practice_trial(experiment_id)
+                .await
+                .map_err(|error| {
+                    format!(
+                        "The practice trial could not be loaded: {}",
+                        error.message()
+                    )
+                });
             practice.set(Some(trial));
         });
         // Offer the unfinished assignment of an earlier visit, if the

@@ -41,7 +41,10 @@ impl Answer for NewJudgment {
         Box::pin(async move { client::submit_judgment(&token, &self).await })
     }
     fn completion(receipt: &JudgmentReceipt) -> Option<(String, Option<String>)> {
-        let code = receipt.completion_code.clone().filter(|_| receipt.completed)?;
+        let code = receipt
+            .completion_code
+            .clone()
+            .filter(|_| receipt.completed)?;
         Some((code, receipt.redirect_url.clone()))
     }
 }
@@ -58,7 +61,10 @@ impl Answer for NewJndJudgment {
         Box::pin(async move { client::submit_jnd_judgment(&token, &self).await })
     }
     fn completion(receipt: &JndJudgmentReceipt) -> Option<(String, Option<String>)> {
-        let code = receipt.completion_code.clone().filter(|_| receipt.completed)?;
+        let code = receipt
+            .completion_code
+            .clone()
+            .filter(|_| receipt.completed)?;
         Some((code, receipt.redirect_url.clone()))
     }
 }
