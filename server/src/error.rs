@@ -13,11 +13,18 @@ use serde_json::json;
 pub enum Error {
     #[error("{0}")]
     BadRequest(String),
+    /// A request axum's extractors could not take apart, with the status
+    /// they chose (400, 413 for a body over the limit, 415 for a missing
+    /// content type, …).
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
     /// Not signed in, or the credentials are wrong.
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Understood, but not allowed for this caller (e.g. a worker's limit is reached).
     #[error("{0}")]
     Forbidden(String),
@@ -27,6 +34,12 @@ pub enum Error {
     /// Existed, but no longer accepts anything (an expired assignment).
     #[error("{0}")]
     Gone(String),
+    /// The client is going faster than a rate limit allows.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The database cannot be reached; clients should retry shortly.
     #[error("the database is unavailable: {0}")]
     DatabaseUnavailable(sqlx::Error),
@@ -51,13 +64,19 @@ impl From<sqlx::Error> for Error {
 /// shape as every other error.
 impl From<JsonRejection> for Error {
     fn from(rejection: JsonRejection) -> Self {
-        Error::BadRequest(rejection.body_text())
+        Error::Rejected {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
     }
 }
 
 impl From<PathRejection> for Error {
     fn from(rejection: PathRejection) -> Self {
-        Error::BadRequest(rejection.body_text())
+        Error::Rejected {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
     }
 }
 
@@ -65,11 +84,14 @@ impl Error {
     fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Rejected { status, .. } => *status,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Gone(_) => StatusCode::GONE,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,11 +106,23 @@ impl IntoResponse for Error {
             Error::DatabaseUnavailable(error) => tracing::warn!("database unavailable: {error}"),
             _ => {}
         }
+        let retry_after_seconds = match &self {
+            Error::DatabaseUnavailable(_) => Some(2),
+            // Whole seconds, rounded up: retrying early would only be refused again.
+            Error::TooManyRequests { retry_after, .. } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+            }
+            _ => None,
+        };
         let body = Json(json!({ "error": self.to_string() }));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            (status, [(header::RETRY_AFTER, "2")], body).into_response()
-        } else {
-            (status, body).into_response()
+        match retry_after_seconds {
+            Some(seconds) => (
+                status,
+                [(header::RETRY_AFTER, seconds.max(1).to_string())],
+                body,
+            )
+                .into_response(),
+            None => (status, body).into_response(),
         }
     }
 }

@@ -73,7 +73,7 @@ fn control_count(distorted: i64, control_share: f64) -> i64 {
 }
 
 /// How many pairs a JND experiment of `owner_id` gets from the triplets of
-/// `source_id`, which must be a ready 2AFC experiment of the same owner: two
+/// `source_id`, which must be a ready 2AFC experiment that owner can see: two
 /// per real triplet (reference with p0, with p1), plus controls, at most one
 /// per triplet.
 pub async fn sourced_pair_count(
@@ -86,7 +86,11 @@ pub async fn sourced_pair_count(
         r#"SELECT e.kind, e.status,
                   (SELECT count(*) FROM triplets t
                    WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL) AS "triplets!"
-           FROM experiments e WHERE e.id = $1 AND e.owner_id = $2"#,
+           FROM experiments e
+           WHERE e.id = $1 AND EXISTS (
+               SELECT 1 FROM experiment_access x
+               WHERE x.experiment_id = e.id AND x.researcher_id = $2
+           )"#,
         source_id,
         owner_id,
     )
@@ -94,7 +98,7 @@ pub async fn sourced_pair_count(
     .await?
     .ok_or_else(|| {
         Error::BadRequest(format!(
-            "there is no experiment {source_id} of yours to take pairs from"
+            "there is no experiment {source_id} of yours, or shared with you, to take pairs from"
         ))
     })?;
     if source.kind != "2afc" || source.status != "ready" {

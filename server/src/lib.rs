@@ -15,6 +15,7 @@ pub mod quality;
 pub mod reports;
 pub mod researchers;
 pub mod scoring;
+pub mod sharing;
 pub mod simulation;
 pub mod stimuli;
 pub mod tallies;

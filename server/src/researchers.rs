@@ -67,10 +67,100 @@ static UNKNOWN_EMAIL_HASH: LazyLock<String> = LazyLock::new(|| {
     hash_password("no researcher has this password").expect("hashing a constant password")
 });
 
+/// Failed sign-ins an email may have before every further attempt must wait.
+const FREE_SIGN_IN_FAILURES: i32 = 3;
+/// The wait doubles with each failure beyond the free ones, up to this.
+const MAX_SIGN_IN_WAIT_SECONDS: f64 = 60.0;
+
 /// The id of the researcher with this email and password. An unknown email
 /// and a wrong password get the same error, so the answer does not reveal
-/// which emails have accounts.
+/// which emails have accounts. After a few failures for one email, each
+/// further attempt must wait longer (429 with the wait), so that passwords
+/// cannot be guessed quickly even from many addresses.
 pub async fn authenticate(pool: &PgPool, email: &str, password: &str) -> Result<i64> {
+    let throttle_key = email.trim().to_lowercase();
+    begin_sign_in_attempt(pool, &throttle_key).await?;
+    let researcher_id = match check_password(pool, email, password).await {
+        Ok(id) => id,
+        Err(error) => {
+            // The wait runs from the answer, not from the start of the attempt.
+            sqlx::query!(
+                "UPDATE sign_in_failures SET last_attempt_at = now() WHERE email = $1",
+                throttle_key
+            )
+            .execute(pool)
+            .await?;
+            return Err(error);
+        }
+    };
+    sqlx::query!(
+        "DELETE FROM sign_in_failures WHERE email = $1",
+        throttle_key
+    )
+    .execute(pool)
+    .await?;
+    Ok(researcher_id)
+}
+
+/// Counts an attempt for `email` as failed until it succeeds, unless the
+/// email's earlier failures say it must wait, which is refused with the wait.
+/// One statement, so that attempts in parallel each see the others.
+async fn begin_sign_in_attempt(pool: &PgPool, email: &str) -> Result<()> {
+    let started = sqlx::query!(
+        r#"
+        INSERT INTO sign_in_failures AS f (email, failures, last_attempt_at)
+        VALUES ($1, 1, now())
+        ON CONFLICT (email) DO UPDATE SET
+            -- A day without attempts forgives the old failures.
+            failures = CASE WHEN f.last_attempt_at < now() - interval '1 day' THEN 1
+                            ELSE f.failures + 1 END,
+            last_attempt_at = now()
+        WHERE f.failures < $2
+           OR f.last_attempt_at + make_interval(secs => least($3, power(2, f.failures - $2)))
+              <= now()
+        RETURNING f.failures
+        "#,
+        email,
+        FREE_SIGN_IN_FAILURES,
+        MAX_SIGN_IN_WAIT_SECONDS,
+    )
+    .fetch_optional(pool)
+    .await?;
+    if started.is_some() {
+        // Now and then, forget emails nobody tried for a day.
+        if rand::random::<u8>() == 0 {
+            sqlx::query!(
+                "DELETE FROM sign_in_failures WHERE last_attempt_at < now() - interval '1 day'"
+            )
+            .execute(pool)
+            .await?;
+        }
+        return Ok(());
+    }
+    let wait_seconds = sqlx::query_scalar!(
+        r#"
+        SELECT greatest(0, extract(epoch FROM
+            last_attempt_at + make_interval(secs => least($2, power(2, failures - $3)))
+            - now()))::float8 AS "wait_seconds!"
+        FROM sign_in_failures WHERE email = $1
+        "#,
+        email,
+        MAX_SIGN_IN_WAIT_SECONDS,
+        FREE_SIGN_IN_FAILURES,
+    )
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(0.0);
+    Err(Error::TooManyRequests {
+        message: format!(
+            "too many failed sign-ins for {email}: wait {wait_seconds:.0} s before trying again \
+             (the wait doubles with each failure, up to {MAX_SIGN_IN_WAIT_SECONDS:.0} s)"
+        ),
+        retry_after: std::time::Duration::from_secs_f64(wait_seconds),
+    })
+}
+
+async fn check_password(pool: &PgPool, email: &str, password: &str) -> Result<i64> {
     let researcher = sqlx::query!(
         "SELECT id, password_hash FROM researchers WHERE email = $1",
         email.trim()

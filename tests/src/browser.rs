@@ -1,5 +1,6 @@
 use std::{
     net::TcpListener,
+    os::unix::process::CommandExt,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -37,6 +38,9 @@ impl Browser {
             .port();
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            // A group of its own, with the Chromium it starts, so that a
+            // failed test can take both down (see Drop).
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -96,9 +100,18 @@ impl Browser {
         }
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
+        // Drop ends chromedriver and whatever Chromium is left.
+    }
+}
+
+/// A test that panics never reaches `close`: without this its chromedriver
+/// and Chromium would outlive it, busy, until the machine restarts.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }
 }

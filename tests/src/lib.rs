@@ -4,11 +4,12 @@
 mod browser;
 pub mod jnd;
 pub mod researchers;
+pub mod server_process;
 pub mod two_afc;
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use server::http::{self, AppState};
+use server::http::{self, rate_limits::RateLimitSettings, AppState};
 use sqlx::PgPool;
 
 pub use browser::Browser;
@@ -20,16 +21,19 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// With the rate limits a server has by default.
     pub async fn spawn(pool: PgPool) -> Self {
-        let state = AppState {
-            pool,
-            leptos: http::leptos_options(static_dir()),
-        };
+        Self::spawn_with_limits(pool, &RateLimitSettings::default()).await
+    }
+
+    pub async fn spawn_with_limits(pool: PgPool, limits: &RateLimitSettings) -> Self {
+        let state = AppState::new(pool, static_dir(), limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, http::router(state)).await });
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
             address,
             http: reqwest::Client::new(),

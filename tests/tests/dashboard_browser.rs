@@ -259,6 +259,33 @@ async fn a_researcher_creates_an_experiment_and_browses_its_triplets(pool: PgPoo
         std::fs::write(&path, png).unwrap();
     }
 
+    // Sharing with a colleague through the form lists them and gives them access.
+    server::researchers::add(&pool, "colleague@example.org", PASSWORD)
+        .await
+        .unwrap();
+    fill(page, "#share-email", "colleague@example.org").await;
+    page.find(Locator::Id("share"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        page,
+        "the share",
+        "document.querySelector('#shared-with').innerText.includes('colleague@example.org')",
+    )
+    .await;
+    let shared_with: Vec<String> = sqlx::query_scalar(
+        "SELECT r.email FROM experiment_shares s JOIN researchers r ON r.id = s.researcher_id
+         WHERE s.experiment_id = $1",
+    )
+    .bind(experiment_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(shared_with, ["colleague@example.org"]);
+
     // Signing out ends the session: the dashboard sends the browser back.
     page.find(Locator::Id("sign-out"))
         .await

@@ -673,7 +673,7 @@ async fn researchers_upload_jnd_experiments_from_images_or_from_a_two_afc_experi
         (
             json!({ "name": "none", "jnd": { "source_experiment_id": 999999 } }),
             0,
-            "there is no experiment 999999 of yours to take pairs from",
+            "there is no experiment 999999 of yours, or shared with you, to take pairs from",
         ),
         (
             json!({ "name": "typo", "jnd": { "gap": 500 } }),

@@ -38,6 +38,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/experiments/{experiment_id}/report"),
     ("GET", "/api/experiments/{experiment_id}/report.html"),
     ("GET", "/api/experiments/{experiment_id}/export.tar.gz"),
+    ("GET", "/api/experiments/{experiment_id}/shares"),
+    ("POST", "/api/experiments/{experiment_id}/shares"),
+    (
+        "DELETE",
+        "/api/experiments/{experiment_id}/shares/{researcher_id}",
+    ),
 ];
 
 const METHODS: &[&str] = &[

@@ -7,6 +7,8 @@
 
 mod build;
 mod cache;
+mod fuzz;
+mod load_bench;
 mod process;
 mod setup;
 mod suite;
@@ -20,9 +22,13 @@ cargo xtask <command>
                       on the private database (extra args go to `percept serve`)
   test [CARGO ARGS]   set up what is missing, build, and run the whole test suite
                       (extra args go to `cargo test`)
+  fuzz [--runs N]     fuzz the parsers (cargo fuzz, N inputs per target, default
+                      200000) and the HTTP API (schemathesis); print inputs tried
   setup               only install what is missing (system packages, wasm
                       toolchain, Python/libtorch, weights and datasets)
   build               only build the wasm bundle and the percept binary
+  bench-load          measure judgments acknowledged per second and their latency
+                      (release server, private PostgreSQL, wrk on loopback)
   env                 print the environment the percept binary needs, as shell
                       exports (eval \"$(cargo xtask env)\")
 ";
@@ -43,8 +49,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => build::demo(&args[1..]),
         Some("test") => suite::run_test_suite(&args[1..]),
+        Some("fuzz") => fuzz::run_fuzzers(&args[1..]),
         Some("setup") => setup::everything(setup::Purpose::Test),
         Some("build") => setup::everything(setup::Purpose::Demo).and_then(|_| build::all()),
+        Some("bench-load") => load_bench::run_bench(),
         Some("env") => cache::Cache::locate()
             .and_then(|cache| cache.runtime_env())
             .map(|env| {

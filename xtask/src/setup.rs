@@ -88,6 +88,10 @@ fn system_packages(purpose: Purpose) -> Result {
         if !Path::new("/usr/bin/chromedriver").exists() {
             missing.push("chromium-driver");
         }
+        // The load generator of `cargo xtask bench-load`.
+        if !Path::new("/usr/bin/wrk").exists() {
+            missing.push("wrk");
+        }
     }
     step(
         &format!(
@@ -146,7 +150,12 @@ fn locked_version(package: &str) -> Result<String> {
 }
 
 /// `cargo install`s a tool unless the one on PATH already reports `version`.
-fn cargo_tool(krate: &str, version: &str, version_command: &[&str], features: &[&str]) -> Result {
+pub fn cargo_tool(
+    krate: &str,
+    version: &str,
+    version_command: &[&str],
+    features: &[&str],
+) -> Result {
     let reported =
         output(Command::new(version_command[0]).args(&version_command[1..])).unwrap_or_default();
     let present = reported.split_whitespace().any(|word| word == version);
@@ -166,7 +175,7 @@ fn python_venv(cache: &Cache) -> Result {
     let marker = cache.venv().join(".percept-requirements.sha256");
     let present = fs::read_to_string(&marker).is_ok_and(|done| done.trim() == wanted);
     step(
-        "Python venv with torch 2.13.0 (libtorch), lpips and the baselines",
+        "Python venv with torch 2.13.0 (libtorch), lpips, the baselines and schemathesis",
         present,
     );
     if present {

@@ -40,13 +40,13 @@ fn check_query_metadata(database_url: &str) -> Result {
 /// A private cluster for the test run, in the temp directory (which the
 /// `postgres` user can reach even when the clone sits under `/root`). Each
 /// test makes its own database in it.
-struct TestDatabase {
+pub struct TestDatabase {
     data_dir: String,
-    url: String,
+    pub url: String,
 }
 
 impl TestDatabase {
-    fn start() -> Result<Self> {
+    pub fn start() -> Result<Self> {
         // One cluster per checkout, so two clones can run their suites at once.
         let mut checkout = DefaultHasher::new();
         workspace_root()
@@ -63,7 +63,7 @@ impl TestDatabase {
         Ok(Self { data_dir, url })
     }
 
-    fn stop(self) -> Result {
+    pub fn stop(self) -> Result {
         run(percept().args(["db", "stop", "--data-dir", &self.data_dir]))
     }
 }

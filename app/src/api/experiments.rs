@@ -153,6 +153,8 @@ pub struct ExperimentSummary {
     pub judgments_collected: i64,
     pub judgments_target: i64,
     pub created_at: DateTime<Utc>,
+    /// Experiments shared with the signed-in researcher belong to someone else.
+    pub owner_email: String,
 }
 
 /// `GET /api/experiments/{id}`: settings, generation state and counts.
@@ -176,6 +178,9 @@ pub struct ExperimentDetail {
     pub completion_redirect_url: Option<String>,
     pub max_sentinel_failure_share: f32,
     pub created_at: DateTime<Utc>,
+    pub owner_email: String,
+    /// Only the owner shares the experiment with others or stops sharing it.
+    pub owned_by_you: bool,
     /// `generating`, `ready` (open to workers) or `failed` (see `generation_error`).
     pub status: String,
     pub generation_error: Option<String>,
@@ -296,4 +301,22 @@ pub struct JudgmentView {
     pub chose_p1: bool,
     pub response_ms: i32,
     pub flagged_worker: bool,
+}
+
+/// `POST /api/experiments/{id}/shares`: give another researcher access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewShare {
+    /// The email the researcher signs in with.
+    pub email: String,
+}
+
+/// A researcher an experiment is shared with: they see, score, report and
+/// export it as its owner does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ExperimentShare {
+    pub researcher_id: i64,
+    pub email: String,
+    pub shared_at: DateTime<Utc>,
 }

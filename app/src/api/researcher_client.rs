@@ -7,7 +7,8 @@ use web_sys::FormData;
 
 use super::client::{fetch, ApiError, RequestBody};
 use super::experiments::{
-    CreatedExperiment, ExperimentDetail, ExperimentSummary, TripletPage, WorkerStats,
+    CreatedExperiment, ExperimentDetail, ExperimentShare, ExperimentSummary, NewShare, TripletPage,
+    WorkerStats,
 };
 use super::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
 use super::sessions::{Researcher, SignIn};
@@ -55,6 +56,20 @@ pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>,
 pub async fn start_scoring(experiment_id: i64) -> Result<QueuedJobs, ApiError> {
     let path = format!("/api/experiments/{experiment_id}/scoring");
     redirect_if_signed_out(fetch("POST", &path, Some(json(&ScoringRequest::default())?)).await)
+}
+
+pub async fn shares(experiment_id: i64) -> Result<Vec<ExperimentShare>, ApiError> {
+    read(&format!("/api/experiments/{experiment_id}/shares")).await
+}
+
+pub async fn share(experiment_id: i64, email: String) -> Result<ExperimentShare, ApiError> {
+    let path = format!("/api/experiments/{experiment_id}/shares");
+    redirect_if_signed_out(fetch("POST", &path, Some(json(&NewShare { email })?)).await)
+}
+
+pub async fn unshare(experiment_id: i64, researcher_id: i64) -> Result<(), ApiError> {
+    let path = format!("/api/experiments/{experiment_id}/shares/{researcher_id}");
+    redirect_if_signed_out(fetch::<serde_json::Value>("DELETE", &path, None).await).map(|_| ())
 }
 
 /// Uploads a `settings` JSON field and `images` files (multipart).

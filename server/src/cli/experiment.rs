@@ -1,4 +1,5 @@
-//! `percept experiment create`: an experiment and its stimuli from a folder of images.
+//! `percept experiment create`: an experiment and its stimuli from a folder of
+//! images; `percept experiment share`: who else sees it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,13 +11,31 @@ use super::DatabaseArgs;
 use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
 use crate::jnd::JndSettings;
 use crate::researchers;
+use crate::sharing;
 use crate::stimuli::SamplerSettings;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ExperimentCommand {
     /// Create an experiment, cut its triplets (2AFC) or pairs (JND) from a
     /// folder of reference images, and print its id.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
+    /// Share an experiment with another researcher (who then sees, scores,
+    /// reports and exports it as its owner does), or stop sharing it.
+    Share(ShareArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShareArgs {
+    #[arg(long)]
+    experiment: i64,
+    /// Email of the researcher to share it with.
+    #[arg(long = "with")]
+    with_email: String,
+    /// Stop sharing it with that researcher instead.
+    #[arg(long)]
+    revoke: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -96,8 +115,33 @@ pub struct CreateArgs {
 pub fn run(command: ExperimentCommand) -> anyhow::Result<()> {
     crate::telemetry::init();
     match command {
-        ExperimentCommand::Create(args) => tokio::runtime::Runtime::new()?.block_on(create(args)),
+        ExperimentCommand::Create(args) => tokio::runtime::Runtime::new()?.block_on(create(*args)),
+        ExperimentCommand::Share(args) => tokio::runtime::Runtime::new()?.block_on(share(args)),
     }
+}
+
+async fn share(args: ShareArgs) -> anyhow::Result<()> {
+    let database = args.database.open().await?;
+    let shared = async {
+        if args.revoke {
+            let researcher_id = researchers::id_by_email(&database.pool, &args.with_email).await?;
+            sharing::unshare(&database.pool, args.experiment, researcher_id).await?;
+            eprintln!(
+                "experiment {} is not shared with {}",
+                args.experiment, args.with_email
+            );
+        } else {
+            sharing::share(&database.pool, args.experiment, &args.with_email).await?;
+            eprintln!(
+                "experiment {} is shared with {}",
+                args.experiment, args.with_email
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    shared
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {

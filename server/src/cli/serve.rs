@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use super::score::WeightsArgs;
 use super::DatabaseArgs;
 use crate::experiments::ReferenceFile;
-use crate::http::{self, AppState};
+use crate::http::{self, rate_limits::RateLimitSettings, AppState};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -20,6 +20,8 @@ pub struct ServeArgs {
     /// Do not take scoring jobs in this process (leave them to `percept worker`s).
     #[arg(long)]
     pub no_scoring_worker: bool,
+    #[command(flatten)]
+    pub limits: RateLimitSettings,
     #[command(flatten)]
     pub weights: WeightsArgs,
     #[command(flatten)]
@@ -45,7 +47,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let photos = super::experiment::read_reference_files(&args.images)?;
-    tokio::runtime::Runtime::new()?.block_on(serve(args.serve, Some(photos)))
+    let mut serve_args = args.serve;
+    // The demo's simulated workers all submit from this machine, as fast as they can.
+    serve_args.limits = serve_args.limits.without_judgment_limits();
+    tokio::runtime::Runtime::new()?.block_on(serve(serve_args, Some(photos)))
 }
 
 async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyhow::Result<()> {
@@ -67,10 +72,7 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
         anyhow::Error::new(error).context(format!("cannot listen on {}{hint}", args.addr))
     })?;
     let database = args.database.open().await?;
-    let state = AppState {
-        pool: database.pool.clone(),
-        leptos: http::leptos_options(args.static_dir.clone()),
-    };
+    let state = AppState::new(database.pool.clone(), args.static_dir.clone(), &args.limits);
     // One signal stops both the web server and the scoring worker.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -91,9 +93,12 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
     };
     let base_url = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(
-        axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(stop_requested())
-            .into_future(),
+        axum::serve(
+            listener,
+            http::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop_requested())
+        .into_future(),
     );
     if let Some(photos) = demo_photos {
         let demo = crate::demo::experiments(&database.pool, photos).await?;

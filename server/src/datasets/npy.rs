@@ -1,5 +1,9 @@
 //! The one `.npy` shape BAPPS uses: a one-element float array holding a
 //! share of judgments (`judge/` for 2AFC, `same/` for JND).
+//!
+//! Self-contained (std and anyhow only) on purpose: `fuzz/` compiles this very
+//! file into its `npy_share` target, since the server crate links libtorch and
+//! is too heavy for the fuzzer's build.
 
 use anyhow::{bail, Context};
 
@@ -44,17 +48,22 @@ pub fn decode_share(bytes: &[u8]) -> anyhow::Result<f64> {
     // One element reads the same in C and Fortran order: 'fortran_order' does not matter.
     let shape = dictionary_value(header, "shape").context("the .npy header has no 'shape'")?;
     let shape = &shape[..shape.find(')').map_or(shape.len(), |end| end + 1)];
-    let elements: usize = shape
+    let elements = shape
         .trim_start_matches('(')
         .trim_end_matches(')')
         .split(',')
         .map(str::trim)
         .filter(|dim| !dim.is_empty())
-        .map(|dim| {
-            dim.parse::<usize>()
-                .with_context(|| format!("bad dimension {dim:?} in shape {shape}"))
-        })
-        .product::<anyhow::Result<usize>>()?;
+        .try_fold(1usize, |elements, dim| {
+            let dim = dim
+                .parse::<usize>()
+                .with_context(|| format!("bad dimension {dim:?} in shape {shape}"))?;
+            // Checked: huge dimensions whose product wraps around to 1 would
+            // otherwise pass for one element.
+            elements
+                .checked_mul(dim)
+                .with_context(|| format!("shape {shape} has more elements than memory"))
+        })?;
     if elements != 1 {
         bail!("expected one value (BAPPS' shape (1,)), found shape {shape}");
     }
@@ -141,6 +150,8 @@ mod tests {
         assert!(with("<i8", "(1,)", &[0; 8]).contains("dtype"));
         assert!(with("<f8", "(1,)", &1.5f64.to_le_bytes()).contains("between 0 and 1"));
         assert!(with("<f8", "(1,)", &[0; 3]).contains("cut short"));
+        // 274177 × 67280421310721 = 2^64 + 1, which wraps around to one element.
+        assert!(with("<f8", "(274177, 67280421310721)", &[0; 8]).contains("more elements"));
         assert!(decode_share(b"PK\x03\x04 not numpy")
             .unwrap_err()
             .to_string()

@@ -16,6 +16,10 @@ pub async fn connect(options: PgConnectOptions) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(5))
+        // No ping before every use: it would add a round trip to each
+        // judgment. A connection broken by a database restart fails its next
+        // query instead, which answers 503 and is dropped from the pool.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")?;

@@ -30,6 +30,7 @@ const MAX_ID_CHARS: usize = 200;
     responses(
         (status = 201, description = "A new assignment of trials for the worker", body = Assignment),
         (status = 400, description = "The body or path is malformed, or a worker id is missing or too long", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 403, description = "The worker has reached the experiment's limit of assignments", body = super::openapi::ErrorBody),
         (status = 404, description = "There is no such experiment", body = super::openapi::ErrorBody),
         (status = 409, description = "The experiment is not open to workers (its stimuli are being generated or failed), or has nothing left for this worker", body = super::openapi::ErrorBody),

@@ -5,15 +5,15 @@ use std::collections::{HashMap, HashSet};
 
 use app::api::experiments::{JudgmentView, TripletPage, TripletView};
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
     Json,
 };
 use serde::Deserialize;
 
-use super::experiments::ensure_owner;
-use super::extract::PathParams;
+use super::experiments::ensure_access;
+use super::extract::{PathParams, QueryParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
@@ -58,15 +58,14 @@ pub async fn list(
     State(state): State<AppState>,
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<TripletPage>> {
-    let Query(page) = page.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     if page.offset < 0 || !(1..=MAX_PAGE).contains(&page.limit) {
         return Err(Error::BadRequest(format!(
             "offset must be at least 0 and limit between 1 and {MAX_PAGE}"
         )));
     }
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     let total = sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM triplets WHERE experiment_id = $1"#,
         experiment_id
@@ -196,8 +195,11 @@ pub async fn image(
         r#"
         SELECT CASE $4 WHEN 'ref' THEN t.ref_png WHEN 'p0' THEN t.p0_png ELSE t.p1_png END
                AS "png!"
-        FROM triplets t JOIN experiments e ON e.id = t.experiment_id
-        WHERE t.id = $1 AND t.experiment_id = $2 AND e.owner_id = $3
+        FROM triplets t
+        WHERE t.id = $1 AND t.experiment_id = $2 AND EXISTS (
+            SELECT 1 FROM experiment_access x
+            WHERE x.experiment_id = $2 AND x.researcher_id = $3
+        )
         "#,
         triplet_id,
         experiment_id,
@@ -207,8 +209,8 @@ pub async fn image(
     .fetch_optional(&state.pool)
     .await?;
     let Some(png) = png else {
-        // Someone else's experiment is a missing one; one's own lacks the triplet.
-        ensure_owner(&state, &researcher, experiment_id).await?;
+        // An experiment one cannot see is a missing one; a visible one lacks the triplet.
+        ensure_access(&state, &researcher, experiment_id).await?;
         return Err(Error::NotFound(format!(
             "experiment {experiment_id} has no triplet {triplet_id}"
         )));
@@ -216,7 +218,7 @@ pub async fn image(
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),
-            // Stored stimuli never change; only their owner may see them.
+            // Stored stimuli never change; only researchers with access may see them.
             (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
         ],
         png,

@@ -1,7 +1,8 @@
 //! `/api/experiments`: a researcher creates experiments from uploaded
 //! reference images and follows them (generation, judgments, workers).
-//! Everything here needs the signed-in owner; other researchers' experiments
-//! answer 404, as if they did not exist.
+//! Everything here needs a signed-in researcher who owns the experiment or
+//! has it shared with them; to anyone else it answers 404, as if the
+//! experiment did not exist.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -93,12 +94,14 @@ pub async fn create(
     researcher: SignedInResearcher,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<CreatedExperiment>)> {
-    let mut multipart = multipart.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
-    let upload_error = |error: axum::extract::multipart::MultipartError| {
-        Error::BadRequest(format!(
-            "the upload could not be read: {}",
-            error.body_text()
-        ))
+    let mut multipart = multipart.map_err(|rejection| Error::Rejected {
+        status: rejection.status(),
+        message: rejection.body_text(),
+    })?;
+    // 413 when the upload passes MAX_UPLOAD_BYTES, 400 when it is malformed.
+    let upload_error = |error: axum::extract::multipart::MultipartError| Error::Rejected {
+        status: error.status(),
+        message: format!("the upload could not be read: {}", error.body_text()),
     };
     let mut settings = None;
     let mut references = Vec::new();
@@ -181,6 +184,7 @@ pub async fn list(
         r#"
         SELECT e.id, e.name, e.split, e.category, e.status, e.triplets_total,
                e.triplets_generated, e.created_at,
+               (SELECT email FROM researchers r WHERE r.id = e.owner_id) AS "owner_email!",
                (SELECT count(*) FROM judgments j
                 JOIN assignment_trials at USING (assignment_id, position)
                 JOIN triplets t ON t.id = at.triplet_id
@@ -195,7 +199,7 @@ pub async fn list(
                    + (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id)
                ) AS "judgments_target!"
         FROM experiments e
-        WHERE e.owner_id = $1
+        WHERE e.id IN (SELECT experiment_id FROM experiment_access WHERE researcher_id = $1)
         ORDER BY e.created_at DESC, e.id DESC
         "#,
         researcher.id
@@ -255,9 +259,14 @@ pub async fn get(
                + (SELECT count(*) FROM jnd_judgments j
                   JOIN assignments a ON a.id = j.assignment_id
                   WHERE a.experiment_id = e.id AND j.valid) AS "judgments_collected!",
-               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id) AS "pairs!"
+               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id) AS "pairs!",
+               (SELECT email FROM researchers r WHERE r.id = e.owner_id) AS "owner_email!",
+               e.owner_id = $2 AS "owned_by_you!"
         FROM experiments e
-        WHERE e.id = $1 AND e.owner_id = $2
+        WHERE e.id = $1 AND EXISTS (
+            SELECT 1 FROM experiment_access x
+            WHERE x.experiment_id = e.id AND x.researcher_id = $2
+        )
         "#,
         experiment_id,
         researcher.id
@@ -289,6 +298,8 @@ pub async fn get(
         completion_redirect_url: row.completion_redirect_url,
         max_sentinel_failure_share: row.max_sentinel_failure_share,
         created_at: row.created_at,
+        owner_email: row.owner_email,
+        owned_by_you: row.owned_by_you,
         status: row.status,
         generation_error: row.generation_error,
         triplets_total: row.triplets_total,
@@ -326,7 +337,7 @@ pub async fn workers(
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
 ) -> Result<Json<Vec<WorkerStats>>> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     let flagged: HashSet<i64> = quality::flagged_worker_ids(&state.pool, experiment_id)
         .await?
         .into_iter()
@@ -381,23 +392,32 @@ pub async fn workers(
     ))
 }
 
-/// The experiment exists and belongs to the researcher; otherwise 404.
-pub(super) async fn ensure_owner(
+/// How a researcher comes to see an experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Owner,
+    SharedWith,
+}
+
+/// The experiment exists and the researcher owns it or has it shared with
+/// them; otherwise 404.
+pub(super) async fn ensure_access(
     state: &AppState,
     researcher: &SignedInResearcher,
     experiment_id: i64,
-) -> Result<()> {
-    let owned = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM experiments WHERE id = $1 AND owner_id = $2) AS "owned!""#,
+) -> Result<Access> {
+    let is_owner = sqlx::query_scalar!(
+        "SELECT bool_or(is_owner) FROM experiment_access
+         WHERE experiment_id = $1 AND researcher_id = $2",
         experiment_id,
         researcher.id
     )
     .fetch_one(&state.pool)
     .await?;
-    if owned {
-        Ok(())
-    } else {
-        Err(no_such_experiment(experiment_id))
+    match is_owner {
+        Some(true) => Ok(Access::Owner),
+        Some(false) => Ok(Access::SharedWith),
+        None => Err(no_such_experiment(experiment_id)),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::{
     body::Body,
-    extract::{Query, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 
-use super::experiments::ensure_owner;
-use super::extract::PathParams;
+use super::experiments::ensure_access;
+use super::extract::{PathParams, QueryParams};
 use super::reports::ReportQuery;
 use super::sessions::SignedInResearcher;
 use super::AppState;
@@ -30,10 +30,7 @@ use crate::error::Result;
         (status = 200, description = "The BAPPS-style dataset, a gzipped tar streamed as it is packed (a failure midway truncates it)",
             content_type = "application/gzip", body = inline(super::openapi::GzipArchive),
             headers(("Content-Disposition" = String, description = "attachment; filename=\"percept-experiment-{experiment_id}.tar.gz\""))),
-        (status = 400, description = "A path or query parameter is malformed", content(
-            (super::openapi::ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -42,9 +39,9 @@ pub async fn tar_gz(
     State(state): State<AppState>,
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
-    Query(query): Query<ReportQuery>,
+    QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Response> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     let (chunks, receiver) = mpsc::channel::<Vec<u8>>(8);
     let options = ExportOptions {
         experiment_ids: vec![experiment_id],

@@ -17,6 +17,7 @@ use axum::{
 
 use super::extract::{JsonBody, PathParams};
 use super::judgments::{complete_if_all_judged, completion, lock_assignment};
+use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::jnd::MAX_RETRIES_PER_PAIR;
@@ -35,17 +36,22 @@ const MAX_REFRESH_INTERVAL_MS: f64 = 1000.0;
         (status = 200, description = "The same judgment was stored before (a retry): whether it counts, and where the assignment stands", body = JndJudgmentReceipt),
         (status = 201, description = "The judgment is stored: whether it counts (with the trial that repeats it if not), and where the assignment stands", body = JndJudgmentReceipt),
         (status = 400, description = "The body or path is malformed, response_ms is negative, the timing is impossible (not finite, out of order, no plausible refresh interval), or the assignment has no JND trial at this position", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 404, description = "There is no assignment with this token", body = super::openapi::ErrorBody),
         (status = 409, description = "The judgment id was used with different content, the trial is already judged, or the assignment is complete", body = super::openapi::ErrorBody),
         (status = 410, description = "The assignment expired; its trials went back to the pool", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many judgments from this worker or address: retry the same judgment after Retry-After seconds", body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     PathParams(token): PathParams<String>,
     headers: HeaderMap,
     JsonBody(judgment): JsonBody<NewJndJudgment>,
 ) -> Result<(StatusCode, Json<JndJudgmentReceipt>)> {
+    state.limits.judgments_per_ip.take(client_ip)?;
     check_plausible(&judgment)?;
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -53,6 +59,10 @@ pub async fn submit(
 
     let mut transaction = state.pool.begin().await?;
     let assignment = lock_assignment(&mut transaction, &token).await?;
+    state
+        .limits
+        .judgments_per_worker
+        .take(assignment.worker_id)?;
 
     let stored_identical = sqlx::query_scalar!(
         r#"

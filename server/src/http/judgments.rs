@@ -4,16 +4,16 @@
 //! lost response finds its row instead of adding another: the retry gets the
 //! same answer with 200 where the first got 201.
 
-use app::api::judgments::{JudgmentReceipt, NewJudgment, Side};
+use app::api::judgments::{JudgmentReceipt, NewJudgment};
 use axum::{
     extract::State,
     http::{header, HeaderMap, StatusCode},
     Json,
 };
 use rand::Rng;
-use uuid::Uuid;
 
 use super::extract::{JsonBody, PathParams};
+use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
 
@@ -32,17 +32,22 @@ const COMPLETION_CODE_LENGTH: usize = 10;
         (status = 200, description = "The same judgment was stored before (a retry): where the assignment stands", body = JudgmentReceipt),
         (status = 201, description = "The judgment is stored: where the assignment stands", body = JudgmentReceipt),
         (status = 400, description = "The body or path is malformed, response_ms is negative, or the assignment has no trial at this position", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 404, description = "There is no assignment with this token", body = super::openapi::ErrorBody),
         (status = 409, description = "The judgment id was used with different content, the trial is already judged, or the assignment is complete", body = super::openapi::ErrorBody),
         (status = 410, description = "The assignment expired; its trials went back to the pool", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many judgments from this worker or address: retry the same judgment after Retry-After seconds", body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     PathParams(token): PathParams<String>,
     headers: HeaderMap,
     JsonBody(judgment): JsonBody<NewJudgment>,
 ) -> Result<(StatusCode, Json<JudgmentReceipt>)> {
+    state.limits.judgments_per_ip.take(client_ip)?;
     if judgment.response_ms < 0 {
         return Err(Error::BadRequest(format!(
             "response_ms must not be negative, not {}",
@@ -53,9 +58,65 @@ pub async fn submit(
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok());
 
+    // Every judgment runs this, so its common case is four statements:
+    // lock the assignment, insert (which finds the trial itself), complete
+    // the assignment if that was its last trial, commit. Anything unusual
+    // (a retry, a second answer, no such trial) is sorted out afterwards.
     let mut transaction = state.pool.begin().await?;
     let assignment = lock_assignment(&mut transaction, &token).await?;
+    state
+        .limits
+        .judgments_per_worker
+        .take(assignment.worker_id)?;
 
+    let inserted = if assignment.is_open() {
+        sqlx::query_scalar!(
+            "INSERT INTO judgments (id, assignment_id, position, chosen_side, chose_p1,
+                                    response_ms, client_time, user_agent)
+             SELECT $1, at.assignment_id, at.position, $3, ($3 = 'right') = at.left_is_p0,
+                    $4, $5, $6
+             FROM assignment_trials at WHERE at.assignment_id = $2 AND at.position = $7
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+            judgment.id,
+            assignment.id,
+            judgment.chosen_side.as_str(),
+            judgment.response_ms,
+            judgment.client_time,
+            user_agent,
+            judgment.position,
+        )
+        .fetch_optional(&mut *transaction)
+        .await?
+        .is_some()
+    } else {
+        false
+    };
+    if !inserted {
+        return answer_not_inserted(&mut transaction, &assignment, &judgment).await;
+    }
+    let completion_code = complete_if_all_judged(&mut transaction, assignment.id).await?;
+    transaction.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(JudgmentReceipt {
+            id: judgment.id,
+            completed: completion_code.is_some(),
+            redirect_url: assignment
+                .redirect_url
+                .filter(|_| completion_code.is_some()),
+            completion_code,
+        }),
+    ))
+}
+
+/// Why a judgment was not inserted: it is a retry of one stored before
+/// (200 with the same receipt), or it is refused.
+async fn answer_not_inserted(
+    transaction: &mut sqlx::PgConnection,
+    assignment: &LockedAssignment,
+    judgment: &NewJudgment,
+) -> Result<(StatusCode, Json<JudgmentReceipt>)> {
     let stored_identical = sqlx::query_scalar!(
         r#"
         SELECT (assignment_id = $2 AND position = $3 AND chosen_side = $4
@@ -73,8 +134,18 @@ pub async fn submit(
     .await?;
     match stored_identical {
         Some(true) => {
-            let receipt = receipt(&mut transaction, judgment.id, assignment.id).await?;
-            return Ok((StatusCode::OK, Json(receipt)));
+            return Ok((
+                StatusCode::OK,
+                Json(JudgmentReceipt {
+                    id: judgment.id,
+                    completed: assignment.completion_code.is_some(),
+                    completion_code: assignment.completion_code.clone(),
+                    redirect_url: assignment
+                        .redirect_url
+                        .clone()
+                        .filter(|_| assignment.completion_code.is_some()),
+                }),
+            ))
         }
         Some(false) => {
             return Err(Error::Conflict(format!(
@@ -85,10 +156,9 @@ pub async fn submit(
         None => {}
     }
     assignment.ensure_open()?;
-
-    let trial = sqlx::query!(
+    let judged_by = sqlx::query_scalar!(
         r#"
-        SELECT at.left_is_p0, j.id AS "judgment_id?"
+        SELECT j.id AS "judgment_id?"
         FROM assignment_trials at
         LEFT JOIN judgments j ON j.assignment_id = at.assignment_id AND j.position = at.position
         WHERE at.assignment_id = $1 AND at.position = $2
@@ -104,65 +174,29 @@ pub async fn submit(
             judgment.position
         ))
     })?;
-    if let Some(other_id) = trial.judgment_id {
-        return Err(Error::Conflict(format!(
+    Err(match judged_by {
+        Some(other_id) => Error::Conflict(format!(
             "the trial at position {} was already judged (judgment {other_id})",
             judgment.position
-        )));
-    }
-
-    let chose_p1 = (judgment.chosen_side == Side::Right) == trial.left_is_p0;
-    sqlx::query!(
-        "INSERT INTO judgments (id, assignment_id, position, chosen_side, chose_p1,
-                                response_ms, client_time, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        judgment.id,
-        assignment.id,
-        judgment.position,
-        judgment.chosen_side.as_str(),
-        chose_p1,
-        judgment.response_ms,
-        judgment.client_time,
-        user_agent,
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(|error| match &error {
-        // The same id racing in through another assignment.
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(format!(
+        )),
+        // Only a judgment with this id committed meanwhile through another
+        // assignment's token could leave the trial open yet refuse the insert.
+        None => Error::Conflict(format!(
             "judgment {} was already submitted with different content",
             judgment.id
         )),
-        _ => error.into(),
-    })?;
-
-    complete_if_all_judged(&mut transaction, assignment.id).await?;
-    let receipt = receipt(&mut transaction, judgment.id, assignment.id).await?;
-    transaction.commit().await?;
-    Ok((StatusCode::CREATED, Json(receipt)))
-}
-
-/// The answer to a stored judgment: where its assignment stands now.
-async fn receipt(
-    transaction: &mut sqlx::PgConnection,
-    judgment_id: Uuid,
-    assignment_id: i64,
-) -> Result<JudgmentReceipt> {
-    let completion = completion(transaction, assignment_id).await?;
-    Ok(JudgmentReceipt {
-        id: judgment_id,
-        completed: completion.completion_code.is_some(),
-        completion_code: completion.completion_code,
-        redirect_url: completion.redirect_url,
     })
 }
 
-/// An assignment locked for a judgment's transaction.
+/// An assignment locked for a judgment's transaction, with what a receipt
+/// needs to say about it.
 pub(super) struct LockedAssignment {
     pub id: i64,
+    pub worker_id: i64,
     expires_at: chrono::DateTime<chrono::Utc>,
     expired: bool,
-    completed: bool,
+    completion_code: Option<String>,
+    redirect_url: Option<String>,
 }
 
 /// The assignment with `token`, locked: that serialises its submissions, so
@@ -174,10 +208,11 @@ pub(super) async fn lock_assignment(
     sqlx::query_as!(
         LockedAssignment,
         r#"
-        SELECT id, expires_at, expires_at <= now() AS "expired!",
-               completed_at IS NOT NULL AS "completed!"
-        FROM assignments WHERE token = $1
-        FOR UPDATE
+        SELECT a.id, a.worker_id, a.expires_at, a.expires_at <= now() AS "expired!",
+               a.completion_code, e.completion_redirect_url AS redirect_url
+        FROM assignments a JOIN experiments e ON e.id = a.experiment_id
+        WHERE a.token = $1
+        FOR UPDATE OF a
         "#,
         token
     )
@@ -187,9 +222,13 @@ pub(super) async fn lock_assignment(
 }
 
 impl LockedAssignment {
+    fn is_open(&self) -> bool {
+        self.completion_code.is_none() && !self.expired
+    }
+
     /// Refuses new judgments for a complete or expired assignment.
     pub(super) fn ensure_open(&self) -> Result<()> {
-        if self.completed {
+        if self.completion_code.is_some() {
             return Err(Error::Conflict(
                 "this assignment is already complete".into(),
             ));
@@ -205,12 +244,12 @@ impl LockedAssignment {
 }
 
 /// Completes the assignment (with a fresh completion code) if every one of
-/// its trials, 2AFC or JND, has a judgment.
+/// its trials, 2AFC or JND, has a judgment; returns the code if it did.
 pub(super) async fn complete_if_all_judged(
     transaction: &mut sqlx::PgConnection,
     assignment_id: i64,
-) -> Result<()> {
-    sqlx::query!(
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar!(
         "UPDATE assignments SET completed_at = now(), completion_code = $2
          WHERE id = $1 AND NOT EXISTS (
              SELECT 1 FROM assignment_trials at
@@ -220,13 +259,13 @@ pub(super) async fn complete_if_all_judged(
              SELECT 1 FROM jnd_trials jt
              LEFT JOIN jnd_judgments j ON j.assignment_id = jt.assignment_id AND j.position = jt.position
              WHERE jt.assignment_id = $1 AND j.id IS NULL
-         )",
+         )
+         RETURNING completion_code AS \"completion_code!\"",
         assignment_id,
         completion_code(),
     )
-    .execute(&mut *transaction)
-    .await?;
-    Ok(())
+    .fetch_optional(&mut *transaction)
+    .await?)
 }
 
 /// Whether an assignment is complete: its code, and where to send the worker.

@@ -2,6 +2,8 @@
 
 mod assignment_progress;
 mod assignments;
+mod cross_origin;
+mod experiment_shares;
 mod experiment_triplets;
 mod experiments;
 mod exports;
@@ -11,17 +13,19 @@ mod jnd_judgments;
 mod judgments;
 mod openapi;
 mod practice;
+pub mod rate_limits;
 mod reports;
 mod scoring;
 mod sessions;
 mod trial_images;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use app::{shell, App};
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
-    routing::{get, post},
+    middleware,
+    routing::{delete, get, post},
     Router,
 };
 use leptos::prelude::LeptosOptions;
@@ -30,13 +34,26 @@ use sqlx::PgPool;
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
 use crate::error::Error;
+use rate_limits::{RateLimitSettings, RateLimits};
 
-/// What every request handler can reach. Cheap to clone; holds no state of
-/// its own beyond the pool, so any number of servers can share a database.
+/// What every request handler can reach. Cheap to clone; beyond the pool it
+/// holds only rate-limit counters, which may differ between servers, so any
+/// number of servers can share a database.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub leptos: LeptosOptions,
+    pub limits: Arc<RateLimits>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, static_dir: PathBuf, limits: &RateLimitSettings) -> Self {
+        Self {
+            pool,
+            leptos: leptos_options(static_dir),
+            limits: Arc::new(RateLimits::new(limits)),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -47,7 +64,7 @@ impl FromRef<AppState> for LeptosOptions {
 
 /// Leptos settings for a site whose CSS and built wasm/js live in `static_dir`
 /// (the wasm bundle under `static_dir/pkg`, as `cargo xtask` builds it).
-pub fn leptos_options(static_dir: PathBuf) -> LeptosOptions {
+fn leptos_options(static_dir: PathBuf) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("app")
         .site_root(static_dir.to_string_lossy().into_owned())
@@ -95,6 +112,14 @@ fn api() -> Router<AppState> {
             get(experiments::workers),
         )
         .route(
+            "/experiments/{experiment_id}/shares",
+            get(experiment_shares::list).post(experiment_shares::create),
+        )
+        .route(
+            "/experiments/{experiment_id}/shares/{researcher_id}",
+            delete(experiment_shares::delete),
+        )
+        .route(
             "/experiments/{experiment_id}/triplets",
             get(experiment_triplets::list),
         )
@@ -116,6 +141,7 @@ fn api() -> Router<AppState> {
             get(exports::tar_gz),
         )
         .route("/openapi.json", get(openapi::openapi_json))
+        .method_not_allowed_fallback(method_not_allowed)
         // Unknown API paths answer in JSON too, rather than with a page.
         .fallback(|| async { Error::NotFound("there is no such API endpoint".into()) })
 }
@@ -126,9 +152,20 @@ pub fn router(state: AppState) -> Router {
     let leptos = state.leptos.clone();
     Router::new()
         .route("/healthz", get(health::check))
+        .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api())
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback_service(static_files)
+        .layer(middleware::from_fn(cross_origin::refuse_cross_site_changes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Known paths asked with another method answer in JSON too (axum keeps the
+/// Allow header).
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed(
+        "this endpoint does not answer to that method (the Allow header lists those it does)"
+            .into(),
+    )
 }

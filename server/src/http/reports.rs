@@ -1,14 +1,10 @@
 //! `/api/experiments/{id}/report` (JSON) and `/report.html` (the page).
 
-use axum::{
-    extract::{Query, State},
-    response::Html,
-    Json,
-};
+use axum::{extract::State, response::Html, Json};
 use serde::Deserialize;
 
-use super::experiments::ensure_owner;
-use super::extract::PathParams;
+use super::experiments::ensure_access;
+use super::extract::{PathParams, QueryParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::Result;
@@ -31,10 +27,7 @@ pub struct ReportQuery {
     params(("experiment_id" = i64, Path, description = "The experiment's id"), ReportQuery),
     responses(
         (status = 200, description = "How well each scored metric agrees with the judgments", body = Report),
-        (status = 400, description = "A path or query parameter is malformed", content(
-            (super::openapi::ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -43,9 +36,9 @@ pub async fn json(
     State(state): State<AppState>,
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
-    Query(query): Query<ReportQuery>,
+    QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Json<Report>> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     Ok(Json(
         reports::build(&state.pool, &[experiment_id], query.include_flagged).await?,
     ))
@@ -61,10 +54,7 @@ pub async fn json(
     responses(
         (status = 200, description = "The report as a page, with plots and the gallery of disagreements",
             content_type = "text/html", body = String),
-        (status = 400, description = "A path or query parameter is malformed", content(
-            (super::openapi::ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -73,9 +63,9 @@ pub async fn html(
     State(state): State<AppState>,
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
-    Query(query): Query<ReportQuery>,
+    QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Html<String>> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     let report = reports::build(&state.pool, &[experiment_id], query.include_flagged).await?;
     let gallery = reports::gallery_images(&state.pool, &report).await?;
     Ok(Html(reports::render_html(&report, &gallery)?))

@@ -3,7 +3,7 @@
 use app::api::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
 use axum::{extract::State, http::StatusCode, Json};
 
-use super::experiments::ensure_owner;
+use super::experiments::ensure_access;
 use super::extract::{JsonBody, PathParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
@@ -30,7 +30,7 @@ pub async fn progress(
     researcher: SignedInResearcher,
     PathParams(experiment_id): PathParams<i64>,
 ) -> Result<Json<Vec<MetricProgress>>> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     Ok(Json(scoring::progress(&state.pool, experiment_id).await?))
 }
 
@@ -46,6 +46,7 @@ pub async fn progress(
     responses(
         (status = 202, description = "Scoring jobs are queued, one per metric", body = QueuedJobs),
         (status = 400, description = "The body or path is malformed, or a metric is unknown", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -56,7 +57,7 @@ pub async fn enqueue(
     PathParams(experiment_id): PathParams<i64>,
     JsonBody(request): JsonBody<ScoringRequest>,
 ) -> Result<(StatusCode, Json<QueuedJobs>)> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
+    ensure_access(&state, &researcher, experiment_id).await?;
     let metrics = if request.metrics.is_empty() {
         scoring::default_metrics()
     } else {

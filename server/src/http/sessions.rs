@@ -3,8 +3,11 @@
 //! A session is a random 256-bit token in an HttpOnly, SameSite=Strict
 //! cookie; the database keeps only its SHA-256, so reading the table signs
 //! nobody in. Being SameSite=Strict, the cookie never rides along on another
-//! site's requests, which is what protects the JSON API from cross-site
-//! request forgery.
+//! site's requests, which is the first protection of the JSON API from
+//! cross-site request forgery (`cross_origin` is the second).
+//!
+//! Sign-in attempts are limited per client address, and each email's failures
+//! make its next attempts wait longer (`researchers::authenticate`).
 
 use app::api::sessions::{Researcher, SignIn};
 use axum::{
@@ -17,6 +20,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
 use super::extract::JsonBody;
+use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::researchers;
@@ -63,14 +67,19 @@ impl FromRequestParts<AppState> for SignedInResearcher {
         (status = 200, description = "Signed in: the session cookie is set", body = Researcher,
             headers(("Set-Cookie" = String, description = "`percept_session`, HttpOnly, SameSite=Strict, for 14 days"))),
         (status = 400, description = "The body is malformed", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 401, description = "Wrong email or password", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or too many failures for this email: wait as long as Retry-After says", body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     JsonBody(sign_in): JsonBody<SignIn>,
 ) -> Result<Response> {
+    state.limits.sign_ins_per_ip.take(client_ip)?;
     let researcher_id =
         researchers::authenticate(&state.pool, &sign_in.email, &sign_in.password).await?;
     let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());

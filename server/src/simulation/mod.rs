@@ -188,6 +188,33 @@ impl Client {
             .with_context(|| format!("{path} is not an image"))?
             .to_rgb8())
     }
+
+    /// Posts a judgment, waiting out rate limits as the browser client does:
+    /// the same body again after the server's Retry-After.
+    async fn submit_judgment(
+        &self,
+        path: &str,
+        judgment: &impl serde::Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
+        loop {
+            let response = self
+                .http
+                .post(format!("{}{path}", self.base_url))
+                .json(judgment)
+                .send()
+                .await?;
+            if response.status() != StatusCode::TOO_MANY_REQUESTS {
+                return ensure_success(response, path).await;
+            }
+            let wait_seconds = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(wait_seconds)).await;
+        }
+    }
 }
 
 /// The response if it succeeded, else an error carrying the server's message.
@@ -278,19 +305,18 @@ impl SimulatedWorker {
         )?;
         let choice = self.observer.choose(&reference, &left, &right)?;
         let path = format!("/api/assignments/{token}/judgments");
-        let response = client
-            .http
-            .post(format!("{}{path}", client.base_url))
-            .json(&json!({
-                "id": uuid::Uuid::new_v4(),
-                "position": trial.position,
-                "chosen_side": match choice { Choice::Left => "left", Choice::Right => "right" },
-                "response_ms": self.observer.response_ms(),
-                "client_time": Utc::now(),
-            }))
-            .send()
+        let judgment = json!({
+            "id": uuid::Uuid::new_v4(),
+            "position": trial.position,
+            "chosen_side": match choice { Choice::Left => "left", Choice::Right => "right" },
+            "response_ms": self.observer.response_ms(),
+            "client_time": Utc::now(),
+        });
+        let receipt: Receipt = client
+            .submit_judgment(&path, &judgment)
+            .await?
+            .json()
             .await?;
-        let receipt: Receipt = ensure_success(response, &path).await?.json().await?;
         Ok(receipt.completed)
     }
 
@@ -315,12 +341,10 @@ impl SimulatedWorker {
             timing: ideal_timing(presentation),
         };
         let path = format!("/api/assignments/{token}/jnd-judgments");
-        let response = client
-            .http
-            .post(format!("{}{path}", client.base_url))
-            .json(&judgment)
-            .send()
-            .await?;
-        Ok(ensure_success(response, &path).await?.json().await?)
+        Ok(client
+            .submit_judgment(&path, &judgment)
+            .await?
+            .json()
+            .await?)
     }
 }

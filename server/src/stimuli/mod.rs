@@ -3,6 +3,7 @@
 //! one reproducible from the experiment's seed, the stored crop, pipelines
 //! and seeds.
 
+mod image_decoding;
 mod pair;
 mod png;
 mod reference_image;

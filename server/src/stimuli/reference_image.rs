@@ -1,15 +1,7 @@
-use std::io::Cursor;
+use distortions::image::RgbImage;
 
-use distortions::image::{ImageReader, Limits, RgbImage};
-
+use super::image_decoding::{decode_rgb8, MAX_SIDE};
 use crate::error::{Error, Result};
-
-/// The largest reference image side accepted: beyond any photo a patch
-/// experiment needs, and the decoder checks it before allocating, so a
-/// small file claiming huge dimensions (a decompression bomb) costs nothing.
-pub const MAX_SIDE: u32 = 8192;
-/// Decoder memory ceiling: an 8192×8192 RGBA image with room to spare.
-const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 /// A reference image as uploaded, decoded to 8-bit RGB.
 pub struct ReferenceImage {
@@ -21,24 +13,12 @@ impl ReferenceImage {
     /// Decodes PNG or JPEG bytes of at most [`MAX_SIDE`] pixels a side; the
     /// error names the file.
     pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Self> {
-        let cannot_decode = |error: &dyn std::fmt::Display| {
+        let image = decode_rgb8(bytes).map_err(|error| {
             Error::BadRequest(format!(
                 "reference image {file_name} cannot be decoded (PNG or JPEG of at most \
                  {MAX_SIDE}×{MAX_SIDE} pixels): {error}"
             ))
-        };
-        let mut limits = Limits::default();
-        limits.max_image_width = Some(MAX_SIDE);
-        limits.max_image_height = Some(MAX_SIDE);
-        limits.max_alloc = Some(MAX_DECODE_BYTES);
-        let mut reader = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|error| cannot_decode(&error))?;
-        reader.limits(limits);
-        let image = reader
-            .decode()
-            .map_err(|error| cannot_decode(&error))?
-            .into_rgb8();
+        })?;
         Ok(Self {
             file_name: file_name.to_owned(),
             image,

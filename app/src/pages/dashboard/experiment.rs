@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::sharing::Sharing;
 use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
 use crate::api::experiments::{ExperimentDetail, JndProgress, TripletView, WorkerStats};
 use crate::api::researcher_client;
@@ -65,7 +66,15 @@ fn Experiment(id: i64) -> impl IntoView {
         {move || match detail.get() {
             None => view! { <p class="loading">"Loading the experiment…"</p> }.into_any(),
             Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
-            Some(Ok(experiment)) => view! { <Overview experiment/> }.into_any(),
+            Some(Ok(experiment)) => {
+                let owner_email = experiment.owner_email.clone();
+                let owned_by_you = experiment.owned_by_you;
+                view! {
+                    <Overview experiment/>
+                    <Sharing id owner_email owned_by_you/>
+                }
+                .into_any()
+            }
         }}
         <Analysis id/>
         <div class="dashboard-title">

@@ -42,6 +42,7 @@ pub fn ExperimentsPage() -> impl IntoView {
                                     <th>"Status"</th>
                                     <th>"Judgments"</th>
                                     <th>"Created"</th>
+                                    <th>"Owner"</th>
                                 </tr>
                             </thead>
                             <tbody>{list.into_iter().map(experiment_row).collect_view()}</tbody>
@@ -87,6 +88,7 @@ fn experiment_row(experiment: ExperimentSummary) -> impl IntoView {
                 />
             </td>
             <td>{super::utc_minute(experiment.created_at)}</td>
+            <td>{experiment.owner_email}</td>
         </tr>
     }
 }

@@ -5,6 +5,7 @@
 pub mod experiment;
 pub mod experiments;
 pub mod new_experiment;
+mod sharing;
 
 use std::time::Duration;
 

@@ -40,8 +40,14 @@ enum Phase {
 }
 
 /// How often the assignment, or a trial's images, are fetched before the
-/// worker is told they cannot be loaded.
-const LOAD_ATTEMPTS: u32 = 4;
+/// worker is told they cannot be loaded: with `load_retry_delay_ms` between
+/// attempts, enough to ride out about two minutes of server downtime (a
+/// restart, a deploy) while answers wait in the submission queue.
+const LOAD_ATTEMPTS: u32 = 20;
+
+fn load_retry_delay_ms(attempt: u32) -> i32 {
+    (1_000 * attempt as i32).min(8_000)
+}
 
 #[component]
 pub fn AssignmentPage() -> impl IntoView {
@@ -146,7 +152,7 @@ async fn run(token: &str, page: Page) -> Result<(), String> {
         match client::assignment_progress(token).await {
             Ok(progress) => break progress,
             Err(error) if error.is_transient() && attempt < LOAD_ATTEMPTS => {
-                browser::sleep(1_000 * attempt as i32).await;
+                browser::sleep(load_retry_delay_ms(attempt)).await;
                 attempt += 1;
             }
             Err(error) => {
@@ -436,7 +442,7 @@ where
             Ok(loaded) => return Ok(loaded),
             Err(message) if attempt == LOAD_ATTEMPTS => return Err(message),
             Err(_) => {
-                browser::sleep(1_000 * attempt as i32).await;
+                browser::sleep(load_retry_delay_ms(attempt)).await;
                 attempt += 1;
                 pending = load();
             }

@@ -1,0 +1,92 @@
+//! Protection against cross-site request forgery: a browser request that
+//! would change something and comes from another site is refused.
+//!
+//! The session cookie is SameSite=Strict, so another site's forged request
+//! arrives without it. This is the second layer, for browsers or proxies
+//! that get SameSite wrong and for the requests that need no cookie (sign-in
+//! itself). Browsers say where a request comes from in `Sec-Fetch-Site`, and
+//! older ones in `Origin`; clients that are not browsers (the CLI, scripts)
+//! send neither and cannot be forged by a web page, so they pass.
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderMap, Method},
+    middleware::Next,
+    response::Response,
+};
+
+use crate::error::{Error, Result};
+
+pub async fn refuse_cross_site_changes(request: Request, next: Next) -> Result<Response> {
+    let changes_something = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if changes_something && !same_origin(request.headers()) {
+        return Err(Error::Forbidden(
+            "this request came from another site: pages of other sites cannot change \
+             anything here (send it from this site's pages, or without a browser)"
+                .into(),
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        // "none": the user typed the address or used a bookmark.
+        return matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = header(header::ORIGIN.as_str()) else {
+        return true;
+    };
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, host)| host)
+        .unwrap_or(origin);
+    header(header::HOST.as_str()).is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn browsers_fetch_metadata_decides_when_present() {
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "none")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        // A sibling subdomain is another site as far as the session is concerned.
+        assert!(!same_origin(&headers(&[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://percept.example"),
+            ("host", "percept.example"),
+        ])));
+    }
+
+    #[test]
+    fn otherwise_the_origin_must_name_this_host() {
+        assert!(same_origin(&headers(&[
+            ("origin", "https://percept.example"),
+            ("host", "percept.example"),
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "percept.example"),
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "null"),
+            ("host", "percept.example")
+        ])));
+        // No browser: nothing to forge.
+        assert!(same_origin(&headers(&[("host", "percept.example")])));
+    }
+}
