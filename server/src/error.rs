@@ -51,11 +51,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                Error::DatabaseUnavailable(error)
-            }
-            other => Error::Internal(other.into()),
+        let database_going_away = match &error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            // Connection failures (class 08), and the server shutting down or
+            // starting up (57P01–57P03): what a pooled connection reports
+            // after PostgreSQL restarts.
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        };
+        if database_going_away {
+            Error::DatabaseUnavailable(error)
+        } else {
+            Error::Internal(error.into())
         }
     }
 }

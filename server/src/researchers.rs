@@ -69,8 +69,14 @@ static UNKNOWN_EMAIL_HASH: LazyLock<String> = LazyLock::new(|| {
 
 /// Failed sign-ins an email may have before every further attempt must wait.
 const FREE_SIGN_IN_FAILURES: i32 = 3;
-/// The wait doubles with each failure beyond the free ones, up to this.
+/// The wait doubles with each failure beyond the free ones, up to this. (The
+/// SQL also caps the exponent at 16, past the cap, so that failures piling up
+/// for days cannot overflow the power.)
 const MAX_SIGN_IN_WAIT_SECONDS: f64 = 60.0;
+/// Longer than any real email address or password (RFC 5321 allows 254
+/// characters in an address); anything longer is refused before it is counted.
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// The id of the researcher with this email and password. An unknown email
 /// and a wrong password get the same error, so the answer does not reveal
@@ -78,6 +84,12 @@ const MAX_SIGN_IN_WAIT_SECONDS: f64 = 60.0;
 /// further attempt must wait longer (429 with the wait), so that passwords
 /// cannot be guessed quickly even from many addresses.
 pub async fn authenticate(pool: &PgPool, email: &str, password: &str) -> Result<i64> {
+    if email.chars().count() > MAX_EMAIL_CHARS || password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(Error::BadRequest(format!(
+            "an email has at most {MAX_EMAIL_CHARS} characters and a password at most \
+             {MAX_PASSWORD_CHARS}"
+        )));
+    }
     let throttle_key = email.trim().to_lowercase();
     begin_sign_in_attempt(pool, &throttle_key).await?;
     let researcher_id = match check_password(pool, email, password).await {
@@ -116,7 +128,7 @@ async fn begin_sign_in_attempt(pool: &PgPool, email: &str) -> Result<()> {
                             ELSE f.failures + 1 END,
             last_attempt_at = now()
         WHERE f.failures < $2
-           OR f.last_attempt_at + make_interval(secs => least($3, power(2, f.failures - $2)))
+           OR f.last_attempt_at + make_interval(secs => least($3, power(2, least(f.failures - $2, 16))))
               <= now()
         RETURNING f.failures
         "#,
@@ -140,7 +152,7 @@ async fn begin_sign_in_attempt(pool: &PgPool, email: &str) -> Result<()> {
     let wait_seconds = sqlx::query_scalar!(
         r#"
         SELECT greatest(0, extract(epoch FROM
-            last_attempt_at + make_interval(secs => least($2, power(2, failures - $3)))
+            last_attempt_at + make_interval(secs => least($2, power(2, least(failures - $3, 16))))
             - now()))::float8 AS "wait_seconds!"
         FROM sign_in_failures WHERE email = $1
         "#,

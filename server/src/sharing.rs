@@ -65,14 +65,16 @@ pub async fn share(
     Ok((share, created))
 }
 
-/// Takes `researcher_id`'s access to `experiment_id` away (if they had it).
-pub async fn unshare(pool: &PgPool, experiment_id: i64, researcher_id: i64) -> Result<()> {
-    sqlx::query!(
+/// Takes `researcher_id`'s access to `experiment_id` away; returns whether
+/// they had it.
+pub async fn unshare(pool: &PgPool, experiment_id: i64, researcher_id: i64) -> Result<bool> {
+    let removed = sqlx::query!(
         "DELETE FROM experiment_shares WHERE experiment_id = $1 AND researcher_id = $2",
         experiment_id,
         researcher_id
     )
     .execute(pool)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(removed == 1)
 }

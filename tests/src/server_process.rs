@@ -80,6 +80,7 @@ impl ServerProcess {
             // so that what is tested is durability, not throttling.
             .env("PERCEPT_JUDGMENTS_PER_WORKER_PER_SECOND", "0")
             .env("PERCEPT_JUDGMENTS_PER_IP_PER_SECOND", "0")
+            .env("PERCEPT_ASSIGNMENTS_PER_IP_PER_MINUTE", "0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -172,10 +173,9 @@ impl PrivateCluster {
         &self.url
     }
 
-    /// Stops PostgreSQL the way `pg_ctl stop -m immediate` does (SIGQUIT to
-    /// the postmaster): every backend is cut off without a checkpoint, so the
-    /// next start replays the WAL like after a crash. Returns once it is down.
-    pub fn stop_immediately(&self) {
+    /// Stops PostgreSQL as `pg_ctl stop -m MODE` does, by signalling the
+    /// postmaster; returns once it is down.
+    pub fn stop(&self, mode: Shutdown) {
         let pid_file = self.data_dir.path().join("postgres/postmaster.pid");
         let pid: i32 = std::fs::read_to_string(&pid_file)
             .expect("reading postmaster.pid: is the cluster running?")
@@ -183,11 +183,8 @@ impl PrivateCluster {
             .next()
             .and_then(|line| line.trim().parse().ok())
             .expect("postmaster.pid starts with the postmaster's pid");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGQUIT,
-        )
-        .expect("signalling the postmaster");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), mode.signal())
+            .expect("signalling the postmaster");
         // The postmaster removes its pid file last, as pg_ctl relies on.
         wait_for("PostgreSQL to stop", || !pid_file.exists());
     }
@@ -195,6 +192,26 @@ impl PrivateCluster {
     /// Starts the cluster again (recovering from the WAL after an immediate stop).
     pub fn start_again(&self) {
         percept_db(self.data_dir.path(), "start");
+    }
+}
+
+/// How PostgreSQL goes down.
+#[derive(Debug, Clone, Copy)]
+pub enum Shutdown {
+    /// Like a crash: every backend is cut off without a checkpoint, and the
+    /// next start replays the WAL.
+    Immediate,
+    /// A clean restart: sessions are told the server is shutting down
+    /// (57P01), which pooled connections report on their next query.
+    Fast,
+}
+
+impl Shutdown {
+    fn signal(self) -> nix::sys::signal::Signal {
+        match self {
+            Shutdown::Immediate => nix::sys::signal::Signal::SIGQUIT,
+            Shutdown::Fast => nix::sys::signal::Signal::SIGINT,
+        }
     }
 }
 

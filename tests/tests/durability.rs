@@ -1,8 +1,8 @@
 //! Every acknowledged judgment survives crashes, and is stored exactly once:
 //! many simulated workers submit the way the browser does (a client-made id,
-//! retried on connection errors and 5xx until acknowledged) while the
-//! `percept serve` process is killed with SIGKILL, or PostgreSQL is stopped
-//! in immediate mode under a server that keeps running.
+//! retried on connection errors, 503 and 429 until acknowledged) while the
+//! `percept serve` process is killed with SIGKILL, or PostgreSQL goes down
+//! (a crash, then a clean restart) under a server that keeps running.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -14,7 +14,7 @@ use std::{
 };
 
 use percept_tests::jnd::{jnd_experiment_settings, jnd_judgment, timing};
-use percept_tests::server_process::{PrivateCluster, ServerProcess};
+use percept_tests::server_process::{PrivateCluster, ServerProcess, Shutdown};
 use percept_tests::two_afc::{create_experiment, experiment_settings, judgment};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
@@ -238,8 +238,8 @@ impl Load {
 }
 
 /// Posts `body` until the server acknowledges it, like the browser's
-/// submitter: connection errors, 5xx and 429 are retried with the same id
-/// after a growing delay; any other refusal fails the test.
+/// submitter: connection errors, 503 and 429 are retried with the same id
+/// after a growing delay; any other answer (a 500 above all) fails the test.
 async fn submit_until_acknowledged(
     http: &reqwest::Client,
     url: &str,
@@ -256,7 +256,7 @@ async fn submit_until_acknowledged(
                 return response.json().await.unwrap();
             }
             Ok(response)
-                if response.status().is_server_error()
+                if response.status() == StatusCode::SERVICE_UNAVAILABLE
                     || response.status() == StatusCode::TOO_MANY_REQUESTS =>
             {
                 tally.failure(response.status().as_u16().to_string());
@@ -394,13 +394,15 @@ async fn jnd_judgments_survive_a_kill_9_of_the_server_exactly_once(pool: PgPool)
     survive_kill_9(pool, Kind::Jnd).await;
 }
 
-/// PostgreSQL (a cluster of this test's own) stops in immediate mode under
-/// load: the server keeps running and answers 503 with Retry-After, then
-/// carries on by itself once PostgreSQL is back from crash recovery.
+/// PostgreSQL (a cluster of this test's own) goes down twice under load, in
+/// immediate mode (a crash) and then in fast mode (a clean restart, whose
+/// notice pooled connections only read on their next query): each time the
+/// server keeps running, answers 503 with Retry-After, never 500, and
+/// carries on by itself once PostgreSQL is back.
 // Several threads: the cluster is stopped and started by blocking calls
 // while the workers keep submitting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn judgments_survive_a_postgresql_crash_and_the_server_recovers_by_itself() {
+async fn judgments_survive_postgresql_restarts_and_the_server_recovers_by_itself() {
     let kind = Kind::TwoAfc;
     let cluster = PrivateCluster::start();
     let pool = PgPool::connect(cluster.url()).await.unwrap();
@@ -411,10 +413,41 @@ async fn judgments_survive_a_postgresql_crash_and_the_server_recovers_by_itself(
     let workers = take_assignments(&server, experiment_id, kind).await;
 
     let load = Load::start(&server, kind, workers);
-    load.wait_until_acknowledged(CRASH_AFTER_ACKNOWLEDGED).await;
-    tokio::task::block_in_place(|| cluster.stop_immediately());
-    let acknowledged_at_crash = load.tally.acknowledged_count.load(Ordering::SeqCst);
+    let mut outages = Vec::new();
+    for (round, mode) in [Shutdown::Immediate, Shutdown::Fast]
+        .into_iter()
+        .enumerate()
+    {
+        load.wait_until_acknowledged(CRASH_AFTER_ACKNOWLEDGED * (round + 1))
+            .await;
+        tokio::task::block_in_place(|| cluster.stop(mode));
+        outages.push(format!(
+            "{mode:?} after {}",
+            load.tally.acknowledged_count.load(Ordering::SeqCst)
+        ));
+        assert_unavailable_while_down(&server, kind).await;
+        tokio::task::block_in_place(|| cluster.start_again());
+    }
+    let tally = load.finish().await;
 
+    assert!(
+        tally.failures("503") > 0,
+        "the workers should have been told to come back later"
+    );
+    let pool = PgPool::connect(cluster.url()).await.unwrap();
+    assert_stored_exactly_once(&pool, kind, experiment_id, &tally).await;
+    print_summary(
+        &format!(
+            "PostgreSQL stopped ({}) acknowledgments",
+            outages.join(", then ")
+        ),
+        &tally,
+    );
+}
+
+/// With the database down, the server answers 503 with Retry-After and a
+/// JSON error, and its health check says so too.
+async fn assert_unavailable_while_down(server: &ServerProcess, kind: Kind) {
     // A token no assignment has: with the database up this is a 404, so a
     // 503 can only mean the database is unreachable, and nothing is stored.
     let response = server
@@ -446,20 +479,4 @@ async fn judgments_survive_a_postgresql_crash_and_the_server_recovers_by_itself(
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
-
-    tokio::task::block_in_place(|| cluster.start_again());
-    let tally = load.finish().await;
-
-    assert!(
-        tally.failures("503") > 0,
-        "the workers should have been told to come back later"
-    );
-    let pool = PgPool::connect(cluster.url()).await.unwrap();
-    assert_stored_exactly_once(&pool, kind, experiment_id, &tally).await;
-    print_summary(
-        &format!(
-            "PostgreSQL stopped in immediate mode after {acknowledged_at_crash} acknowledgments"
-        ),
-        &tally,
-    );
 }

@@ -15,6 +15,7 @@ fn limits() -> RateLimitSettings {
     RateLimitSettings {
         judgments_per_worker_per_second: 0.0,
         judgments_per_ip_per_second: 0.0,
+        assignments_per_ip_per_minute: 0.0,
         sign_ins_per_ip_per_minute: 0.0,
         trust_forwarded_for: false,
     }
@@ -286,4 +287,74 @@ async fn failed_sign_ins_make_the_next_attempts_for_that_email_wait(pool: PgPool
             ("owner@example.org".to_owned(), 1)
         ]
     );
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn an_address_asking_for_many_assignments_is_told_to_wait(pool: PgPool) {
+    let experiment_id = experiment(&pool).await;
+    let settings = RateLimitSettings {
+        assignments_per_ip_per_minute: 2.0,
+        ..limits()
+    };
+    let app = TestApp::spawn_with_limits(pool.clone(), &settings).await;
+    for worker in ["first", "second"] {
+        let (status, _) = app.request_assignment(experiment_id, worker).await;
+        assert_eq!(status, StatusCode::CREATED, "{worker}");
+    }
+    let (status, error) = app.request_assignment(experiment_id, "third").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        error["error"],
+        "too many assignment requests from this address: at most 2 per minute, in bursts of up to 2"
+    );
+    let assignments: i64 = sqlx::query_scalar("SELECT count(*) FROM assignments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(assignments, 2);
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn overlong_sign_in_input_is_refused_before_it_is_counted(pool: PgPool) {
+    let app = TestApp::spawn_with_limits(pool.clone(), &limits()).await;
+    let long_email = format!("{}@example.org", "a".repeat(10_000));
+    let (status, _, error) = sign_in(&app, &long_email, "a guess").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("at most 254 characters"));
+    let (status, _, _) = sign_in(&app, "owner@example.org", &"p".repeat(5_000)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM sign_in_failures")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 0);
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_wait_stays_at_a_minute_however_many_failures_piled_up(pool: PgPool) {
+    server::researchers::add(&pool, "owner@example.org", PASSWORD)
+        .await
+        .unwrap();
+    // Days of one guess a minute: far past where 2^n would overflow.
+    sqlx::query(
+        "INSERT INTO sign_in_failures (email, failures, last_attempt_at)
+         VALUES ('owner@example.org', 5000, now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let app = TestApp::spawn_with_limits(pool.clone(), &limits()).await;
+    let (status, retry_after, _) = sign_in(&app, "owner@example.org", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after.as_deref(), Some("60"));
+
+    sqlx::query("UPDATE sign_in_failures SET last_attempt_at = now() - interval '61 seconds'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, _, _) = sign_in(&app, "owner@example.org", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -498,6 +498,7 @@ impl Server {
             // the limits (0 turns one off) would measure themselves.
             .args(["--judgments-per-ip-per-second", "0"])
             .args(["--judgments-per-worker-per-second", "0"])
+            .args(["--assignments-per-ip-per-minute", "0"])
             .env("DATABASE_URL", database_url)
             .stdout(log_file.try_clone().map_err(|error| error.to_string())?)
             .stderr(log_file)

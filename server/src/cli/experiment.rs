@@ -125,10 +125,17 @@ async fn share(args: ShareArgs) -> anyhow::Result<()> {
     let shared = async {
         if args.revoke {
             let researcher_id = researchers::id_by_email(&database.pool, &args.with_email).await?;
-            sharing::unshare(&database.pool, args.experiment, researcher_id).await?;
+            let was_shared =
+                sharing::unshare(&database.pool, args.experiment, researcher_id).await?;
             eprintln!(
-                "experiment {} is not shared with {}",
-                args.experiment, args.with_email
+                "experiment {} {} shared with {}",
+                args.experiment,
+                if was_shared {
+                    "is no longer"
+                } else {
+                    "was not"
+                },
+                args.with_email
             );
         } else {
             sharing::share(&database.pool, args.experiment, &args.with_email).await?;

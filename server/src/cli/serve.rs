@@ -48,8 +48,8 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let photos = super::experiment::read_reference_files(&args.images)?;
     let mut serve_args = args.serve;
-    // The demo's simulated workers all submit from this machine, as fast as they can.
-    serve_args.limits = serve_args.limits.without_judgment_limits();
+    // The demo's simulated workers all work from this machine, as fast as they can.
+    serve_args.limits = serve_args.limits.without_worker_limits();
     tokio::runtime::Runtime::new()?.block_on(serve(serve_args, Some(photos)))
 }
 

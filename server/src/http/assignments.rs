@@ -14,6 +14,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::{seq::SliceRandom, Rng};
 
 use super::extract::{JsonBody, PathParams};
+use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
 
@@ -38,9 +39,11 @@ const MAX_ID_CHARS: usize = 200;
 )]
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     PathParams(experiment_id): PathParams<i64>,
     JsonBody(request): JsonBody<AssignmentRequest>,
 ) -> Result<(StatusCode, Json<Assignment>)> {
+    state.limits.assignments_per_ip.take(client_ip)?;
     let worker_id = worker_id(&request)?;
     for (field, value) in [
         ("study_id", &request.study_id),

@@ -10,7 +10,7 @@
 
 use axum::{
     extract::Request,
-    http::{header, HeaderMap, Method},
+    http::{header, uri::Authority, HeaderMap, Method},
     middleware::Next,
     response::Response,
 };
@@ -22,7 +22,7 @@ pub async fn refuse_cross_site_changes(request: Request, next: Next) -> Result<R
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if changes_something && !same_origin(request.headers()) {
+    if changes_something && !same_origin(request.headers(), request.uri().authority()) {
         return Err(Error::Forbidden(
             "this request came from another site: pages of other sites cannot change \
              anything here (send it from this site's pages, or without a browser)"
@@ -32,7 +32,8 @@ pub async fn refuse_cross_site_changes(request: Request, next: Next) -> Result<R
     Ok(next.run(request).await)
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
+/// `authority` is the request URI's, which HTTP/2 sends instead of a Host header.
+fn same_origin(headers: &HeaderMap, authority: Option<&Authority>) -> bool {
     let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(site) = header("sec-fetch-site") {
         // "none": the user typed the address or used a bookmark.
@@ -45,7 +46,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .split_once("://")
         .map(|(_, host)| host)
         .unwrap_or(origin);
-    header(header::HOST.as_str()).is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+    header(header::HOST.as_str())
+        .or(authority.map(Authority::as_str))
+        .is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
 }
 
 #[cfg(test)]
@@ -61,32 +64,57 @@ mod tests {
 
     #[test]
     fn browsers_fetch_metadata_decides_when_present() {
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(same_origin(&headers(&[("sec-fetch-site", "none")])));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            None
+        ));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "none")]), None));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            None
+        ));
         // A sibling subdomain is another site as far as the session is concerned.
-        assert!(!same_origin(&headers(&[
-            ("sec-fetch-site", "same-site"),
-            ("origin", "https://percept.example"),
-            ("host", "percept.example"),
-        ])));
+        assert!(!same_origin(
+            &headers(&[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://percept.example"),
+                ("host", "percept.example"),
+            ]),
+            None
+        ));
     }
 
     #[test]
     fn otherwise_the_origin_must_name_this_host() {
-        assert!(same_origin(&headers(&[
-            ("origin", "https://percept.example"),
-            ("host", "percept.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "percept.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("origin", "null"),
-            ("host", "percept.example")
-        ])));
+        assert!(same_origin(
+            &headers(&[
+                ("origin", "https://percept.example"),
+                ("host", "percept.example"),
+            ]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "percept.example"),
+            ]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "null"), ("host", "percept.example")]),
+            None
+        ));
         // No browser: nothing to forge.
-        assert!(same_origin(&headers(&[("host", "percept.example")])));
+        assert!(same_origin(&headers(&[("host", "percept.example")]), None));
+        // HTTP/2 names the host in the request URI instead.
+        let authority: Authority = "percept.example".parse().unwrap();
+        assert!(same_origin(
+            &headers(&[("origin", "https://percept.example")]),
+            Some(&authority)
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            Some(&authority)
+        ));
     }
 }

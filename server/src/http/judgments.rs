@@ -179,10 +179,11 @@ async fn answer_not_inserted(
             "the trial at position {} was already judged (judgment {other_id})",
             judgment.position
         )),
-        // Only a judgment with this id committed meanwhile through another
-        // assignment's token could leave the trial open yet refuse the insert.
+        // The insert was refused but neither this id nor this trial has a
+        // judgment now: the conflicting row went away in between (a deleted
+        // experiment); the client may send it again.
         None => Error::Conflict(format!(
-            "judgment {} was already submitted with different content",
+            "judgment {} clashed with another submission that is gone now; send it again",
             judgment.id
         )),
     })

@@ -189,22 +189,22 @@ impl Client {
             .to_rgb8())
     }
 
-    /// Posts a judgment, waiting out rate limits as the browser client does:
-    /// the same body again after the server's Retry-After.
-    async fn submit_judgment(
+    /// Posts `body`, waiting out rate limits as the browser client does: the
+    /// same body again after the server's Retry-After.
+    async fn post_within_limits(
         &self,
         path: &str,
-        judgment: &impl serde::Serialize,
+        body: &impl serde::Serialize,
     ) -> anyhow::Result<reqwest::Response> {
         loop {
             let response = self
                 .http
                 .post(format!("{}{path}", self.base_url))
-                .json(judgment)
+                .json(body)
                 .send()
                 .await?;
             if response.status() != StatusCode::TOO_MANY_REQUESTS {
-                return ensure_success(response, path).await;
+                return Ok(response);
             }
             let wait_seconds = response
                 .headers()
@@ -250,17 +250,13 @@ impl SimulatedWorker {
         let (mut assignments, mut judgments) = (0, 0);
         while assignment_limit.is_none_or(|limit| assignments < limit) {
             let path = format!("/api/experiments/{experiment_id}/assignments");
-            let response = client
-                .http
-                .post(format!("{}{path}", client.base_url))
-                .json(&json!({
-                    "platform": "prolific",
-                    "worker_id": self.id,
-                    "study_id": "simulation",
-                    "session_id": format!("{}-{assignments}", self.id),
-                }))
-                .send()
-                .await?;
+            let request = json!({
+                "platform": "prolific",
+                "worker_id": self.id,
+                "study_id": "simulation",
+                "session_id": format!("{}-{assignments}", self.id),
+            });
+            let response = client.post_within_limits(&path, &request).await?;
             // 403: this worker's limit; 409: nothing left that they have not seen.
             if matches!(
                 response.status(),
@@ -312,11 +308,8 @@ impl SimulatedWorker {
             "response_ms": self.observer.response_ms(),
             "client_time": Utc::now(),
         });
-        let receipt: Receipt = client
-            .submit_judgment(&path, &judgment)
-            .await?
-            .json()
-            .await?;
+        let response = client.post_within_limits(&path, &judgment).await?;
+        let receipt: Receipt = ensure_success(response, &path).await?.json().await?;
         Ok(receipt.completed)
     }
 
@@ -341,10 +334,7 @@ impl SimulatedWorker {
             timing: ideal_timing(presentation),
         };
         let path = format!("/api/assignments/{token}/jnd-judgments");
-        Ok(client
-            .submit_judgment(&path, &judgment)
-            .await?
-            .json()
-            .await?)
+        let response = client.post_within_limits(&path, &judgment).await?;
+        Ok(ensure_success(response, &path).await?.json().await?)
     }
 }
