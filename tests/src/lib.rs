@@ -74,3 +74,20 @@ pub fn percept_binary() -> PathBuf {
     );
     binary
 }
+
+/// A temporary directory for a PostgreSQL cluster: in /tmp with a short
+/// name, since the `postgres` user (whom PostgreSQL runs as when the tests
+/// run as root) must reach it and a unix socket's path must stay under 108
+/// bytes.
+pub fn cluster_temp_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("creating a directory in /tmp");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("opening it to the postgres user");
+    dir
+}

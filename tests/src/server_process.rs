@@ -152,18 +152,7 @@ pub struct PrivateCluster {
 
 impl PrivateCluster {
     pub fn start() -> Self {
-        // In /tmp with a short name: the `postgres` user (whom PostgreSQL
-        // runs as when the tests run as root) must reach it, and the unix
-        // socket's path must stay under 108 bytes.
-        let data_dir = tempfile::Builder::new()
-            .prefix("percept-pg-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(
-            data_dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        let data_dir = crate::cluster_temp_dir("percept-pg-");
         let url = percept_db(data_dir.path(), "start");
         Self { data_dir, url }
     }

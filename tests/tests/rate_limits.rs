@@ -21,6 +21,19 @@ fn limits() -> RateLimitSettings {
     }
 }
 
+/// Status, Retry-After and JSON body of an answer.
+async fn answer(response: reqwest::Response) -> (StatusCode, Option<String>, Value) {
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (
+        response.status(),
+        retry_after,
+        response.json().await.unwrap(),
+    )
+}
+
 /// An experiment with room for ten assignments of eight trials.
 async fn experiment(pool: &PgPool) -> i64 {
     let mut settings = experiment_settings(pool).await;
@@ -51,16 +64,7 @@ async fn submit(
     if let Some(address) = forwarded_for {
         request = request.header("x-forwarded-for", address);
     }
-    let response = request.send().await.unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().unwrap().to_owned());
-    (
-        response.status(),
-        retry_after,
-        response.json().await.unwrap(),
-    )
+    answer(request.send().await.unwrap()).await
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -195,15 +199,7 @@ async fn sign_in(
         .send()
         .await
         .unwrap();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().unwrap().to_owned());
-    (
-        response.status(),
-        retry_after,
-        response.json().await.unwrap(),
-    )
+    answer(response).await
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]

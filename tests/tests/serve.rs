@@ -14,16 +14,7 @@ use percept_tests::{percept_binary, static_dir};
 
 /// A data directory the `postgres` user can reach even when the clone is under /root.
 fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("percept-serve-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    dir
+    percept_tests::cluster_temp_dir("percept-serve-")
 }
 
 fn free_port() -> u16 {
