@@ -6,11 +6,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use image::RgbImage;
+use rand_chacha::rand_core::RngCore;
 
 use crate::error::Result;
 use crate::fft::InverseFft;
 use crate::raster::{round_offset, round_to_u8};
-use crate::rng::{below, fill_standard_normal, fill_symmetric_uniform, StepRng};
+use crate::rng::{below, fill_standard_normal, symmetric_unit_f32, StepRng};
 use crate::simd::multiversion;
 use crate::spec::{
     BlueNoise, Checkerboard, ColoredNoise, Distort, GaussianNoise, PinkNoise, UniformNoise,
@@ -26,17 +27,24 @@ fn add_scaled(image: &RgbImage, noise: &[f32], scale: f32) -> RgbImage {
 multiversion! {
     fn add_scaled_values(values: &mut [u8], noise: &[f32], scale: f32) {
         for (value, &n) in values.iter_mut().zip(noise) {
-            *value = round_to_u8(f32::from(*value) + scale * n);
+            *value = add_scaled_value(*value, n, scale);
         }
     }
 }
 
-/// Adds `scale` times white noise that `draw` fills in, drawn in chunks into
-/// a stack buffer: no allocation, and the noise is used while in L1. The
-/// chunks have even lengths (but the last), so a sampler drawing values in
-/// pairs consumes its stream exactly as in one call for the whole image.
+#[inline]
+fn add_scaled_value(value: u8, noise: f32, scale: f32) -> u8 {
+    round_to_u8(f32::from(value) + scale * noise)
+}
+
+/// Values added to the image at a time: the noise of one chunk is drawn into
+/// a stack buffer (no allocation) and used while in L1.
+const CHUNK: usize = 1024;
+
+/// Adds `scale` times white noise that `draw` fills in, drawn in `CHUNK`s.
+/// The chunks have even lengths (but the last), so a sampler drawing values
+/// in pairs consumes its stream exactly as in one call for the whole image.
 fn add_white_noise(image: &RgbImage, scale: f32, mut draw: impl FnMut(&mut [f32])) -> RgbImage {
-    const CHUNK: usize = 1024;
     let mut noise = [0f32; CHUNK];
     let mut out = image.clone();
     for values in out.chunks_mut(CHUNK) {
@@ -49,9 +57,29 @@ fn add_white_noise(image: &RgbImage, scale: f32, mut draw: impl FnMut(&mut [f32]
 
 impl Distort for UniformNoise {
     fn distort(&self, image: &RgbImage, rng: &mut StepRng) -> Result<RgbImage> {
-        Ok(add_white_noise(image, self.amplitude * 255.0, |noise| {
-            fill_symmetric_uniform(rng, noise)
-        }))
+        // One stream word per value, as `rng::fill_symmetric_uniform`, but
+        // converted in the loop that adds it: no pass through a float buffer.
+        // Words are fetched in bulk so ChaCha runs its SIMD backend.
+        let scale = self.amplitude * 255.0;
+        let mut words = [0u8; 4 * CHUNK];
+        let mut out = image.clone();
+        for values in out.chunks_mut(CHUNK) {
+            let words = &mut words[..4 * values.len()];
+            rng.fill_bytes(words);
+            add_scaled_uniform(values, words, scale);
+        }
+        Ok(out)
+    }
+}
+
+multiversion! {
+    /// `add_scaled_values` with the noise of each value taken from its
+    /// little-endian 32-bit word in `words`.
+    fn add_scaled_uniform(values: &mut [u8], words: &[u8], scale: f32) {
+        for (value, word) in values.iter_mut().zip(words.chunks_exact(4)) {
+            let bits = u32::from_le_bytes(word.try_into().expect("four bytes"));
+            *value = add_scaled_value(*value, symmetric_unit_f32(bits), scale);
+        }
     }
 }
 

@@ -27,6 +27,12 @@ pub fn unit_f32(bits: u32) -> f32 {
     (bits >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
 }
 
+/// Uniform in [-1, 1) from one 32-bit word.
+#[inline]
+pub fn symmetric_unit_f32(bits: u32) -> f32 {
+    2.0 * unit_f32(bits) - 1.0
+}
+
 /// Uniform in [0, 1) with 53 bits.
 pub fn unit_f64(rng: &mut impl RngCore) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
@@ -52,7 +58,7 @@ pub fn fill_symmetric_uniform(rng: &mut impl RngCore, out: &mut [f32]) {
         rng.fill_bytes(bytes);
         for (value, word) in chunk.iter_mut().zip(bytes.chunks_exact(4)) {
             let bits = u32::from_le_bytes(word.try_into().expect("four bytes"));
-            *value = 2.0 * unit_f32(bits) - 1.0;
+            *value = symmetric_unit_f32(bits);
         }
     }
 }

@@ -251,32 +251,41 @@ multiversion! {
 
 impl Distort for ChromaticAberration {
     fn distort(&self, image: &RgbImage, _rng: &mut StepRng) -> Result<RgbImage> {
-        let mut out = image.clone();
-        // Only one channel moves each way, so translate just that plane.
-        let mut plane = GrayImage::new(image.width(), image.height());
-        for (channel, sign) in [(0, 1.0), (2, -1.0)] {
-            copy_channel(image, channel, &mut plane);
-            let moved = translate(&plane, sign * self.dx, sign * self.dy);
-            set_channel(&mut out, channel, &moved);
-        }
+        // Red moves by (dx, dy) and blue the opposite way, so only those two
+        // planes are translated. Splitting and merging the channels in one
+        // pass each keeps the interleaved image out of any per-channel loop.
+        let (width, height) = image.dimensions();
+        let mut red = GrayImage::new(width, height);
+        let mut blue = GrayImage::new(width, height);
+        split_red_blue(image, &mut red, &mut blue);
+        let red = translate(&red, self.dx, self.dy);
+        let blue = translate(&blue, -self.dx, -self.dy);
+        let mut out = RgbImage::new(width, height);
+        merge_channels(&red, image, &blue, &mut out);
         Ok(out)
     }
 }
 
 multiversion! {
-    /// Copies channel `channel` of RGB `pixels` into `plane`.
-    fn copy_channel(pixels: &[u8], channel: usize, plane: &mut [u8]) {
-        for (value, pixel) in plane.iter_mut().zip(pixels.chunks_exact(3)) {
-            *value = pixel[channel];
+    /// Copies the red and blue channels of RGB `pixels` into their planes.
+    fn split_red_blue(pixels: &[u8], red: &mut [u8], blue: &mut [u8]) {
+        for ((pixel, r), b) in pixels.chunks_exact(3).zip(red).zip(blue) {
+            *r = pixel[0];
+            *b = pixel[2];
         }
     }
 }
 
 multiversion! {
-    /// Overwrites channel `channel` of RGB `pixels` with `plane`.
-    fn set_channel(pixels: &mut [u8], channel: usize, plane: &[u8]) {
-        for (pixel, &value) in pixels.chunks_exact_mut(3).zip(plane) {
-            pixel[channel] = value;
+    /// RGB pixels from the `red` and `blue` planes and the green of `green_from`.
+    fn merge_channels(red: &[u8], green_from: &[u8], blue: &[u8], out: &mut [u8]) {
+        for (((pixel, &r), source), &b) in out
+            .chunks_exact_mut(3)
+            .zip(red)
+            .zip(green_from.chunks_exact(3))
+            .zip(blue)
+        {
+            pixel.copy_from_slice(&[r, source[1], b]);
         }
     }
 }
