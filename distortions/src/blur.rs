@@ -30,10 +30,12 @@ fn padded_plane(image: &RgbImage, channel: usize, radius: usize) -> Vec<u8> {
     let padded_width = width + 2 * radius;
     let mut plane = Vec::with_capacity(padded_width * (height + 2 * radius));
     for y in 0..height + 2 * radius {
-        let row = &image.as_raw()[y.saturating_sub(radius).min(height - 1) * width * 3..];
-        plane.extend(
-            (0..padded_width).map(|x| row[x.saturating_sub(radius).min(width - 1) * 3 + channel]),
-        );
+        let source_y = y.saturating_sub(radius).min(height - 1);
+        let row = &image.as_raw()[source_y * width * 3..(source_y + 1) * width * 3];
+        let (first, last) = (row[channel], row[row.len() - 3 + channel]);
+        plane.extend(std::iter::repeat_n(first, radius));
+        plane.extend(row.chunks_exact(3).map(|pixel| pixel[channel]));
+        plane.extend(std::iter::repeat_n(last, radius));
     }
     plane
 }

@@ -156,8 +156,12 @@ fn power_law_noise(rng: &mut StepRng, width: usize, height: usize, exponent: f32
                     .map(|row| &row[..width])
             };
             let scale = unit_rms_scale(rows(), width * height);
-            for (pixel, &value) in noise.chunks_exact_mut(3).zip(rows().flatten()) {
-                pixel[channel] = value * scale;
+            // Row by row: a flattened iterator over the rows costs a branch
+            // per value.
+            for (noise_row, row) in noise.chunks_exact_mut(width * 3).zip(rows()) {
+                for (pixel, &value) in noise_row.chunks_exact_mut(3).zip(row) {
+                    pixel[channel] = value * scale;
+                }
             }
         }
     }

@@ -47,12 +47,21 @@ impl Distort for AffineWarp {
             [-forward[1][0] / determinant, forward[0][0] / determinant],
         ];
         let (cx, cy) = centre(image);
+        // The source is (cx + inverse[0][0] u) + inverse[0][1] v, and likewise
+        // for y: the bracket depends on the column only, so it is computed
+        // once per column, and each pixel adds its row's term as before.
+        let columns: Vec<[f32; 2]> = (0..image.width())
+            .map(|x| {
+                let u = x as f32 - cx;
+                [cx + inverse[0][0] * u, cy + inverse[1][0] * u]
+            })
+            .collect();
         Ok(warp(image, |y, xs, ys| {
             let v = y as f32 - cy;
-            for (x, (sx, sy)) in xs.iter_mut().zip(ys.iter_mut()).enumerate() {
-                let u = x as f32 - cx;
-                *sx = cx + inverse[0][0] * u + inverse[0][1] * v;
-                *sy = cy + inverse[1][0] * u + inverse[1][1] * v;
+            let (row_x, row_y) = (inverse[0][1] * v, inverse[1][1] * v);
+            for ((sx, sy), column) in xs.iter_mut().zip(ys.iter_mut()).zip(&columns) {
+                *sx = column[0] + row_x;
+                *sy = column[1] + row_y;
             }
         }))
     }
@@ -193,16 +202,26 @@ multiversion! {
     ) {
         let [w0, w1, w2, w3] = &columns.weights;
         for run in &columns.runs {
-            let [b0, b1, b2, b3] = run.controls.map(|control| blended[control]);
-            for x in run.start..run.end {
-                let weights = [w0[x], w1[x], w2[x], w3[x]];
+            let points = run.controls.map(|control| blended[control]);
+            // One zip over the run's slices: no bounds checks, so it vectorises.
+            let run_columns = run.start..run.end;
+            let columns_of_run = xs[run_columns.clone()]
+                .iter_mut()
+                .zip(&mut ys[run_columns.clone()])
+                .zip(&w0[run_columns.clone()])
+                .zip(&w1[run_columns.clone()])
+                .zip(&w2[run_columns.clone()])
+                .zip(&w3[run_columns.clone()]);
+            for (x, (((((sx, sy), &w0), &w1), &w2), &w3)) in run_columns.zip(columns_of_run) {
                 let mut offset = [0f32; 2];
-                for (weight, point) in weights.into_iter().zip([b0, b1, b2, b3]) {
+                for (weight, point) in [w0, w1, w2, w3].into_iter().zip(points) {
                     offset[0] += weight * point[0];
                     offset[1] += weight * point[1];
                 }
-                xs[x] = x as f32 + magnitude * offset[0];
-                ys[x] = y + magnitude * offset[1];
+                // Exact: columns are below MAX_SIDE < 2^24, and an i32
+                // converts in vector registers.
+                *sx = x as i32 as f32 + magnitude * offset[0];
+                *sy = y + magnitude * offset[1];
             }
         }
     }
