@@ -188,16 +188,39 @@ pub fn convolve_separable<P: Pixel<Subpixel = u8>>(
     horizontal: &Kernel,
     vertical: &Kernel,
 ) -> ImageBuffer<P, Vec<u8>> {
-    let mut out = ImageBuffer::new(image.width(), image.height());
-    convolve_samples(
+    let samples = convolve_samples(
         image.as_raw(),
         image.width() as usize,
         usize::from(P::CHANNEL_COUNT),
         horizontal,
         vertical,
-        &mut out,
     );
-    out
+    ImageBuffer::from_raw(image.width(), image.height(), samples).expect("one sample per input")
+}
+
+/// Offset of the row sums as stored: the exact sum `s` (at most
+/// 255 * WEIGHT_ONE = 65280) is kept as the 16 bits of `s + ROW_OFFSET`
+/// modulo 2^16, which read as an i16 is `s - 32768`, in [-32768, 32512].
+/// Signed 16-bit values let the columns use 16-bit multiply-adds.
+const ROW_OFFSET: u16 = 0x8000;
+
+/// What the column sums start from: the offset taken out of every row sum
+/// times the weights' total (WEIGHT_ONE), plus half of the final step.
+const COLUMN_BIAS: i32 = 32768 * WEIGHT_ONE as i32 + (1 << (2 * WEIGHT_BITS - 1));
+
+/// Copies `pixel` into every pixel of `dst`; three-sample pixels (RGB) are
+/// copied as fixed-size arrays rather than through `memcpy` calls.
+#[inline(always)]
+fn replicate(dst: &mut [u8], pixel: &[u8]) {
+    if let Ok(&rgb) = <&[u8; 3]>::try_from(pixel) {
+        for d in dst.chunks_exact_mut(3) {
+            d.copy_from_slice(&rgb);
+        }
+    } else {
+        for d in dst.chunks_exact_mut(pixel.len()) {
+            d.copy_from_slice(pixel);
+        }
+    }
 }
 
 multiversion! {
@@ -208,82 +231,183 @@ multiversion! {
         channels: usize,
         horizontal: &Kernel,
         vertical: &Kernel,
-        out: &mut [u8],
-    ) {
+    ) -> Vec<u8> {
         let stride = width * channels;
         let height = samples.len() / stride;
 
         // Rows: each source row is padded with replicated edge pixels so every
-        // tap is one contiguous slice, and the sums (at most 255 * WEIGHT_ONE)
-        // fit u16 exactly. Equal taps at equal distances are paired as in the
-        // columns below; a pair's weight is at most WEIGHT_ONE / 2, so
-        // weight * (near + far) fits u16 too.
+        // tap is one contiguous slice. The sums (at most 255 * WEIGHT_ONE)
+        // fit u16, so computing them modulo 2^16 (wrapping) is exact, and so
+        // is adding ROW_OFFSET with them. Equal taps at equal distances are
+        // paired as in the columns below. Buffers are filled by `extend`,
+        // never zeroed first.
         let left = (-horizontal.first).max(0) as usize;
         let right = (horizontal.first + horizontal.weights.len() as isize - 1).max(0) as usize;
         let start = (horizontal.first + left as isize) as usize;
         let mut padded = vec![0u8; (left + width + right) * channels];
-        let mut rows = vec![0u16; stride * height];
+        let mut rows: Vec<u16> = Vec::with_capacity(stride * height);
         let (taps, pairs) = symmetric_pairs(horizontal);
-        for (src_row, dst_row) in samples.chunks_exact(stride).zip(rows.chunks_exact_mut(stride)) {
+        for src_row in samples.chunks_exact(stride) {
             let (head, rest) = padded.split_at_mut(left * channels);
             let (body, tail) = rest.split_at_mut(stride);
             body.copy_from_slice(src_row);
-            for pixel in head.chunks_exact_mut(channels) {
-                pixel.copy_from_slice(&src_row[..channels]);
-            }
-            for pixel in tail.chunks_exact_mut(channels) {
-                pixel.copy_from_slice(&src_row[stride - channels..]);
-            }
+            replicate(head, &src_row[..channels]);
+            replicate(tail, &src_row[stride - channels..]);
             let tap = |k: usize| &padded[(start + k) * channels..(start + k) * channels + stride];
-            for k in 0..pairs {
+            let begin = rows.len();
+            if pairs > 0 {
+                let weight = horizontal.weights[0];
+                rows.extend(tap(0).iter().zip(tap(taps - 1)).map(|(&n, &f)| {
+                    weight
+                        .wrapping_mul(u16::from(n) + u16::from(f))
+                        .wrapping_add(ROW_OFFSET)
+                }));
+            } else {
+                let weight = horizontal.weights[0];
+                rows.extend(
+                    tap(0)
+                        .iter()
+                        .map(|&s| weight.wrapping_mul(u16::from(s)).wrapping_add(ROW_OFFSET)),
+                );
+            }
+            let dst_row = &mut rows[begin..];
+            for k in 1..pairs {
                 add_pair(dst_row, horizontal.weights[k], tap(k), tap(taps - 1 - k));
             }
-            for k in pairs..taps - pairs {
+            let singles = if pairs > 0 { pairs..taps - pairs } else { 1..taps };
+            for k in singles {
                 let weight = horizontal.weights[k];
                 for (d, &s) in dst_row.iter_mut().zip(tap(k)) {
-                    *d += weight * u16::from(s);
+                    *d = d.wrapping_add(weight.wrapping_mul(u16::from(s)));
                 }
             }
         }
 
         // Columns: whole rows at a time, clamping the row index; the sums (at
-        // most 255 * WEIGHT_ONE^2) fit u32 exactly.
-        let (taps, pairs) = symmetric_pairs(vertical);
-        let source_row = |row: usize, k: usize| {
-            let src =
-                (row as isize + vertical.first + k as isize).clamp(0, height as isize - 1) as usize;
-            &rows[src * stride..(src + 1) * stride]
-        };
-        let mut accumulator = vec![0u32; stride];
-        for (row, dst_row) in out.chunks_exact_mut(stride).enumerate() {
-            accumulator.fill(0);
-            for k in 0..pairs {
-                let weight = u32::from(vertical.weights[k]);
-                let (near, far) = (source_row(row, k), source_row(row, taps - 1 - k));
-                for ((a, &n), &f) in accumulator.iter_mut().zip(near).zip(far) {
-                    *a += weight * (u32::from(n) + u32::from(f));
+        // most 255 * WEIGHT_ONE^2 before the offset, |sum| <= 2^23 after)
+        // fit i32 exactly.
+        let taps = vertical.weights.len();
+        let mut sources = vec![0usize; taps];
+        let mut accumulator = vec![0i32; stride];
+        let mut out: Vec<u8> = Vec::with_capacity(stride * height);
+        let mut line = vec![0u8; stride];
+        for row in 0..height {
+            for (k, source) in sources.iter_mut().enumerate() {
+                let src = (row as isize + vertical.first + k as isize)
+                    .clamp(0, height as isize - 1) as usize;
+                *source = src * stride;
+            }
+            #[allow(unused_mut)] // only x86-64 has a vector path
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2() {
+                // SAFETY: AVX2 is available.
+                done = unsafe {
+                    avx2::column_sums(&rows, &sources, &vertical.weights, &mut line)
+                };
+            }
+            let accumulator = &mut accumulator[done..];
+            accumulator.fill(COLUMN_BIAS);
+            for (&source, &weight) in sources.iter().zip(&vertical.weights) {
+                let weight = i32::from(weight);
+                let source_row = &rows[source + done..source + stride];
+                for (a, &s) in accumulator.iter_mut().zip(source_row) {
+                    *a += weight * i32::from(s as i16);
                 }
             }
-            for k in pairs..taps - pairs {
-                let weight = u32::from(vertical.weights[k]);
-                for (a, &s) in accumulator.iter_mut().zip(source_row(row, k)) {
-                    *a += weight * u32::from(s);
-                }
+            for (d, &a) in line[done..].iter_mut().zip(accumulator.iter()) {
+                *d = (a >> (2 * WEIGHT_BITS)) as u8;
             }
-            for (d, &a) in dst_row.iter_mut().zip(&accumulator) {
-                *d = ((a + (1 << (2 * WEIGHT_BITS - 1))) >> (2 * WEIGHT_BITS)) as u8;
-            }
+            out.extend_from_slice(&line);
         }
+        out
     }
 }
 
-/// Adds `weight * (near + far)` to `sums`. Indexed over slices cut to one
-/// length: LLVM left the same loop written with `zip` scalar.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::COLUMN_BIAS;
+
+    /// The leading multiple of 16 of one output row of the column pass into
+    /// `line`, returning how many outputs it wrote. Row sums are read as
+    /// i16 (see `ROW_OFFSET`) and taps taken two at a time by `vpmaddwd`:
+    /// each product is at most 2^15 * WEIGHT_ONE = 2^23 in magnitude, and as
+    /// the weights are non-negative and total WEIGHT_ONE, every partial sum
+    /// is too, so the i32 sums are exact. An odd last tap is paired with
+    /// itself at weight 0.
+    ///
+    /// Safety: the CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn column_sums(
+        rows: &[u16],
+        sources: &[usize],
+        weights: &[u16],
+        line: &mut [u8],
+    ) -> usize {
+        const MAX_GROUPS: usize = 16;
+        let stride = line.len();
+        let count = sources.len().div_ceil(2);
+        if count > MAX_GROUPS || sources.iter().any(|&s| s + stride > rows.len()) {
+            return 0;
+        }
+        // Two rows and their two weights per group; an odd last tap is
+        // paired with itself at weight 0.
+        let mut groups = [(rows.as_ptr(), rows.as_ptr(), _mm256_setzero_si256()); MAX_GROUPS];
+        for (g, group) in groups[..count].iter_mut().enumerate() {
+            let (a, b) = (2 * g, (2 * g + 1).min(sources.len() - 1));
+            let wb = if b == a { 0 } else { i32::from(weights[b]) };
+            *group = (
+                rows.as_ptr().add(sources[a]),
+                rows.as_ptr().add(sources[b]),
+                _mm256_set1_epi32(i32::from(weights[a]) | (wb << 16)),
+            );
+        }
+        let groups = &groups[..count];
+        let mut x = 0;
+        while x + 32 <= stride {
+            let mut sums = [_mm256_set1_epi32(COLUMN_BIAS); 4];
+            for &(a, b, w) in groups {
+                // SAFETY: every source row holds `stride` values from its
+                // start (checked above), and x + 32 <= stride.
+                let near = [
+                    _mm256_loadu_si256(a.add(x).cast()),
+                    _mm256_loadu_si256(a.add(x + 16).cast()),
+                ];
+                let far = [
+                    _mm256_loadu_si256(b.add(x).cast()),
+                    _mm256_loadu_si256(b.add(x + 16).cast()),
+                ];
+                for half in 0..2 {
+                    let low = _mm256_madd_epi16(_mm256_unpacklo_epi16(near[half], far[half]), w);
+                    let high = _mm256_madd_epi16(_mm256_unpackhi_epi16(near[half], far[half]), w);
+                    sums[2 * half] = _mm256_add_epi32(sums[2 * half], low);
+                    sums[2 * half + 1] = _mm256_add_epi32(sums[2 * half + 1], high);
+                }
+            }
+            // The unpacks split each 128-bit lane into its low and high four
+            // values; packing low with high restores the order within lanes.
+            let shifted = sums.map(|s| _mm256_srai_epi32::<16>(s));
+            let first = _mm256_packus_epi32(shifted[0], shifted[1]);
+            let second = _mm256_packus_epi32(shifted[2], shifted[3]);
+            let bytes =
+                _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi16(first, second));
+            // SAFETY: the line holds the 32 bytes written.
+            _mm256_storeu_si256(line[x..x + 32].as_mut_ptr().cast(), bytes);
+            x += 32;
+        }
+        x
+    }
+}
+
+/// Adds `weight * (near + far)` to `sums`, modulo 2^16. Indexed over slices
+/// cut to one length: LLVM left the same loop written with `zip` scalar.
 #[inline(always)]
 fn add_pair(sums: &mut [u16], weight: u16, near: &[u8], far: &[u8]) {
     let (near, far) = (&near[..sums.len()], &far[..sums.len()]);
     for i in 0..sums.len() {
-        sums[i] += weight * (u16::from(near[i]) + u16::from(far[i]));
+        sums[i] = sums[i].wrapping_add(weight.wrapping_mul(u16::from(near[i]) + u16::from(far[i])));
     }
 }
 

@@ -185,6 +185,8 @@ fn slices(net: Net) -> &'static [&'static [Layer]; 5] {
 /// A loaded layer: the convolution's weights, or a pooling window.
 enum LoadedLayer {
     Conv {
+        /// A oneDNN tensor in the layout its convolution reads (see
+        /// [`Backbone::taps`]).
         weight: Tensor,
         bias: Tensor,
         stride: i64,
@@ -216,14 +218,16 @@ impl Backbone {
         Ok(Self { slices })
     }
 
-    /// The five taps of `input` (N, 3, H, W), already scaled and stored
-    /// channels-last.
+    /// The five taps of `input` (N, 3, H, W), already scaled, in any memory
+    /// layout; each tap is a dense contiguous (N, C, H, W) tensor.
+    ///
+    /// The layers run on oneDNN (mkldnn) tensors, whose blocked layout is
+    /// oneDNN's native one, against weights reordered once at load: the
+    /// convolutions then neither convert their input and output nor reorder
+    /// their weights on every call, as they do on strided tensors. Only the
+    /// taps are converted back.
     pub(crate) fn taps(&self, input: &Tensor) -> Vec<Tensor> {
-        let mut current = if input.size()[0] >= CHANNELS_LAST_MIN_BATCH {
-            input.shallow_clone()
-        } else {
-            input.contiguous()
-        };
+        let mut current = input.contiguous().to_mkldnn();
         self.slices
             .iter()
             .map(|layers| {
@@ -235,40 +239,52 @@ impl Backbone {
                             stride,
                             padding,
                         } => current
-                            .conv2d(weight, Some(bias), [*stride; 2], [*padding; 2], [1, 1], 1)
+                            .mkldnn_convolution(
+                                weight,
+                                Some(bias),
+                                [*padding; 2],
+                                [*stride; 2],
+                                [1, 1],
+                                1,
+                            )
                             .relu_(),
-                        LoadedLayer::MaxPool { kernel, stride } => {
-                            current.max_pool2d([*kernel; 2], [*stride; 2], [0, 0], [1, 1], false)
-                        }
+                        LoadedLayer::MaxPool { kernel, stride } => current.mkldnn_max_pool2d(
+                            [*kernel; 2],
+                            [*stride; 2],
+                            [0, 0],
+                            [1, 1],
+                            false,
+                        ),
                     };
                 }
-                current.shallow_clone()
+                current.to_dense(None, false)
             })
             .collect()
     }
 }
 
-/// From this many images on, the backbone runs channels-last (the
-/// convolutions keep their input's layout): libtorch's CPU convolutions then
-/// take about 10% less time on 64×64 patches, while for a handful of images
-/// the layout conversions cost more than they save (measured on 2 cores with
-/// torch 2.13).
-const CHANNELS_LAST_MIN_BATCH: i64 = 32;
-
 fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {
     Ok(match layer {
         Layer::Conv(spec) => {
             let prefix = format!("net.slice{slice_number}.{}", spec.index);
+            let weight = weights.take(
+                &format!("{prefix}.weight"),
+                &[
+                    spec.out_channels,
+                    spec.in_channels,
+                    spec.kernel,
+                    spec.kernel,
+                ],
+            )?;
+            let (stride, padding) = ([spec.stride; 2], [spec.padding; 2]);
             LoadedLayer::Conv {
-                weight: weights.take(
-                    &format!("{prefix}.weight"),
-                    &[
-                        spec.out_channels,
-                        spec.in_channels,
-                        spec.kernel,
-                        spec.kernel,
-                    ],
-                )?,
+                weight: weight.to_mkldnn().mkldnn_reorder_conv2d_weight(
+                    padding,
+                    stride,
+                    [1, 1],
+                    1,
+                    None::<&[i64]>,
+                ),
                 bias: weights.take(&format!("{prefix}.bias"), &[spec.out_channels])?,
                 stride: spec.stride,
                 padding: spec.padding,

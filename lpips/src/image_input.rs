@@ -52,7 +52,7 @@ pub(crate) fn check_pair(a: &RgbImage, b: &RgbImage, min_side: u32, needed_by: &
 /// Stacks same-sized images into a float32 (N, 3, H, W) tensor in [-1, 1],
 /// `x / 127.5 - 1` like the official `im2tensor`. The tensor is stored
 /// channels-last, the images' own layout, so filling it is one lookup per
-/// byte and the model needs no layout conversion for large batches.
+/// byte.
 pub fn to_tensor(images: &[&RgbImage]) -> Result<Tensor> {
     // The official conversion runs in float64 and rounds once to float32.
     let levels: Vec<f32> = (0..=255u8)

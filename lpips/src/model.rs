@@ -37,9 +37,10 @@ pub enum Weighting {
 pub struct Lpips {
     net: Net,
     backbone: Backbone,
-    /// One tap's 1×1 linear layer as a (C, 1) matrix, or `None` for
+    /// One tap's 1×1 linear layer as a (1, C, 1, 1) tensor, or `None` for
     /// [`Weighting::ChannelSum`].
     lins: Option<Vec<Tensor>>,
+    /// [`INPUT_SHIFT`] and [`INPUT_SCALE`] shaped (1, 3, 1, 1) to broadcast.
     shift: Tensor,
     scale: Tensor,
 }
@@ -85,9 +86,7 @@ impl Lpips {
                     .iter()
                     .enumerate()
                     .map(|(tap, &channels)| {
-                        let weight = weights
-                            .take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])?;
-                        Ok(weight.view([channels, 1]))
+                        weights.take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),
@@ -97,8 +96,8 @@ impl Lpips {
             net,
             backbone,
             lins,
-            shift: Tensor::from_slice(&INPUT_SHIFT),
-            scale: Tensor::from_slice(&INPUT_SCALE),
+            shift: Tensor::from_slice(&INPUT_SHIFT).view([1, 3, 1, 1]),
+            scale: Tensor::from_slice(&INPUT_SCALE).view([1, 3, 1, 1]),
         })
     }
 
@@ -151,38 +150,27 @@ impl Lpips {
     }
 
     /// Normalised taps of `images`, a float32 (N, 3, H, W) batch in [-1, 1]
-    /// in any memory layout, fastest channels-last (see
-    /// [`crate::image_input::to_tensor`]). Callers check the size against
-    /// [`Net::min_side`]; gradients are not tracked.
+    /// in any memory layout (see [`crate::image_input::to_tensor`]). Callers
+    /// check the size against [`Net::min_side`]; gradients are not tracked.
     pub fn features(&self, images: &Tensor) -> Features {
         let _no_grad = tch::no_grad_guard();
         let size = images.size();
-        let (count, height, width) = (size[0], size[2], size[3]);
-        // Scaled as rows of interleaved RGB pixels against the per-channel
-        // values repeated along the row: the same arithmetic as broadcasting
-        // over channels, but vectorised (with three channels innermost it is
-        // not), and the result is the channels-last layout the backbone wants.
-        let rows = images
-            .permute([0, 2, 3, 1])
-            .contiguous()
-            .view([count * height, width * 3]);
-        let scaled = ((rows - self.shift.repeat([width])) / self.scale.repeat([width]))
-            .view([count, height, width, 3])
-            .permute([0, 3, 1, 2]);
+        let scaled = (images.contiguous() - &self.shift) / &self.scale;
         let taps = self
             .backbone
             .taps(&scaled)
             .into_iter()
-            .map(|tap| {
-                let norm =
-                    tap.square().sum_dim_intlist(1, true, Kind::Float).sqrt() + NORMALIZE_EPS;
-                tap / norm
+            .map(|mut tap| {
+                // sqrt(Σ x²) in one pass over the tap, then divided in place.
+                let norm = tap.norm_scalaropt_dim(2, [1], true) + NORMALIZE_EPS;
+                tap /= norm;
+                tap
             })
             .collect();
         Features {
             taps,
-            height,
-            width,
+            height: size[2],
+            width: size[3],
         }
     }
 
@@ -196,8 +184,12 @@ impl Lpips {
         b: &Features,
         b_index: &Tensor,
     ) -> Tensor {
-        self.per_tap_sum(a, a_index, b, b_index, |tap_map| {
-            tap_map.mean_dim(&[2i64, 3][..], false, Kind::Float)
+        // The spatial mean commutes with the weighting over channels; taken
+        // first, the weighting is over (K, C) means instead of (K, C, H, W)
+        // maps. The summation order differs from the official package's, by
+        // float32 rounding only.
+        self.per_tap_sum(a, a_index, b, b_index, |tap, diff| {
+            self.weigh(tap, diff.mean_dim(&[2i64, 3][..], true, Kind::Float))
         })
         .view([-1])
     }
@@ -213,42 +205,45 @@ impl Lpips {
         b_index: &Tensor,
     ) -> Tensor {
         let size = [a.height, a.width];
-        self.per_tap_sum(a, a_index, b, b_index, |tap_map| {
-            tap_map.upsample_bilinear2d(size, false, None, None)
+        self.per_tap_sum(a, a_index, b, b_index, |tap, diff| {
+            self.weigh(tap, diff)
+                .upsample_bilinear2d(size, false, None, None)
         })
     }
 
-    /// Sums `reduce(weighted squared difference map)` over the taps.
+    /// Sums `reduce(tap, squared difference)` over the taps, where the
+    /// squared difference of the normalised taps is (K, C, H, W).
     ///
-    /// The comparisons' features are gathered as (N, H, W, C) rows: for the
-    /// channels-last taps of large batches that view is contiguous, so the
-    /// gathers are block copies (gathering NCHW-viewed channels-last tensors
-    /// costs twice the time), and the linear layer is a matrix product over
-    /// the contiguous channels.
+    /// The taps are contiguous NCHW, so gathering a comparison's image is one
+    /// block copy.
     fn per_tap_sum(
         &self,
         a: &Features,
         a_index: &Tensor,
         b: &Features,
         b_index: &Tensor,
-        reduce: impl Fn(Tensor) -> Tensor,
+        reduce: impl Fn(usize, Tensor) -> Tensor,
     ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
-        let rows = |tap: &Tensor, index: &Tensor| tap.permute([0, 2, 3, 1]).index_select(0, index);
         a.taps
             .iter()
             .zip(&b.taps)
             .enumerate()
             .map(|(tap, (a_tap, b_tap))| {
-                let diff = (rows(a_tap, a_index) - rows(b_tap, b_index)).square_();
-                let weighted = match &self.lins {
-                    Some(lins) => diff.matmul(&lins[tap]),
-                    None => diff.sum_dim_intlist(-1, true, Kind::Float),
-                };
-                // (K, H, W, 1) viewed as the (K, 1, H, W) map.
-                reduce(weighted.permute([0, 3, 1, 2]))
+                let diff =
+                    (a_tap.index_select(0, a_index) - b_tap.index_select(0, b_index)).square_();
+                reduce(tap, diff)
             })
             .reduce(|sum, term| sum + term)
             .expect("five taps")
+    }
+
+    /// `tap`'s linear layer (or channel sum) applied to `values`, (K, C, …)
+    /// with channels in dimension 1, which is kept.
+    fn weigh(&self, tap: usize, values: Tensor) -> Tensor {
+        match &self.lins {
+            Some(lins) => (values * &lins[tap]).sum_dim_intlist(1, true, Kind::Float),
+            None => values.sum_dim_intlist(1, true, Kind::Float),
+        }
     }
 }
