@@ -11,12 +11,12 @@
 use app::api::jnd::{JndJudgmentReceipt, JndPresentation, JndTrialUrls, NewJndJudgment};
 use axum::{
     extract::State,
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     Json,
 };
 
 use super::extract::{JsonBody, PathParams};
-use super::judgments::{complete_if_all_judged, completion, lock_assignment};
+use super::judgments::{begin_submission, complete_if_all_judged, user_agent, Completion};
 use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
@@ -51,18 +51,8 @@ pub async fn submit(
     headers: HeaderMap,
     JsonBody(judgment): JsonBody<NewJndJudgment>,
 ) -> Result<(StatusCode, Json<JndJudgmentReceipt>)> {
-    state.limits.judgments_per_ip.take(client_ip)?;
     check_plausible(&judgment)?;
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok());
-
-    let mut transaction = state.pool.begin().await?;
-    let assignment = lock_assignment(&mut transaction, &token).await?;
-    state
-        .limits
-        .judgments_per_worker
-        .take(assignment.worker_id)?;
+    let (mut transaction, assignment) = begin_submission(&state, client_ip, &token).await?;
 
     let stored_identical = sqlx::query_scalar!(
         r#"
@@ -81,7 +71,8 @@ pub async fn submit(
     .await?;
     match stored_identical {
         Some(true) => {
-            let receipt = receipt(&mut transaction, &token, assignment.id, &judgment).await?;
+            let completion = assignment.completion_when_locked();
+            let receipt = receipt(&mut transaction, &token, &judgment, completion).await?;
             return Ok((StatusCode::OK, Json(receipt)));
         }
         Some(false) => return Err(reused_id(&judgment)),
@@ -136,7 +127,7 @@ pub async fn submit(
         judgment.said_same,
         judgment.response_ms,
         judgment.client_time,
-        user_agent,
+        user_agent(&headers),
         timing.refresh_interval_ms,
         timing.reference_on_at_ms,
         timing.reference_off_at_ms,
@@ -168,8 +159,9 @@ pub async fn submit(
         .execute(&mut *transaction)
         .await?;
     }
-    complete_if_all_judged(&mut transaction, assignment.id).await?;
-    let receipt = receipt(&mut transaction, &token, assignment.id, &judgment).await?;
+    let completion_code = complete_if_all_judged(&mut transaction, assignment.id).await?;
+    let completion = assignment.completion(completion_code);
+    let receipt = receipt(&mut transaction, &token, &judgment, completion).await?;
     transaction.commit().await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
@@ -219,12 +211,12 @@ fn reused_id(judgment: &NewJndJudgment) -> Error {
 }
 
 /// The answer to a stored JND judgment: its validity, the trial repeating it
-/// if there is one, and where its assignment stands.
+/// if there is one, and where its assignment stands (`completion`).
 async fn receipt(
     transaction: &mut sqlx::PgConnection,
     token: &str,
-    assignment_id: i64,
     judgment: &NewJndJudgment,
+    completion: Completion,
 ) -> Result<JndJudgmentReceipt> {
     let stored = sqlx::query!(
         r#"
@@ -238,7 +230,6 @@ async fn receipt(
     )
     .fetch_one(&mut *transaction)
     .await?;
-    let completion = completion(transaction, assignment_id).await?;
     Ok(JndJudgmentReceipt {
         id: judgment.id,
         valid: stored.invalid_reason.is_none(),

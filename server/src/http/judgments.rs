@@ -4,6 +4,8 @@
 //! lost response finds its row instead of adding another: the retry gets the
 //! same answer with 200 where the first got 201.
 
+use std::net::IpAddr;
+
 use app::api::judgments::{JudgmentReceipt, NewJudgment};
 use axum::{
     extract::State,
@@ -11,6 +13,8 @@ use axum::{
     Json,
 };
 use rand::Rng;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
 
 use super::extract::{JsonBody, PathParams};
 use super::rate_limits::ClientIp;
@@ -47,27 +51,18 @@ pub async fn submit(
     headers: HeaderMap,
     JsonBody(judgment): JsonBody<NewJudgment>,
 ) -> Result<(StatusCode, Json<JudgmentReceipt>)> {
-    state.limits.judgments_per_ip.take(client_ip)?;
     if judgment.response_ms < 0 {
         return Err(Error::BadRequest(format!(
             "response_ms must not be negative, not {}",
             judgment.response_ms
         )));
     }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok());
 
     // Every judgment runs this, so its common case is four statements:
     // lock the assignment, insert (which finds the trial itself), complete
     // the assignment if that was its last trial, commit. Anything unusual
     // (a retry, a second answer, no such trial) is sorted out afterwards.
-    let mut transaction = state.pool.begin().await?;
-    let assignment = lock_assignment(&mut transaction, &token).await?;
-    state
-        .limits
-        .judgments_per_worker
-        .take(assignment.worker_id)?;
+    let (mut transaction, assignment) = begin_submission(&state, client_ip, &token).await?;
 
     let inserted = if assignment.is_open() {
         sqlx::query_scalar!(
@@ -83,7 +78,7 @@ pub async fn submit(
             judgment.chosen_side.as_str(),
             judgment.response_ms,
             judgment.client_time,
-            user_agent,
+            user_agent(&headers),
             judgment.position,
         )
         .fetch_optional(&mut *transaction)
@@ -97,17 +92,17 @@ pub async fn submit(
     }
     let completion_code = complete_if_all_judged(&mut transaction, assignment.id).await?;
     transaction.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(JudgmentReceipt {
-            id: judgment.id,
-            completed: completion_code.is_some(),
-            redirect_url: assignment
-                .redirect_url
-                .filter(|_| completion_code.is_some()),
-            completion_code,
-        }),
-    ))
+    let receipt = receipt(judgment.id, assignment.completion(completion_code));
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+fn receipt(id: Uuid, completion: Completion) -> JudgmentReceipt {
+    JudgmentReceipt {
+        id,
+        completed: completion.completion_code.is_some(),
+        completion_code: completion.completion_code,
+        redirect_url: completion.redirect_url,
+    }
 }
 
 /// Why a judgment was not inserted: it is a retry of one stored before
@@ -134,18 +129,8 @@ async fn answer_not_inserted(
     .await?;
     match stored_identical {
         Some(true) => {
-            return Ok((
-                StatusCode::OK,
-                Json(JudgmentReceipt {
-                    id: judgment.id,
-                    completed: assignment.completion_code.is_some(),
-                    completion_code: assignment.completion_code.clone(),
-                    redirect_url: assignment
-                        .redirect_url
-                        .clone()
-                        .filter(|_| assignment.completion_code.is_some()),
-                }),
-            ))
+            let completion = assignment.completion_when_locked();
+            return Ok((StatusCode::OK, Json(receipt(judgment.id, completion))));
         }
         Some(false) => {
             return Err(Error::Conflict(format!(
@@ -200,9 +185,33 @@ pub(super) struct LockedAssignment {
     redirect_url: Option<String>,
 }
 
+/// Begins a judgment's transaction: within the address's rate limit (before
+/// touching the database) and the worker's, with the assignment locked.
+pub(super) async fn begin_submission(
+    state: &AppState,
+    client_ip: IpAddr,
+    token: &str,
+) -> Result<(Transaction<'static, Postgres>, LockedAssignment)> {
+    state.limits.judgments_per_ip.take(client_ip)?;
+    let mut transaction = state.pool.begin().await?;
+    let assignment = lock_assignment(&mut transaction, token).await?;
+    state
+        .limits
+        .judgments_per_worker
+        .take(assignment.worker_id)?;
+    Ok((transaction, assignment))
+}
+
+/// The browser the judgment came from, kept with it.
+pub(super) fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// The assignment with `token`, locked: that serialises its submissions, so
 /// "was this trial judged?" and "is the assignment complete?" cannot race.
-pub(super) async fn lock_assignment(
+async fn lock_assignment(
     transaction: &mut sqlx::PgConnection,
     token: &str,
 ) -> Result<LockedAssignment> {
@@ -223,6 +232,23 @@ pub(super) async fn lock_assignment(
 }
 
 impl LockedAssignment {
+    /// Where the assignment stands, given its completion code now: the one
+    /// it had when locked, or the one completing it just gave it.
+    pub(super) fn completion(&self, completion_code: Option<String>) -> Completion {
+        Completion {
+            redirect_url: self
+                .redirect_url
+                .clone()
+                .filter(|_| completion_code.is_some()),
+            completion_code,
+        }
+    }
+
+    /// The code it had when locked: what a retry of a stored judgment reports.
+    pub(super) fn completion_when_locked(&self) -> Completion {
+        self.completion(self.completion_code.clone())
+    }
+
     fn is_open(&self) -> bool {
         self.completion_code.is_none() && !self.expired
     }
@@ -273,25 +299,6 @@ pub(super) async fn complete_if_all_judged(
 pub(super) struct Completion {
     pub completion_code: Option<String>,
     pub redirect_url: Option<String>,
-}
-
-pub(super) async fn completion(
-    transaction: &mut sqlx::PgConnection,
-    assignment_id: i64,
-) -> Result<Completion> {
-    let assignment = sqlx::query!(
-        "SELECT a.completion_code, e.completion_redirect_url
-         FROM assignments a JOIN experiments e ON e.id = a.experiment_id
-         WHERE a.id = $1",
-        assignment_id
-    )
-    .fetch_one(transaction)
-    .await?;
-    let completed = assignment.completion_code.is_some();
-    Ok(Completion {
-        completion_code: assignment.completion_code,
-        redirect_url: assignment.completion_redirect_url.filter(|_| completed),
-    })
 }
 
 fn completion_code() -> String {

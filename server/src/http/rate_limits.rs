@@ -23,24 +23,30 @@ use axum::{
 use super::AppState;
 use crate::error::{Error, Result};
 
+// The defaults, shared by the command line and `Default`.
+const JUDGMENTS_PER_WORKER_PER_SECOND: f64 = 5.0;
+const JUDGMENTS_PER_IP_PER_SECOND: f64 = 200.0;
+const ASSIGNMENTS_PER_IP_PER_MINUTE: f64 = 60.0;
+const SIGN_INS_PER_IP_PER_MINUTE: f64 = 10.0;
+
 /// How fast clients may go. Zero turns a limit off. A client address is an
 /// IPv4 address or an IPv6 /64 (what one household or host gets).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RateLimitSettings {
     /// Judgments one worker may submit per second, sustained (bursts of ten
     /// seconds' worth pass, so a queue flushed after a network drop goes through).
-    #[arg(long, env = "PERCEPT_JUDGMENTS_PER_WORKER_PER_SECOND", default_value_t = 5.0, value_parser = rate)]
+    #[arg(long, env = "PERCEPT_JUDGMENTS_PER_WORKER_PER_SECOND", default_value_t = JUDGMENTS_PER_WORKER_PER_SECOND, value_parser = rate)]
     pub judgments_per_worker_per_second: f64,
     /// Judgments one client address may submit per second, sustained (a lab
     /// behind one NAT shares it).
-    #[arg(long, env = "PERCEPT_JUDGMENTS_PER_IP_PER_SECOND", default_value_t = 200.0, value_parser = rate)]
+    #[arg(long, env = "PERCEPT_JUDGMENTS_PER_IP_PER_SECOND", default_value_t = JUDGMENTS_PER_IP_PER_SECOND, value_parser = rate)]
     pub judgments_per_ip_per_second: f64,
     /// Assignments one client address may ask for per minute (each one holds
     /// trials back from other workers until it expires).
-    #[arg(long, env = "PERCEPT_ASSIGNMENTS_PER_IP_PER_MINUTE", default_value_t = 60.0, value_parser = rate)]
+    #[arg(long, env = "PERCEPT_ASSIGNMENTS_PER_IP_PER_MINUTE", default_value_t = ASSIGNMENTS_PER_IP_PER_MINUTE, value_parser = rate)]
     pub assignments_per_ip_per_minute: f64,
     /// Sign-in attempts one client address may make per minute.
-    #[arg(long, env = "PERCEPT_SIGN_INS_PER_IP_PER_MINUTE", default_value_t = 10.0, value_parser = rate)]
+    #[arg(long, env = "PERCEPT_SIGN_INS_PER_IP_PER_MINUTE", default_value_t = SIGN_INS_PER_IP_PER_MINUTE, value_parser = rate)]
     pub sign_ins_per_ip_per_minute: f64,
     /// Take the client's address from the last `X-Forwarded-For` entry (set
     /// this behind a load balancer or reverse proxy, never when clients reach
@@ -52,10 +58,10 @@ pub struct RateLimitSettings {
 impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
-            judgments_per_worker_per_second: 5.0,
-            judgments_per_ip_per_second: 200.0,
-            assignments_per_ip_per_minute: 60.0,
-            sign_ins_per_ip_per_minute: 10.0,
+            judgments_per_worker_per_second: JUDGMENTS_PER_WORKER_PER_SECOND,
+            judgments_per_ip_per_second: JUDGMENTS_PER_IP_PER_SECOND,
+            assignments_per_ip_per_minute: ASSIGNMENTS_PER_IP_PER_MINUTE,
+            sign_ins_per_ip_per_minute: SIGN_INS_PER_IP_PER_MINUTE,
             trust_forwarded_for: false,
         }
     }
