@@ -3,7 +3,7 @@
 //! and a JND body's timing is judged without panicking whatever its numbers.
 #![no_main]
 
-use app::api::{
+use percept_api::{
     assignments::AssignmentRequest,
     experiments::NewExperimentSettings,
     jnd::{JndPresentation, NewJndJudgment},

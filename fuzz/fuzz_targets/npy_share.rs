@@ -4,8 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../server/src/datasets/npy.rs"]
-mod npy;
+use percept_core::npy;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(share) = npy::decode_share(bytes) {

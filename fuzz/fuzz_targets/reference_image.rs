@@ -4,8 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../server/src/stimuli/image_decoding.rs"]
-mod image_decoding;
+use percept_core::stimuli::image_decoding;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(image) = image_decoding::decode_rgb8(bytes) {

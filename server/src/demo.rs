@@ -59,7 +59,7 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
         patches_per_image: 20,
         sampler: SamplerSettings::default(),
         seed: 2018,
-        judgments_per_triplet: 5,
+        judgments_per_stimulus: 5,
         trials_per_assignment: 20,
         // Four sentinels per assignment, and one failure in four flags a
         // worker: the worker answering at random almost surely shows up
@@ -70,8 +70,7 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
         completion_redirect_url: None,
         max_sentinel_failure_share: 0.25,
     };
-    let two_afc =
-        experiments::create(pool, &two_afc_settings, photos, &ProgressBar::hidden()).await?;
+    let two_afc = experiments::create(pool, &two_afc_settings, photos, None).await?;
     // BAPPS' JND protocol on the 2AFC experiment's own stimuli.
     let jnd_settings = NewExperiment {
         name: JND_NAME.into(),
@@ -79,11 +78,11 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
             source_experiment_id: Some(two_afc),
             ..JndSettings::default()
         }),
-        judgments_per_triplet: 3,
+        judgments_per_stimulus: 3,
         trials_per_assignment: 30,
         ..two_afc_settings
     };
-    let jnd = experiments::create(pool, &jnd_settings, Vec::new(), &ProgressBar::hidden()).await?;
+    let jnd = experiments::create(pool, &jnd_settings, Vec::new(), None).await?;
     Ok(Demo {
         two_afc,
         jnd,

@@ -49,23 +49,34 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The core's errors, each with the status that says the same.
+impl From<percept_core::Error> for Error {
+    fn from(error: percept_core::Error) -> Self {
+        use percept_core::Error as Core;
+        match error {
+            Core::Invalid(message) => Error::BadRequest(message),
+            Core::Unauthenticated(message) => Error::Unauthorized(message),
+            Core::NotFound(message) => Error::NotFound(message),
+            Core::Forbidden(message) => Error::Forbidden(message),
+            Core::Conflict(message) => Error::Conflict(message),
+            Core::Gone(message) => Error::Gone(message),
+            Core::TryLater {
+                message,
+                retry_after,
+            } => Error::TooManyRequests {
+                message,
+                retry_after,
+            },
+            Core::DatabaseUnavailable(error) => Error::DatabaseUnavailable(error),
+            Core::Internal(error) => Error::Internal(error),
+        }
+    }
+}
+
+/// The core tells a lost database from a failed query.
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        let database_going_away = match &error {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-            // Connection failures (class 08), and the server shutting down or
-            // starting up (57P01–57P03): what a pooled connection reports
-            // after PostgreSQL restarts.
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
-            }),
-            _ => false,
-        };
-        if database_going_away {
-            Error::DatabaseUnavailable(error)
-        } else {
-            Error::Internal(error.into())
-        }
+        percept_core::Error::from(error).into()
     }
 }
 

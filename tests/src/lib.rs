@@ -9,7 +9,9 @@ pub mod two_afc;
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use server::experiments::generation::StimulusGeneration;
 use server::http::{self, rate_limits::RateLimitSettings, AppState};
+use server::jobs::Runner;
 use sqlx::PgPool;
 
 pub use browser::Browser;
@@ -26,7 +28,11 @@ impl TestApp {
         Self::spawn_with_limits(pool, &RateLimitSettings::default()).await
     }
 
+    /// With the rate limits given; like `percept serve --job-kinds
+    /// generation`, it generates the stimuli of experiments created through it.
     pub async fn spawn_with_limits(pool: PgPool, limits: &RateLimitSettings) -> Self {
+        let runner = Runner::new(pool.clone()).with(StimulusGeneration);
+        tokio::spawn(runner.run(std::future::pending()));
         let state = AppState::new(pool, static_dir(), limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -70,7 +70,7 @@ impl ServerProcess {
     async fn spawn(&mut self) {
         let log = self.log.reopen().unwrap();
         let child = Command::new(percept_binary())
-            .args(["serve", "--no-scoring-worker", "--addr"])
+            .args(["serve", "--job-kinds", "generation", "--addr"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--static-dir")
             .arg(static_dir())

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use distortions::image::{Rgb, RgbImage};
-use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use server::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
 use server::stimuli::{encode_png, SamplerSettings};
@@ -48,7 +47,7 @@ pub async fn experiment_settings(pool: &PgPool) -> NewExperiment {
         patches_per_image: 4,
         sampler: SamplerSettings::default(),
         seed: 7,
-        judgments_per_triplet: 2,
+        judgments_per_stimulus: 2,
         trials_per_assignment: 4,
         sentinel_rate: 0.0,
         max_assignments_per_worker: 5,
@@ -63,7 +62,7 @@ pub async fn create_experiment(pool: &PgPool, settings: &NewExperiment, image_co
     let references = (0..image_count)
         .map(|index| reference_file(&format!("{index}.png"), 96, 80, index * 40))
         .collect();
-    experiments::create(pool, settings, references, &ProgressBar::hidden())
+    experiments::create(pool, settings, references, None)
         .await
         .unwrap()
 }
@@ -93,7 +92,7 @@ pub async fn create_experiment_from_photos(
             bytes: std::fs::read(&path).unwrap(),
         })
         .collect();
-    experiments::create(pool, settings, references, &ProgressBar::hidden())
+    experiments::create(pool, settings, references, None)
         .await
         .unwrap()
 }

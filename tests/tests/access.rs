@@ -49,7 +49,7 @@ fn request(
 async fn counts(pool: &PgPool) -> (i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT count(*) FROM experiments), (SELECT count(*) FROM experiment_shares),
-                (SELECT count(*) FROM scoring_jobs)",
+                (SELECT count(*) FROM jobs WHERE kind = 'scoring')",
     )
     .fetch_one(pool)
     .await
@@ -428,4 +428,66 @@ async fn other_sites_cannot_make_a_signed_in_browser_change_anything(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+async fn job_list(app: &TestApp, client: &Client) -> Value {
+    let response = client.get(app.url("/api/jobs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_job_list_shows_the_jobs_of_the_experiments_a_researcher_sees(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let metric = "l2-rgb".parse().unwrap();
+    server::scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .unwrap();
+    // The test app takes generation jobs only: the scoring job stays queued.
+    let app = TestApp::spawn(pool.clone()).await;
+    let owner = app.signed_in_as("owner@example.org").await;
+    let colleague = app.signed_in(&pool, "colleague@example.org").await;
+
+    let jobs = job_list(&app, &owner).await;
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    // Open jobs first.
+    assert_eq!(
+        (
+            &jobs[0]["kind"],
+            &jobs[0]["status"],
+            &jobs[0]["payload"]["metric"]
+        ),
+        (&json!("scoring"), &json!("queued"), &json!("l2-rgb"))
+    );
+    assert_eq!(jobs[0]["owner_process"], Value::Null);
+    assert_eq!(
+        (&jobs[1]["kind"], &jobs[1]["status"], &jobs[1]["error"]),
+        (&json!("generation"), &json!("done"), &Value::Null)
+    );
+    assert_eq!(
+        (&jobs[1]["progress_done"], &jobs[1]["progress_total"]),
+        (&json!(4), &json!(4))
+    );
+    let process = jobs[1]["owner_process"].as_str().unwrap();
+    assert!(
+        process.ends_with(&format!(":{}", std::process::id())),
+        "{process}"
+    );
+
+    assert_eq!(job_list(&app, &colleague).await, json!([]));
+    server::sharing::share(&pool, experiment_id, "colleague@example.org")
+        .await
+        .unwrap();
+    assert_eq!(
+        job_list(&app, &colleague).await.as_array().unwrap().len(),
+        2
+    );
+    let anonymous = browser_like_client()
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

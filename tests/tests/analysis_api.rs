@@ -9,7 +9,7 @@ use percept_tests::two_afc::{create_experiment, experiment_settings, judgment};
 use percept_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use server::scoring::Worker;
+use server::scoring;
 use sqlx::PgPool;
 
 /// An experiment owned by owner@example.org (the fixtures' researcher) with
@@ -86,7 +86,7 @@ async fn the_owner_scores_reads_the_report_and_downloads_the_dataset(pool: PgPoo
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let queued: Value = response.json().await.unwrap();
     assert_eq!(queued["job_ids"].as_array().unwrap().len(), 2);
-    let mut worker = Worker::new(pool.clone(), PathBuf::new());
+    let mut worker = scoring::runner(pool.clone(), PathBuf::new());
     while worker.run_next(None).await.unwrap().is_some() {}
     let progress: Value = owner
         .get(url("scoring"))

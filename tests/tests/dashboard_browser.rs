@@ -153,7 +153,7 @@ async fn a_researcher_creates_an_experiment_and_browses_its_triplets(pool: PgPoo
     fill(page, "input[name=category]", "synthetic").await;
     fill(page, "input[name=patches_per_image]", "4").await;
     fill(page, "input[name=sentinel_rate]", "0.25").await;
-    fill(page, "input[name=judgments_per_triplet]", "5").await;
+    fill(page, "input[name=judgments_per_stimulus]", "5").await;
     fill(page, "input[name=trials_per_assignment]", "4").await;
     fill(page, "input[name=seed]", "3").await;
     let paths: Vec<String> = image_paths

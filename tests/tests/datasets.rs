@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
 use percept_tests::TestApp;
 use server::datasets::{self, ExportOptions, FolderSink, ImportOptions};
-use server::scoring::{self, Worker};
+use server::scoring;
 use server::simulation::{self, ObserverMetric, SimulationSettings};
 use sqlx::PgPool;
 
@@ -18,7 +18,7 @@ async fn judged_experiment(pool: &PgPool) -> i64 {
     let mut settings = experiment_settings(pool).await;
     settings.patches_per_image = 6;
     settings.sentinel_rate = 0.2;
-    settings.judgments_per_triplet = 3;
+    settings.judgments_per_stimulus = 3;
     settings.max_assignments_per_worker = 10;
     let experiment_id = create_experiment(pool, &settings, 2).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -104,7 +104,7 @@ async fn exports_read_like_bapps_and_score_like_the_official_scorer(pool: PgPool
     scoring::enqueue(&pool, experiment_id, &metric)
         .await
         .unwrap();
-    Worker::new(pool.clone(), PathBuf::new())
+    scoring::runner(pool.clone(), PathBuf::new())
         .run_next(None)
         .await
         .unwrap()

@@ -3,6 +3,12 @@
 //! retried on connection errors, 503 and 429 until acknowledged) while the
 //! `percept serve` process is killed with SIGKILL, or PostgreSQL goes down
 //! (a crash, then a clean restart) under a server that keeps running.
+//!
+//! Stimulus generation is a job of the queue, so it survives the process
+//! doing it too: a server killed mid-generation leaves its job to the next
+//! process, which carries on from the images already generated, and the
+//! experiment ends `ready` with exactly the stimuli an uninterrupted
+//! generation makes, none of them twice.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -10,14 +16,15 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use percept_tests::jnd::{jnd_experiment_settings, jnd_judgment, timing};
 use percept_tests::server_process::{PrivateCluster, ServerProcess, Shutdown};
-use percept_tests::two_afc::{create_experiment, experiment_settings, judgment};
+use percept_tests::two_afc::{create_experiment, experiment_settings, judgment, reference_file};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
+use server::experiments::{self, ReferenceFile};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -87,7 +94,7 @@ async fn experiment(pool: &PgPool, kind: Kind) -> i64 {
         Kind::Jnd => jnd_experiment_settings(pool, 0.1).await,
     };
     settings.patches_per_image = 16;
-    settings.judgments_per_triplet = 2 * WORKERS as u32;
+    settings.judgments_per_stimulus = 2 * WORKERS as u32;
     settings.trials_per_assignment = TRIALS_PER_ASSIGNMENT;
     settings.max_assignments_per_worker = ASSIGNMENTS_PER_WORKER as u32;
     create_experiment(pool, &settings, 4).await
@@ -479,4 +486,147 @@ async fn assert_unavailable_while_down(server: &ServerProcess, kind: Kind) {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// The generation that is killed: images × patches per image triplets.
+const IMAGES: u8 = 8;
+const PATCHES_PER_IMAGE: u32 = 40;
+
+fn generation_references() -> Vec<ReferenceFile> {
+    (0..IMAGES)
+        .map(|index| reference_file(&format!("{index}.png"), 192, 160, index * 30))
+        .collect()
+}
+
+async fn generation_state(pool: &PgPool, experiment_id: i64) -> (String, i32, i32) {
+    sqlx::query_as("SELECT status, stimuli_generated, stimuli_total FROM experiments WHERE id = $1")
+        .bind(experiment_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Every stimulus of the experiment as what makes it: image, crop, the two
+/// pipelines with their seeds, the sentinel answer and the patches' bytes.
+async fn stimulus_specs(pool: &PgPool, experiment_id: i64) -> Vec<String> {
+    sqlx::query(
+        "SELECT r.file_name, t.crop_x, t.crop_y, t.p0_pipeline::text AS p0, t.p0_seed,
+                t.p1_pipeline::text AS p1, t.p1_seed, t.sentinel_answer,
+                md5(t.ref_png) || md5(t.p0_png) || md5(t.p1_png) AS pngs
+         FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
+         WHERE t.experiment_id = $1
+         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+    )
+    .bind(experiment_id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        format!(
+            "{} {} {} {} {} {} {} {:?} {}",
+            row.get::<String, _>("file_name"),
+            row.get::<i32, _>("crop_x"),
+            row.get::<i32, _>("crop_y"),
+            row.get::<String, _>("p0"),
+            row.get::<i64, _>("p0_seed"),
+            row.get::<String, _>("p1"),
+            row.get::<i64, _>("p1_seed"),
+            row.get::<Option<i16>, _>("sentinel_answer"),
+            row.get::<String, _>("pngs"),
+        )
+    })
+    .collect()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_server_killed_mid_generation_leaves_the_rest_to_the_next_process(pool: PgPool) {
+    let mut settings = experiment_settings(&pool).await;
+    settings.patches_per_image = PATCHES_PER_IMAGE;
+    settings.sentinel_rate = 0.1;
+    let total = i32::from(IMAGES) * PATCHES_PER_IMAGE as i32;
+
+    // Stored with its generation job queued, for a server to take.
+    let stored = experiments::store(&pool, &settings, generation_references())
+        .await
+        .unwrap();
+    let mut first = ServerProcess::start(&pool).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let generated_at_kill = loop {
+        let (_, generated_so_far, _) = generation_state(&pool, stored.id).await;
+        if generated_so_far > 0 || Instant::now() > deadline {
+            first.kill_9();
+            break generation_state(&pool, stored.id).await.1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(generated_at_kill > 0, "the server generated nothing");
+    assert!(
+        generated_at_kill < total,
+        "the server finished before it could be killed"
+    );
+    let (status, killed_owner): (String, String) =
+        sqlx::query_as("SELECT status, owner_process FROM jobs WHERE id = $1")
+            .bind(stored.generation_job_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "running", "the dead process still holds the job");
+    assert_eq!(generation_state(&pool, stored.id).await.0, "generating");
+
+    // Another process takes the job over once the dead one's lease runs out.
+    let _second = ServerProcess::start(&pool).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, _, _) = generation_state(&pool, stored.id).await;
+        if status != "generating" {
+            assert_eq!(status, "ready");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the generation never resumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        generation_state(&pool, stored.id).await,
+        ("ready".to_owned(), total, total)
+    );
+    let job = sqlx::query(
+        "SELECT status, owner_process, attempts, progress_done, progress_total
+         FROM jobs WHERE id = $1",
+    )
+    .bind(stored.generation_job_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(job.get::<String, _>("status"), "done");
+    assert_ne!(job.get::<String, _>("owner_process"), killed_owner);
+    assert_eq!(job.get::<i32, _>("attempts"), 2);
+    assert_eq!(
+        (
+            job.get::<i64, _>("progress_done"),
+            job.get::<Option<i64>, _>("progress_total")
+        ),
+        (i64::from(total), Some(i64::from(total)))
+    );
+
+    // Exactly the stimuli of an uninterrupted generation, each image's once.
+    let resumed = stimulus_specs(&pool, stored.id).await;
+    assert_eq!(resumed.len(), total as usize);
+    let per_image: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(t.id) FROM reference_images r
+         LEFT JOIN triplets t ON t.reference_image_id = r.id
+         WHERE r.experiment_id = $1 GROUP BY r.id ORDER BY r.id",
+    )
+    .bind(stored.id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        per_image,
+        vec![i64::from(PATCHES_PER_IMAGE); IMAGES as usize]
+    );
+    let uninterrupted = experiments::create(&pool, &settings, generation_references(), None)
+        .await
+        .unwrap();
+    assert_eq!(resumed, stimulus_specs(&pool, uninterrupted).await);
 }

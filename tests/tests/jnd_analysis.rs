@@ -10,7 +10,7 @@ use percept_tests::two_afc::create_experiment;
 use percept_tests::TestApp;
 use reqwest::StatusCode;
 use server::datasets::{self, ExportOptions, FolderSink, ImportOptions};
-use server::scoring::{self, Worker};
+use server::scoring;
 use sqlx::PgPool;
 
 /// A JND experiment whose every trial three workers answered (one trial
@@ -18,7 +18,7 @@ use sqlx::PgPool;
 async fn judged_jnd_experiment(pool: &PgPool) -> i64 {
     let mut settings = jnd_experiment_settings(pool, 0.2).await;
     settings.patches_per_image = 8;
-    settings.judgments_per_triplet = 3;
+    settings.judgments_per_stimulus = 3;
     settings.trials_per_assignment = 10;
     let experiment_id = create_experiment(pool, &settings, 1).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -85,7 +85,7 @@ async fn jnd_map_and_export_match_the_official_scorer(pool: PgPool) {
     scoring::enqueue(&pool, experiment_id, &metric)
         .await
         .unwrap();
-    let outcome = Worker::new(pool.clone(), PathBuf::new())
+    let outcome = scoring::runner(pool.clone(), PathBuf::new())
         .run_next(None)
         .await
         .unwrap()
@@ -94,7 +94,7 @@ async fn jnd_map_and_export_match_the_official_scorer(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!((outcome.scored as i64, outcome.error), (pairs, None));
+    assert_eq!((outcome.worked as i64, outcome.error), (pairs, None));
 
     let out = tempfile::tempdir().unwrap();
     let options = ExportOptions {
@@ -240,7 +240,7 @@ print(len(ds), np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
     scoring::enqueue(&pool, imported[0].id, &metric)
         .await
         .unwrap();
-    Worker::new(pool.clone(), PathBuf::new())
+    scoring::runner(pool.clone(), PathBuf::new())
         .run_next(None)
         .await
         .unwrap()

@@ -25,7 +25,7 @@ async fn post_jnd_judgment(app: &TestApp, token: &str, body: &Value) -> (StatusC
 /// assignment.
 async fn jnd_assignment(pool: &PgPool, judgments_per_pair: u32) -> (TestApp, NewExperiment, Value) {
     let mut settings = jnd_experiment_settings(pool, 0.25).await;
-    settings.judgments_per_triplet = judgments_per_pair;
+    settings.judgments_per_stimulus = judgments_per_pair;
     let experiment_id = create_experiment(pool, &settings, 1).await;
     let app = TestApp::spawn(pool.clone()).await;
     let (status, assignment) = app.request_assignment(experiment_id, "w1").await;
@@ -72,7 +72,7 @@ async fn fresh_pairs_are_crops_with_one_distorted_version_and_controls_are_ident
         }
     }
     let (kind, total, generated, status): (String, i32, i32, String) = sqlx::query_as(
-        "SELECT kind, triplets_total, triplets_generated, status FROM experiments WHERE id = $1",
+        "SELECT kind, stimuli_total, stimuli_generated, status FROM experiments WHERE id = $1",
     )
     .bind(experiment_id)
     .fetch_one(&pool)
@@ -96,14 +96,9 @@ async fn pairs_can_be_taken_from_a_two_afc_experiments_triplets(pool: PgPool) {
         }),
         ..two_afc
     };
-    let experiment_id = server::experiments::create(
-        &pool,
-        &settings,
-        Vec::new(),
-        &indicatif::ProgressBar::hidden(),
-    )
-    .await
-    .unwrap();
+    let experiment_id = server::experiments::create(&pool, &settings, Vec::new(), None)
+        .await
+        .unwrap();
     // 4 triplets: 8 distorted pairs, and 2 controls make 20 %.
     let rows = sqlx::query(
         "SELECT p.distorted_png, p.is_control, p.pipeline,
@@ -142,7 +137,7 @@ async fn pairs_can_be_taken_from_a_two_afc_experiments_triplets(pool: PgPool) {
             ..settings.clone()
         },
         Vec::new(),
-        &indicatif::ProgressBar::hidden(),
+        None,
     )
     .await
     .unwrap_err();
@@ -187,7 +182,7 @@ async fn bad_jnd_settings_are_refused_with_the_reason(pool: PgPool) {
             &pool,
             &settings,
             vec![percept_tests::two_afc::reference_file("a.png", 96, 80, 0)],
-            &indicatif::ProgressBar::hidden(),
+            None,
         )
         .await
         .unwrap_err();

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/api/jobs"),
     ("POST", "/api/experiments/{experiment_id}/assignments"),
     ("GET", "/api/assignments/{token}/trials/{position}/{image}"),
     ("POST", "/api/assignments/{token}/judgments"),

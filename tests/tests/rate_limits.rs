@@ -38,7 +38,7 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Option<String>, Val
 async fn experiment(pool: &PgPool) -> i64 {
     let mut settings = experiment_settings(pool).await;
     settings.patches_per_image = 10;
-    settings.judgments_per_triplet = 4;
+    settings.judgments_per_stimulus = 4;
     settings.trials_per_assignment = 8;
     create_experiment(pool, &settings, 2).await
 }

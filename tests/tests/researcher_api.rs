@@ -10,6 +10,7 @@ use percept_tests::two_afc::{
 use percept_tests::TestApp;
 use reqwest::{multipart, Client, StatusCode};
 use serde_json::{json, Value};
+use server::jobs::JobKind;
 use server::stimuli::encode_png;
 use sqlx::PgPool;
 
@@ -39,7 +40,7 @@ fn small_settings() -> Value {
         "category": "synthetic",
         "patch_size": 32,
         "patches_per_image": 3,
-        "judgments_per_triplet": 5,
+        "judgments_per_stimulus": 5,
         "trials_per_assignment": 4,
         "sentinel_rate": 0.0,
         "max_assignments_per_worker": 3,
@@ -275,8 +276,8 @@ async fn an_uploaded_experiment_is_generated_in_the_background_until_ready(pool:
 
     let experiment = wait_until_generated(&client, &app, experiment_id).await;
     assert_eq!(experiment["status"], "ready", "{experiment}");
-    assert_eq!(experiment["triplets_total"], 6);
-    assert_eq!(experiment["triplets_generated"], 6);
+    assert_eq!(experiment["stimuli_total"], 6);
+    assert_eq!(experiment["stimuli_generated"], 6);
     assert_eq!(experiment["reference_images"], 2);
     assert_eq!(experiment["split"], "val");
     assert_eq!(experiment["category"], "synthetic");
@@ -520,6 +521,12 @@ async fn workers_get_no_assignments_until_generation_is_done(pool: PgPool) {
     .await
     .unwrap();
     let experiment_id = stored.id;
+    // Hold the generation job, as a process still working on it would.
+    let held = server::jobs::claim(&pool, &[JobKind::Generation], None, "test:1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.id, stored.generation_job_id);
     let app = TestApp::spawn(pool.clone()).await;
 
     let (status, error) = app.request_assignment(experiment_id, "early").await;
@@ -529,7 +536,10 @@ async fn workers_get_no_assignments_until_generation_is_done(pool: PgPool) {
         .unwrap()
         .contains("still being generated"));
 
-    server::experiments::generate(&pool, stored, &indicatif::ProgressBar::hidden())
+    server::jobs::release(&pool, held.id, "test:1")
+        .await
+        .unwrap();
+    server::experiments::generation::wait_for(&pool, &stored, None)
         .await
         .unwrap();
     let (status, _) = app.request_assignment(experiment_id, "early").await;

@@ -11,7 +11,7 @@ use lpips::baselines::{self, ColorSpace};
 use lpips::{Lpips, Net, Weighting};
 use percept_tests::percept_binary;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
-use server::scoring::{self, Metric, Worker};
+use server::scoring::{self, Metric};
 use sqlx::{PgPool, Row};
 
 fn weights_dir() -> PathBuf {
@@ -40,14 +40,14 @@ async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPoo
         .iter()
         .map(|name| name.parse().unwrap())
         .collect();
-    let mut worker = Worker::new(pool.clone(), weights_dir());
+    let mut worker = scoring::runner(pool.clone(), weights_dir());
     for metric in &metrics {
         let job = scoring::enqueue(&pool, experiment_id, metric)
             .await
             .unwrap();
         let outcome = worker.run_next(None).await.unwrap().unwrap();
         assert_eq!(
-            (outcome.job_id, outcome.scored, outcome.error),
+            (outcome.job_id, outcome.worked, outcome.error),
             (job, 8, None)
         );
     }
@@ -92,7 +92,7 @@ async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPoo
         .await
         .unwrap();
     let outcome = worker.run_next(None).await.unwrap().unwrap();
-    assert_eq!((outcome.scored, outcome.error), (0, None));
+    assert_eq!((outcome.worked, outcome.error), (0, None));
     assert_eq!(distance_count(&pool, "lpips-alex").await, 8);
     let progress = scoring::progress(&pool, experiment_id).await.unwrap();
     assert_eq!(progress.len(), 3);
@@ -109,14 +109,14 @@ async fn a_job_that_cannot_be_done_fails_with_the_reason(pool: PgPool) {
     scoring::enqueue(&pool, experiment_id, &metric)
         .await
         .unwrap();
-    let outcome = Worker::new(pool.clone(), weights_dir())
+    let outcome = scoring::runner(pool.clone(), weights_dir())
         .run_next(None)
         .await
         .unwrap()
         .unwrap();
     let error = outcome.error.unwrap();
     assert!(error.contains("missing-weights.safetensors"), "{error}");
-    let state: String = sqlx::query_scalar("SELECT state FROM scoring_jobs")
+    let state: String = sqlx::query_scalar("SELECT status FROM jobs WHERE kind = 'scoring'")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -171,10 +171,10 @@ async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
         "the worker finished before it could be killed"
     );
 
-    // Its lock went with its connection: the next worker takes the job and
-    // scores only what is missing.
+    // Its heartbeat stopped with it: once the lease runs out, the next
+    // worker takes the job over and scores only what is missing.
     let outcome = tokio::time::timeout(Duration::from_secs(120), async {
-        let mut worker = Worker::new(pool.clone(), weights_dir());
+        let mut worker = scoring::runner(pool.clone(), weights_dir());
         loop {
             if let Some(outcome) = worker.run_next(None).await.unwrap() {
                 break outcome;
@@ -185,7 +185,7 @@ async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
     .await
     .expect("the killed worker's job was never released");
     assert_eq!(outcome.error, None);
-    assert_eq!(outcome.scored as i64, total - scored_at_kill);
+    assert_eq!(outcome.worked as i64, total - scored_at_kill);
     assert_eq!(distance_count(&pool, "lpips-alex").await, total);
 }
 

@@ -28,7 +28,7 @@ async fn simulated_workers_fill_the_experiment_and_careless_ones_fail_sentinels(
     experiment.patches_per_image = 6;
     experiment.sentinel_rate = 0.25;
     experiment.trials_per_assignment = 4;
-    experiment.judgments_per_triplet = 2;
+    experiment.judgments_per_stimulus = 2;
     experiment.max_assignments_per_worker = 10;
     let experiment_id = create_experiment(&pool, &experiment, 2).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -109,7 +109,7 @@ async fn simulated_workers_fill_a_jnd_experiment_with_valid_judgments(pool: PgPo
     let mut experiment = jnd_experiment_settings(&pool, 0.3).await;
     experiment.patches_per_image = 6;
     experiment.trials_per_assignment = 4;
-    experiment.judgments_per_triplet = 2;
+    experiment.judgments_per_stimulus = 2;
     experiment.max_assignments_per_worker = 10;
     let experiment_id = create_experiment(&pool, &experiment, 2).await;
     let app = TestApp::spawn(pool.clone()).await;

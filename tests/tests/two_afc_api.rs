@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use distortions::image::{self, RgbImage};
 use distortions::Pipeline;
-use indicatif::ProgressBar;
 use percept_tests::two_afc::{
     create_experiment, experiment_settings, judgment, reference_file, synthetic_image,
 };
@@ -110,7 +109,7 @@ async fn an_image_smaller_than_a_patch_is_refused_by_name_and_nothing_is_stored(
         reference_file("tiny.png", 64, 40, 0),
     ];
 
-    let error = server::experiments::create(&pool, &settings, references, &ProgressBar::hidden())
+    let error = server::experiments::create(&pool, &settings, references, None)
         .await
         .unwrap_err();
 
@@ -162,7 +161,7 @@ async fn assignments_spread_judgments_evenly_until_every_triplet_has_its_target(
 async fn a_worker_never_sees_a_triplet_twice_and_stops_at_the_limit(pool: PgPool) {
     let mut settings = experiment_settings(&pool).await;
     settings.patches_per_image = 6;
-    settings.judgments_per_triplet = 5;
+    settings.judgments_per_stimulus = 5;
     settings.max_assignments_per_worker = 3;
     let experiment_id = create_experiment(&pool, &settings, 2).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -191,7 +190,7 @@ async fn a_worker_never_sees_a_triplet_twice_and_stops_at_the_limit(pool: PgPool
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn an_expired_assignment_returns_its_trials_and_refuses_judgments(pool: PgPool) {
     let mut settings = experiment_settings(&pool).await;
-    settings.judgments_per_triplet = 1;
+    settings.judgments_per_stimulus = 1;
     let experiment_id = create_experiment(&pool, &settings, 1).await;
     let app = TestApp::spawn(pool.clone()).await;
     let (_, abandoned) = app.request_assignment(experiment_id, "leaves").await;
@@ -485,7 +484,10 @@ async fn malformed_assignment_requests_get_json_errors(pool: PgPool) {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let assignment: Value = response.json().await.unwrap();
-    assert!(!assignment["worker_id"].as_str().unwrap().is_empty());
+    assert!(!assignment["platform_worker_id"]
+        .as_str()
+        .unwrap()
+        .is_empty());
     assert!(assignment["token"].as_str().unwrap().len() >= 43);
 }
 

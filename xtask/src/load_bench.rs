@@ -83,7 +83,7 @@ pub fn run_bench() -> Result {
             .arg(&photos)
             .args(["--patches-per-image", &PATCHES_PER_IMAGE.to_string()])
             .args([
-                "--judgments-per-triplet",
+                "--judgments-per-stimulus",
                 &JUDGMENTS_PER_TRIPLET.to_string(),
             ])
             .args([
@@ -109,7 +109,7 @@ pub fn run_bench() -> Result {
             "-H",
             "Content-Type: application/json",
             "--data",
-            &format!(r#"{{"platform":"prolific","worker_id":"load-bench-{worker}"}}"#),
+            &format!(r#"{{"platform":"prolific","platform_worker_id":"load-bench-{worker}"}}"#),
             &server.url(&format!("/api/experiments/{experiment_id}/assignments")),
         ]))?;
         if status != "201" {
@@ -490,7 +490,7 @@ impl Server {
         let log_file =
             fs::File::create(&log).map_err(|error| format!("cannot create the log: {error}"))?;
         let child = percept
-            .args(["serve", "--no-scoring-worker", "--addr"])
+            .args(["serve", "--job-kinds", "generation", "--addr"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--static-dir")
             .arg(workspace_root().join("static"))

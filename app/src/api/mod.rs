@@ -1,13 +1,10 @@
-//! The JSON API's request and response bodies, shared by the server (which
-//! serves them) and the hydrated pages (which call it), one module per
-//! resource; `client` makes the calls from the browser.
+//! The JSON API: its request and response bodies (the `percept-api` crate,
+//! shared with the server), and the calls the hydrated pages make from the
+//! browser (`client`, `researcher_client`).
 
-pub mod assignments;
+pub use percept_api::{
+    assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions,
+};
+
 pub mod client;
-pub mod experiments;
-pub mod jnd;
-pub mod judgments;
-pub mod practice;
 pub mod researcher_client;
-pub mod scoring;
-pub mod sessions;

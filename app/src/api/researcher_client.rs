@@ -10,6 +10,7 @@ use super::experiments::{
     CreatedExperiment, ExperimentDetail, ExperimentShare, ExperimentSummary, NewShare, TripletPage,
     WorkerStats,
 };
+use super::jobs::JobSummary;
 use super::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
 use super::sessions::{Researcher, SignIn};
 
@@ -46,6 +47,10 @@ pub async fn triplets(
         "/api/experiments/{experiment_id}/triplets?offset={offset}&limit={limit}"
     ))
     .await
+}
+
+pub async fn jobs() -> Result<Vec<JobSummary>, ApiError> {
+    read("/api/jobs").await
 }
 
 pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>, ApiError> {

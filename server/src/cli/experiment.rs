@@ -2,6 +2,7 @@
 //! images; `percept experiment share`: who else sees it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::DatabaseArgs;
 use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
 use crate::jnd::JndSettings;
+use crate::jobs::ProgressObserver;
 use crate::researchers;
 use crate::sharing;
 use crate::stimuli::SamplerSettings;
@@ -63,9 +65,10 @@ pub struct CreateArgs {
     /// Patches (triplets) cut from each reference image.
     #[arg(long, default_value_t = 10)]
     patches_per_image: u32,
-    /// Judgments wanted per triplet (BAPPS: 2 for train, 5 for val).
-    #[arg(long, default_value_t = 2)]
-    judgments_per_triplet: u32,
+    /// Judgments wanted per triplet, or per pair in a JND experiment
+    /// (BAPPS: 2 for train, 5 for val).
+    #[arg(long, alias = "judgments-per-triplet", default_value_t = 2)]
+    judgments_per_stimulus: u32,
     /// Dataset split the judgments are for.
     #[arg(long, default_value = "train")]
     split: String,
@@ -181,7 +184,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             patches_per_image: args.patches_per_image,
             sampler: SamplerSettings::default(),
             seed,
-            judgments_per_triplet: args.judgments_per_triplet,
+            judgments_per_stimulus: args.judgments_per_stimulus,
             trials_per_assignment: args.trials_per_assignment,
             sentinel_rate: args.sentinel_rate,
             max_assignments_per_worker: args.max_assignments_per_worker,
@@ -194,7 +197,14 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
                 .expect("a valid progress template"),
         );
         progress.set_message("generating stimuli");
-        let id = experiments::create(&database.pool, &settings, references, &progress).await;
+        let bar = progress.clone();
+        let observer: ProgressObserver = Arc::new(move |done, total| {
+            if let Some(total) = total {
+                bar.set_length(total as u64);
+            }
+            bar.set_position(done as u64);
+        });
+        let id = experiments::create(&database.pool, &settings, references, Some(observer)).await;
         progress.finish_and_clear();
         id
     }

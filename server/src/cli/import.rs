@@ -19,7 +19,7 @@ pub struct ImportArgs {
     /// People behind each `judge` or `same` share, where the tree does not
     /// say (an export's manifest does) [default: BAPPS' 5 per 2AFC val
     /// triplet, 2 per train triplet, 3 per JND pair]
-    #[arg(long)]
+    #[arg(long, alias = "judgments-per-triplet")]
     judgments_per_stimulus: Option<u32>,
     #[command(flatten)]
     database: DatabaseArgs,

@@ -1,7 +1,7 @@
 //! The `percept` command line: one subcommand per task.
 
-mod database;
-mod db;
+mod database_args;
+mod db_command;
 mod distort;
 mod experiment;
 mod export;
@@ -12,10 +12,11 @@ mod researcher;
 mod score;
 mod serve;
 mod simulate;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
-pub use database::{DataDirArgs, DatabaseArgs};
+pub use database_args::{DataDirArgs, DatabaseArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,7 +38,7 @@ pub enum Command {
     Demo(serve::DemoArgs),
     /// Start, stop or locate the private PostgreSQL cluster used when DATABASE_URL is unset.
     #[command(subcommand)]
-    Db(db::DbCommand),
+    Db(db_command::DbCommand),
     /// List, apply and sample BAPPS' traditional distortions.
     #[command(subcommand)]
     Distort(distort::DistortCommand),
@@ -55,9 +56,9 @@ pub enum Command {
     /// Compute metrics' distances for an experiment's triplets, with progress
     /// (queues scoring jobs and works on them; --no-wait only queues them).
     Score(score::ScoreArgs),
-    /// Take scoring jobs from the database until stopped (run one per
-    /// machine that should score, e.g. a GPU box).
-    Worker(score::WorkerArgs),
+    /// Work the job queue (stimulus generation, scoring) until stopped: run
+    /// one per machine that should help, e.g. `--job-kinds scoring` on a GPU box.
+    Worker(worker::WorkerArgs),
     /// How well each scored metric agrees with the people: 2AFC scores with
     /// intervals, per category, significance, and the worst disagreements.
     Report(report::ReportArgs),
@@ -73,14 +74,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => serve::run_demo(args),
-        Command::Db(command) => db::run(command),
+        Command::Db(command) => db_command::run(command),
         Command::Distort(command) => distort::run(command),
         Command::Lpips(args) => lpips::run(args),
         Command::Researcher(command) => researcher::run(command),
         Command::Experiment(command) => experiment::run(command),
         Command::Simulate(args) => simulate::run(args),
         Command::Score(args) => score::run_score(args),
-        Command::Worker(args) => score::run_worker(args),
+        Command::Worker(args) => worker::run(args),
         Command::Report(args) => report::run(args),
         Command::Export(args) => export::run(args),
         Command::ImportBapps(args) => import::run(args),

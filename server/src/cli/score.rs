@@ -1,5 +1,4 @@
-//! `percept score` (queue scoring jobs and work on them, with progress) and
-//! `percept worker` (take scoring jobs until stopped).
+//! `percept score`: queue scoring jobs and work on them, with progress.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +6,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::DatabaseArgs;
-use crate::scoring::{self, Metric, Worker};
+use crate::jobs;
+use crate::scoring::{self, Metric};
 
 #[derive(Debug, clap::Args)]
 pub struct WeightsArgs {
@@ -52,14 +52,6 @@ pub struct ScoreArgs {
     database: DatabaseArgs,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {
-    #[command(flatten)]
-    weights: WeightsArgs,
-    #[command(flatten)]
-    database: DatabaseArgs,
-}
-
 pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let weights_dir = args.weights.prepare()?;
@@ -77,12 +69,12 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
     } else {
         args.metrics.clone()
     };
-    let mut jobs = Vec::new();
+    let mut job_ids = Vec::new();
     for metric in &metrics {
-        jobs.push(scoring::enqueue(pool, args.experiment, metric).await?);
+        job_ids.push(scoring::enqueue(pool, args.experiment, metric).await?);
     }
     if args.no_wait {
-        println!("queued scoring jobs {jobs:?}");
+        println!("queued scoring jobs {job_ids:?}");
         return Ok(());
     }
     let bars = MultiProgress::new();
@@ -100,9 +92,9 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
 
     // Work on our jobs here; any that a `percept worker` elsewhere holds are
     // watched until they finish.
-    let mut worker = Worker::new(pool.clone(), weights_dir);
+    let mut runner = scoring::runner(pool.clone(), weights_dir);
     let working = async {
-        while worker.run_next(Some(&jobs)).await?.is_some() {}
+        while runner.run_next(Some(&job_ids)).await?.is_some() {}
         anyhow::Ok(())
     };
     tokio::pin!(working);
@@ -123,7 +115,7 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
                 bar.set_position(row.scored as u64);
             }
         }
-        if working_done && still_pending(pool, &jobs).await? == 0 {
+        if working_done && jobs::open_count(pool, &job_ids).await? == 0 {
             break;
         }
     }
@@ -144,27 +136,4 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
         anyhow::bail!("scoring failed:\n{}", failures.join("\n"));
     }
     Ok(())
-}
-
-async fn still_pending(pool: &sqlx::PgPool, jobs: &[i64]) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM scoring_jobs WHERE id = ANY($1) AND state = 'pending'"#,
-        jobs
-    )
-    .fetch_one(pool)
-    .await?)
-}
-
-pub fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
-    crate::telemetry::init();
-    let weights_dir = args.weights.prepare()?;
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let database = args.database.open().await?;
-        tracing::info!("scoring worker waiting for jobs");
-        let worked = Worker::new(database.pool.clone(), weights_dir)
-            .run(super::serve::shutdown_signal())
-            .await;
-        database.close().await?;
-        worked
-    })
 }

@@ -5,6 +5,7 @@ use std::{future::IntoFuture, net::SocketAddr, path::PathBuf};
 use tokio::net::TcpListener;
 
 use super::score::WeightsArgs;
+use super::worker::JobKindsArgs;
 use super::DatabaseArgs;
 use crate::experiments::ReferenceFile;
 use crate::http::{self, rate_limits::RateLimitSettings, AppState};
@@ -17,9 +18,8 @@ pub struct ServeArgs {
     /// Directory with the CSS and the built wasm bundle (`pkg/`).
     #[arg(long, env = "PERCEPT_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
-    /// Do not take scoring jobs in this process (leave them to `percept worker`s).
-    #[arg(long)]
-    pub no_scoring_worker: bool,
+    #[command(flatten)]
+    pub job_kinds: JobKindsArgs,
     #[command(flatten)]
     pub limits: RateLimitSettings,
     #[command(flatten)]
@@ -73,7 +73,7 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
     })?;
     let database = args.database.open().await?;
     let state = AppState::new(database.pool.clone(), args.static_dir.clone(), &args.limits);
-    // One signal stops both the web server and the scoring worker.
+    // One signal stops both the web server and the job runner.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -85,12 +85,10 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let scoring_worker = if args.no_scoring_worker {
-        None
-    } else {
-        let worker = crate::scoring::Worker::new(database.pool.clone(), args.weights.prepare()?);
-        Some(tokio::spawn(worker.run(stop_requested())))
-    };
+    let runner = args
+        .job_kinds
+        .runner(database.pool.clone(), &args.weights)?;
+    let runner = tokio::spawn(runner.run(stop_requested()));
     let base_url = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(
         axum::serve(
@@ -116,9 +114,7 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
     }
     println!("Percept is running at {base_url}/");
     server.await??;
-    if let Some(scoring_worker) = scoring_worker {
-        scoring_worker.await??;
-    }
+    runner.await??;
     tracing::info!("web server stopped");
     database.close().await
 }

@@ -22,7 +22,8 @@ use sqlx::PgPool;
 
 use super::npy;
 use super::sink::DatasetSink;
-use crate::{quality, tallies};
+use crate::quality;
+use crate::tallies::{self, StimulusKind};
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -64,7 +65,7 @@ pub async fn export(
     for &experiment_id in &options.experiment_ids {
         let experiment = sqlx::query!(
             r#"SELECT id, name, kind, split, category, patch_size, seed, sampler,
-                      judgments_per_triplet, sentinel_rate, max_sentinel_failure_share,
+                      judgments_per_stimulus, sentinel_rate, max_sentinel_failure_share,
                       reference_ms, gap_ms, distorted_ms, control_share
                FROM experiments WHERE id = $1"#,
             experiment_id
@@ -110,7 +111,7 @@ pub async fn export(
             "patch_size": experiment.patch_size,
             "seed": experiment.seed,
             "sampler": experiment.sampler,
-            "judgments_per_stimulus": experiment.judgments_per_triplet,
+            "judgments_per_stimulus": experiment.judgments_per_stimulus,
             "sentinel_rate": experiment.sentinel_rate,
             "max_sentinel_failure_share": experiment.max_sentinel_failure_share,
             "flagged_workers": flagged.len(),
@@ -189,7 +190,13 @@ impl<S: DatasetSink> Export<'_, S> {
     }
 
     async fn two_afc(&mut self, judged: &Judged<'_>, patch_size: i32) -> anyhow::Result<()> {
-        let tallies = tallies::tallies(self.pool, &[judged.experiment_id], judged.excluded).await?;
+        let tallies = tallies::tallies(
+            self.pool,
+            StimulusKind::Triplet,
+            &[judged.experiment_id],
+            judged.excluded,
+        )
+        .await?;
         let mut item_of_triplet: HashMap<i64, String> = HashMap::new();
         let mut triplets = sqlx::query!(
             r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
@@ -207,7 +214,7 @@ impl<S: DatasetSink> Export<'_, S> {
             };
             let folder = judged.folder;
             let name = self.next_name(folder);
-            let judge = tally.p1_share();
+            let judge = tally.share();
             for (part, png) in [
                 ("ref", &triplet.ref_png),
                 ("p0", &triplet.p0_png),
@@ -234,7 +241,7 @@ impl<S: DatasetSink> Export<'_, S> {
                 "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
                 "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
                 "judgments": tally.judgments,
-                "chose_p1": tally.chose_p1,
+                "chose_p1": tally.yes,
                 "judge": judge,
             }));
             item_of_triplet.insert(triplet.id, item);
@@ -246,8 +253,13 @@ impl<S: DatasetSink> Export<'_, S> {
     }
 
     async fn jnd(&mut self, judged: &Judged<'_>) -> anyhow::Result<()> {
-        let tallies =
-            tallies::pair_tallies(self.pool, &[judged.experiment_id], judged.excluded).await?;
+        let tallies = tallies::tallies(
+            self.pool,
+            StimulusKind::Pair,
+            &[judged.experiment_id],
+            judged.excluded,
+        )
+        .await?;
         let mut item_of_pair: HashMap<i64, String> = HashMap::new();
         let mut pairs = sqlx::query!(
             r#"SELECT p.id, p.crop_x, p.crop_y, p.ref_png, p.distorted_png, p.pipeline, p.seed,
@@ -264,7 +276,7 @@ impl<S: DatasetSink> Export<'_, S> {
             };
             let folder = judged.folder;
             let name = self.next_name(folder);
-            let same = tally.same_share();
+            let same = tally.share();
             self.sink
                 .add(&format!("{folder}/p0/{name}.png"), &pair.ref_png)
                 .await?;
@@ -287,7 +299,7 @@ impl<S: DatasetSink> Export<'_, S> {
                 "crop": { "x": pair.crop_x, "y": pair.crop_y },
                 "p1": distortion(pair.pipeline, pair.seed),
                 "judgments": tally.judgments,
-                "said_same": tally.said_same,
+                "said_same": tally.yes,
                 "same": same,
             }));
             item_of_pair.insert(pair.id, item);

@@ -136,8 +136,8 @@ pub async fn import_bapps(
             r#"
             INSERT INTO experiments (
                 owner_id, name, kind, split, category, patch_size, patches_per_image, sampler,
-                seed, judgments_per_triplet, trials_per_assignment, sentinel_rate,
-                max_assignments_per_worker, assignment_ttl, status, triplets_total, triplets_generated
+                seed, judgments_per_stimulus, trials_per_assignment, sentinel_rate,
+                max_assignments_per_worker, assignment_ttl, status, stimuli_total, stimuli_generated
             )
             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, 0, $8, 20, 0, 5, interval '30 minutes',
                     'ready', $9, $9)

@@ -4,7 +4,7 @@
 
 mod export;
 mod import;
-pub mod npy;
+pub use percept_core::npy;
 mod sink;
 
 pub use export::{export, ExportOptions, ExportSummary};

@@ -5,11 +5,10 @@
 use app::api::experiments::{ExperimentShare, NewShare};
 use axum::{extract::State, http::StatusCode, Json};
 
-use super::experiments::{ensure_access, Access};
+use super::access::ExperimentAccess;
 use super::extract::{JsonBody, PathParams};
-use super::sessions::SignedInResearcher;
 use super::AppState;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sharing;
 
 /// `GET /api/experiments/{id}/shares`.
@@ -29,11 +28,11 @@ use crate::sharing;
 )]
 pub async fn list(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
 ) -> Result<Json<Vec<ExperimentShare>>> {
-    ensure_access(&state, &researcher, experiment_id).await?;
-    Ok(Json(sharing::shares(&state.pool, experiment_id).await?))
+    Ok(Json(
+        sharing::shares(&state.pool, access.experiment_id).await?,
+    ))
 }
 
 /// `POST /api/experiments/{id}/shares`.
@@ -57,12 +56,11 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
     JsonBody(share): JsonBody<NewShare>,
 ) -> Result<(StatusCode, Json<ExperimentShare>)> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
-    let (share, created) = sharing::share(&state.pool, experiment_id, &share.email).await?;
+    access.require_owner()?;
+    let (share, created) = sharing::share(&state.pool, access.experiment_id, &share.email).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -92,23 +90,10 @@ pub async fn create(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams((experiment_id, researcher_id)): PathParams<(i64, i64)>,
+    access: ExperimentAccess,
+    PathParams((_, researcher_id)): PathParams<(i64, i64)>,
 ) -> Result<StatusCode> {
-    ensure_owner(&state, &researcher, experiment_id).await?;
-    sharing::unshare(&state.pool, experiment_id, researcher_id).await?;
+    access.require_owner()?;
+    sharing::unshare(&state.pool, access.experiment_id, researcher_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn ensure_owner(
-    state: &AppState,
-    researcher: &SignedInResearcher,
-    experiment_id: i64,
-) -> Result<()> {
-    match ensure_access(state, researcher, experiment_id).await? {
-        Access::Owner => Ok(()),
-        Access::SharedWith => Err(Error::Forbidden(format!(
-            "experiment {experiment_id} is shared with you; only its owner can change who it is shared with"
-        ))),
-    }
 }

@@ -11,10 +11,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 
-use super::experiments::ensure_access;
-use super::extract::{PathParams, QueryParams};
+use super::access::ExperimentAccess;
+use super::extract::QueryParams;
 use super::reports::ReportQuery;
-use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::datasets::{self, ExportOptions, TarGzSink};
 use crate::error::Result;
@@ -37,11 +36,10 @@ use crate::error::Result;
 )]
 pub async fn tar_gz(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
     QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Response> {
-    ensure_access(&state, &researcher, experiment_id).await?;
+    let experiment_id = access.experiment_id;
     let (chunks, receiver) = mpsc::channel::<Vec<u8>>(8);
     let options = ExportOptions {
         experiment_ids: vec![experiment_id],

@@ -26,9 +26,7 @@ pub struct Health {
     ),
 )]
 pub async fn check(State(state): State<AppState>) -> Result<Json<Health>> {
-    let schema_version = sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations")
-        .fetch_one(&state.pool)
-        .await?;
+    let schema_version = crate::db::schema_version(&state.pool).await?;
     Ok(Json(Health {
         database: "up",
         schema_version,

@@ -1,5 +1,6 @@
 //! The web app: Leptos pages rendered on the server, the JSON API, and static files.
 
+mod access;
 mod assignment_progress;
 mod assignments;
 mod cross_origin;
@@ -10,6 +11,7 @@ mod exports;
 mod extract;
 mod health;
 mod jnd_judgments;
+mod jobs;
 mod judgments;
 mod openapi;
 mod practice;
@@ -140,6 +142,7 @@ fn api() -> Router<AppState> {
             "/experiments/{experiment_id}/export.tar.gz",
             get(exports::tar_gz),
         )
+        .route("/jobs", get(jobs::list))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown API paths answer in JSON too, rather than with a page.

@@ -38,7 +38,7 @@ pub const SESSION_COOKIE: &str = "percept_session";
             which side looks more like the reference. Researchers sign in with a \
             session cookie to create experiments from uploaded reference photos, \
             follow their progress, workers and triplets, queue metric scoring \
-            jobs, and read agreement reports or download the collected dataset. \
+            jobs and follow every job of the queue, and read agreement reports or download the collected dataset. \
             Every error answers with a JSON body `{\"error\": \"...\"}`.",
     ),
     paths(
@@ -67,6 +67,7 @@ pub const SESSION_COOKIE: &str = "percept_session";
         super::reports::json,
         super::reports::html,
         super::exports::tar_gz,
+        super::jobs::list,
         openapi_json,
     ),
     components(schemas(
@@ -97,6 +98,7 @@ pub const SESSION_COOKIE: &str = "percept_session";
         app::api::scoring::ScoringRequest,
         app::api::scoring::QueuedJobs,
         app::api::scoring::MetricProgress,
+        app::api::jobs::JobSummary,
         crate::reports::Report,
         crate::reports::agreement::Estimate,
         super::health::Health,

@@ -3,9 +3,8 @@
 use axum::{extract::State, response::Html, Json};
 use serde::Deserialize;
 
-use super::experiments::ensure_access;
-use super::extract::{PathParams, QueryParams};
-use super::sessions::SignedInResearcher;
+use super::access::ExperimentAccess;
+use super::extract::QueryParams;
 use super::AppState;
 use crate::error::Result;
 use crate::reports::{self, Report};
@@ -34,11 +33,10 @@ pub struct ReportQuery {
 )]
 pub async fn json(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
     QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Json<Report>> {
-    ensure_access(&state, &researcher, experiment_id).await?;
+    let experiment_id = access.experiment_id;
     Ok(Json(
         reports::build(&state.pool, &[experiment_id], query.include_flagged).await?,
     ))
@@ -61,11 +59,10 @@ pub async fn json(
 )]
 pub async fn html(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
     QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Html<String>> {
-    ensure_access(&state, &researcher, experiment_id).await?;
+    let experiment_id = access.experiment_id;
     let report = reports::build(&state.pool, &[experiment_id], query.include_flagged).await?;
     let gallery = reports::gallery_images(&state.pool, &report).await?;
     Ok(Html(reports::render_html(&report, &gallery)?))

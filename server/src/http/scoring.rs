@@ -3,9 +3,8 @@
 use app::api::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
 use axum::{extract::State, http::StatusCode, Json};
 
-use super::experiments::ensure_access;
-use super::extract::{JsonBody, PathParams};
-use super::sessions::SignedInResearcher;
+use super::access::ExperimentAccess;
+use super::extract::JsonBody;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::scoring::{self, Metric, METRIC_FORMS};
@@ -27,10 +26,9 @@ use crate::scoring::{self, Metric, METRIC_FORMS};
 )]
 pub async fn progress(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
 ) -> Result<Json<Vec<MetricProgress>>> {
-    ensure_access(&state, &researcher, experiment_id).await?;
+    let experiment_id = access.experiment_id;
     Ok(Json(scoring::progress(&state.pool, experiment_id).await?))
 }
 
@@ -53,11 +51,10 @@ pub async fn progress(
 )]
 pub async fn enqueue(
     State(state): State<AppState>,
-    researcher: SignedInResearcher,
-    PathParams(experiment_id): PathParams<i64>,
+    access: ExperimentAccess,
     JsonBody(request): JsonBody<ScoringRequest>,
 ) -> Result<(StatusCode, Json<QueuedJobs>)> {
-    ensure_access(&state, &researcher, experiment_id).await?;
+    let experiment_id = access.experiment_id;
     let metrics = if request.metrics.is_empty() {
         scoring::default_metrics()
     } else {

@@ -1,8 +1,7 @@
 //! `/api/session`: researchers sign in and out of the dashboard.
 //!
-//! A session is a random 256-bit token in an HttpOnly, SameSite=Strict
-//! cookie; the database keeps only its SHA-256, so reading the table signs
-//! nobody in. Being SameSite=Strict, the cookie never rides along on another
+//! A session (`percept_core::sessions`) is a random 256-bit token in an
+//! HttpOnly, SameSite=Strict cookie; the database keeps only its SHA-256. Being SameSite=Strict, the cookie never rides along on another
 //! site's requests, which is the first protection of the JSON API from
 //! cross-site request forgery (`cross_origin` is the second).
 //!
@@ -16,17 +15,15 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use sha2::{Digest, Sha256};
 
 use super::extract::JsonBody;
 use super::rate_limits::ClientIp;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::researchers;
+use percept_core::sessions::{self, SESSION_DAYS};
 
 const COOKIE_NAME: &str = "percept_session";
-const SESSION_DAYS: i64 = 14;
 
 /// A request from a signed-in researcher; any other gets 401.
 pub struct SignedInResearcher {
@@ -40,15 +37,9 @@ impl FromRequestParts<AppState> for SignedInResearcher {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let not_signed_in = || Error::Unauthorized("sign in first".into());
         let token = session_token(&parts.headers).ok_or_else(not_signed_in)?;
-        let researcher = sqlx::query!(
-            "SELECT r.id, r.email FROM researcher_sessions s
-             JOIN researchers r ON r.id = s.researcher_id
-             WHERE s.token_sha256 = $1 AND s.expires_at > now()",
-            token_sha256(&token),
-        )
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(not_signed_in)?;
+        let researcher = sessions::researcher(&state.pool, &token)
+            .await?
+            .ok_or_else(not_signed_in)?;
         Ok(Self {
             id: researcher.id,
             email: researcher.email,
@@ -82,26 +73,7 @@ pub async fn create(
     state.limits.sign_ins_per_ip.take(client_ip)?;
     let researcher_id =
         researchers::authenticate(&state.pool, &sign_in.email, &sign_in.password).await?;
-    let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let mut transaction = state.pool.begin().await?;
-    // Sessions that ran out are of no use to anyone; sign-in is a good time to forget them.
-    sqlx::query!(
-        "DELETE FROM researcher_sessions WHERE researcher_id = $1 AND expires_at <= now()",
-        researcher_id
-    )
-    .execute(&mut *transaction)
-    .await?;
-    let email = sqlx::query_scalar!(
-        "INSERT INTO researcher_sessions (token_sha256, researcher_id, expires_at)
-         VALUES ($1, $2, now() + make_interval(days => $3))
-         RETURNING (SELECT email FROM researchers WHERE id = $2) AS \"email!\"",
-        token_sha256(&token),
-        researcher_id,
-        SESSION_DAYS as i32,
-    )
-    .fetch_one(&mut *transaction)
-    .await?;
-    transaction.commit().await?;
+    let (token, researcher) = sessions::start(&state.pool, researcher_id).await?;
     let cookie = format!(
         "{COOKIE_NAME}={token}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{}",
         SESSION_DAYS * 24 * 60 * 60,
@@ -110,10 +82,7 @@ pub async fn create(
     Ok((
         StatusCode::OK,
         [(header::SET_COOKIE, cookie_header(cookie)?)],
-        Json(Researcher {
-            id: researcher_id,
-            email,
-        }),
+        Json(researcher),
     )
         .into_response())
 }
@@ -151,12 +120,7 @@ pub async fn get(researcher: SignedInResearcher) -> Json<Researcher> {
 )]
 pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = session_token(&headers) {
-        sqlx::query!(
-            "DELETE FROM researcher_sessions WHERE token_sha256 = $1",
-            token_sha256(&token)
-        )
-        .execute(&state.pool)
-        .await?;
+        sessions::end(&state.pool, &token).await?;
     }
     let cookie = format!(
         "{COOKIE_NAME}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict{}",
@@ -179,10 +143,6 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|cookie| cookie.trim().split_once('='))
         .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
         .map(|(_, value)| value.to_owned())
-}
-
-fn token_sha256(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Behind a TLS-terminating proxy the cookie must only travel over HTTPS;

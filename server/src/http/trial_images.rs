@@ -10,7 +10,7 @@ use axum::{
 
 use super::extract::PathParams;
 use super::AppState;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[utoipa::path(
     get,
@@ -34,55 +34,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathParams((token, position, image)): PathParams<(String, i32, String)>,
 ) -> Result<Response> {
-    let image = image
-        .strip_suffix(".png")
-        .filter(|name| ["reference", "left", "right", "distorted"].contains(name));
-    let Some(image) = image else {
-        return Err(Error::NotFound(
-            "a trial's images are reference.png, left.png and right.png (2AFC), \
-             or reference.png and distorted.png (JND)"
-                .into(),
-        ));
-    };
-    // Which stored patch is on which side was drawn per trial: left is p0
-    // exactly when left_is_p0, right is p0 exactly when it is not. An
-    // assignment has trials of one kind, so at most one half answers.
-    let png = sqlx::query_scalar!(
-        r#"
-        SELECT CASE WHEN $3 = 'reference' THEN t.ref_png
-                    WHEN ($3 = 'left') = at.left_is_p0 THEN t.p0_png
-                    ELSE t.p1_png
-               END AS "png!"
-        FROM assignments a
-        JOIN assignment_trials at ON at.assignment_id = a.id
-        JOIN triplets t ON t.id = at.triplet_id
-        WHERE a.token = $1 AND at.position = $2 AND $3 IN ('reference', 'left', 'right')
-        UNION ALL
-        SELECT CASE WHEN $3 = 'reference' THEN p.ref_png ELSE p.distorted_png END
-        FROM assignments a
-        JOIN jnd_trials jt ON jt.assignment_id = a.id
-        JOIN pairs p ON p.id = jt.pair_id
-        WHERE a.token = $1 AND jt.position = $2 AND $3 IN ('reference', 'distorted')
-        "#,
-        token,
-        position,
-        image,
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    let Some(png) = png else {
-        let known_token = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM assignments WHERE token = $1) AS "exists!""#,
-            token
-        )
-        .fetch_one(&state.pool)
-        .await?;
-        return Err(Error::NotFound(if known_token {
-            format!("the assignment has no trial at position {position} with an image {image}.png")
-        } else {
-            "there is no assignment with this token".into()
-        }));
-    };
+    let png = percept_core::trials::image(&state.pool, &token, position, &image).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

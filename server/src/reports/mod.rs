@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
-use crate::tallies;
+use crate::tallies::{self, StimulusKind};
 use agreement::{Estimate, PrecisionRecall, ScoredPair, ScoredTriplet};
 
 pub use html::render_html;
@@ -159,16 +159,17 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     .into_iter()
     .map(|row| (row.id, row.category))
     .collect();
-    let mut judged: Vec<JudgedTriplet> = tallies::tallies(pool, experiment_ids, &excluded)
-        .await?
-        .into_iter()
-        .map(|(id, tally)| JudgedTriplet {
-            id,
-            category: category_of.get(&id).cloned().unwrap_or_default(),
-            judgments: tally.judgments,
-            chose_p1: tally.chose_p1,
-        })
-        .collect();
+    let mut judged: Vec<JudgedTriplet> =
+        tallies::tallies(pool, StimulusKind::Triplet, experiment_ids, &excluded)
+            .await?
+            .into_iter()
+            .map(|(id, tally)| JudgedTriplet {
+                id,
+                category: category_of.get(&id).cloned().unwrap_or_default(),
+                judgments: tally.judgments,
+                chose_p1: tally.yes,
+            })
+            .collect();
     judged.sort_by_key(|t| t.id);
 
     let counted = sqlx::query!(
@@ -189,7 +190,8 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     .await?;
     let imported_judgments: f64 =
         judged.iter().map(|t| t.judgments).sum::<f64>() - counted.judgments as f64;
-    let pair_tallies = tallies::pair_tallies(pool, experiment_ids, &excluded).await?;
+    let pair_tallies =
+        tallies::tallies(pool, StimulusKind::Pair, experiment_ids, &excluded).await?;
     let counts = Counts {
         pairs: pair_tallies.len(),
         // A fold from +0, since an empty f64 sum is −0.
@@ -243,7 +245,7 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
         pair_distances
             .entry(row.metric)
             .or_default()
-            .push((category, ScoredPair { distance: row.distance, same_share: tally.same_share() }));
+            .push((category, ScoredPair { distance: row.distance, same_share: tally.share() }));
     }
     let mut report = assemble(experiments, counts, &judged, &distances);
     report.jnd = jnd_agreement(&pair_distances);

@@ -1,29 +1,30 @@
-//! Scoring jobs kept in PostgreSQL: queued by anyone, taken by whichever
-//! worker process gets there first (see migrations/0004_scoring.sql for how
-//! a claim works and why a dead worker leaves no job stuck).
+//! Scoring jobs: a metric's distances for an experiment's stimuli, as jobs
+//! of the one queue (see `crate::jobs`), taken by whichever `percept serve`
+//! or `percept worker` gets there first. Distances are committed batch by
+//! batch with the job's progress, and a job only scores what has no distance
+//! yet, so a job taken over from a killed process carries on where it stopped.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use distortions::image::{self, RgbImage};
-use sqlx::PgPool;
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
 
 use app::api::scoring::MetricProgress;
 
 use super::metric::{LoadedMetric, Metric};
+use crate::jobs::{self, Handler, JobContext, JobError, JobKind, Runner};
+use crate::stimuli::StimulusKind;
 
 /// Triplets or pairs scored and committed at a time: a killed worker loses
 /// at most this much.
 const ITEMS_PER_BATCH: i64 = 256;
 
-/// How often an idle worker looks for work.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Queues scoring `metric` on the experiment's triplets; returns the job id.
-/// A job already pending for the same experiment and metric is reused.
+/// Queues scoring `metric` on the experiment's stimuli; returns the job id.
+/// A job already open for the same experiment and metric is joined.
 pub async fn enqueue(
     pool: &PgPool,
     experiment_id: i64,
@@ -40,19 +41,18 @@ pub async fn enqueue(
             "there is no experiment {experiment_id}"
         )));
     }
-    Ok(sqlx::query_scalar!(
-        "INSERT INTO scoring_jobs (experiment_id, metric) VALUES ($1, $2)
-         ON CONFLICT (experiment_id, metric) WHERE state = 'pending'
-         DO UPDATE SET metric = EXCLUDED.metric
-         RETURNING id",
-        experiment_id,
-        metric.to_string(),
+    let mut connection = pool.acquire().await?;
+    Ok(jobs::enqueue(
+        &mut connection,
+        JobKind::Scoring,
+        Some(experiment_id),
+        &serde_json::json!({ "metric": metric.to_string() }),
     )
-    .fetch_one(pool)
     .await?)
 }
 
-/// For each metric with a job on the experiment: triplets scored so far.
+/// For each metric with a job on the experiment: stimuli scored so far, and
+/// the latest job's status.
 pub async fn progress(
     pool: &PgPool,
     experiment_id: i64,
@@ -60,19 +60,19 @@ pub async fn progress(
     Ok(sqlx::query_as!(
         MetricProgress,
         r#"
-        SELECT DISTINCT ON (j.metric)
-               j.metric,
+        SELECT DISTINCT ON (j.payload->>'metric')
+               j.payload->>'metric' AS "metric!",
                (SELECT count(*) FROM triplet_distances d JOIN triplets t ON t.id = d.triplet_id
-                WHERE t.experiment_id = j.experiment_id AND d.metric = j.metric)
+                WHERE t.experiment_id = j.experiment_id AND d.metric = j.payload->>'metric')
                + (SELECT count(*) FROM pair_distances d JOIN pairs p ON p.id = d.pair_id
-                  WHERE p.experiment_id = j.experiment_id AND d.metric = j.metric) AS "scored!",
+                  WHERE p.experiment_id = j.experiment_id AND d.metric = j.payload->>'metric') AS "scored!",
                (SELECT count(*) FROM triplets t WHERE t.experiment_id = j.experiment_id)
                + (SELECT count(*) FROM pairs p WHERE p.experiment_id = j.experiment_id) AS "stimuli!",
-               j.state AS "state?",
+               j.status AS "state?",
                j.error
-        FROM scoring_jobs j
-        WHERE j.experiment_id = $1
-        ORDER BY j.metric, j.id DESC
+        FROM jobs j
+        WHERE j.experiment_id = $1 AND j.kind = 'scoring'
+        ORDER BY j.payload->>'metric', j.id DESC
         "#,
         experiment_id
     )
@@ -80,127 +80,60 @@ pub async fn progress(
     .await?)
 }
 
-/// A scoring worker: takes pending jobs and computes their distances,
-/// keeping loaded networks for the next job.
-pub struct Worker {
-    pool: PgPool,
+/// A runner that takes only scoring jobs (`percept score`, and tests).
+pub fn runner(pool: PgPool, weights_dir: PathBuf) -> Runner {
+    Runner::new(pool).with(ScoringJobs::new(weights_dir))
+}
+
+/// The handler for `scoring` jobs: computes a metric's distances for every
+/// stimulus that lacks them, keeping loaded networks for the next job.
+pub struct ScoringJobs {
     weights_dir: PathBuf,
     /// Networks stay loaded for the next job; a mutex because each batch is
     /// scored on a blocking thread.
     loaded: HashMap<Metric, Arc<Mutex<LoadedMetric>>>,
 }
 
-/// What became of a job this worker took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobOutcome {
-    pub job_id: i64,
-    /// Triplets this worker scored (0 when an earlier run had done them all).
-    pub scored: u64,
-    pub error: Option<String>,
+impl Handler for ScoringJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Scoring
+    }
+
+    fn run<'a>(&'a mut self, context: &'a JobContext) -> BoxFuture<'a, Result<u64, JobError>> {
+        Box::pin(async move {
+            let experiment_id = context
+                .job
+                .experiment_id
+                .ok_or_else(|| JobError::Failed("a scoring job needs an experiment".into()))?;
+            let metric = context.job.payload["metric"]
+                .as_str()
+                .ok_or_else(|| JobError::Failed("a scoring job needs a metric".into()))?
+                .to_owned();
+            self.score(context, experiment_id, &metric).await
+        })
+    }
 }
 
-impl Worker {
-    pub fn new(pool: PgPool, weights_dir: PathBuf) -> Self {
+impl ScoringJobs {
+    pub fn new(weights_dir: PathBuf) -> Self {
         Self {
-            pool,
             weights_dir,
             loaded: HashMap::new(),
         }
     }
 
-    /// Works until `stop` resolves, waiting for jobs when there are none.
-    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        tokio::pin!(stop);
-        loop {
-            let outcome = tokio::select! {
-                _ = &mut stop => return Ok(()),
-                outcome = self.run_next(None) => outcome,
-            };
-            match outcome {
-                Ok(Some(outcome)) => match &outcome.error {
-                    None => tracing::info!(
-                        job = outcome.job_id,
-                        scored = outcome.scored,
-                        "scoring job done"
-                    ),
-                    Some(error) => {
-                        tracing::warn!(job = outcome.job_id, %error, "scoring job failed")
-                    }
-                },
-                Ok(None) => tokio::select! {
-                    _ = &mut stop => return Ok(()),
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                },
-                // The database may be restarting: keep trying rather than die.
-                Err(error) => {
-                    tracing::warn!("scoring worker: {error:#}");
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
-            }
-        }
-    }
-
-    /// Takes the oldest pending job (of `only`, if given) that no other
-    /// worker holds, and scores every triplet it still lacks. `None` when
-    /// there is no such job.
-    pub async fn run_next(&mut self, only: Option<&[i64]>) -> anyhow::Result<Option<JobOutcome>> {
-        let mut claim = self.pool.begin().await?;
-        // The claim lasts as long as this work does.
-        sqlx::query!("SET LOCAL idle_in_transaction_session_timeout = 0")
-            .execute(&mut *claim)
-            .await?;
-        let Some(job) = sqlx::query!(
-            "SELECT id, experiment_id, metric FROM scoring_jobs
-             WHERE state = 'pending' AND ($1::bigint[] IS NULL OR id = ANY($1))
-             ORDER BY id
-             LIMIT 1
-             FOR UPDATE SKIP LOCKED",
-            only,
-        )
-        .fetch_optional(&mut *claim)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let outcome = match self.score(job.experiment_id, &job.metric).await {
-            Ok(scored) => {
-                sqlx::query!(
-                    "UPDATE scoring_jobs SET state = 'done', finished_at = now() WHERE id = $1",
-                    job.id
-                )
-                .execute(&mut *claim)
-                .await?;
-                JobOutcome {
-                    job_id: job.id,
-                    scored,
-                    error: None,
-                }
-            }
-            Err(JobError::Database(error)) => return Err(error.into()),
-            Err(JobError::Job(error)) => {
-                let message = format!("{error:#}");
-                sqlx::query!(
-                    "UPDATE scoring_jobs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                    job.id,
-                    message,
-                )
-                .execute(&mut *claim)
-                .await?;
-                JobOutcome {
-                    job_id: job.id,
-                    scored: 0,
-                    error: Some(message),
-                }
-            }
-        };
-        claim.commit().await?;
-        Ok(Some(outcome))
-    }
-
     /// Scores the experiment's triplets and pairs that have no `metric`
     /// distance yet; returns how many.
-    async fn score(&mut self, experiment_id: i64, metric_name: &str) -> Result<u64, JobError> {
-        let metric: Metric = metric_name.parse().map_err(JobError::Job)?;
+    #[tracing::instrument(skip(self, context), fields(job_id = context.job.id))]
+    async fn score(
+        &mut self,
+        context: &JobContext,
+        experiment_id: i64,
+        metric_name: &str,
+    ) -> Result<u64, JobError> {
+        let metric: Metric = metric_name
+            .parse()
+            .map_err(|error: anyhow::Error| JobError::Failed(format!("{error:#}")))?;
         let loaded = match self.loaded.get(&metric) {
             Some(loaded) => loaded.clone(),
             None => {
@@ -212,24 +145,110 @@ impl Worker {
                 loaded
             }
         };
-        let triplets = self
-            .score_triplets(experiment_id, metric_name, &loaded)
-            .await?;
-        let pairs = self
-            .score_pairs(experiment_id, metric_name, &loaded)
-            .await?;
-        Ok(triplets + pairs)
+        let (done, total) = counts(&context.pool, experiment_id, metric_name).await?;
+        context.set_progress(done, total).await?;
+        let mut scored = 0;
+        for kind in [StimulusKind::Triplet, StimulusKind::Pair] {
+            scored += score_kind(context, kind, experiment_id, metric_name, &loaded).await?;
+        }
+        Ok(scored)
     }
+}
 
-    async fn score_triplets(
-        &self,
+/// Stimuli scored with `metric_name` so far, and all the experiment's.
+async fn counts(pool: &PgPool, experiment_id: i64, metric_name: &str) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM triplet_distances d JOIN triplets t ON t.id = d.triplet_id
+                   WHERE t.experiment_id = $1 AND d.metric = $2)
+                  + (SELECT count(*) FROM pair_distances d JOIN pairs p ON p.id = d.pair_id
+                     WHERE p.experiment_id = $1 AND d.metric = $2) AS "done!",
+                  (SELECT count(*) FROM triplets WHERE experiment_id = $1)
+                  + (SELECT count(*) FROM pairs WHERE experiment_id = $1) AS "total!""#,
+        experiment_id,
+        metric_name,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.done, row.total))
+}
+
+/// Scores the experiment's stimuli of `kind` that have no `metric_name`
+/// distance yet, a batch per transaction (with the job's progress); returns
+/// how many this call stored.
+async fn score_kind(
+    context: &JobContext,
+    kind: StimulusKind,
+    experiment_id: i64,
+    metric_name: &str,
+    loaded: &Arc<Mutex<LoadedMetric>>,
+) -> Result<u64, JobError> {
+    let mut scored = 0;
+    loop {
+        let (ids, pngs) = kind
+            .unscored(&context.pool, experiment_id, metric_name)
+            .await?;
+        if ids.is_empty() {
+            return Ok(scored);
+        }
+        let (loaded, batch_ids) = (loaded.clone(), ids.clone());
+        let distances = blocking(move || {
+            let metric = lock(&loaded)?;
+            kind.score(&metric, &batch_ids, &pngs)
+        })
+        .await?;
+        let mut transaction = context.pool.begin().await?;
+        let stored = kind
+            .store(&mut transaction, &ids, metric_name, &distances)
+            .await?;
+        context.advance(&mut transaction, stored as i64).await?;
+        transaction.commit().await?;
+        scored += stored;
+    }
+}
+
+/// Distances for a batch, in the shape of its kind.
+enum Distances {
+    Triplets(Vec<(f64, f64)>),
+    Pairs(Vec<f64>),
+}
+
+/// Where a kind of stimuli and its distances are stored: one scoring loop,
+/// two tables.
+trait ScoringTables {
+    async fn unscored(
+        self,
+        pool: &PgPool,
         experiment_id: i64,
         metric_name: &str,
-        loaded: &Arc<Mutex<LoadedMetric>>,
-    ) -> Result<u64, JobError> {
-        let mut scored = 0;
-        loop {
-            let batch = sqlx::query!(
+    ) -> sqlx::Result<(Vec<i64>, Vec<Vec<Vec<u8>>>)>;
+
+    fn score(
+        self,
+        metric: &LoadedMetric,
+        ids: &[i64],
+        pngs: &[Vec<Vec<u8>>],
+    ) -> anyhow::Result<Distances>;
+
+    async fn store(
+        self,
+        transaction: &mut PgConnection,
+        ids: &[i64],
+        metric_name: &str,
+        distances: &Distances,
+    ) -> sqlx::Result<u64>;
+}
+
+impl ScoringTables for StimulusKind {
+    /// Up to [`ITEMS_PER_BATCH`] stimuli without a `metric_name` distance:
+    /// their ids and PNGs (reference first).
+    async fn unscored(
+        self,
+        pool: &PgPool,
+        experiment_id: i64,
+        metric_name: &str,
+    ) -> sqlx::Result<(Vec<i64>, Vec<Vec<Vec<u8>>>)> {
+        Ok(match self {
+            StimulusKind::Triplet => sqlx::query!(
                 "SELECT t.id, t.ref_png, t.p0_png, t.p1_png FROM triplets t
                  WHERE t.experiment_id = $1 AND NOT EXISTS (
                      SELECT 1 FROM triplet_distances d WHERE d.triplet_id = t.id AND d.metric = $2
@@ -239,48 +258,12 @@ impl Worker {
                 metric_name,
                 ITEMS_PER_BATCH,
             )
-            .fetch_all(&self.pool)
-            .await?;
-            if batch.is_empty() {
-                return Ok(scored);
-            }
-            let ids: Vec<i64> = batch.iter().map(|row| row.id).collect();
-            let pngs: Vec<[Vec<u8>; 3]> = batch
-                .into_iter()
-                .map(|row| [row.ref_png, row.p0_png, row.p1_png])
-                .collect();
-            let (loaded, batch_ids) = (loaded.clone(), ids.clone());
-            let distances = blocking(move || {
-                let triplets = decode_all(&pngs, &batch_ids, "triplet")?;
-                lock(&loaded)?.score(&triplets)
-            })
-            .await?;
-            let (d0, d1): (Vec<f64>, Vec<f64>) = distances.into_iter().unzip();
-            sqlx::query!(
-                "INSERT INTO triplet_distances (triplet_id, metric, d0, d1)
-                 SELECT triplet_id, $2, d0, d1
-                 FROM UNNEST($1::bigint[], $3::float8[], $4::float8[]) AS t(triplet_id, d0, d1)
-                 ON CONFLICT DO NOTHING",
-                &ids,
-                metric_name,
-                &d0,
-                &d1,
-            )
-            .execute(&self.pool)
-            .await?;
-            scored += ids.len() as u64;
-        }
-    }
-
-    async fn score_pairs(
-        &self,
-        experiment_id: i64,
-        metric_name: &str,
-        loaded: &Arc<Mutex<LoadedMetric>>,
-    ) -> Result<u64, JobError> {
-        let mut scored = 0;
-        loop {
-            let batch = sqlx::query!(
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, vec![row.ref_png, row.p0_png, row.p1_png]))
+            .unzip(),
+            StimulusKind::Pair => sqlx::query!(
                 "SELECT p.id, p.ref_png, p.distorted_png FROM pairs p
                  WHERE p.experiment_id = $1 AND NOT EXISTS (
                      SELECT 1 FROM pair_distances d WHERE d.pair_id = p.id AND d.metric = $2
@@ -290,48 +273,71 @@ impl Worker {
                 metric_name,
                 ITEMS_PER_BATCH,
             )
-            .fetch_all(&self.pool)
-            .await?;
-            if batch.is_empty() {
-                return Ok(scored);
-            }
-            let ids: Vec<i64> = batch.iter().map(|row| row.id).collect();
-            let pngs: Vec<[Vec<u8>; 2]> = batch
-                .into_iter()
-                .map(|row| [row.ref_png, row.distorted_png])
-                .collect();
-            let (loaded, batch_ids) = (loaded.clone(), ids.clone());
-            let distances = blocking(move || {
-                let pairs = decode_all(&pngs, &batch_ids, "pair")?;
-                lock(&loaded)?.score_pairs(&pairs)
-            })
-            .await?;
-            sqlx::query!(
-                "INSERT INTO pair_distances (pair_id, metric, distance)
-                 SELECT pair_id, $2, distance
-                 FROM UNNEST($1::bigint[], $3::float8[]) AS t(pair_id, distance)
-                 ON CONFLICT DO NOTHING",
-                &ids,
-                metric_name,
-                &distances,
-            )
-            .execute(&self.pool)
-            .await?;
-            scored += ids.len() as u64;
-        }
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|row| (row.id, vec![row.ref_png, row.distorted_png]))
+            .unzip(),
+        })
     }
-}
 
-enum JobError {
-    /// The database failed: the job stays pending for the next try.
-    Database(sqlx::Error),
-    /// The job itself cannot be done (no weights, a corrupt patch): it fails.
-    Job(anyhow::Error),
-}
+    /// Decodes the batch and scores it (on a blocking thread).
+    fn score(
+        self,
+        metric: &LoadedMetric,
+        ids: &[i64],
+        pngs: &[Vec<Vec<u8>>],
+    ) -> anyhow::Result<Distances> {
+        Ok(match self {
+            StimulusKind::Triplet => {
+                Distances::Triplets(metric.score(&decode_all(pngs, ids, self)?)?)
+            }
+            StimulusKind::Pair => {
+                Distances::Pairs(metric.score_pairs(&decode_all(pngs, ids, self)?)?)
+            }
+        })
+    }
 
-impl From<sqlx::Error> for JobError {
-    fn from(error: sqlx::Error) -> Self {
-        JobError::Database(error)
+    /// Stores the batch's distances (a row another process stored first
+    /// stays as it is); returns how many rows this call added.
+    async fn store(
+        self,
+        transaction: &mut PgConnection,
+        ids: &[i64],
+        metric_name: &str,
+        distances: &Distances,
+    ) -> sqlx::Result<u64> {
+        let inserted = match distances {
+            Distances::Triplets(distances) => {
+                let (d0, d1): (Vec<f64>, Vec<f64>) = distances.iter().copied().unzip();
+                sqlx::query!(
+                    "INSERT INTO triplet_distances (triplet_id, metric, d0, d1)
+                     SELECT triplet_id, $2, d0, d1
+                     FROM UNNEST($1::bigint[], $3::float8[], $4::float8[]) AS t(triplet_id, d0, d1)
+                     ON CONFLICT DO NOTHING",
+                    ids,
+                    metric_name,
+                    &d0,
+                    &d1,
+                )
+                .execute(&mut *transaction)
+                .await?
+            }
+            Distances::Pairs(distances) => {
+                sqlx::query!(
+                    "INSERT INTO pair_distances (pair_id, metric, distance)
+                     SELECT pair_id, $2, distance
+                     FROM UNNEST($1::bigint[], $3::float8[]) AS t(pair_id, distance)
+                     ON CONFLICT DO NOTHING",
+                    ids,
+                    metric_name,
+                    distances,
+                )
+                .execute(&mut *transaction)
+                .await?
+            }
+        };
+        Ok(inserted.rows_affected())
     }
 }
 
@@ -344,18 +350,18 @@ fn lock(loaded: &Mutex<LoadedMetric>) -> anyhow::Result<std::sync::MutexGuard<'_
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, JobError> {
-    tokio::task::spawn_blocking(work)
+    Ok(tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| JobError::Job(error.into()))?
-        .map_err(JobError::Job)
+        .map_err(anyhow::Error::from)??)
 }
 
-/// Decodes each stimulus's PNGs; an error names the stimulus (`kind` and id).
+/// Decodes each stimulus's PNGs; an error names the stimulus (kind and id).
 fn decode_all<const N: usize>(
-    pngs: &[[Vec<u8>; N]],
+    pngs: &[Vec<Vec<u8>>],
     ids: &[i64],
-    kind: &str,
+    kind: StimulusKind,
 ) -> anyhow::Result<Vec<[RgbImage; N]>> {
+    let kind = kind.as_str();
     pngs.iter()
         .zip(ids)
         .map(|(pngs, id)| {

@@ -1,10 +1,11 @@
-//! Scoring: metrics' distances for every triplet, computed by jobs that
-//! worker processes take from PostgreSQL, so they can run on other machines.
+//! Scoring: metrics' distances for every stimulus, computed by jobs of the
+//! queue that any `percept serve` or `percept worker` takes, so they can run
+//! on other machines.
 
 mod jobs;
 mod metric;
 
-pub use jobs::{enqueue, progress, JobOutcome, Worker};
+pub use jobs::{enqueue, progress, runner, ScoringJobs};
 pub use metric::{
     default_metrics, default_weights_dir, Baseline, LoadedMetric, Metric, METRIC_FORMS,
 };

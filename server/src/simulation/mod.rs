@@ -252,7 +252,7 @@ impl SimulatedWorker {
             let path = format!("/api/experiments/{experiment_id}/assignments");
             let request = json!({
                 "platform": "prolific",
-                "worker_id": self.id,
+                "platform_worker_id": self.id,
                 "study_id": "simulation",
                 "session_id": format!("{}-{assignments}", self.id),
             });

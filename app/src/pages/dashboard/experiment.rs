@@ -50,7 +50,7 @@ fn Experiment(id: i64) -> impl IntoView {
         detail
             .get()
             .and_then(Result::ok)
-            .map(|experiment| experiment.triplets_generated)
+            .map(|experiment| experiment.stimuli_generated)
     });
     let triplets = LocalResource::new(move || {
         let offset = offset.get();
@@ -153,8 +153,8 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
             <div class="meter" id="generation-progress">
                 <span class="meter-name">"Stimuli"</span>
                 <ProgressBar
-                    done=i64::from(experiment.triplets_generated)
-                    total=i64::from(experiment.triplets_total)
+                    done=i64::from(experiment.stimuli_generated)
+                    total=i64::from(experiment.stimuli_total)
                     unit=if experiment.jnd.is_some() { "pairs generated" } else { "triplets generated" }
                 />
             </div>
@@ -183,7 +183,7 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
         ("Seed", experiment.seed.to_string()),
         (
             "Judgments per triplet",
-            experiment.judgments_per_triplet.to_string(),
+            experiment.judgments_per_stimulus.to_string(),
         ),
         (
             "Trials per assignment",
@@ -249,7 +249,7 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
         None => format!(
             "{} reference images · {} triplets ({} sentinels) · {} workers ({} flagged) · {} judgments",
             experiment.reference_images,
-            experiment.triplets_generated,
+            experiment.stimuli_generated,
             experiment.sentinel_triplets,
             experiment.workers,
             experiment.flagged_workers,
@@ -347,12 +347,12 @@ fn JndTiming(jnd: JndProgress) -> impl IntoView {
 #[component]
 fn Analysis(id: i64) -> impl IntoView {
     let progress = LocalResource::new(move || researcher_client::scoring_progress(id));
-    // While a job is pending, ask again; each answer schedules the next.
+    // While a job is open, ask again; each answer schedules the next.
     Effect::new(move |_| {
         if let Some(Ok(metrics)) = progress.get() {
             if metrics
                 .iter()
-                .any(|m| m.state.as_deref() == Some("pending"))
+                .any(|m| matches!(m.state.as_deref(), Some("queued" | "running")))
             {
                 set_timeout(move || progress.refetch(), super::GENERATION_POLL);
             }
@@ -386,7 +386,8 @@ fn Analysis(id: i64) -> impl IntoView {
                 .map(|metric| {
                     let unit = match (&metric.state, &metric.error) {
                         (_, Some(error)) => format!("stimuli (failed: {error})"),
-                        (Some(state), None) if state == "pending" => "stimuli (scoring…)".into(),
+                        (Some(state), None) if state == "queued" => "stimuli (queued…)".into(),
+                        (Some(state), None) if state == "running" => "stimuli (scoring…)".into(),
                         _ => "stimuli".into(),
                     };
                     view! {

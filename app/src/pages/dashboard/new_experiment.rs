@@ -120,7 +120,7 @@ pub fn NewExperimentPage() -> impl IntoView {
                 </fieldset>
                 <fieldset>
                     <legend>"Collection"</legend>
-                    <NumberField name="judgments_per_triplet" label="Judgments per triplet (BAPPS: 2 train, 5 val)" value=defaults::judgments_per_triplet().to_string() min="1"/>
+                    <NumberField name="judgments_per_stimulus" label="Judgments per triplet or pair (BAPPS: 2 train, 5 val)" value=defaults::judgments_per_stimulus().to_string() min="1"/>
                     <NumberField name="trials_per_assignment" label="Trials per assignment" value=defaults::trials_per_assignment().to_string() min="1"/>
                     <NumberField name="sentinel_rate" label="Sentinel rate" value=defaults::sentinel_rate().to_string() min="0" step="0.01"/>
                     <NumberField name="max_assignments_per_worker" label="Max assignments per worker" value=defaults::max_assignments_per_worker().to_string() min="1"/>
@@ -193,7 +193,10 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
         seed: optional("seed")
             .map(|seed| number(seed, "the seed"))
             .transpose()?,
-        judgments_per_triplet: number(text("judgments_per_triplet"), "judgments per triplet")?,
+        judgments_per_stimulus: number(
+            text("judgments_per_stimulus"),
+            "judgments per triplet or pair",
+        )?,
         trials_per_assignment: number(text("trials_per_assignment"), "trials per assignment")?,
         sentinel_rate: number(text("sentinel_rate"), "the sentinel rate")?,
         max_assignments_per_worker: number(

@@ -79,7 +79,7 @@ impl CrowdIdentity {
                 session_id,
             } => AssignmentRequest {
                 platform: Platform::Prolific,
-                worker_id: Some(participant_id),
+                platform_worker_id: Some(participant_id),
                 study_id,
                 session_id,
             },
@@ -90,14 +90,14 @@ impl CrowdIdentity {
                 assignment_id,
             } => AssignmentRequest {
                 platform: Platform::Mturk,
-                worker_id: Some(worker_id),
+                platform_worker_id: Some(worker_id),
                 study_id: hit_id,
                 session_id: assignment_id,
             },
             CrowdIdentity::MturkPreview => return None,
             CrowdIdentity::Anonymous => AssignmentRequest {
                 platform: Platform::Anonymous,
-                worker_id: anonymous_worker_id,
+                platform_worker_id: anonymous_worker_id,
                 study_id: None,
                 session_id: None,
             },
@@ -128,7 +128,7 @@ mod tests {
         .assignment_request(None)
         .unwrap();
         assert_eq!(request.platform, Platform::Prolific);
-        assert_eq!(request.worker_id.as_deref(), Some("p1"));
+        assert_eq!(request.platform_worker_id.as_deref(), Some("p1"));
         assert_eq!(request.study_id.as_deref(), Some("s1"));
         assert_eq!(request.session_id.as_deref(), Some("x1"));
     }
@@ -139,7 +139,7 @@ mod tests {
             .assignment_request(None)
             .unwrap();
         assert_eq!(request.platform, Platform::Mturk);
-        assert_eq!(request.worker_id.as_deref(), Some("w"));
+        assert_eq!(request.platform_worker_id.as_deref(), Some("w"));
         assert_eq!(request.study_id.as_deref(), Some("h"));
         assert_eq!(request.session_id.as_deref(), Some("a"));
     }
@@ -157,6 +157,6 @@ mod tests {
         assert_eq!(anonymous, CrowdIdentity::Anonymous);
         let request = anonymous.assignment_request(Some("kept".into())).unwrap();
         assert_eq!(request.platform, Platform::Anonymous);
-        assert_eq!(request.worker_id.as_deref(), Some("kept"));
+        assert_eq!(request.platform_worker_id.as_deref(), Some("kept"));
     }
 }

@@ -105,8 +105,8 @@ fn Landing(experiment_id: i64) -> impl IntoView {
         spawn_local(async move {
             match client::request_assignment(experiment_id, &request).await {
                 Ok(assignment) => {
-                    if request.worker_id.is_none() {
-                        browser::save(ANONYMOUS_WORKER_KEY, &assignment.worker_id);
+                    if request.platform_worker_id.is_none() {
+                        browser::save(ANONYMOUS_WORKER_KEY, &assignment.platform_worker_id);
                     }
                     browser::save(&assignment_key(experiment_id), &assignment.token);
                     navigate(&format!("/a/{}", assignment.token), Default::default());

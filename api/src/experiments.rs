@@ -1,0 +1,334 @@
+//! The researcher's view of experiments: the list, one experiment's
+//! settings and progress, its workers and its triplets.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The `settings` field of `POST /api/experiments`, as the dashboard form
+/// sends it; what is left out takes the CLI's defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewExperimentSettings {
+    pub name: String,
+    #[serde(default = "defaults::split")]
+    pub split: String,
+    pub category: Option<String>,
+    #[serde(default = "defaults::patch_size")]
+    pub patch_size: u32,
+    #[serde(default = "defaults::patches_per_image")]
+    pub patches_per_image: u32,
+    #[serde(default)]
+    pub sampler: SamplerChoice,
+    /// Random when left out.
+    pub seed: Option<u64>,
+    /// Judgments wanted per triplet, or per pair in a JND experiment (the
+    /// older name `judgments_per_triplet` is accepted too).
+    #[serde(
+        default = "defaults::judgments_per_stimulus",
+        alias = "judgments_per_triplet"
+    )]
+    pub judgments_per_stimulus: u32,
+    #[serde(default = "defaults::trials_per_assignment")]
+    pub trials_per_assignment: u32,
+    #[serde(default = "defaults::sentinel_rate")]
+    pub sentinel_rate: f64,
+    #[serde(default = "defaults::max_assignments_per_worker")]
+    pub max_assignments_per_worker: u32,
+    #[serde(default = "defaults::assignment_ttl_minutes")]
+    pub assignment_ttl_minutes: u64,
+    pub completion_redirect_url: Option<String>,
+    #[serde(default = "defaults::max_sentinel_failure_share")]
+    pub max_sentinel_failure_share: f64,
+    /// Present for a JND experiment (absent: 2AFC). Its pairs are cut from
+    /// the uploaded images, or taken from `source_experiment_id`'s triplets
+    /// (then upload no images); `judgments_per_stimulus` is per pair, and the
+    /// sentinel settings do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jnd: Option<JndChoice>,
+}
+
+/// A JND experiment's sequence (ms), its share of control pairs, and where
+/// its pairs come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JndChoice {
+    #[serde(default = "defaults::reference_ms")]
+    pub reference_ms: u32,
+    #[serde(default = "defaults::gap_ms")]
+    pub gap_ms: u32,
+    #[serde(default = "defaults::distorted_ms")]
+    pub distorted_ms: u32,
+    #[serde(default = "defaults::control_share")]
+    pub control_share: f64,
+    pub source_experiment_id: Option<i64>,
+}
+
+/// The CLI's defaults (`percept experiment create --help`), which the form
+/// starts from too.
+pub mod defaults {
+    pub fn split() -> String {
+        "train".into()
+    }
+    pub fn patch_size() -> u32 {
+        64
+    }
+    pub fn patches_per_image() -> u32 {
+        10
+    }
+    pub fn judgments_per_stimulus() -> u32 {
+        2
+    }
+    pub fn trials_per_assignment() -> u32 {
+        20
+    }
+    pub fn sentinel_rate() -> f64 {
+        0.1
+    }
+    pub fn max_assignments_per_worker() -> u32 {
+        5
+    }
+    pub fn assignment_ttl_minutes() -> u64 {
+        30
+    }
+    pub fn max_sentinel_failure_share() -> f64 {
+        0.5
+    }
+    /// BAPPS' JND sequence: 1 s reference, 250 ms blank, 1 s second patch.
+    pub fn reference_ms() -> u32 {
+        1000
+    }
+    pub fn gap_ms() -> u32 {
+        250
+    }
+    pub fn distorted_ms() -> u32 {
+        1000
+    }
+    pub fn control_share() -> f64 {
+        0.1
+    }
+}
+
+/// How many distortions each pipeline composes, and of which types (all 20
+/// when none are named).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SamplerChoice {
+    pub min_steps: usize,
+    pub max_steps: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+}
+
+impl Default for SamplerChoice {
+    /// BAPPS' traditional distortions: one to three of any type.
+    fn default() -> Self {
+        Self {
+            min_steps: 1,
+            max_steps: 3,
+            types: Vec::new(),
+        }
+    }
+}
+
+/// The answer to `POST /api/experiments`: generation goes on in the background.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedExperiment {
+    pub id: i64,
+}
+
+/// One experiment in `GET /api/experiments`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentSummary {
+    pub id: i64,
+    pub name: String,
+    pub split: String,
+    pub category: Option<String>,
+    /// `generating`, `ready` (open to workers) or `failed`.
+    pub status: String,
+    pub stimuli_total: i32,
+    pub stimuli_generated: i32,
+    /// Judgments of real (non-sentinel) triplets so far, and how many the
+    /// experiment wants: real triplets × judgments per triplet. For a JND
+    /// experiment: valid judgments, and pairs × judgments per pair.
+    pub judgments_collected: i64,
+    pub judgments_target: i64,
+    pub created_at: DateTime<Utc>,
+    /// Experiments shared with the signed-in researcher belong to someone else.
+    pub owner_email: String,
+}
+
+/// `GET /api/experiments/{id}`: settings, generation state and counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentDetail {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub split: String,
+    pub category: Option<String>,
+    pub patch_size: i32,
+    pub patches_per_image: i32,
+    pub sampler: serde_json::Value,
+    pub seed: i64,
+    pub judgments_per_stimulus: i32,
+    pub trials_per_assignment: i32,
+    pub sentinel_rate: f32,
+    pub max_assignments_per_worker: i32,
+    pub assignment_ttl_minutes: f64,
+    pub completion_redirect_url: Option<String>,
+    pub max_sentinel_failure_share: f32,
+    pub created_at: DateTime<Utc>,
+    pub owner_email: String,
+    /// Only the owner shares the experiment with others or stops sharing it.
+    pub owned_by_you: bool,
+    /// `generating`, `ready` (open to workers) or `failed` (see `generation_error`).
+    pub status: String,
+    pub generation_error: Option<String>,
+    pub stimuli_total: i32,
+    pub stimuli_generated: i32,
+    pub reference_images: i64,
+    pub sentinel_triplets: i64,
+    pub workers: i64,
+    /// Every judgment, sentinels and flagged workers' included.
+    pub judgments: i64,
+    pub judgments_collected: i64,
+    pub judgments_target: i64,
+    pub flagged_workers: i64,
+    /// The page to send workers to.
+    pub worker_url: String,
+    /// For a JND experiment: its sequence, pair progress and measured timing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jnd: Option<JndProgress>,
+}
+
+/// A JND experiment's pairs, how many judgments count, and how faithfully
+/// workers' browsers kept the presentation timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JndProgress {
+    pub presentation: crate::jnd::JndPresentation,
+    pub control_share: f32,
+    /// The 2AFC experiment the pairs were taken from, if any.
+    pub source_experiment_id: Option<i64>,
+    pub pairs: i64,
+    pub control_pairs: i64,
+    pub valid_judgments: i64,
+    /// Judgments whose timing was off or whose page was hidden or unfocused:
+    /// stored, but not counted, and their pairs were served again.
+    pub invalid_judgments: i64,
+    /// Invalid / all judgments; none before the first.
+    pub invalid_share: Option<f64>,
+    /// |measured − configured| duration over every judgment, per phase.
+    pub timing_errors: Vec<TimingErrorSummary>,
+}
+
+/// The distribution of one phase's timing error, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimingErrorSummary {
+    /// `reference exposure`, `gap` or `distorted exposure`.
+    pub phase: String,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One worker's record in `GET /api/experiments/{id}/workers`.
+/// A worker's row id: who did what within one experiment (the crowd
+/// platform's own id for them is their `external_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(transparent)]
+pub struct WorkerId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerStats {
+    pub id: WorkerId,
+    pub platform: String,
+    pub external_id: String,
+    pub assignments: i64,
+    pub assignments_completed: i64,
+    pub judgments: i64,
+    pub sentinels_judged: i64,
+    pub sentinels_passed: i64,
+    /// Passed / judged; none before the first sentinel.
+    pub sentinel_pass_rate: Option<f64>,
+    pub median_response_ms: Option<f64>,
+    /// Failed more than the experiment's share of sentinels: their judgments
+    /// are left out of reports and exports.
+    pub flagged: bool,
+}
+
+/// `GET /api/experiments/{id}/triplets?offset=&limit=`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TripletPage {
+    /// All triplets of the experiment, for paging.
+    pub total: i64,
+    pub offset: i64,
+    pub triplets: Vec<TripletView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TripletView {
+    pub id: i64,
+    pub reference_image_id: i64,
+    pub reference_file_name: String,
+    pub crop_x: i32,
+    pub crop_y: i32,
+    /// How p0 and p1 were made; none for triplets imported from a BAPPS
+    /// tree, whose distortions are unknown.
+    pub p0_pipeline: Option<serde_json::Value>,
+    pub p0_seed: Option<i64>,
+    pub p1_pipeline: Option<serde_json::Value>,
+    pub p1_seed: Option<i64>,
+    /// The right answer of a sentinel (0 = p0, 1 = p1); none for real triplets.
+    pub sentinel_answer: Option<i16>,
+    /// Judgments that count: flagged workers' are left out.
+    pub judgments_counted: i64,
+    /// Share of the counted judgments that chose p1; none without any.
+    pub p1_share: Option<f64>,
+    /// Every judgment, flagged workers' included and marked.
+    pub judgments: Vec<JudgmentView>,
+    pub ref_url: String,
+    pub p0_url: String,
+    pub p1_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JudgmentView {
+    pub worker_id: WorkerId,
+    pub worker_platform: String,
+    pub worker_external_id: String,
+    pub chose_p1: bool,
+    pub response_ms: i32,
+    pub flagged_worker: bool,
+}
+
+/// `POST /api/experiments/{id}/shares`: give another researcher access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewShare {
+    /// The email the researcher signs in with.
+    pub email: String,
+}
+
+/// A researcher an experiment is shared with: they see, score, report and
+/// export it as its owner does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentShare {
+    pub researcher_id: i64,
+    pub email: String,
+    pub shared_at: DateTime<Utc>,
+}

@@ -1,0 +1,327 @@
+//! What the dashboard shows of experiments: a researcher's list, one
+//! experiment's settings, generation state and counts, its workers, and its
+//! triplets with their judgments and images.
+
+use std::collections::{HashMap, HashSet};
+
+use percept_api::experiments::{
+    ExperimentDetail, ExperimentSummary, JudgmentView, TripletPage, TripletView, WorkerId,
+    WorkerStats,
+};
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+use crate::{jnd, quality};
+
+/// The experiments `researcher_id` owns or has shared with them, newest first.
+pub async fn list(pool: &PgPool, researcher_id: i64) -> Result<Vec<ExperimentSummary>> {
+    let experiments = sqlx::query_as!(
+        ExperimentSummary,
+        r#"
+        SELECT e.id, e.name, e.split, e.category, e.status, e.stimuli_total,
+               e.stimuli_generated, e.created_at,
+               (SELECT email FROM researchers r WHERE r.id = e.owner_id) AS "owner_email!",
+               (SELECT count(*) FROM judgments j
+                JOIN assignment_trials at USING (assignment_id, position)
+                JOIN triplets t ON t.id = at.triplet_id
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id AND j.valid) AS "judgments_collected!",
+               -- An experiment has triplets or pairs, never both.
+               e.judgments_per_stimulus * (
+                   (SELECT count(*) FROM triplets t
+                    WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+                   + (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id)
+               ) AS "judgments_target!"
+        FROM experiments e
+        WHERE e.id IN (SELECT experiment_id FROM experiment_access WHERE researcher_id = $1)
+        ORDER BY e.created_at DESC, e.id DESC
+        "#,
+        researcher_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(experiments)
+}
+
+/// The experiment's settings, generation state and counts; `owned_by_you`
+/// says whether the researcher asking owns it.
+pub async fn detail(
+    pool: &PgPool,
+    experiment_id: i64,
+    owned_by_you: bool,
+) -> Result<ExperimentDetail> {
+    let row = sqlx::query!(
+        r#"
+        SELECT e.id, e.name, e.kind, e.split, e.category, e.patch_size, e.patches_per_image,
+               e.sampler, e.seed, e.judgments_per_stimulus, e.trials_per_assignment,
+               e.sentinel_rate, e.max_assignments_per_worker,
+               extract(epoch FROM e.assignment_ttl)::float8 / 60 AS "assignment_ttl_minutes!",
+               e.completion_redirect_url, e.max_sentinel_failure_share, e.created_at,
+               e.status, e.generation_error, e.stimuli_total, e.stimuli_generated,
+               (SELECT count(*) FROM reference_images r WHERE r.experiment_id = e.id)
+                   AS "reference_images!",
+               (SELECT count(*) FROM triplets t
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NOT NULL)
+                   AS "sentinel_triplets!",
+               (SELECT count(*) FROM triplets t
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+                   AS "real_triplets!",
+               (SELECT count(*) FROM workers w WHERE w.experiment_id = e.id) AS "workers!",
+               (SELECT count(*) FROM judgments j
+                JOIN assignments a ON a.id = j.assignment_id
+                WHERE a.experiment_id = e.id)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id) AS "judgments!",
+               (SELECT count(*) FROM judgments j
+                JOIN assignment_trials at USING (assignment_id, position)
+                JOIN triplets t ON t.id = at.triplet_id
+                WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
+               + (SELECT count(*) FROM jnd_judgments j
+                  JOIN assignments a ON a.id = j.assignment_id
+                  WHERE a.experiment_id = e.id AND j.valid) AS "judgments_collected!",
+               (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id) AS "pairs!",
+               (SELECT email FROM researchers r WHERE r.id = e.owner_id) AS "owner_email!"
+        FROM experiments e
+        WHERE e.id = $1
+        "#,
+        experiment_id,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    let flagged_workers = quality::flagged_worker_ids(pool, experiment_id).await?;
+    let jnd = if row.kind == "jnd" {
+        Some(jnd::progress(pool, experiment_id).await?)
+    } else {
+        None
+    };
+    Ok(ExperimentDetail {
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        split: row.split,
+        category: row.category,
+        patch_size: row.patch_size,
+        patches_per_image: row.patches_per_image,
+        sampler: row.sampler,
+        seed: row.seed,
+        judgments_per_stimulus: row.judgments_per_stimulus,
+        trials_per_assignment: row.trials_per_assignment,
+        sentinel_rate: row.sentinel_rate,
+        max_assignments_per_worker: row.max_assignments_per_worker,
+        assignment_ttl_minutes: row.assignment_ttl_minutes,
+        completion_redirect_url: row.completion_redirect_url,
+        max_sentinel_failure_share: row.max_sentinel_failure_share,
+        created_at: row.created_at,
+        owner_email: row.owner_email,
+        owned_by_you,
+        status: row.status,
+        generation_error: row.generation_error,
+        stimuli_total: row.stimuli_total,
+        stimuli_generated: row.stimuli_generated,
+        reference_images: row.reference_images,
+        sentinel_triplets: row.sentinel_triplets,
+        workers: row.workers,
+        judgments: row.judgments,
+        judgments_collected: row.judgments_collected,
+        // An experiment has triplets or pairs, never both.
+        judgments_target: (row.real_triplets + row.pairs) * i64::from(row.judgments_per_stimulus),
+        flagged_workers: flagged_workers.len() as i64,
+        worker_url: format!("/e/{experiment_id}"),
+        jnd,
+    })
+}
+
+/// The experiment's workers and their records.
+pub async fn workers(pool: &PgPool, experiment_id: i64) -> Result<Vec<WorkerStats>> {
+    let flagged: HashSet<i64> = quality::flagged_worker_ids(pool, experiment_id)
+        .await?
+        .into_iter()
+        .collect();
+    let rows = sqlx::query!(
+        r#"
+        SELECT w.id, w.platform, w.external_id,
+               count(DISTINCT a.id) AS "assignments!",
+               count(DISTINCT a.id) FILTER (WHERE a.completed_at IS NOT NULL)
+                   AS "assignments_completed!",
+               count(j.id) + (
+                   SELECT count(*) FROM jnd_judgments jnd
+                   JOIN assignments mine ON mine.id = jnd.assignment_id
+                   WHERE mine.worker_id = w.id
+               ) AS "judgments!",
+               count(j.id) FILTER (WHERE t.sentinel_answer IS NOT NULL) AS "sentinels_judged!",
+               count(j.id) FILTER (WHERE j.chose_p1 = (t.sentinel_answer = 1))
+                   AS "sentinels_passed!",
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY j.response_ms)
+                   AS median_response_ms
+        FROM workers w
+        LEFT JOIN assignments a ON a.worker_id = w.id
+        LEFT JOIN judgments j ON j.assignment_id = a.id
+        LEFT JOIN assignment_trials at
+            ON at.assignment_id = j.assignment_id AND at.position = j.position
+        LEFT JOIN triplets t ON t.id = at.triplet_id
+        WHERE w.experiment_id = $1
+        GROUP BY w.id
+        ORDER BY w.id
+        "#,
+        experiment_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| WorkerStats {
+            flagged: flagged.contains(&row.id),
+            sentinel_pass_rate: (row.sentinels_judged > 0)
+                .then(|| row.sentinels_passed as f64 / row.sentinels_judged as f64),
+            id: WorkerId(row.id),
+            platform: row.platform,
+            external_id: row.external_id,
+            assignments: row.assignments,
+            assignments_completed: row.assignments_completed,
+            judgments: row.judgments,
+            sentinels_judged: row.sentinels_judged,
+            sentinels_passed: row.sentinels_passed,
+            median_response_ms: row.median_response_ms,
+        })
+        .collect())
+}
+
+/// A page of the experiment's triplets (by id, from `offset`), each with its
+/// specs and judgments.
+pub async fn triplets(
+    pool: &PgPool,
+    experiment_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<TripletPage> {
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM triplets WHERE experiment_id = $1"#,
+        experiment_id
+    )
+    .fetch_one(pool)
+    .await?;
+    let triplets = sqlx::query!(
+        "SELECT t.id, t.reference_image_id, r.file_name, t.crop_x, t.crop_y,
+                t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.sentinel_answer
+         FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
+         WHERE t.experiment_id = $1
+         ORDER BY t.id
+         OFFSET $2 LIMIT $3",
+        experiment_id,
+        offset,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    let triplet_ids: Vec<i64> = triplets.iter().map(|triplet| triplet.id).collect();
+    let flagged: HashSet<i64> = quality::flagged_worker_ids(pool, experiment_id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut judgments: HashMap<i64, Vec<JudgmentView>> = HashMap::new();
+    for row in sqlx::query!(
+        "SELECT at.triplet_id, j.chose_p1, j.response_ms, w.id AS worker_id, w.platform,
+                w.external_id
+         FROM judgments j
+         JOIN assignment_trials at USING (assignment_id, position)
+         JOIN assignments a ON a.id = j.assignment_id
+         JOIN workers w ON w.id = a.worker_id
+         WHERE at.triplet_id = ANY($1)
+         ORDER BY j.server_time, j.id",
+        &triplet_ids,
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        judgments
+            .entry(row.triplet_id)
+            .or_default()
+            .push(JudgmentView {
+                flagged_worker: flagged.contains(&row.worker_id),
+                worker_id: WorkerId(row.worker_id),
+                worker_platform: row.platform,
+                worker_external_id: row.external_id,
+                chose_p1: row.chose_p1,
+                response_ms: row.response_ms,
+            });
+    }
+    let triplets = triplets
+        .into_iter()
+        .map(|triplet| {
+            let judgments = judgments.remove(&triplet.id).unwrap_or_default();
+            let counted: Vec<&JudgmentView> =
+                judgments.iter().filter(|j| !j.flagged_worker).collect();
+            let chose_p1 = counted.iter().filter(|j| j.chose_p1).count();
+            let url = |image: &str| {
+                format!(
+                    "/api/experiments/{experiment_id}/triplets/{}/{image}.png",
+                    triplet.id
+                )
+            };
+            TripletView {
+                judgments_counted: counted.len() as i64,
+                p1_share: (!counted.is_empty()).then(|| chose_p1 as f64 / counted.len() as f64),
+                ref_url: url("ref"),
+                p0_url: url("p0"),
+                p1_url: url("p1"),
+                judgments,
+                id: triplet.id,
+                reference_image_id: triplet.reference_image_id,
+                reference_file_name: triplet.file_name,
+                crop_x: triplet.crop_x,
+                crop_y: triplet.crop_y,
+                p0_pipeline: triplet.p0_pipeline,
+                p0_seed: triplet.p0_seed,
+                p1_pipeline: triplet.p1_pipeline,
+                p1_seed: triplet.p1_seed,
+                sentinel_answer: triplet.sentinel_answer,
+            }
+        })
+        .collect();
+    Ok(TripletPage {
+        total,
+        offset,
+        triplets,
+    })
+}
+
+/// Image `image` (`ref.png`, `p0.png` or `p1.png`) of the experiment's
+/// triplet `triplet_id`, as PNG.
+pub async fn triplet_image(
+    pool: &PgPool,
+    experiment_id: i64,
+    triplet_id: i64,
+    image: &str,
+) -> Result<Vec<u8>> {
+    let image = image
+        .strip_suffix(".png")
+        .filter(|name| ["ref", "p0", "p1"].contains(name));
+    let Some(image) = image else {
+        return Err(Error::NotFound(
+            "a triplet's images are ref.png, p0.png and p1.png".into(),
+        ));
+    };
+    let png = sqlx::query_scalar!(
+        r#"
+        SELECT CASE $3 WHEN 'ref' THEN t.ref_png WHEN 'p0' THEN t.p0_png ELSE t.p1_png END
+               AS "png!"
+        FROM triplets t
+        WHERE t.id = $1 AND t.experiment_id = $2
+        "#,
+        triplet_id,
+        experiment_id,
+        image,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        Error::NotFound(format!(
+            "experiment {experiment_id} has no triplet {triplet_id}"
+        ))
+    })?;
+    Ok(png)
+}

@@ -1,0 +1,33 @@
+use distortions::{Sampler, KINDS};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How an experiment draws its distortion pipelines, stored with it (the
+/// `Sampler` itself is not serialisable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplerSettings {
+    pub min_steps: usize,
+    pub max_steps: usize,
+    /// Distortion type names, as `percept distort list` shows them.
+    pub types: Vec<String>,
+}
+
+impl Default for SamplerSettings {
+    /// BAPPS' traditional distortions: one to three of all 20 types.
+    fn default() -> Self {
+        Self {
+            min_steps: 1,
+            max_steps: 3,
+            types: KINDS.iter().map(|kind| kind.name.to_owned()).collect(),
+        }
+    }
+}
+
+impl SamplerSettings {
+    pub fn sampler(&self) -> Result<Sampler> {
+        let type_names: Vec<&str> = self.types.iter().map(String::as_str).collect();
+        Sampler::new(self.min_steps, self.max_steps, &type_names)
+            .map_err(|error| Error::Invalid(format!("invalid distortion sampler: {error}")))
+    }
+}
