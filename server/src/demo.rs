@@ -92,7 +92,7 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
 
 /// Synthetic workers, one in ten answering at random, each doing one
 /// assignment of each experiment (so both are partly done, as running ones
-/// would be); then the default metrics are queued for the scoring worker.
+/// would be); then the default metrics are queued for the job runner.
 pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> anyhow::Result<()> {
     for (experiment_id, workers) in [(demo.two_afc, 10), (demo.jnd, 6)] {
         let settings = SimulationSettings {
