@@ -1,6 +1,6 @@
 """Schemathesis checks of Percept's own error contract (README, "HTTP API").
 
-Loaded by tests/tests/api_fuzz.rs (and so by `cargo xtask fuzz`) through the
+Loaded by tests/tests/suite/api_fuzz.rs (and so by `cargo xtask fuzz`) through the
 `hooks` key of the schemathesis configuration it writes.
 """
 

@@ -4,6 +4,7 @@
 mod browser;
 pub mod jnd;
 pub mod researchers;
+pub mod serial;
 pub mod server_process;
 pub mod two_afc;
 
@@ -62,6 +63,15 @@ impl TestApp {
 /// The repository's `static/`, where `cargo xtask build` puts the wasm bundle.
 pub fn static_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../static")
+}
+
+/// The project venv's Python (`PERCEPT_VENV`), with numpy and the official
+/// packages the tests compare against.
+pub fn python() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("PERCEPT_VENV").expect("PERCEPT_VENV (cargo xtask test sets it)"),
+    )
+    .join("bin/python")
 }
 
 /// The `percept` binary of this build (`target/<profile>/percept`), which

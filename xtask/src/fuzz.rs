@@ -105,10 +105,10 @@ fn fuzz_api() -> Result<u64> {
         .map_or(0, |elapsed| elapsed.as_secs());
     let database = TestDatabase::start()?;
     let output = cargo()
-        .args(["test", "-p", "percept-tests", "--test", "api_fuzz", "--"])
+        .args(["test", "-p", "percept-tests", "--test", "suite", "--"])
         .args([
             "--exact",
-            "no_generated_request_gets_a_server_error_and_rejections_are_json_errors",
+            "api_fuzz::no_generated_request_gets_a_server_error_and_rejections_are_json_errors",
         ])
         .arg("--nocapture")
         .env("DATABASE_URL", &database.url)

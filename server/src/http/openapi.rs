@@ -9,7 +9,7 @@
 //! answers of every route that reaches the database.
 //!
 //! A route added to the router without an entry here (or the reverse) fails
-//! `tests/tests/openapi.rs`.
+//! `tests/tests/suite/openapi.rs`.
 
 use std::sync::LazyLock;
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use indicatif::ProgressBar;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
-use percept_tests::TestApp;
+use percept_tests::{python, TestApp};
 use server::datasets::{self, ExportOptions, FolderSink, ImportOptions};
 use server::scoring;
 use server::simulation::{self, ObserverMetric, SimulationSettings};
@@ -72,13 +72,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     walk(dir, dir, &mut files);
     files
-}
-
-fn python() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("PERCEPT_VENV").expect("PERCEPT_VENV (cargo xtask test sets it)"),
-    )
-    .join("bin/python")
 }
 
 /// Runs `script` with numpy; returns its stdout.

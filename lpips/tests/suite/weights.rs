@@ -1,7 +1,7 @@
 //! Loading weights: the converted files load; missing, mis-shaped or corrupt
 //! tensors are errors that name the tensor.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use std::process::Command;
 use indicatif::ProgressBar;
 use percept_tests::jnd::{jnd_experiment_settings, jnd_judgment, timing};
 use percept_tests::two_afc::create_experiment;
-use percept_tests::TestApp;
+use percept_tests::{python, TestApp};
 use reqwest::StatusCode;
 use server::datasets::{self, ExportOptions, FolderSink, ImportOptions};
 use server::scoring;
@@ -69,13 +69,6 @@ async fn judged_jnd_experiment(pool: &PgPool) -> i64 {
         }
     }
     experiment_id
-}
-
-fn python() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("PERCEPT_VENV").expect("PERCEPT_VENV (cargo xtask test sets it)"),
-    )
-    .join("bin/python")
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]

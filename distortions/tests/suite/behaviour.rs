@@ -1,8 +1,6 @@
 //! One property per type showing it does what its name says.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::{Rgb, RgbImage};
 
 fn chroma(image: &RgbImage) -> f64 {

@@ -1,5 +1,4 @@
 //! Synthetic test images and measurements shared by the integration tests.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use distortions::Pipeline;
 use image::{Rgb, RgbImage};

@@ -1,8 +1,6 @@
 //! Shared by the integration tests: the environment `cargo xtask test`
 //! provides, and reproducible test images.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::path::PathBuf;
 
 use image::RgbImage;

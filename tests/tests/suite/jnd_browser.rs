@@ -11,6 +11,7 @@ use fantoccini::{
     Client, Locator,
 };
 use percept_tests::jnd::jnd_experiment_settings;
+use percept_tests::serial;
 use percept_tests::two_afc::create_experiment;
 use percept_tests::{Browser, TestApp};
 use sqlx::{PgPool, Row};
@@ -249,6 +250,7 @@ fn assert_within_a_frame(device: &str, errors: &[([f64; 3], f64, bool)]) {
 async fn desktop_and_phone_workers_complete_jnd_assignments_with_the_configured_timing(
     pool: PgPool,
 ) {
+    let _turn = serial::take_turn(serial::Kind::MeasuresWallClock).await;
     let app = TestApp::spawn(pool.clone()).await;
     let mut settings = jnd_experiment_settings(&pool, 0.25).await;
     settings.patches_per_image = 20;

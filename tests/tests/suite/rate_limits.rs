@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use percept_tests::researchers::{browser_like_client, PASSWORD};
+use percept_tests::serial;
 use percept_tests::two_afc::{create_experiment, experiment_settings, judgment};
 use percept_tests::TestApp;
 use reqwest::StatusCode;
@@ -69,6 +70,7 @@ async fn submit(
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn a_worker_going_too_fast_is_told_when_to_retry_and_loses_nothing(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::MeasuresWallClock).await;
     let experiment_id = experiment(&pool).await;
     // Half a judgment per second: bursts of five.
     let settings = RateLimitSettings {
@@ -124,6 +126,7 @@ async fn a_worker_going_too_fast_is_told_when_to_retry_and_loses_nothing(pool: P
 async fn an_address_is_limited_across_its_workers_and_proxies_are_trusted_only_when_told(
     pool: PgPool,
 ) {
+    let _turn = serial::take_turn(serial::Kind::MeasuresWallClock).await;
     let experiment_id = experiment(&pool).await;
     for trust_forwarded_for in [false, true] {
         let settings = RateLimitSettings {
@@ -204,6 +207,7 @@ async fn sign_in(
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn sign_ins_are_limited_per_address(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::MeasuresWallClock).await;
     server::researchers::add(&pool, "owner@example.org", PASSWORD)
         .await
         .unwrap();
@@ -231,6 +235,7 @@ async fn sign_ins_are_limited_per_address(pool: PgPool) {
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn failed_sign_ins_make_the_next_attempts_for_that_email_wait(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::MeasuresWallClock).await;
     server::researchers::add(&pool, "owner@example.org", PASSWORD)
         .await
         .unwrap();

@@ -10,6 +10,7 @@ use distortions::image::{self, RgbImage};
 use lpips::baselines::{self, ColorSpace};
 use lpips::{Lpips, Net, Weighting};
 use percept_tests::percept_binary;
+use percept_tests::serial;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
 use server::scoring::{self, Metric};
 use sqlx::{PgPool, Row};
@@ -34,6 +35,7 @@ async fn distance_count(pool: &PgPool, metric: &str) -> i64 {
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn jobs_store_the_metrics_distances_and_rescoring_does_nothing(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
     let settings = experiment_settings(&pool).await;
     let experiment_id = create_experiment(&pool, &settings, 2).await;
     let metrics: Vec<Metric> = ["lpips-alex", "l2-rgb", "psnr"]
@@ -136,6 +138,7 @@ fn database_url(pool: &PgPool) -> String {
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn a_killed_worker_leaves_its_job_to_the_next(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
     let mut settings = experiment_settings(&pool).await;
     settings.patches_per_image = 400;
     let experiment_id = create_experiment(&pool, &settings, 2).await;

@@ -20,6 +20,7 @@ use std::{
 };
 
 use percept_tests::jnd::{jnd_experiment_settings, jnd_judgment, timing};
+use percept_tests::serial;
 use percept_tests::server_process::{PrivateCluster, ServerProcess, Shutdown};
 use percept_tests::two_afc::{create_experiment, experiment_settings, judgment, reference_file};
 use reqwest::{header, StatusCode};
@@ -368,6 +369,7 @@ fn print_summary(what: &str, tally: &Tally) {
 /// Workers submit, the server is killed with SIGKILL mid-load and started
 /// again on the same port, and the workers carry on.
 async fn survive_kill_9(pool: PgPool, kind: Kind) {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
     let experiment_id = experiment(&pool, kind).await;
     let mut server = ServerProcess::start(&pool).await;
     let workers = take_assignments(&server, experiment_id, kind).await;
@@ -410,6 +412,7 @@ async fn jnd_judgments_survive_a_kill_9_of_the_server_exactly_once(pool: PgPool)
 // while the workers keep submitting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judgments_survive_postgresql_restarts_and_the_server_recovers_by_itself() {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
     let kind = Kind::TwoAfc;
     let cluster = PrivateCluster::start();
     let pool = PgPool::connect(cluster.url()).await.unwrap();

@@ -1,9 +1,7 @@
 //! Properties every distortion type must have: strength changes the image,
 //! zero strength does not, seeds reproduce, sizes are kept.
 
-mod common;
-
-use common::{apply, textured};
+use crate::common::{apply, textured};
 use distortions::{Distortion, KINDS};
 
 /// Every parameter at the top of its range: a strong, non-identity setting

@@ -1,8 +1,6 @@
 //! The JSON form, its errors, and regeneration from (reference, spec, seed).
 
-mod common;
-
-use common::textured;
+use crate::common::textured;
 use distortions::{Distortion, DistortionError, GaussianBlur, Pipeline, Sampler, KINDS};
 use image::RgbImage;
 

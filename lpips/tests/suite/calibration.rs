@@ -7,7 +7,7 @@
 //! - SSIM: the row is Wang et al.'s MATLAB `ssim.m` on `rgb2gray` luminance,
 //!   i.e. [`lpips::baselines::ssim_gray`], to the 4 decimals given.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

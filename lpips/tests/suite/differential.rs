@@ -3,7 +3,7 @@
 //! random and distorted pairs: LPIPS to 1e-5 for alex and vgg, with and
 //! without lin, the spatial map, and the L2/DSSIM/PSNR baselines.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

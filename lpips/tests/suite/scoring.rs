@@ -1,7 +1,7 @@
 //! The triplet/pair scoring API: sharing patches and batching must not change
 //! distances, and bad input is an error.
 
-mod common;
+use crate::common;
 
 use image::RgbImage;
 use lpips::{LpipsError, Net, Pair, Scorer, Triplet, Weighting};

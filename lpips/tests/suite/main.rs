@@ -1,0 +1,9 @@
+//! LPIPS and the baselines against the official implementations, in one test
+//! binary (libtorch is linked once). Each file is a module, so
+//! `cargo test -p lpips --test suite differential::` runs one of them.
+
+mod calibration;
+mod common;
+mod differential;
+mod scoring;
+mod weights;
