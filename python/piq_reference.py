@@ -1,7 +1,9 @@
 """piq 0.8 as the reference for the `metrics` crate's tests and bench.
 
 Every image pair is (reference, distorted), 8-bit RGB, handed to piq as
-`x / 255` with `data_range=1.0`; values are printed as the distances
+`x / 255` with `data_range=1.0` — for GMSD and MS-SSIM as MATLAB's
+`rgb2gray` levels (one channel), the input of the authors' published values
+that the crate follows; values are printed as the distances
 Percept stores: 1 - FSIM, 1 - FSIMc, 1 - MS-SSIM, GMSD, 1 - VIFp (VIF's
 reference is piq's `y`).
 
@@ -30,11 +32,23 @@ import piq
 import torch
 from PIL import Image
 
+
+
+def matlab_gray(x):
+    """MATLAB's `rgb2gray` on 8-bit levels (rounded half away from zero), for
+    (N, 3, H, W) tensors of levels / 255; returns (N, 1, H, W)."""
+    levels = torch.round(x * 255)
+    r, g, b = levels[:, 0:1].double(), levels[:, 1:2].double(), levels[:, 2:3].double()
+    gray = torch.floor(0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b + 0.5)
+    return (gray / 255).to(x.dtype)
+
+
 METRICS = {
     "fsim": lambda ref, dist: 1 - piq.fsim(dist, ref, data_range=1.0, reduction="none", chromatic=False),
     "fsimc": lambda ref, dist: 1 - piq.fsim(dist, ref, data_range=1.0, reduction="none", chromatic=True),
-    "ms-ssim": lambda ref, dist: 1 - piq.multi_scale_ssim(dist, ref, data_range=1.0, reduction="none"),
-    "gmsd": lambda ref, dist: piq.gmsd(dist, ref, data_range=1.0, reduction="none"),
+    "ms-ssim": lambda ref, dist: 1
+    - piq.multi_scale_ssim(matlab_gray(dist), matlab_gray(ref), data_range=1.0, reduction="none"),
+    "gmsd": lambda ref, dist: piq.gmsd(matlab_gray(dist), matlab_gray(ref), data_range=1.0, reduction="none"),
     "vif": lambda ref, dist: 1 - piq.vif_p(dist, ref, data_range=1.0, reduction="none"),
 }
 MS_SSIM_MIN_SIDE = 161

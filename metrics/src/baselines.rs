@@ -19,6 +19,7 @@
 use image::RgbImage;
 
 use crate::error::{check_pair, MetricError, Result};
+use crate::plane::matlab_gray_level;
 
 /// Which pixels SSIM compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,14 +176,11 @@ fn mean(values: impl ExactSizeIterator<Item = f64>) -> f64 {
     values.sum::<f64>() / count as f64
 }
 
-/// MATLAB's `rgb2gray` on uint8 input: the NTSC luminance rounded to a level.
+/// MATLAB's `rgb2gray` luminance levels.
 fn matlab_gray(image: &RgbImage) -> Vec<f64> {
     image
         .pixels()
-        .map(|p| {
-            let [r, g, b] = p.0.map(f64::from);
-            (0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b).round()
-        })
+        .map(|p| f64::from(matlab_gray_level(p.0)))
         .collect()
 }
 

@@ -1,7 +1,10 @@
 //! GMSD, the Gradient Magnitude Similarity Deviation of Xue et al. (2014),
-//! as piq 0.8's `gmsd` computes it (which is the authors' MATLAB code):
+//! as piq 0.8's `gmsd` computes it (which is the authors' MATLAB code) on
+//! the input the authors' published values were computed from:
 //!
-//! - luminance `Y = 0.299 R + 0.587 G + 0.114 B` on levels scaled to [0, 1];
+//! - MATLAB's `rgb2gray` luminance, rounded to 8-bit levels, scaled to
+//!   [0, 1] — piq's own unrounded YIQ luminance misses the official values
+//!   of nearly identical pairs by half (0.00028 for 0.0005 on pyiqa's I04);
 //! - when a side is odd, one row and one column of zeros are added at the
 //!   bottom and right (piq's `F.pad`), then 2×2 average pooling;
 //! - Prewitt gradients (`[-1, 0, 1]` × `[1, 1, 1] / 3`) with zero padding;
@@ -13,7 +16,7 @@
 use image::RgbImage;
 
 use crate::error::{check_pair, Result};
-use crate::plane::{average_pool_2, gradient_magnitude, scratch, similarity, yiq_component};
+use crate::plane::{average_pool_2, gradient_magnitude, matlab_gray, scratch, similarity};
 
 const T: f32 = 170.0 / (255.0 * 255.0);
 const PREWITT: [f32; 3] = [1.0 / 3.0; 3];
@@ -41,7 +44,7 @@ pub fn gmsd(a: &RgbImage, b: &RgbImage) -> Result<f64> {
             .into_iter()
             .zip(s.pooled.iter_mut().zip(s.gradient.iter_mut()))
         {
-            yiq_component(image, 0, 1.0, &mut s.luma);
+            matlab_gray(image, 1.0, &mut s.luma);
             let padded = scratch(&mut s.padded, padded_width * padded_height);
             padded.fill(0.0);
             for (dst, src) in padded

@@ -6,9 +6,11 @@
 //! Every metric is a *distance*: smaller is closer. Similarities become
 //! `1 − similarity` (FSIM, FSIMc, MS-SSIM, VIF); GMSD is one already; the
 //! baselines keep the official package's definitions (L2, DSSIM), PSNR is
-//! negated. Each module documents its conventions; the classic metrics follow
-//! piq 0.8 (which the original authors' published values agree with, see the
-//! conformance tests), the baselines the official `lpips` harness.
+//! negated. Each module documents its conventions. The classic metrics are
+//! piq 0.8's computations (within 3e-6 of it in float64); GMSD and MS-SSIM
+//! take MATLAB's rounded `rgb2gray` luminance as input, as the authors'
+//! published values (pyiqa's calibration table) did and piq does not. The
+//! baselines are the official `lpips` harness's.
 //!
 //! [`NativeMetric`] names them as `--metric` does and scores a pair:
 //!
@@ -90,8 +92,8 @@ impl NativeMetric {
         match self {
             NativeMetric::Fsim => "1 − FSIM (Zhang et al. 2011) on luminance, as piq 0.8; any size from 2×2",
             NativeMetric::Fsimc => "1 − FSIMc (FSIM with the I/Q chrominance term), as piq 0.8; any size from 2×2",
-            NativeMetric::MsSsim => "1 − MS-SSIM (Wang et al. 2003), five scales, per RGB channel, as piq 0.8; needs at least 161×161, so not 64×64 BAPPS patches (piq refuses them too)",
-            NativeMetric::Gmsd => "GMSD (Xue et al. 2014), a deviation already (0 = identical), as piq 0.8; any size",
+            NativeMetric::MsSsim => "1 − MS-SSIM (Wang et al. 2003), five scales on MATLAB rgb2gray luminance, as piq 0.8; needs at least 161×161, so not 64×64 BAPPS patches (piq refuses them too)",
+            NativeMetric::Gmsd => "GMSD (Xue et al. 2014) on MATLAB rgb2gray luminance, a deviation already (0 = identical), as piq 0.8; any size",
             NativeMetric::Vif => "1 − VIFp (pixel-domain VIF, Sheikh & Bovik 2006), first image the reference, as piq 0.8; needs at least 41×41",
             NativeMetric::L2(ColorSpace::Rgb) => "the official harness's L2 in RGB: mean squared difference in [-1, 1]",
             NativeMetric::L2(ColorSpace::Lab) => "the official harness's L2 in Lab: 0.5 · mean(ΔLab / 100)², after its tensor2im rounding",

@@ -29,11 +29,23 @@ pub(crate) fn yiq_component(image: &RgbImage, row: usize, scale: f32, out: &mut 
     }));
 }
 
-/// Fills `out` with channel `channel` of every pixel, as `v / 255 * scale`.
-pub(crate) fn channel(image: &RgbImage, channel: usize, scale: f32, out: &mut Vec<f32>) {
+/// MATLAB's `rgb2gray` on 8-bit input: the NTSC luminance rounded (half
+/// away from zero) to a level, as the authors' MATLAB scripts for GMSD,
+/// MS-SSIM and SSIM received their input in pyiqa's calibration.
+pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
+    let [r, g, b] = pixel.map(f64::from);
+    (0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b).round() as u8
+}
+
+/// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
+pub(crate) fn matlab_gray(image: &RgbImage, scale: f32, out: &mut Vec<f32>) {
     let levels = unit_levels(scale);
     out.clear();
-    out.extend(image.pixels().map(|p| levels[usize::from(p.0[channel])]));
+    out.extend(
+        image
+            .pixels()
+            .map(|p| levels[usize::from(matlab_gray_level(p.0))]),
+    );
 }
 
 /// `f32(v) / 255 * scale` for every level, rounded as float32 arithmetic does.
