@@ -33,7 +33,6 @@ import torch
 from PIL import Image
 
 
-
 def matlab_gray(x):
     """MATLAB's `rgb2gray` on 8-bit levels (rounded half away from zero), for
     (N, 3, H, W) tensors of levels / 255; returns (N, 1, H, W)."""
@@ -43,13 +42,18 @@ def matlab_gray(x):
     return (gray / 255).to(x.dtype)
 
 
-METRICS = {
-    "fsim": lambda ref, dist: 1 - piq.fsim(dist, ref, data_range=1.0, reduction="none", chromatic=False),
-    "fsimc": lambda ref, dist: 1 - piq.fsim(dist, ref, data_range=1.0, reduction="none", chromatic=True),
-    "ms-ssim": lambda ref, dist: 1
-    - piq.multi_scale_ssim(matlab_gray(dist), matlab_gray(ref), data_range=1.0, reduction="none"),
-    "gmsd": lambda ref, dist: piq.gmsd(matlab_gray(dist), matlab_gray(ref), data_range=1.0, reduction="none"),
-    "vif": lambda ref, dist: 1 - piq.vif_p(dist, ref, data_range=1.0, reduction="none"),
+def unchanged(x):
+    return x
+
+
+# Per metric: the input piq gets from (N, 3, H, W) tensors of levels / 255,
+# piq's call (reference, distorted), and whether Percept stores 1 - value.
+PIQ = {
+    "fsim": (unchanged, lambda ref, dist: piq.fsim(dist, ref, data_range=1.0, chromatic=False, reduction="none"), True),
+    "fsimc": (unchanged, lambda ref, dist: piq.fsim(dist, ref, data_range=1.0, chromatic=True, reduction="none"), True),
+    "ms-ssim": (matlab_gray, lambda ref, dist: piq.multi_scale_ssim(dist, ref, data_range=1.0, reduction="none"), True),
+    "gmsd": (matlab_gray, lambda ref, dist: piq.gmsd(dist, ref, data_range=1.0, reduction="none"), False),
+    "vif": (unchanged, lambda ref, dist: piq.vif_p(dist, ref, data_range=1.0, reduction="none"), True),
 }
 MS_SSIM_MIN_SIDE = 161
 
@@ -69,28 +73,27 @@ def distances(pairs_csv, out_csv):
         pairs = [line.strip().split(",") for line in f if line.strip()]
     with open(out_csv, "w", newline="") as out, torch.no_grad():
         writer = csv.writer(out)
-        writer.writerow(["reference", "distorted"] + list(METRICS))
+        writer.writerow(["reference", "distorted"] + list(PIQ))
         for ref_path, dist_path in pairs:
             ref = to_tensor(load(ref_path)[None], torch.float64)
             dist = to_tensor(load(dist_path)[None], torch.float64)
             row = []
-            for name, metric in METRICS.items():
+            for name, (prepare, metric, complement) in PIQ.items():
                 if name == "ms-ssim" and min(ref.shape[-2:]) < MS_SSIM_MIN_SIDE:
                     row.append("")
-                else:
-                    row.append(repr(float(metric(ref, dist)[0])))
+                    continue
+                value = float(metric(prepare(ref), prepare(dist))[0])
+                row.append(repr(1 - value if complement else value))
             writer.writerow([ref_path, dist_path] + row)
 
 
-def bench(patches_raw, count, side, batches, threads, rounds):
+def bench(patches_raw, count, side, metrics, batches, threads, rounds):
     torch.set_num_threads(threads)
     raw = np.fromfile(patches_raw, dtype=np.uint8).reshape(count, 2, side, side, 3)
-    # Conversion to tensors up front, so that only the metric is timed.
-    ref, dist = to_tensor(raw[:, 0]), to_tensor(raw[:, 1])
     with torch.no_grad():
-        for name, metric in METRICS.items():
-            if name == "ms-ssim" and side < MS_SSIM_MIN_SIDE:
-                continue
+        for name in metrics:
+            prepare, metric, _ = PIQ[name]
+            ref, dist = prepare(to_tensor(raw[:, 0])), prepare(to_tensor(raw[:, 1]))
             metric(ref[:2], dist[:2])  # warm-up
             best = {batch: 0.0 for batch in batches}
             # Best of several rounds: on a shared machine a burst of other
@@ -109,10 +112,10 @@ def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "distances" and len(sys.argv) == 4:
         distances(*sys.argv[2:4])
-    elif mode == "bench" and len(sys.argv) == 8:
-        patches_raw, count, side, batches, threads, rounds = sys.argv[2:8]
+    elif mode == "bench" and len(sys.argv) == 9:
+        patches_raw, count, side, metrics, batches, threads, rounds = sys.argv[2:9]
         batch_sizes = [int(b) for b in batches.split(",")]
-        bench(patches_raw, int(count), int(side), batch_sizes, int(threads), int(rounds))
+        bench(patches_raw, int(count), int(side), metrics.split(","), batch_sizes, int(threads), int(rounds))
     else:
         sys.exit(__doc__)
 

@@ -210,7 +210,9 @@ fn phase_congruency(bank: &Bank, luminance: &[f32], s: &mut Transforms, out: &mu
                 let c = s.responses[scale * count + i];
                 sum_even += c.re;
                 sum_odd += c.im;
-                sum_amplitude += c.norm();
+                // sqrt(re² + im²) as piq computes it (`norm` would call
+                // libm's slower `hypot`).
+                sum_amplitude += c.norm_sqr().sqrt();
             }
             let norm = (sum_even * sum_even + sum_odd * sum_odd).sqrt() + eps;
             let (mean_even, mean_odd) = (sum_even / norm, sum_odd / norm);

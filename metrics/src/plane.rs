@@ -34,7 +34,10 @@ pub(crate) fn yiq_component(image: &RgbImage, row: usize, scale: f32, out: &mut 
 /// MS-SSIM and SSIM received their input in pyiqa's calibration.
 pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
     let [r, g, b] = pixel.map(f64::from);
-    (0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b).round() as u8
+    let luminance = 0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b;
+    // Half up is half away from zero for these non-negative values; the
+    // truncating cast avoids a libm `round` call per pixel.
+    (luminance + 0.5) as u8
 }
 
 /// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
