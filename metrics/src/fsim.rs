@@ -74,6 +74,7 @@ struct Scratch {
     images: [Maps; 2],
     /// A YIQ component before pooling.
     raw: Vec<f32>,
+    padded: Vec<f32>,
     transforms: Transforms,
 }
 
@@ -143,7 +144,14 @@ fn feature_similarity_distance(a: &RgbImage, b: &RgbImage, chromatic: bool) -> R
         };
         for maps in &mut s.images {
             phase_congruency(bank, &maps.yiq[0], &mut s.transforms, &mut maps.phase);
-            gradient_magnitude(&maps.yiq[0], width, height, SCHARR, &mut maps.gradient);
+            gradient_magnitude(
+                &maps.yiq[0],
+                width,
+                height,
+                SCHARR,
+                &mut s.padded,
+                &mut maps.gradient,
+            );
         }
         let [x, y] = &s.images;
         let (mut weighted, mut total) = (0.0f64, 0.0f64);
@@ -204,10 +212,13 @@ fn phase_congruency(bank: &Bank, luminance: &[f32], s: &mut Transforms, out: &mu
         let middle = (count - 1) / 2;
         let (_, median, _) = s.median.select_nth_unstable_by(middle, f32::total_cmp);
         let threshold = median.sqrt() * bank.threshold_per_root_median[orientation];
-        for i in 0..count {
+        // Bounds-check-free, so that the loop vectorises.
+        let scales: [&[Complex<f32>]; SCALES] =
+            std::array::from_fn(|scale| &s.responses[scale * count..(scale + 1) * count]);
+        for (i, (e, a)) in energy.iter_mut().zip(amplitude.iter_mut()).enumerate() {
+            let c = scales.map(|scale| scale[i]);
             let (mut sum_even, mut sum_odd, mut sum_amplitude) = (0.0f32, 0.0f32, 0.0f32);
-            for scale in 0..SCALES {
-                let c = s.responses[scale * count + i];
+            for c in &c {
                 sum_even += c.re;
                 sum_odd += c.im;
                 // sqrt(re² + im²) as piq computes it (`norm` would call
@@ -217,13 +228,12 @@ fn phase_congruency(bank: &Bank, luminance: &[f32], s: &mut Transforms, out: &mu
             let norm = (sum_even * sum_even + sum_odd * sum_odd).sqrt() + eps;
             let (mean_even, mean_odd) = (sum_even / norm, sum_odd / norm);
             let mut local = 0.0f32;
-            for scale in 0..SCALES {
-                let c = s.responses[scale * count + i];
+            for c in &c {
                 local +=
                     c.re * mean_even + c.im * mean_odd - (c.re * mean_odd - c.im * mean_even).abs();
             }
-            energy[i] += (local - threshold).max(0.0);
-            amplitude[i] += sum_amplitude;
+            *e += (local - threshold).max(0.0);
+            *a += sum_amplitude;
         }
     }
     let out = scratch(out, count);
@@ -237,14 +247,19 @@ fn run(fft: &Arc<dyn Fft<f32>>, buffer: &mut [Complex<f32>], fft_scratch: &mut V
     fft.process_with_scratch(buffer, fft_scratch);
 }
 
-/// Writes the transpose of a row-major `width` x `height` array to `out`.
+/// Writes the transpose of a row-major `width` x `height` array to `out`,
+/// in 8×8 tiles.
 fn transpose<T: Copy>(src: &[T], width: usize, height: usize, out: &mut [T]) {
-    const BLOCK: usize = 16;
-    for y0 in (0..height).step_by(BLOCK) {
-        for x0 in (0..width).step_by(BLOCK) {
-            for y in y0..(y0 + BLOCK).min(height) {
-                for x in x0..(x0 + BLOCK).min(width) {
-                    out[x * height + y] = src[y * width + x];
+    const TILE: usize = 8;
+    let (src, out) = (&src[..width * height], &mut out[..width * height]);
+    for y0 in (0..height).step_by(TILE) {
+        let rows = TILE.min(height - y0);
+        for x0 in (0..width).step_by(TILE) {
+            let columns = TILE.min(width - x0);
+            for y in y0..y0 + rows {
+                let row = &src[y * width + x0..y * width + x0 + columns];
+                for (x, &value) in (x0..).zip(row) {
+                    out[x * height + y] = value;
                 }
             }
         }

@@ -16,16 +16,16 @@
 use image::RgbImage;
 
 use crate::error::{check_pair, Result};
-use crate::plane::{average_pool_2, gradient_magnitude, matlab_gray, scratch, similarity};
+use crate::plane::{gradient_magnitude, matlab_gray_levels, scratch, similarity};
 
 const T: f32 = 170.0 / (255.0 * 255.0);
 const PREWITT: [f32; 3] = [1.0 / 3.0; 3];
 
 #[derive(Default)]
 struct Scratch {
-    luma: Vec<f32>,
+    gray: Vec<u8>,
+    pooled: Vec<f32>,
     padded: Vec<f32>,
-    pooled: [Vec<f32>; 2],
     gradient: [Vec<f32>; 2],
 }
 
@@ -39,26 +39,23 @@ pub fn gmsd(a: &RgbImage, b: &RgbImage) -> Result<f64> {
     SCRATCH.with_borrow_mut(|s| {
         let (width, height) = (a.width() as usize, a.height() as usize);
         let pad = (width % 2).max(height % 2);
-        let (padded_width, padded_height) = (width + pad, height + pad);
-        for (image, (pooled, gradient)) in [a, b]
-            .into_iter()
-            .zip(s.pooled.iter_mut().zip(s.gradient.iter_mut()))
-        {
-            matlab_gray(image, 1.0, &mut s.luma);
-            let padded = scratch(&mut s.padded, padded_width * padded_height);
-            padded.fill(0.0);
-            for (dst, src) in padded
-                .chunks_exact_mut(padded_width)
-                .zip(s.luma.chunks_exact(width))
-            {
-                dst[..width].copy_from_slice(src);
-            }
-            average_pool_2(padded, padded_width, padded_height, pooled);
+        let (pooled_width, pooled_height) = ((width + pad) / 2, (height + pad) / 2);
+        for (image, gradient) in [a, b].into_iter().zip(s.gradient.iter_mut()) {
+            matlab_gray_levels(image, &mut s.gray);
+            pool_zero_padded(
+                &s.gray,
+                width,
+                height,
+                pooled_width,
+                pooled_height,
+                &mut s.pooled,
+            );
             gradient_magnitude(
-                pooled,
-                padded_width / 2,
-                padded_height / 2,
+                &s.pooled,
+                pooled_width,
+                pooled_height,
                 PREWITT,
+                &mut s.padded,
                 gradient,
             );
         }
@@ -73,4 +70,37 @@ pub fn gmsd(a: &RgbImage, b: &RgbImage) -> Result<f64> {
         let variance = map().map(|v| (v - mean).powi(2)).sum::<f64>() / count;
         Ok(variance.sqrt())
     })
+}
+
+/// 2×2 average pooling of gray levels scaled to [0, 1], with zeros below and
+/// right of the image (piq's `F.pad` before `avg_pool2d`).
+fn pool_zero_padded(
+    gray: &[u8],
+    width: usize,
+    height: usize,
+    pooled_width: usize,
+    pooled_height: usize,
+    out: &mut Vec<f32>,
+) {
+    let out = scratch(out, pooled_width * pooled_height);
+    let at = |x: usize, y: usize| -> u32 {
+        if x < width && y < height {
+            u32::from(gray[y * width + x])
+        } else {
+            0
+        }
+    };
+    for (y, row) in out.chunks_exact_mut(pooled_width).enumerate() {
+        let (top, bottom) = (2 * y, 2 * y + 1);
+        for (x, value) in row.iter_mut().enumerate() {
+            let (left, right) = (2 * x, 2 * x + 1);
+            let sum = if right < width && bottom < height {
+                let (t, b) = (&gray[top * width + left..], &gray[bottom * width + left..]);
+                u32::from(t[0]) + u32::from(t[1]) + u32::from(b[0]) + u32::from(b[1])
+            } else {
+                at(left, top) + at(right, top) + at(left, bottom) + at(right, bottom)
+            };
+            *value = sum as f32 * (0.25 / 255.0);
+        }
+    }
 }

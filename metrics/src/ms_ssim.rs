@@ -30,6 +30,7 @@ const C2: f32 = 0.03 * 0.03;
 
 #[derive(Default)]
 struct Scratch {
+    gray: Vec<u8>,
     planes: [Vec<f32>; 2],
     pooled: Vec<f32>,
     moments: Moments,
@@ -49,8 +50,8 @@ pub fn ms_ssim(a: &RgbImage, b: &RgbImage) -> Result<f64> {
     )?;
     let taps = gaussian_taps(11, 1.5);
     SCRATCH.with_borrow_mut(|s| {
-        matlab_gray(a, 1.0, &mut s.planes[0]);
-        matlab_gray(b, 1.0, &mut s.planes[1]);
+        matlab_gray(a, 1.0, &mut s.gray, &mut s.planes[0]);
+        matlab_gray(b, 1.0, &mut s.gray, &mut s.planes[1]);
         let (mut width, mut height) = (a.width() as usize, a.height() as usize);
         let mut product = 1.0;
         for (level, weight) in WEIGHTS.iter().enumerate() {

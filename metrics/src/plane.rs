@@ -34,21 +34,43 @@ pub(crate) fn yiq_component(image: &RgbImage, row: usize, scale: f32, out: &mut 
 /// MS-SSIM and SSIM received their input in pyiqa's calibration.
 pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
     let [r, g, b] = pixel.map(f64::from);
-    let luminance = 0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b;
-    // Half up is half away from zero for these non-negative values; the
-    // truncating cast avoids a libm `round` call per pixel.
+    round_level(0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b)
+}
+
+/// Rounds a non-negative luminance half up, which for these values is half
+/// away from zero; the truncating cast avoids a libm `round` call.
+fn round_level(luminance: f64) -> u8 {
     (luminance + 0.5) as u8
 }
 
-/// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
-pub(crate) fn matlab_gray(image: &RgbImage, scale: f32, out: &mut Vec<f32>) {
-    let levels = unit_levels(scale);
+/// [`matlab_gray_level`] of every pixel, into `out`: per-channel tables of
+/// the same float64 products, summed in the same order, so the same bits.
+pub(crate) fn matlab_gray_levels(image: &RgbImage, out: &mut Vec<u8>) {
+    let table = |weight: f64| -> [f64; 256] { std::array::from_fn(|v| weight * v as f64) };
+    let (r, g, b) = (
+        table(0.298936021293776),
+        table(0.587043074451121),
+        table(0.114020904255103),
+    );
     out.clear();
     out.extend(
-        image
-            .pixels()
-            .map(|p| levels[usize::from(matlab_gray_level(p.0))]),
+        image.as_raw().chunks_exact(3).map(|p| {
+            round_level(r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])])
+        }),
     );
+}
+
+/// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
+pub(crate) fn matlab_gray(
+    image: &RgbImage,
+    scale: f32,
+    levels_buffer: &mut Vec<u8>,
+    out: &mut Vec<f32>,
+) {
+    let levels = unit_levels(scale);
+    matlab_gray_levels(image, levels_buffer);
+    out.clear();
+    out.extend(levels_buffer.iter().map(|&v| levels[usize::from(v)]));
 }
 
 /// `f32(v) / 255 * scale` for every level, rounded as float32 arithmetic does.
@@ -112,55 +134,42 @@ pub(crate) fn filter_valid(
 /// The gradient magnitude `sqrt(gx² + gy²)` of a plane, where `gx`
 /// correlates with `smooth^T ⊗ [-1, 0, 1]` and `gy` with its transpose, with
 /// zero padding of one pixel (piq's `gradient_map`): Prewitt is
-/// `smooth = [1, 1, 1] / 3`, Scharr `[3, 10, 3] / 16`.
+/// `smooth = [1, 1, 1] / 3`, Scharr `[3, 10, 3] / 16`. `padded` is scratch
+/// for the zero-bordered copy that keeps the loops free of edge cases.
 pub(crate) fn gradient_magnitude(
     plane: &[f32],
     width: usize,
     height: usize,
     smooth: [f32; 3],
+    padded: &mut Vec<f32>,
     out: &mut Vec<f32>,
 ) {
+    let padded_width = width + 2;
+    let padded = scratch(padded, padded_width * (height + 2));
+    padded[..padded_width].fill(0.0);
+    padded[(height + 1) * padded_width..].fill(0.0);
+    for (dst, src) in padded[padded_width..]
+        .chunks_exact_mut(padded_width)
+        .zip(plane.chunks_exact(width))
+    {
+        dst[0] = 0.0;
+        dst[1..=width].copy_from_slice(src);
+        dst[width + 1] = 0.0;
+    }
     let out = scratch(out, width * height);
-    let at = |x: isize, y: isize| -> f32 {
-        if x < 0 || y < 0 || x >= width as isize || y >= height as isize {
-            0.0
-        } else {
-            plane[y as usize * width + x as usize]
-        }
-    };
-    let interior = |x: usize, y: usize| -> (f32, f32) {
-        let row = |dy: usize| &plane[(y + dy - 1) * width + x - 1..(y + dy - 1) * width + x + 2];
+    for (y, dst) in out.chunks_exact_mut(width).enumerate() {
+        let row = |dy: usize| &padded[(y + dy) * padded_width..(y + dy + 1) * padded_width];
         let (above, middle, below) = (row(0), row(1), row(2));
-        let gx = smooth[0] * (above[2] - above[0])
-            + smooth[1] * (middle[2] - middle[0])
-            + smooth[2] * (below[2] - below[0]);
-        let gy = smooth[0] * (below[0] - above[0])
-            + smooth[1] * (below[1] - above[1])
-            + smooth[2] * (below[2] - above[2]);
-        (gx, gy)
-    };
-    for y in 0..height {
-        for x in 0..width {
-            let (gx, gy) = if x > 0 && y > 0 && x + 1 < width && y + 1 < height {
-                interior(x, y)
-            } else {
-                let (xi, yi) = (x as isize, y as isize);
-                let gx = (-1..=1)
-                    .map(|d| smooth[(d + 1) as usize] * (at(xi + 1, yi + d) - at(xi - 1, yi + d)))
-                    .sum::<f32>();
-                let gy = (-1..=1)
-                    .map(|d| smooth[(d + 1) as usize] * (at(xi + d, yi + 1) - at(xi + d, yi - 1)))
-                    .sum::<f32>();
-                (gx, gy)
-            };
-            out[y * width + x] = (gx * gx + gy * gy).sqrt();
+        for (x, value) in dst.iter_mut().enumerate() {
+            let gx = smooth[0] * (above[x + 2] - above[x])
+                + smooth[1] * (middle[x + 2] - middle[x])
+                + smooth[2] * (below[x + 2] - below[x]);
+            let gy = smooth[0] * (below[x] - above[x])
+                + smooth[1] * (below[x + 1] - above[x + 1])
+                + smooth[2] * (below[x + 2] - above[x + 2]);
+            *value = (gx * gx + gy * gy).sqrt();
         }
     }
-}
-
-/// 2×2 average pooling (floor of odd sides), as `avg_pool2d(kernel_size=2)`.
-pub(crate) fn average_pool_2(plane: &[f32], width: usize, height: usize, out: &mut Vec<f32>) {
-    average_pool(plane, width, height, 2, out);
 }
 
 /// `k`×`k` average pooling with stride `k` (floor of sides that `k` does not
