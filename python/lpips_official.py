@@ -7,8 +7,9 @@ official v0.1 ones.
     python lpips_official.py distances WEIGHTS_DIR PAIRS_CSV OUT_CSV
         PAIRS_CSV lines are `image_a,image_b`. OUT_CSV gets, per line, the
         official LPIPS distance for alex and vgg with and without lin, the
-        mean and maximum of the alex spatial map, and the official l2/dssim
-        (RGB and Lab) and psnr baselines.
+        mean and maximum of the alex spatial map, the l2/dssim baselines (RGB
+        and Lab) as the official harness computes them (its `L2` and `DSSIM`
+        networks on tensors made as the BAPPS loaders make them) and psnr.
 
     python lpips_official.py bench WEIGHTS_DIR NET PATCHES_RAW COUNT SIDE BATCHES THREADS ROUNDS
         PATCHES_RAW holds COUNT*3 SIDE x SIDE RGB patches (uint8, HWC), in
@@ -29,6 +30,7 @@ from safetensors.torch import load_file
 from skimage.metrics import structural_similarity
 
 import lpips
+from torchvision import transforms
 
 # lpips.dssim imports `compare_ssim`, which scikit-image renamed; the
 # replacement has the same defaults.
@@ -37,6 +39,21 @@ skimage.measure.compare_ssim = lambda a, b, data_range, multichannel: structural
 )
 
 CONFIGS = [("alex", True), ("alex", False), ("vgg", True), ("vgg", False)]
+
+# The BAPPS loaders' conversion (PerceptualSimilarity `data/dataset/*_dataset.py`):
+# float32 `ToTensor` then `Normalize(0.5, 0.5)`, batch of one.
+LOADER = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+
+
+def harness_baselines(a, b):
+    """l2_rgb, l2_lab, dssim_rgb, dssim_lab of `lpips.Trainer(model='l2'|'ssim')`."""
+    ta, tb = LOADER(a)[None], LOADER(b)[None]
+    return [
+        float(lpips.L2(use_gpu=False, colorspace="RGB")(ta, tb)),
+        float(lpips.L2(use_gpu=False, colorspace="Lab")(ta, tb)),
+        float(lpips.DSSIM(use_gpu=False, colorspace="RGB")(ta, tb)),
+        float(lpips.DSSIM(use_gpu=False, colorspace="Lab")(ta, tb)),
+    ]
 
 
 def official_model(weights_dir, net, lin, spatial=False):
@@ -71,14 +88,7 @@ def distances(weights_dir, pairs_csv, out_csv):
             row = [float(models[c](ta, tb).item()) for c in CONFIGS]
             distance_map = spatial_model(ta, tb)
             row += [float(distance_map.mean()), float(distance_map.max())]
-            lab_a, lab_b = lpips.rgb2lab(a), lpips.rgb2lab(b)
-            row += [
-                float(torch.mean((ta - tb) ** 2)),
-                float(lpips.l2(lab_a, lab_b, range=100.0)),
-                float(lpips.dssim(1.0 * a, 1.0 * b, range=255.0)),
-                float(lpips.dssim(lab_a, lab_b, range=100.0)),
-                float(lpips.psnr(a, b)),
-            ]
+            row += harness_baselines(a, b) + [float(lpips.psnr(a, b))]
             writer.writerow([a_path, b_path] + [repr(v) for v in row])
 
 

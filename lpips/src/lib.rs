@@ -1,17 +1,15 @@
 //! LPIPS (Zhang et al. 2018, version 0.1) on tch, with AlexNet and VGG16
-//! backbones, matching the official `lpips` package to about 1e-6, plus the
-//! paper's L2, SSIM and PSNR baselines.
+//! backbones, matching the official `lpips` package to about 1e-6. The
+//! paper's L2, SSIM and PSNR baselines need no libtorch and live in the
+//! `metrics` crate.
 //!
 //! - [`Lpips`] loads a model from safetensors weights (see [`weights`] for
 //!   the tensor names) and compares batches of images;
 //! - [`Scorer`] scores 2AFC triplets and JND pairs over a set of patches,
 //!   computing each patch's features once per batch;
-//! - [`baselines`] has L2 and DSSIM in RGB and Lab, PSNR and the SSIM of
-//!   Wang et al.'s reference code;
 //! - [`image_input`] reads images and turns them into network input.
 
 pub mod backbone;
-pub mod baselines;
 pub mod error;
 pub mod image_input;
 pub mod model;

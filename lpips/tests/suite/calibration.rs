@@ -5,15 +5,15 @@
 //! - PSNR (skimage's, over the three RGB channels, = the official `lpips.psnr`)
 //!   to the 2 decimals of pyiqa's table;
 //! - SSIM: the row is Wang et al.'s MATLAB `ssim.m` on `rgb2gray` luminance,
-//!   i.e. [`lpips::baselines::ssim_gray`], to the 4 decimals given.
+//!   i.e. [`metrics::baselines::ssim_gray`], to the 4 decimals given.
 
 use crate::common;
 
 use std::path::PathBuf;
 
-use lpips::baselines::{psnr, ssim_gray};
 use lpips::image_input::load_rgb;
 use lpips::{Net, Pair, Scorer, Weighting};
+use metrics::baselines::{psnr, ssim_gray};
 
 const IMAGES: [&str; 5] = ["I03.bmp", "I04.bmp", "I06.bmp", "I08.bmp", "I19.bmp"];
 

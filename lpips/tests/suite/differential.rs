@@ -1,7 +1,8 @@
 //! Conformance 2: the official `lpips` package (run from the project's venv,
 //! its backbone loaded from the converted weights) and this crate agree on
 //! random and distorted pairs: LPIPS to 1e-5 for alex and vgg, with and
-//! without lin, the spatial map, and the L2/DSSIM/PSNR baselines.
+//! without lin, the spatial map, and the L2/DSSIM/PSNR baselines of the
+//! `metrics` crate as the official harness computes them.
 
 use crate::common;
 
@@ -11,8 +12,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use image::RgbImage;
-use lpips::baselines::{dssim, l2, psnr, ColorSpace};
 use lpips::{Net, Pair, Scorer, Weighting};
+use metrics::baselines::{dssim, l2, psnr, ColorSpace};
 
 const LPIPS_TOLERANCE: f64 = 1e-5;
 
@@ -193,19 +194,19 @@ fn spatial_map_matches_official() {
 #[test]
 fn baselines_match_official() {
     type Baseline = fn(&RgbImage, &RgbImage) -> f64;
+    // The official harness returns its baselines as float32 tensors.
     let baselines: [(&str, Baseline, f64); 5] = [
-        // The official RGB L2 runs in float32.
-        ("l2_rgb", |a, b| l2(a, b, ColorSpace::Rgb).unwrap(), 1e-6),
-        ("l2_lab", |a, b| l2(a, b, ColorSpace::Lab).unwrap(), 1e-12),
+        ("l2_rgb", |a, b| l2(a, b, ColorSpace::Rgb).unwrap(), 1e-7),
+        ("l2_lab", |a, b| l2(a, b, ColorSpace::Lab).unwrap(), 1e-7),
         (
             "dssim_rgb",
             |a, b| dssim(a, b, ColorSpace::Rgb).unwrap(),
-            1e-10,
+            1e-7,
         ),
         (
             "dssim_lab",
             |a, b| dssim(a, b, ColorSpace::Lab).unwrap(),
-            1e-10,
+            1e-7,
         ),
         ("psnr", |a, b| psnr(a, b).unwrap(), 1e-9),
     ];

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use distortions::image::RgbImage;
-use lpips::baselines::{self, ColorSpace};
 use lpips::{Lpips, Net, Pair, Scorer, Triplet, Weighting};
+use metrics::baselines::{self, ColorSpace};
 
 /// A metric: LPIPS (alex or vgg, with or without its linear layers, with the
 /// official or your own weights) or one of the paper's baselines.

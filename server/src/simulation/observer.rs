@@ -6,7 +6,7 @@ use distortions::rand_chacha::{
     rand_core::{RngCore, SeedableRng},
     ChaCha8Rng,
 };
-use lpips::baselines::{self, ColorSpace};
+use metrics::baselines::{self, ColorSpace};
 
 /// What a careful observer's sense of difference follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use distortions::image::{self, RgbImage};
-use lpips::baselines::{self, ColorSpace};
 use lpips::{Lpips, Net, Weighting};
+use metrics::baselines::{self, ColorSpace};
 use percept_tests::percept_binary;
 use percept_tests::serial;
 use percept_tests::two_afc::{create_experiment, experiment_settings};

@@ -1,0 +1,177 @@
+//! Pair throughput of this crate against piq 0.8, in one run on the same
+//! pairs: 64×64 (BAPPS patches) for every metric but MS-SSIM, which needs
+//! 161×161 and runs at 192×192 on both sides.
+//!
+//! ```text
+//! cargo bench -p metrics --bench compare_piq
+//! ```
+//!
+//! Needs the venv with piq (`PERCEPT_VENV`, default `~/.cache/percept/venv`).
+//! `PERCEPT_BENCH_THREADS` sets both sides' thread count (default 1): ours
+//! splits the pairs over that many threads, piq gets that many torch threads
+//! and runs at each of several batch sizes, of which the best counts. Each
+//! figure is the best of three rounds.
+
+#[path = "../tests/common/images.rs"]
+#[allow(dead_code)] // the bench needs only smooth images
+mod images;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use image::RgbImage;
+use metrics::NativeMetric;
+
+const ROUNDS: usize = 3;
+const PIQ_BATCHES: &str = "1,8,32,128";
+
+struct Case {
+    metric: NativeMetric,
+    side: u32,
+    our_pairs: usize,
+    piq_pairs: usize,
+}
+
+fn cases() -> Vec<Case> {
+    let case = |metric, side, our_pairs, piq_pairs| Case {
+        metric,
+        side,
+        our_pairs,
+        piq_pairs,
+    };
+    vec![
+        case(NativeMetric::Fsim, 64, 2000, 256),
+        case(NativeMetric::Fsimc, 64, 2000, 256),
+        case(NativeMetric::MsSsim, 192, 1000, 256),
+        case(NativeMetric::Gmsd, 64, 20000, 1024),
+        case(NativeMetric::Vif, 64, 5000, 512),
+    ]
+}
+
+fn threads() -> usize {
+    std::env::var("PERCEPT_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("PERCEPT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/percept/venv")
+        });
+    venv.join("bin/python")
+}
+
+/// `count` (reference, distorted) pairs of smooth images under the test
+/// distortions.
+fn pairs(count: usize, side: u32) -> Vec<(RgbImage, RgbImage)> {
+    let mut rng = images::Rng::new(42);
+    (0..count)
+        .map(|kind| {
+            let reference = images::smooth_image(&mut rng, side, side);
+            let distorted = images::distort(&mut rng, &reference, kind as u64);
+            (reference, distorted)
+        })
+        .collect()
+}
+
+/// Our pairs/s: the best of `ROUNDS`, pairs split over `threads()` threads.
+fn ours(metric: NativeMetric, pairs: &[(RgbImage, RgbImage)]) -> f64 {
+    let per_thread = pairs.len().div_ceil(threads());
+    let run = || {
+        std::thread::scope(|scope| {
+            for chunk in pairs.chunks(per_thread) {
+                scope.spawn(move || {
+                    for (a, b) in chunk {
+                        std::hint::black_box(metric.distance(a, b).expect("distance"));
+                    }
+                });
+            }
+        })
+    };
+    run(); // warm-up: scratch buffers and filter banks
+    (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            pairs.len() as f64 / start.elapsed().as_secs_f64()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// piq's pairs/s at each batch size.
+fn piq(metric: NativeMetric, pairs: &[(RgbImage, RgbImage)], side: u32) -> Vec<(usize, f64)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw_path = dir.path().join("pairs.raw");
+    let raw: Vec<u8> = pairs
+        .iter()
+        .flat_map(|(a, b)| a.as_raw().iter().chain(b.as_raw()).copied())
+        .collect();
+    std::fs::write(&raw_path, raw).expect("write pairs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/piq_reference.py");
+    let output = Command::new(venv_python())
+        .arg(script)
+        .arg("bench")
+        .arg(&raw_path)
+        .args([
+            pairs.len().to_string(),
+            side.to_string(),
+            metric.name().to_owned(),
+            PIQ_BATCHES.to_owned(),
+            threads().to_string(),
+            ROUNDS.to_string(),
+        ])
+        .output()
+        .expect("run piq");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            // {"metric": "NAME", "batch": B, "pairs_per_s": X}
+            let numbers: Vec<f64> = line
+                .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e'))
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            (numbers[0] as usize, numbers[1])
+        })
+        .collect()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    println!(
+        "pairs/s, best of {ROUNDS} rounds, {} thread(s) per side; piq 0.8 float32 at batch sizes {PIQ_BATCHES}",
+        threads()
+    );
+    println!(
+        "{:<8} {:>8} {:>12} {:>12} {:>10} {:>8}",
+        "metric", "size", "ours", "piq (best)", "piq batch", "ratio"
+    );
+    for case in cases() {
+        let all = pairs(case.our_pairs.max(case.piq_pairs), case.side);
+        let our_rate = ours(case.metric, &all[..case.our_pairs]);
+        let (batch, piq_rate) = piq(case.metric, &all[..case.piq_pairs], case.side)
+            .into_iter()
+            .fold(
+                (0, 0.0),
+                |best, run| if run.1 > best.1 { run } else { best },
+            );
+        println!(
+            "{:<8} {:>8} {:>12.0} {:>12.0} {:>10} {:>7.1}x",
+            case.metric.name(),
+            format!("{0}x{0}", case.side),
+            our_rate,
+            piq_rate,
+            batch,
+            our_rate / piq_rate
+        );
+    }
+}

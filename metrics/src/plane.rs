@@ -1,0 +1,267 @@
+//! Single-channel float planes and the filters the metrics share.
+//!
+//! Every metric here works on row-major `f32` planes (the references run in
+//! float32) kept in per-thread scratch buffers, so scoring a pair allocates
+//! nothing once the buffers have grown to the patch size. Filters are
+//! separable wherever the reference's 2-D kernel is an outer product.
+
+use image::RgbImage;
+
+/// The luma weights of NTSC YIQ (and of BT.601 Y′): what piq's `rgb2yiq`
+/// and VIF use.
+pub(crate) const YIQ: [[f32; 3]; 3] = [
+    [0.299, 0.587, 0.114],
+    [0.5959, -0.2746, -0.3213],
+    [0.2115, -0.5227, 0.3112],
+];
+
+/// Fills `out` with the `row`th YIQ component of every pixel, the levels
+/// first mapped to `v / 255 * scale` in float32 as piq sees 8-bit input
+/// passed as `x / 255` with `data_range=1` (`scale` 255 for metrics that
+/// rescale to [0, 255], 1 for those that work in [0, 1]).
+pub(crate) fn yiq_component(image: &RgbImage, row: usize, scale: f32, out: &mut Vec<f32>) {
+    let levels = unit_levels(scale);
+    let [wr, wg, wb] = YIQ[row];
+    out.clear();
+    out.extend(image.pixels().map(|p| {
+        let [r, g, b] = p.0.map(|v| levels[usize::from(v)]);
+        r * wr + g * wg + b * wb
+    }));
+}
+
+/// MATLAB's `rgb2gray` on 8-bit input: the NTSC luminance rounded (half
+/// away from zero) to a level, as the authors' MATLAB scripts for GMSD,
+/// MS-SSIM and SSIM received their input in pyiqa's calibration.
+pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
+    let [r, g, b] = pixel.map(f64::from);
+    round_level(0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b)
+}
+
+/// Rounds a non-negative luminance half up, which for these values is half
+/// away from zero; the truncating cast avoids a libm `round` call.
+fn round_level(luminance: f64) -> u8 {
+    (luminance + 0.5) as u8
+}
+
+/// [`matlab_gray_level`] of every pixel, into `out`: per-channel tables of
+/// the same float64 products, summed in the same order, so the same bits.
+pub(crate) fn matlab_gray_levels(image: &RgbImage, out: &mut Vec<u8>) {
+    let table = |weight: f64| -> [f64; 256] { std::array::from_fn(|v| weight * v as f64) };
+    let (r, g, b) = (
+        table(0.298936021293776),
+        table(0.587043074451121),
+        table(0.114020904255103),
+    );
+    out.clear();
+    out.extend(
+        image.as_raw().chunks_exact(3).map(|p| {
+            round_level(r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])])
+        }),
+    );
+}
+
+/// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
+pub(crate) fn matlab_gray(
+    image: &RgbImage,
+    scale: f32,
+    levels_buffer: &mut Vec<u8>,
+    out: &mut Vec<f32>,
+) {
+    let levels = unit_levels(scale);
+    matlab_gray_levels(image, levels_buffer);
+    out.clear();
+    out.extend(levels_buffer.iter().map(|&v| levels[usize::from(v)]));
+}
+
+/// `f32(v) / 255 * scale` for every level, rounded as float32 arithmetic does.
+fn unit_levels(scale: f32) -> [f32; 256] {
+    std::array::from_fn(|v| v as f32 / 255.0 * scale)
+}
+
+/// Resizes `buffer` to `len` without keeping its old contents in any
+/// particular state (callers overwrite every element).
+pub(crate) fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    &mut buffer[..len]
+}
+
+/// The normalised 1-D Gaussian whose outer product is piq's
+/// `gaussian_filter(size, sigma)` (centred at `(size - 1) / 2`).
+pub(crate) fn gaussian_taps(size: usize, sigma: f64) -> Vec<f32> {
+    let center = (size as f64 - 1.0) / 2.0;
+    let raw: Vec<f64> = (0..size)
+        .map(|i| (-(i as f64 - center).powi(2) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = raw.iter().sum();
+    raw.into_iter().map(|w| (w / total) as f32).collect()
+}
+
+/// Correlates a `width` x `height` plane with `taps ⊗ taps` at every
+/// position where the window fits (piq's `conv2d` without padding), writing
+/// the `(width - n + 1) x (height - n + 1)` result to `out`; `rows` is
+/// scratch.
+pub(crate) fn filter_valid(
+    plane: &[f32],
+    width: usize,
+    height: usize,
+    taps: &[f32],
+    rows: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) {
+    let n = taps.len();
+    let (out_width, out_height) = (width + 1 - n, height + 1 - n);
+    let rows = scratch(rows, out_width * height);
+    for (src, dst) in plane
+        .chunks_exact(width)
+        .zip(rows.chunks_exact_mut(out_width))
+    {
+        for (x, value) in dst.iter_mut().enumerate() {
+            *value = src[x..x + n].iter().zip(taps).map(|(v, w)| v * w).sum();
+        }
+    }
+    let out = scratch(out, out_width * out_height);
+    for (y, dst) in out.chunks_exact_mut(out_width).enumerate() {
+        dst.fill(0.0);
+        for (k, &w) in taps.iter().enumerate() {
+            let src = &rows[(y + k) * out_width..(y + k + 1) * out_width];
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += s * w;
+            }
+        }
+    }
+}
+
+/// The gradient magnitude `sqrt(gx² + gy²)` of a plane, where `gx`
+/// correlates with `smooth^T ⊗ [-1, 0, 1]` and `gy` with its transpose, with
+/// zero padding of one pixel (piq's `gradient_map`): Prewitt is
+/// `smooth = [1, 1, 1] / 3`, Scharr `[3, 10, 3] / 16`. `padded` is scratch
+/// for the zero-bordered copy that keeps the loops free of edge cases.
+pub(crate) fn gradient_magnitude(
+    plane: &[f32],
+    width: usize,
+    height: usize,
+    smooth: [f32; 3],
+    padded: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) {
+    let padded_width = width + 2;
+    let padded = scratch(padded, padded_width * (height + 2));
+    padded[..padded_width].fill(0.0);
+    padded[(height + 1) * padded_width..].fill(0.0);
+    for (dst, src) in padded[padded_width..]
+        .chunks_exact_mut(padded_width)
+        .zip(plane.chunks_exact(width))
+    {
+        dst[0] = 0.0;
+        dst[1..=width].copy_from_slice(src);
+        dst[width + 1] = 0.0;
+    }
+    let out = scratch(out, width * height);
+    for (y, dst) in out.chunks_exact_mut(width).enumerate() {
+        let row = |dy: usize| &padded[(y + dy) * padded_width..(y + dy + 1) * padded_width];
+        let (above, middle, below) = (row(0), row(1), row(2));
+        for (x, value) in dst.iter_mut().enumerate() {
+            let gx = smooth[0] * (above[x + 2] - above[x])
+                + smooth[1] * (middle[x + 2] - middle[x])
+                + smooth[2] * (below[x + 2] - below[x]);
+            let gy = smooth[0] * (below[x] - above[x])
+                + smooth[1] * (below[x + 1] - above[x + 1])
+                + smooth[2] * (below[x + 2] - above[x + 2]);
+            *value = (gx * gx + gy * gy).sqrt();
+        }
+    }
+}
+
+/// `k`×`k` average pooling with stride `k` (floor of sides that `k` does not
+/// divide).
+pub(crate) fn average_pool(
+    plane: &[f32],
+    width: usize,
+    height: usize,
+    k: usize,
+    out: &mut Vec<f32>,
+) {
+    let (out_width, out_height) = (width / k, height / k);
+    let out = scratch(out, out_width * out_height);
+    let scale = 1.0 / (k * k) as f32;
+    for (y, dst) in out.chunks_exact_mut(out_width).enumerate() {
+        for (x, value) in dst.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for dy in 0..k {
+                let row = &plane[(y * k + dy) * width + x * k..(y * k + dy) * width + x * k + k];
+                sum += row.iter().sum::<f32>();
+            }
+            *value = sum * scale;
+        }
+    }
+}
+
+/// The Dice-like similarity `(2xy + c) / (x² + y² + c)` of two values.
+#[inline]
+pub(crate) fn similarity(x: f32, y: f32, c: f32) -> f32 {
+    (2.0 * x * y + c) / (x * x + y * y + c)
+}
+
+/// Buffers for [`windowed_moments`].
+#[derive(Default)]
+pub(crate) struct Moments {
+    /// μ_x, μ_y, E[x²], E[y²], E[xy] over each window position.
+    pub(crate) maps: [Vec<f32>; 5],
+    product: Vec<f32>,
+    rows: Vec<f32>,
+}
+
+impl Moments {
+    /// The local means and second moments of two `width` x `height` planes
+    /// under the window `taps ⊗ taps`, at every position where it fits.
+    pub(crate) fn compute(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        width: usize,
+        height: usize,
+        taps: &[f32],
+    ) {
+        let [mu_x, mu_y, xx, yy, xy] = &mut self.maps;
+        filter_valid(x, width, height, taps, &mut self.rows, mu_x);
+        filter_valid(y, width, height, taps, &mut self.rows, mu_y);
+        for (target, (p, q)) in [(xx, (x, x)), (yy, (y, y)), (xy, (x, y))] {
+            let product = scratch(&mut self.product, p.len());
+            for ((o, a), b) in product.iter_mut().zip(p).zip(q) {
+                *o = a * b;
+            }
+            filter_valid(product, width, height, taps, &mut self.rows, target);
+        }
+    }
+
+    /// Filters `plane` with `taps ⊗ taps` inside the image and keeps every
+    /// second row and column from the first (piq's `conv2d(x)[..., ::2, ::2]`),
+    /// in place; returns the new width and height.
+    pub(crate) fn filter_and_subsample(
+        &mut self,
+        plane: &mut Vec<f32>,
+        width: usize,
+        height: usize,
+        taps: &[f32],
+    ) -> (usize, usize) {
+        let side = taps.len();
+        let (filtered_width, filtered_height) = (width + 1 - side, height + 1 - side);
+        let (sub_width, sub_height) = (filtered_width.div_ceil(2), filtered_height.div_ceil(2));
+        filter_valid(
+            plane,
+            width,
+            height,
+            taps,
+            &mut self.rows,
+            &mut self.product,
+        );
+        let sub = scratch(plane, sub_width * sub_height);
+        for (y, dst) in sub.chunks_exact_mut(sub_width).enumerate() {
+            let src = &self.product[2 * y * filtered_width..];
+            for (x, value) in dst.iter_mut().enumerate() {
+                *value = src[2 * x];
+            }
+        }
+        (sub_width, sub_height)
+    }
+}
