@@ -30,6 +30,22 @@ pub fn model(net: Net, weighting: Weighting) -> Lpips {
     Lpips::from_weights_dir(net, weighting, &weights_dir()).expect("converted weights load")
 }
 
+/// The number after `"key": ` in a child's JSON output.
+pub fn json_number(text: &str, key: &str) -> f64 {
+    let start = text
+        .find(&format!("\"{key}\": "))
+        .unwrap_or_else(|| panic!("no {key:?} in {text:?}"))
+        + key.len()
+        + 4;
+    text[start..]
+        .split([',', '}', '\n'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {text:?}"))
+}
+
 /// SplitMix64: reproducible images without a dependency.
 pub struct Rng(u64);
 
