@@ -14,7 +14,9 @@
 //!   schedule): fewer epochs for the official side when a full run is too
 //!   long; its time is then also extrapolated to 5+5 (it is linear in the
 //!   number of epochs) and both are printed;
-//! - `PERCEPT_BENCH_THREADS` threads of both sides (default 2).
+//! - `PERCEPT_BENCH_THREADS` threads of both sides (default 2);
+//! - `PERCEPT_BENCH_DATA` a folder to keep the generated data in and reuse
+//!   on the next run (default: a temporary folder).
 //!
 //! The data: 64×64 smooth references, each with two distortions (noise,
 //! blur, contrast, posterisation), judged by five simulated observers who
@@ -257,12 +259,24 @@ fn main() {
     Scorer::set_threads(threads);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (train_root, validation_root) = (dir.path().join("train"), dir.path().join("val"));
+    let data = std::env::var_os("PERCEPT_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_owned());
+    let (train_root, validation_root) = (data.join("train"), data.join("val"));
     let generating = Instant::now();
-    write_bapps(&train_root, 1, training_count);
-    write_bapps(&validation_root, 2, validation_count);
+    for (root, seed, count) in [
+        (&train_root, 1, training_count),
+        (&validation_root, 2, validation_count),
+    ] {
+        let existing = std::fs::read_dir(root.join("judge")).map_or(0, |d| d.count());
+        if existing != count {
+            let _ = std::fs::remove_dir_all(root);
+            write_bapps(root, seed, count);
+        }
+    }
     println!(
-        "data: {training_count} training and {validation_count} validation triplets, 64x64, BAPPS layout ({:.0} s to generate)",
+        "data: {training_count} training and {validation_count} validation triplets, 64x64, BAPPS layout in {} ({:.0} s to generate or check)",
+        data.display(),
         generating.elapsed().as_secs_f64()
     );
 

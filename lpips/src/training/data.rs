@@ -92,9 +92,9 @@ impl<'a> TripletSet<'a> {
         Ok(())
     }
 
-    /// The judges of `triplets` (indices into this set) as a float32 tensor.
-    pub(crate) fn judges(&self, triplets: &[usize], device: Device) -> Tensor {
-        let judges: Vec<f32> = triplets.iter().map(|&i| self.triplets[i].judge).collect();
+    /// Every triplet's judge, as a float32 tensor.
+    pub(crate) fn judges(&self, device: Device) -> Tensor {
+        let judges: Vec<f32> = self.triplets.iter().map(|t| t.judge).collect();
         Tensor::from_slice(&judges).to(device)
     }
 

@@ -168,7 +168,8 @@ impl Settings {
 /// What training reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress<'a> {
-    /// Lin: triplets whose patches went through the trunk so far.
+    /// Lin: triplets whose patches went through the trunk so far, counted
+    /// for the training set, then again for the validation set.
     Features { done: usize, total: usize },
     /// A training step finished (`step` is 1-based within the epoch).
     Step {
@@ -191,7 +192,7 @@ pub enum Step {
 }
 
 /// How a session gets its distances.
-enum Distances<'a> {
+enum Distances {
     /// Lin: statistics of the frozen trunk's taps.
     Precomputed {
         /// The frozen trunk, by state-dict name, on the CPU (for the output).
@@ -200,11 +201,7 @@ enum Distances<'a> {
         validation: Option<PairStatistics>,
     },
     /// Tune and scratch: the trunk in the loop.
-    EndToEnd {
-        trunk: Trunk,
-        training: TripletSet<'a>,
-        validation: Option<TripletSet<'a>>,
-    },
+    EndToEnd { trunk: Trunk },
 }
 
 /// A model being trained, one step at a time.
@@ -214,7 +211,7 @@ pub struct Session<'a> {
     lins: Vec<Tensor>,
     rank: RankNet,
     adam: Adam,
-    distances: Distances<'a>,
+    distances: Distances,
     training_judges: Tensor,
     training_set: TripletSet<'a>,
     validation_set: Option<TripletSet<'a>>,
@@ -250,12 +247,7 @@ impl<'a> Session<'a> {
             let mut all: Vec<&Tensor> = trunk.parameters().into_iter().map(|(_, p)| p).collect();
             all.extend(&parameters);
             let adam = Adam::new(&all);
-            let distances = Distances::EndToEnd {
-                trunk,
-                training,
-                validation,
-            };
-            (distances, adam)
+            (Distances::EndToEnd { trunk }, adam)
         } else {
             let adam = Adam::new(&parameters);
             (
@@ -266,7 +258,7 @@ impl<'a> Session<'a> {
         Ok(Self {
             net,
             device,
-            training_judges: training.judges(&(0..training.len()).collect::<Vec<_>>(), device),
+            training_judges: training.judges(device),
             lins,
             rank,
             adam,
@@ -295,10 +287,10 @@ impl<'a> Session<'a> {
             Distances::Precomputed { training, .. } => {
                 training.distances(&index, &self.lin_vector(), dropout)
             }
-            Distances::EndToEnd {
-                trunk, training, ..
-            } => {
-                let (images, slots) = training.load_distinct(self.net, batch, self.device)?;
+            Distances::EndToEnd { trunk } => {
+                let (images, slots) =
+                    self.training_set
+                        .load_distinct(self.net, batch, self.device)?;
                 pair_distances(&trunk.normalised_taps(&images), &slots, &self.lins, dropout)
             }
         };
@@ -380,15 +372,11 @@ impl<'a> Session<'a> {
                 };
                 Ok(statistics.all_distances(&self.lin_vector()))
             }
-            Distances::EndToEnd {
-                trunk,
-                training,
-                validation: validation_set,
-            } => {
+            Distances::EndToEnd { trunk } => {
                 let set = if validation {
-                    validation_set.as_ref().expect("validation set")
+                    self.validation_set.as_ref().expect("validation set")
                 } else {
-                    training
+                    &self.training_set
                 };
                 let _no_grad = tch::no_grad_guard();
                 let all: Vec<usize> = (0..set.len()).collect();
@@ -459,14 +447,14 @@ impl<'a> Session<'a> {
 
 /// Lin: keeps the frozen trunk's weights for the output and runs the sets'
 /// patches through it once.
-fn precompute<'a>(
+fn precompute(
     net: Net,
     device: Device,
     trunk: Trunk,
     training: &TripletSet,
     validation: Option<&TripletSet>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Distances<'a>, TrainingError> {
+) -> Result<Distances, TrainingError> {
     let state: Vec<(String, Tensor)> = trunk
         .parameters()
         .into_iter()
@@ -538,6 +526,10 @@ pub fn train(
         stopped: None,
         wall_seconds: 0.0,
     };
+    // Lin steps are a few small matrix products: intra-op threads only add
+    // synchronisation, which on a busy machine costs a time slice per
+    // operation (100 tiny steps took 10–35 s with 2 threads under load).
+    let _threads = (settings.mode == Mode::Lin).then(OneThread::enter);
     let mut shuffler = Shuffler::new(settings.seed);
     let mut order: Vec<usize> = (0..training.len()).collect();
     let steps_per_epoch = order.len().div_ceil(settings.batch_size);
@@ -598,6 +590,23 @@ pub fn train(
         metric: session.metric(),
         record,
     })
+}
+
+/// libtorch's intra-op thread count set to 1 until dropped, then restored.
+struct OneThread(i32);
+
+impl OneThread {
+    fn enter() -> Self {
+        let previous = tch::get_num_threads();
+        tch::set_num_threads(1);
+        Self(previous)
+    }
+}
+
+impl Drop for OneThread {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.0);
+    }
 }
 
 #[cfg(test)]
