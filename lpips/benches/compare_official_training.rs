@@ -83,31 +83,9 @@ fn write_bapps(root: &Path, seed: u64, count: usize) {
         std::fs::create_dir_all(root.join(sub)).expect("create folder");
     }
     for start in (0..count).step_by(500) {
-        let n = 500.min(count - start);
-        let mut patches = Vec::new();
-        let mut layout = Vec::new();
-        for _ in 0..n {
-            let reference = common::smooth_image(&mut rng, 64, 64);
-            let (k0, k1) = (rng.below(4), rng.below(4));
-            let p0 = common::distort(&mut rng, &reference, k0);
-            let p1 = common::distort(&mut rng, &reference, k1);
-            let base = patches.len();
-            patches.extend([reference, p0, p1]);
-            layout.push(Triplet {
-                reference: base,
-                p0: base + 1,
-                p1: base + 2,
-            });
-        }
-        let distances = observer.score_triplets(&patches, &layout).expect("scoring");
-        for (i, d) in distances.iter().enumerate() {
-            let mut gaussian = || (0..12).map(|_| rng.unit()).sum::<f64>() - 6.0;
-            let votes = (0..5)
-                .filter(|_| {
-                    f64::from(d.d1) * (1.0 + 0.15 * gaussian())
-                        < f64::from(d.d0) * (1.0 + 0.15 * gaussian())
-                })
-                .count();
+        let (patches, judged) =
+            common::observed_triplets(&mut rng, &observer, 500.min(count - start), 0.15);
+        for (i, judged) in judged.iter().enumerate() {
             let name = format!("{:06}", start + i);
             for (slot, sub) in ["ref", "p0", "p1"].iter().enumerate() {
                 patches[3 * i + slot]
@@ -116,7 +94,7 @@ fn write_bapps(root: &Path, seed: u64, count: usize) {
             }
             std::fs::write(
                 root.join("judge").join(format!("{name}.npy")),
-                npy_scalar(votes as f32 / 5.0),
+                npy_scalar(judged.judge),
             )
             .expect("write judge");
         }

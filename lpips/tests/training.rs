@@ -20,47 +20,11 @@ use tch::{Device, Tensor};
 const STEP_TOLERANCE: f64 = 1e-5;
 const RELOAD_TOLERANCE: f64 = 1e-6;
 
-/// `count` triplets of a smooth reference and two distortions of it, with
-/// judges from five simulated observers who follow `lpips-alex-nolin` with
-/// multiplicative noise `noise` on each distance.
+/// Triplets judged by observers who follow `lpips-alex-nolin` (see
+/// [`common::observed_triplets`]).
 fn triplets(seed: u64, count: usize, noise: f64) -> (Vec<RgbImage>, Vec<JudgedTriplet>) {
-    let mut rng = common::Rng::new(seed);
-    let mut patches = Vec::new();
-    let mut layout = Vec::new();
-    for _ in 0..count {
-        let reference = common::smooth_image(&mut rng, 64, 64);
-        let (kind0, kind1) = (rng.below(4), rng.below(4));
-        let p0 = common::distort(&mut rng, &reference, kind0);
-        let p1 = common::distort(&mut rng, &reference, kind1);
-        let base = patches.len();
-        patches.extend([reference, p0, p1]);
-        layout.push(Triplet {
-            reference: base,
-            p0: base + 1,
-            p1: base + 2,
-        });
-    }
     let observer = Scorer::new(common::model(Net::Alex, Weighting::ChannelSum));
-    let distances = observer.score_triplets(&patches, &layout).expect("scoring");
-    let judged = layout
-        .into_iter()
-        .zip(distances)
-        .map(|(triplet, d)| {
-            let mut gaussian = || (0..12).map(|_| rng.unit()).sum::<f64>() - 6.0;
-            let votes = (0..5)
-                .filter(|_| {
-                    let d0 = f64::from(d.d0) * (1.0 + noise * gaussian());
-                    let d1 = f64::from(d.d1) * (1.0 + noise * gaussian());
-                    d1 < d0
-                })
-                .count();
-            JudgedTriplet {
-                triplet,
-                judge: votes as f32 / 5.0,
-            }
-        })
-        .collect();
-    (patches, judged)
+    common::observed_triplets(&mut common::Rng::new(seed), &observer, count, noise)
 }
 
 fn python() -> PathBuf {

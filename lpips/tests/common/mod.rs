@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use image::RgbImage;
-use lpips::{Lpips, Net, Weighting};
+use lpips::training::JudgedTriplet;
+use lpips::{Lpips, Net, Scorer, Triplet, Weighting};
 
 /// A directory named by `var`, which `cargo xtask test` sets up; missing it is
 /// a failure, not a skip.
@@ -165,4 +166,52 @@ pub fn distort(rng: &mut Rng, image: &RgbImage, kind: u64) -> RgbImage {
             })
         }
     }
+}
+
+/// `count` 64×64 triplets of a smooth reference and two distortions of it,
+/// judged by five simulated observers who follow `observer`'s distances with
+/// multiplicative Gaussian noise of relative size `noise`; the judge is the
+/// share preferring p1.
+pub fn observed_triplets(
+    rng: &mut Rng,
+    observer: &Scorer,
+    count: usize,
+    noise: f64,
+) -> (Vec<RgbImage>, Vec<JudgedTriplet>) {
+    let mut patches = Vec::new();
+    let mut layout = Vec::new();
+    for _ in 0..count {
+        let reference = smooth_image(rng, 64, 64);
+        let (kind0, kind1) = (rng.below(4), rng.below(4));
+        let p0 = distort(rng, &reference, kind0);
+        let p1 = distort(rng, &reference, kind1);
+        let base = patches.len();
+        patches.extend([reference, p0, p1]);
+        layout.push(Triplet {
+            reference: base,
+            p0: base + 1,
+            p1: base + 2,
+        });
+    }
+    let distances = observer.score_triplets(&patches, &layout).expect("scoring");
+    let judged = layout
+        .into_iter()
+        .zip(distances)
+        .map(|(triplet, d)| {
+            // Irwin–Hall: a cheap, reproducible standard normal.
+            let mut gaussian = || (0..12).map(|_| rng.unit()).sum::<f64>() - 6.0;
+            let votes = (0..5)
+                .filter(|_| {
+                    let d0 = f64::from(d.d0) * (1.0 + noise * gaussian());
+                    let d1 = f64::from(d.d1) * (1.0 + noise * gaussian());
+                    d1 < d0
+                })
+                .count();
+            JudgedTriplet {
+                triplet,
+                judge: votes as f32 / 5.0,
+            }
+        })
+        .collect();
+    (patches, judged)
 }
