@@ -14,7 +14,8 @@ use crate::error::{LpipsError, Result};
 use crate::weights::WeightFile;
 
 /// The backbone network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Net {
     /// AlexNet, taps relu1–relu5 (the paper's and the package's default).
     Alex,
@@ -93,18 +94,36 @@ impl FromStr for Net {
 
 /// A convolution (always followed by an in-place ReLU in both networks).
 #[derive(Clone, Copy)]
-struct ConvSpec {
+pub(crate) struct ConvSpec {
     /// Index in torchvision's `features`, which names the weights.
-    index: usize,
-    in_channels: i64,
-    out_channels: i64,
-    kernel: i64,
-    stride: i64,
-    padding: i64,
+    pub(crate) index: usize,
+    pub(crate) in_channels: i64,
+    pub(crate) out_channels: i64,
+    pub(crate) kernel: i64,
+    pub(crate) stride: i64,
+    pub(crate) padding: i64,
+}
+
+impl ConvSpec {
+    /// The state-dict prefix of this convolution in tap slice `slice_number`
+    /// (1-based): `net.slice{S}.{I}`.
+    pub(crate) fn prefix(&self, slice_number: usize) -> String {
+        format!("net.slice{slice_number}.{}", self.index)
+    }
+
+    /// Shape of the weight, OIHW.
+    pub(crate) fn weight_shape(&self) -> [i64; 4] {
+        [
+            self.out_channels,
+            self.in_channels,
+            self.kernel,
+            self.kernel,
+        ]
+    }
 }
 
 #[derive(Clone, Copy)]
-enum Layer {
+pub(crate) enum Layer {
     Conv(ConvSpec),
     /// Square max pooling without padding, floor mode.
     MaxPool {
@@ -175,7 +194,7 @@ const VGG_SLICES: [&[Layer]; 5] = [
     ],
 ];
 
-fn slices(net: Net) -> &'static [&'static [Layer]; 5] {
+pub(crate) fn slices(net: Net) -> &'static [&'static [Layer]; 5] {
     match net {
         Net::Alex => &ALEX_SLICES,
         Net::Vgg => &VGG_SLICES,
@@ -266,16 +285,8 @@ impl Backbone {
 fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {
     Ok(match layer {
         Layer::Conv(spec) => {
-            let prefix = format!("net.slice{slice_number}.{}", spec.index);
-            let weight = weights.take(
-                &format!("{prefix}.weight"),
-                &[
-                    spec.out_channels,
-                    spec.in_channels,
-                    spec.kernel,
-                    spec.kernel,
-                ],
-            )?;
+            let prefix = spec.prefix(slice_number);
+            let weight = weights.take(&format!("{prefix}.weight"), &spec.weight_shape())?;
             let (stride, padding) = ([spec.stride; 2], [spec.padding; 2]);
             LoadedLayer::Conv {
                 weight: weight.to_mkldnn().mkldnn_reorder_conv2d_weight(

@@ -49,6 +49,10 @@ pub enum LpipsError {
     PatchIndex { index: usize, count: usize },
     #[error("unknown network `{0}`; expected `alex` or `vgg`")]
     UnknownNet(String),
+    #[error("unknown device `{0}`; expected cpu, cuda or auto")]
+    UnknownDevice(String),
+    #[error("--device cuda: libtorch sees no CUDA device on this machine (use cpu, or auto to take a GPU only when there is one)")]
+    CudaUnavailable,
     #[error("libtorch error: {0}")]
     Torch(#[from] tch::TchError),
 }

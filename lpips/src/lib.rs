@@ -7,16 +7,21 @@
 //!   the tensor names) and compares batches of images;
 //! - [`Scorer`] scores 2AFC triplets and JND pairs over a set of patches,
 //!   computing each patch's features once per batch;
-//! - [`image_input`] reads images and turns them into network input.
+//! - [`image_input`] reads images and turns them into network input;
+//! - [`training`] learns LPIPS from 2AFC judgments (lin, tune, scratch) as
+//!   the official trainer does.
 
 pub mod backbone;
+pub mod device;
 pub mod error;
 pub mod image_input;
 pub mod model;
 pub mod scoring;
+pub mod training;
 pub mod weights;
 
 pub use backbone::Net;
+pub use device::DeviceChoice;
 pub use error::{LpipsError, Result};
 /// The `image` crate this API takes images from.
 pub use image;

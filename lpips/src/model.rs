@@ -17,11 +17,11 @@ use crate::weights::WeightFile;
 
 /// Guards the unit normalisation against all-zero feature vectors; the
 /// official `normalize_tensor`'s value.
-const NORMALIZE_EPS: f64 = 1e-10;
+pub(crate) const NORMALIZE_EPS: f64 = 1e-10;
 /// The reference scaling layer's per-channel shift and scale, applied to
 /// inputs in [-1, 1].
-const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
-const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
+pub(crate) const INPUT_SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
+pub(crate) const INPUT_SCALE: [f32; 3] = [0.458, 0.448, 0.450];
 
 /// How the per-tap squared differences of the normalised features are weighed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +48,7 @@ pub struct Lpips {
 /// Unit-normalised taps of a batch of images, computed once and compared
 /// against many others.
 pub struct Features {
-    taps: Vec<Tensor>,
+    pub(crate) taps: Vec<Tensor>,
     height: i64,
     width: i64,
 }
@@ -78,7 +78,26 @@ impl Lpips {
     /// for the tensor names). With [`Weighting::ChannelSum`] the file need not
     /// hold the linear layers.
     pub fn load(net: Net, weighting: Weighting, weights_path: &Path) -> Result<Self> {
-        let mut weights = WeightFile::open(weights_path, net.name())?;
+        Self::from_weights(net, weighting, WeightFile::open(weights_path, net.name())?)
+    }
+
+    /// A model from named tensors in memory (a state dict with the names of
+    /// [`crate::weights`]), e.g. weights just trained; `origin` names them in
+    /// errors.
+    pub fn from_state_dict(
+        net: Net,
+        weighting: Weighting,
+        origin: &Path,
+        tensors: impl IntoIterator<Item = (String, Tensor)>,
+    ) -> Result<Self> {
+        Self::from_weights(
+            net,
+            weighting,
+            WeightFile::from_tensors(origin, net.name(), tensors),
+        )
+    }
+
+    fn from_weights(net: Net, weighting: Weighting, mut weights: WeightFile) -> Result<Self> {
         let backbone = Backbone::load(net, &mut weights)?;
         let lins = match weighting {
             Weighting::Lin => Some(

@@ -32,11 +32,20 @@ impl WeightFile {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Self {
-            path: path.to_owned(),
+        Ok(Self::from_tensors(path, net, tensors))
+    }
+
+    /// Named tensors already in memory; `origin` names them in errors.
+    pub(crate) fn from_tensors(
+        origin: &Path,
+        net: &'static str,
+        tensors: impl IntoIterator<Item = (String, Tensor)>,
+    ) -> Self {
+        Self {
+            path: origin.to_owned(),
             net,
             tensors: tensors.into_iter().collect(),
-        })
+        }
     }
 
     /// The float32 tensor `name`, which must have exactly `expected` shape and

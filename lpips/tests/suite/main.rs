@@ -6,4 +6,5 @@ mod calibration;
 mod common;
 mod differential;
 mod scoring;
+mod training;
 mod weights;
