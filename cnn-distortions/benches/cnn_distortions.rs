@@ -1,0 +1,93 @@
+//! Bank build time for 24 networks at the default ranges, then CNN-distorted
+//! 64×64 patches per second beside the traditional family's in the same run.
+//!
+//! `cargo bench -p cnn_distortions` (with `eval "$(cargo xtask env)"`). Set
+//! `CNN_BENCH_BANK=DIR` to keep the bank there (a second run then reuses it
+//! and only measures inference).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use cnn_distortions::{Bank, BuildOptions, SpecSampler};
+use common::{demo_photos, patches};
+use distortions::image::RgbImage;
+use distortions::Sampler;
+
+const NETWORKS: u32 = 24;
+const PATCHES_PER_NETWORK: usize = 64;
+
+fn main() {
+    let photos = demo_photos();
+    let temporary = tempfile::tempdir().expect("a temporary folder");
+    let dir = std::env::var_os("CNN_BENCH_BANK")
+        .map(Into::into)
+        .unwrap_or_else(|| temporary.path().to_owned());
+    println!(
+        "{} libtorch threads, bank in {}",
+        tch::get_num_threads(),
+        dir.display()
+    );
+
+    let options = BuildOptions {
+        count: NETWORKS,
+        seed: 0,
+        sampler: SpecSampler::default(),
+    };
+    let started = Instant::now();
+    let mut trained = 0;
+    let bank = Bank::build(&dir, &options, &photos, |progress| {
+        let record = progress.record;
+        trained += u32::from(progress.trained);
+        println!(
+            "{:>2}/{} {} {:<22} {:>3} iterations  loss {:.4}  {:>5.1} s{}",
+            progress.done,
+            progress.count,
+            record.id,
+            record.spec.task_name(),
+            record.spec.learning.iterations,
+            record.training_loss,
+            record.training_seconds,
+            if progress.trained { "" } else { "  (kept)" }
+        );
+    })
+    .expect("the bank builds");
+    println!(
+        "bank build: {trained} of {NETWORKS} networks trained in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let records = bank.list().expect("the bank lists");
+    let total = records.len() * PATCHES_PER_NETWORK;
+    let references = patches(&photos, total, 64);
+    let started = Instant::now();
+    let networks: Vec<_> = records
+        .iter()
+        .map(|record| bank.load(&record.id).expect("the network loads"))
+        .collect();
+    println!(
+        "loading {} networks (hash check included): {:.2} s",
+        networks.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    for (network, chunk) in networks.iter().zip(references.chunks(PATCHES_PER_NETWORK)) {
+        let chunk: Vec<&RgbImage> = chunk.iter().collect();
+        let seeds: Vec<u64> = (0..chunk.len() as u64).collect();
+        network.apply(&chunk, &seeds).expect("the network applies");
+    }
+    let cnn_rate = total as f64 / started.elapsed().as_secs_f64();
+
+    let sampler = Sampler::default();
+    let started = Instant::now();
+    for (index, reference) in references.iter().enumerate() {
+        let pipeline = sampler.sample_seeded(index as u64);
+        pipeline
+            .apply(reference, index as u64)
+            .expect("the pipeline applies");
+    }
+    let traditional_rate = total as f64 / started.elapsed().as_secs_f64();
+    println!("64x64 patches/s: cnn {cnn_rate:.0}, traditional {traditional_rate:.0} (cnn/traditional {:.2})", cnn_rate / traditional_rate);
+}
