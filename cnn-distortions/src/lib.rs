@@ -41,20 +41,20 @@
 //! |---|---|
 //! | task | autoencoding; denoising, white or pink Gaussian noise of RMS 0.02–0.10 of full scale; colorization from the luma; super-resolution ×2 or ×4 (box-averaged down, bilinear back up); deblurring a Gaussian blur of σ 0.8–2.5 px; JPEG artifact removal at quality 10–40 |
 //! | depth | 1–3 levels down and as many up (sides must be multiples of 2^depth) |
-//! | width | 8, 16, 24 or 32 channels at full resolution, doubling per level up to 32 or 64 |
+//! | width | 8, 12 or 16 channels at full resolution, doubling per level up to 32 or 48 |
 //! | kernels | 3×3 or 5×5 |
 //! | convolutions per level | 1 or 2 |
 //! | downsampling | stride-2 convolution, 2×2 max pooling or 2×2 average pooling |
 //! | upsampling | 4×4 stride-2 transposed convolution, nearest or bilinear resize then a convolution |
 //! | skip connections | U-Net concatenations, or none |
-//! | global residual | output = input + correction, or not |
+//! | global residual | output = input + correction (3 networks in 4, the correction's last layer starting small), or not |
 //! | normalisation | none, batch norm, instance norm |
 //! | activation | ReLU or leaky ReLU (0.2) |
 //! | output activation | none (clamped at inference), tanh, hardtanh |
 //! | loss | L1 or L2 |
 //! | optimiser, learning rate (log-uniform) | Adam 2e-4–5e-3, SGD with momentum 0.9 1e-3–3e-2, RMSprop 1e-4–2e-3 |
-//! | iterations (log-uniform) | 30–600 by default (short runs leave the networks under-trained on purpose) |
-//! | batches | 16 random 32×32 patches of the training images per iteration |
+//! | iterations (log-uniform) | 20–400 by default (short runs leave the networks under-trained on purpose) |
+//! | batches | 8 random 32×32 patches of the training images per iteration |
 //!
 //! # Reproducibility
 //!

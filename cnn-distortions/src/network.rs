@@ -9,6 +9,9 @@ use crate::spec::{
     Activation, Architecture, Downsampling, Normalization, OutputActivation, Upsampling,
 };
 
+/// The initial weights' standard deviation of a residual network's head.
+const RESIDUAL_HEAD_STDEV: f64 = 0.01;
+
 /// The layers of one network, registered in a `VarStore` under stable names
 /// (`stem`, `down{l}`, `up{l}`, `head`), which are the tensor names of its
 /// safetensors file.
@@ -118,6 +121,14 @@ impl Network {
             kernel,
             nn::ConvConfig {
                 padding: kernel / 2,
+                ws_init: if a.global_residual {
+                    nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: RESIDUAL_HEAD_STDEV,
+                    }
+                } else {
+                    nn::ConvConfig::default().ws_init
+                },
                 ..Default::default()
             },
         );

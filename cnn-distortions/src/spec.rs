@@ -70,7 +70,9 @@ pub struct Architecture {
     pub upsampling: Upsampling,
     /// U-Net concatenation of each encoder level into the decoder.
     pub skip_connections: bool,
-    /// The network predicts a correction added to its input.
+    /// The network predicts a correction added to its input; its head then
+    /// starts small (weights of standard deviation 0.01), so that an
+    /// under-trained network disturbs its input rather than replacing it.
     pub global_residual: bool,
     pub normalization: Normalization,
     pub activation: Activation,
@@ -172,11 +174,11 @@ impl Optimizer {
 
 /// Training patches are this big, in batches of this many.
 pub const TRAINING_PATCH_SIZE: u32 = 32;
-pub const TRAINING_BATCH_SIZE: u32 = 16;
+pub const TRAINING_BATCH_SIZE: u32 = 8;
 /// The iteration range drawn by default (log-uniform): the short end gives
 /// clearly under-trained networks, the long end ones that have learnt
 /// their task's coarse structure.
-pub const DEFAULT_ITERATIONS: RangeInclusive<u32> = 30..=600;
+pub const DEFAULT_ITERATIONS: RangeInclusive<u32> = 20..=400;
 
 /// Draws network specs from a seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,8 +238,8 @@ impl SpecSampler {
         };
         let architecture = Architecture {
             depth: 1 + below(&mut rng, 3) as u32,
-            base_width: pick(&mut rng, &[8, 16, 24, 32]),
-            max_width: pick(&mut rng, &[32, 64]),
+            base_width: pick(&mut rng, &[8, 12, 16]),
+            max_width: pick(&mut rng, &[32, 48]),
             kernel_size: pick(&mut rng, &[3, 5]),
             convs_per_level: 1 + below(&mut rng, 2) as u32,
             downsampling: pick(
@@ -257,7 +259,7 @@ impl SpecSampler {
                 ],
             ),
             skip_connections: below(&mut rng, 2) == 1,
-            global_residual: below(&mut rng, 2) == 1,
+            global_residual: below(&mut rng, 4) != 0,
             normalization: pick(
                 &mut rng,
                 &[

@@ -14,9 +14,9 @@ const PATCHES: usize = 60;
 
 #[test]
 fn cnn_and_traditional_lpips_interquartile_ranges_overlap() {
-    // Shorter training than the default 30–600 iterations keeps the test
+    // Shorter training than the default 20–400 iterations keeps the test
     // quick; it errs towards the under-trained, most distorting end.
-    let (_dir, bank) = build_bank(NETWORKS, 11, 30..=150);
+    let (_dir, bank) = build_bank(NETWORKS, 11, 20..=100);
     let references = patches(&demo_photos(), PATCHES, 64);
     let model = Lpips::from_weights_dir(Net::Alex, Weighting::Lin, &env_dir("PERCEPT_WEIGHTS_DIR"))
         .expect("the converted LPIPS weights load");

@@ -1,9 +1,12 @@
 //! Bank build time for 24 networks at the default ranges, then CNN-distorted
 //! 64×64 patches per second beside the traditional family's in the same run.
 //!
-//! `cargo bench -p cnn_distortions` (with `eval "$(cargo xtask env)"`). Set
-//! `CNN_BENCH_BANK=DIR` to keep the bank there (a second run then reuses it
-//! and only measures inference).
+//! `cargo run -p cnn_distortions --example bench` (with
+//! `eval "$(cargo xtask env)"`): both families' pixel code is optimised in
+//! the dev profile (opt-level 3) and libtorch is a release build, so the
+//! numbers are release numbers. Set `CNN_BENCH_BANK=DIR` to keep the bank
+//! there (a second run then reuses it and only measures inference), and
+//! `CNN_BENCH_THREADS=N` to set libtorch's thread count.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,6 +22,10 @@ const NETWORKS: u32 = 24;
 const PATCHES_PER_NETWORK: usize = 64;
 
 fn main() {
+    if let Some(threads) = std::env::var_os("CNN_BENCH_THREADS") {
+        let threads = threads.to_str().and_then(|t| t.parse().ok());
+        tch::set_num_threads(threads.expect("CNN_BENCH_THREADS is a number"));
+    }
     let photos = demo_photos();
     let temporary = tempfile::tempdir().expect("a temporary folder");
     let dir = std::env::var_os("CNN_BENCH_BANK")
