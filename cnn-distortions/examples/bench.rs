@@ -14,7 +14,7 @@ mod common;
 use std::time::Instant;
 
 use cnn_distortions::{Bank, BuildOptions, SpecSampler};
-use common::{demo_photos, patches};
+use common::{demo_photos, patches, progress_line};
 use distortions::image::RgbImage;
 use distortions::Sampler;
 
@@ -45,19 +45,8 @@ fn main() {
     let started = Instant::now();
     let mut trained = 0;
     let bank = Bank::build(&dir, &options, &photos, |progress| {
-        let record = progress.record;
         trained += u32::from(progress.trained);
-        println!(
-            "{:>2}/{} {} {:<22} {:>3} iterations  loss {:.4}  {:>5.1} s{}",
-            progress.done,
-            progress.count,
-            record.id,
-            record.spec.task_name(),
-            record.spec.learning.iterations,
-            record.training_loss,
-            record.training_seconds,
-            if progress.trained { "" } else { "  (kept)" }
-        );
+        println!("{}", progress_line(progress));
     })
     .expect("the bank builds");
     println!(

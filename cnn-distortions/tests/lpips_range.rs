@@ -9,7 +9,7 @@ use distortions::image::RgbImage;
 use distortions::Sampler;
 use lpips::{Lpips, Net, Weighting};
 
-const NETWORKS: u32 = 6;
+const NETWORKS: u32 = 4;
 const PATCHES: usize = 60;
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use cnn_distortions::{Bank, BuildOptions, SpecSampler};
+use cnn_distortions::{Bank, BuildOptions, BuildProgress, SpecSampler};
 use distortions::image::{self, imageops, RgbImage};
 
 /// A directory named by `var`, which `cargo xtask test` sets up; missing it
@@ -66,18 +66,24 @@ pub fn build_bank(
         sampler: SpecSampler::with_iterations(iterations).expect("a valid range"),
     };
     let bank = Bank::build(dir.path(), &options, &demo_photos(), |progress| {
-        let record = progress.record;
-        eprintln!(
-            "built {}/{} {} ({}, {} iterations, loss {:.4}, {:.1} s)",
-            progress.done,
-            progress.count,
-            record.id,
-            record.spec.task_name(),
-            record.spec.learning.iterations,
-            record.training_loss,
-            record.training_seconds
-        );
+        eprintln!("{}", progress_line(progress))
     })
     .expect("the bank builds");
     (dir, bank)
+}
+
+/// One line about a network a build has kept or trained.
+pub fn progress_line(progress: &BuildProgress) -> String {
+    let record = progress.record;
+    format!(
+        "{:>2}/{} {} {:<22} {:>3} iterations  loss {:.4}  {:>5.1} s{}",
+        progress.done,
+        progress.count,
+        record.id,
+        record.spec.task_name(),
+        record.spec.learning.iterations,
+        record.training_loss,
+        record.training_seconds,
+        if progress.trained { "" } else { "  (kept)" }
+    )
 }
