@@ -98,7 +98,9 @@ impl CnnNetwork {
     /// which sizes it takes.
     pub fn check_patch_size(&self, width: u32, height: u32) -> Result<()> {
         let multiple = self.record.spec.side_multiple();
-        let fits = |side: u32| side % multiple == 0 && (multiple..=MAX_PATCH_SIDE).contains(&side);
+        let fits = |side: u32| {
+            side.is_multiple_of(multiple) && (multiple..=MAX_PATCH_SIDE).contains(&side)
+        };
         if fits(width) && fits(height) {
             return Ok(());
         }

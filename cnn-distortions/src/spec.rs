@@ -346,7 +346,7 @@ impl NetworkSpec {
                 "learning.iterations and learning.batch_size must be at least 1",
             ),
             (
-                l.patch_size % self.side_multiple() == 0 && l.patch_size > 0,
+                l.patch_size > 0 && l.patch_size.is_multiple_of(self.side_multiple()),
                 "learning.patch_size must be a multiple of the side multiple",
             ),
             (
@@ -434,6 +434,6 @@ mod tests {
         let sampler = SpecSampler::with_iterations(5..=5).unwrap();
         assert!((0..50).all(|seed| sampler.sample(seed).learning.iterations == 5));
         assert!(SpecSampler::with_iterations(0..=5).is_err());
-        assert!(SpecSampler::with_iterations(9..=5).is_err());
+        assert!(SpecSampler::with_iterations(RangeInclusive::new(9, 5)).is_err());
     }
 }
