@@ -593,14 +593,23 @@ async fn a_server_killed_mid_generation_leaves_the_rest_to_the_next_process(pool
         generation_state(&pool, stored.id).await,
         ("ready".to_owned(), total, total)
     );
-    let job = sqlx::query(
-        "SELECT status, owner_process, attempts, progress_done, progress_total
-         FROM jobs WHERE id = $1",
-    )
-    .bind(stored.generation_job_id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    // The job is marked done just after the transaction that made the
+    // experiment ready.
+    let job = loop {
+        let job = sqlx::query(
+            "SELECT status, owner_process, attempts, progress_done, progress_total
+             FROM jobs WHERE id = $1",
+        )
+        .bind(stored.generation_job_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if job.get::<String, _>("status") != "running" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job was never marked done");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(job.get::<String, _>("status"), "done");
     assert_ne!(job.get::<String, _>("owner_process"), killed_owner);
     assert_eq!(job.get::<i32, _>("attempts"), 2);
