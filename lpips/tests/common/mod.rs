@@ -1,7 +1,7 @@
 //! Shared by the integration tests: the environment `cargo xtask test`
 //! provides, and reproducible test images.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 use std::path::PathBuf;
 
