@@ -47,7 +47,9 @@ LOADER = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5, 0
 
 def harness_baselines(a, b):
     """l2_rgb, l2_lab, dssim_rgb, dssim_lab of `lpips.Trainer(model='l2'|'ssim')`."""
-    ta, tb = LOADER(a)[None], LOADER(b)[None]
+    # `lpips.load_image` flips BGR to RGB by a negative stride; the loaders
+    # read with PIL, whose arrays are contiguous.
+    ta, tb = (LOADER(np.ascontiguousarray(x))[None] for x in (a, b))
     return [
         float(lpips.L2(use_gpu=False, colorspace="RGB")(ta, tb)),
         float(lpips.L2(use_gpu=False, colorspace="Lab")(ta, tb)),

@@ -203,10 +203,12 @@ fn baselines_match_official() {
             |a, b| dssim(a, b, ColorSpace::Rgb).unwrap(),
             1e-7,
         ),
+        // The harness's Lab SSIM goes through float32 colour conversion:
+        // 5.7e-7 apart at most here, inside the 1e-6 the issue asks for.
         (
             "dssim_lab",
             |a, b| dssim(a, b, ColorSpace::Lab).unwrap(),
-            1e-7,
+            1e-6,
         ),
         ("psnr", |a, b| psnr(a, b).unwrap(), 1e-9),
     ];
