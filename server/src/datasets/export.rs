@@ -15,9 +15,10 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
-use futures_util::TryStreamExt;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
 use super::npy;
@@ -96,11 +97,12 @@ pub async fn export(
             excluded: &excluded,
             flagged: &flagged,
         };
-        if experiment.kind == "jnd" {
-            export.jnd(&judged).await?;
+        let kind = if experiment.kind == "jnd" {
+            StimulusKind::Pair
         } else {
-            export.two_afc(&judged, experiment.patch_size).await?;
-        }
+            StimulusKind::Triplet
+        };
+        export.stimuli(&judged, kind, experiment.patch_size).await?;
         manifest_experiments.push(json!({
             "id": experiment.id,
             "name": experiment.name,
@@ -189,131 +191,156 @@ impl<S: DatasetSink> Export<'_, S> {
         format!("{:06}", *index - 1)
     }
 
-    async fn two_afc(&mut self, judged: &Judged<'_>, patch_size: i32) -> anyhow::Result<()> {
-        let tallies = tallies::tallies(
-            self.pool,
-            StimulusKind::Triplet,
-            &[judged.experiment_id],
-            judged.excluded,
-        )
-        .await?;
-        let mut item_of_triplet: HashMap<i64, String> = HashMap::new();
-        let mut triplets = sqlx::query!(
+    /// Writes the experiment's judged stimuli of `kind` (those with a counted
+    /// judgment): their images, their BAPPS share file, their manifest items,
+    /// then one CSV row per judgment.
+    async fn stimuli(
+        &mut self,
+        judged: &Judged<'_>,
+        kind: StimulusKind,
+        patch_size: i32,
+    ) -> anyhow::Result<()> {
+        let tallies =
+            tallies::tallies(self.pool, kind, &[judged.experiment_id], judged.excluded).await?;
+        // BAPPS' share file and the manifest's names for a tally.
+        let (share_folder, yes_field) = match kind {
+            StimulusKind::Triplet => ("judge", "chose_p1"),
+            StimulusKind::Pair => ("same", "said_same"),
+        };
+        let folder = judged.folder;
+        let mut item_of_stimulus: HashMap<i64, String> = HashMap::new();
+        let mut stimuli = exported_stimuli(self.pool, kind, judged.experiment_id, patch_size);
+        while let Some(stimulus) = stimuli.try_next().await? {
+            let Some(tally) = tallies.get(&stimulus.id) else {
+                continue;
+            };
+            let name = self.next_name(folder);
+            for (part, png) in &stimulus.images {
+                self.sink
+                    .add(&format!("{folder}/{part}/{name}.png"), png)
+                    .await?;
+            }
+            let share = tally.share();
+            self.sink
+                .add(
+                    &format!("{folder}/{share_folder}/{name}.npy"),
+                    &npy::encode_share(share),
+                )
+                .await?;
+            let item = format!("{folder}/{name}");
+            let mut fields = stimulus.manifest_fields;
+            fields.insert("item".into(), json!(item));
+            fields.insert("experiment_id".into(), json!(judged.experiment_id));
+            fields.insert("judgments".into(), json!(tally.judgments));
+            fields.insert(yes_field.into(), json!(tally.yes));
+            fields.insert(share_folder.into(), json!(share));
+            self.items.push(Value::Object(fields));
+            item_of_stimulus.insert(stimulus.id, item);
+            match kind {
+                StimulusKind::Triplet => {
+                    self.summary.triplets += 1;
+                    self.summary.judgments += tally.judgments;
+                }
+                StimulusKind::Pair => {
+                    self.summary.pairs += 1;
+                    self.summary.jnd_judgments += tally.judgments;
+                }
+            }
+        }
+        drop(stimuli);
+        match kind {
+            StimulusKind::Triplet => {
+                write_judgment_rows(
+                    self.pool,
+                    judged,
+                    &item_of_stimulus,
+                    &mut self.judgments_csv,
+                )
+                .await
+            }
+            StimulusKind::Pair => {
+                write_jnd_judgment_rows(
+                    self.pool,
+                    judged,
+                    &item_of_stimulus,
+                    &mut self.jnd_judgments_csv,
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// A stimulus as the export writes it: its patches by BAPPS folder (`ref`,
+/// `p0`, `p1`) and the manifest fields that say where it came from.
+struct ExportedStimulus {
+    id: i64,
+    images: Vec<(&'static str, Vec<u8>)>,
+    manifest_fields: Map<String, Value>,
+}
+
+/// The experiment's stimuli of `kind` that can be judged (no sentinels, no
+/// controls), in id order. BAPPS' JND layout keeps the reference as `p0` and
+/// the distorted patch as `p1`.
+fn exported_stimuli<'a>(
+    pool: &'a PgPool,
+    kind: StimulusKind,
+    experiment_id: i64,
+    patch_size: i32,
+) -> BoxStream<'a, sqlx::Result<ExportedStimulus>> {
+    let fields = |value: Value| match value {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal"),
+    };
+    match kind {
+        StimulusKind::Triplet => sqlx::query!(
             r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
                       t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.imported_item,
                       r.file_name
                FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
                WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
                ORDER BY t.id"#,
-            judged.experiment_id
+            experiment_id
         )
-        .fetch(self.pool);
-        while let Some(triplet) = triplets.try_next().await? {
-            let Some(tally) = tallies.get(&triplet.id) else {
-                continue;
-            };
-            let folder = judged.folder;
-            let name = self.next_name(folder);
-            let judge = tally.share();
-            for (part, png) in [
-                ("ref", &triplet.ref_png),
-                ("p0", &triplet.p0_png),
-                ("p1", &triplet.p1_png),
-            ] {
-                self.sink
-                    .add(&format!("{folder}/{part}/{name}.png"), png)
-                    .await?;
-            }
-            self.sink
-                .add(
-                    &format!("{folder}/judge/{name}.npy"),
-                    &npy::encode_share(judge),
-                )
-                .await?;
-            let item = format!("{folder}/{name}");
-            self.items.push(json!({
-                "item": item,
-                "experiment_id": judged.experiment_id,
+        .fetch(pool)
+        .map_ok(move |triplet| ExportedStimulus {
+            id: triplet.id,
+            manifest_fields: fields(json!({
                 "triplet_id": triplet.id,
                 "reference_image": triplet.file_name,
                 "crop": { "x": triplet.crop_x, "y": triplet.crop_y, "size": patch_size },
                 "imported_from": triplet.imported_item,
                 "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
                 "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
-                "judgments": tally.judgments,
-                "chose_p1": tally.yes,
-                "judge": judge,
-            }));
-            item_of_triplet.insert(triplet.id, item);
-            self.summary.triplets += 1;
-            self.summary.judgments += tally.judgments;
-        }
-        drop(triplets);
-        write_judgment_rows(self.pool, judged, &item_of_triplet, &mut self.judgments_csv).await
-    }
-
-    async fn jnd(&mut self, judged: &Judged<'_>) -> anyhow::Result<()> {
-        let tallies = tallies::tallies(
-            self.pool,
-            StimulusKind::Pair,
-            &[judged.experiment_id],
-            judged.excluded,
-        )
-        .await?;
-        let mut item_of_pair: HashMap<i64, String> = HashMap::new();
-        let mut pairs = sqlx::query!(
+            })),
+            images: vec![
+                ("ref", triplet.ref_png),
+                ("p0", triplet.p0_png),
+                ("p1", triplet.p1_png),
+            ],
+        })
+        .boxed(),
+        StimulusKind::Pair => sqlx::query!(
             r#"SELECT p.id, p.crop_x, p.crop_y, p.ref_png, p.distorted_png, p.pipeline, p.seed,
                       p.source_triplet_id, r.file_name AS "file_name?"
                FROM pairs p LEFT JOIN reference_images r ON r.id = p.reference_image_id
                WHERE p.experiment_id = $1 AND NOT p.is_control
                ORDER BY p.id"#,
-            judged.experiment_id
+            experiment_id
         )
-        .fetch(self.pool);
-        while let Some(pair) = pairs.try_next().await? {
-            let Some(tally) = tallies.get(&pair.id) else {
-                continue;
-            };
-            let folder = judged.folder;
-            let name = self.next_name(folder);
-            let same = tally.share();
-            self.sink
-                .add(&format!("{folder}/p0/{name}.png"), &pair.ref_png)
-                .await?;
-            self.sink
-                .add(&format!("{folder}/p1/{name}.png"), &pair.distorted_png)
-                .await?;
-            self.sink
-                .add(
-                    &format!("{folder}/same/{name}.npy"),
-                    &npy::encode_share(same),
-                )
-                .await?;
-            let item = format!("{folder}/{name}");
-            self.items.push(json!({
-                "item": item,
-                "experiment_id": judged.experiment_id,
+        .fetch(pool)
+        .map_ok(move |pair| ExportedStimulus {
+            id: pair.id,
+            manifest_fields: fields(json!({
                 "pair_id": pair.id,
                 "reference_image": pair.file_name,
                 "source_triplet_id": pair.source_triplet_id,
-                "crop": { "x": pair.crop_x, "y": pair.crop_y },
+                "crop": { "x": pair.crop_x, "y": pair.crop_y, "size": patch_size },
                 "p1": distortion(pair.pipeline, pair.seed),
-                "judgments": tally.judgments,
-                "said_same": tally.yes,
-                "same": same,
-            }));
-            item_of_pair.insert(pair.id, item);
-            self.summary.pairs += 1;
-            self.summary.jnd_judgments += tally.judgments;
-        }
-        drop(pairs);
-        write_jnd_judgment_rows(
-            self.pool,
-            judged,
-            &item_of_pair,
-            &mut self.jnd_judgments_csv,
-        )
-        .await
+            })),
+            images: vec![("p0", pair.ref_png), ("p1", pair.distorted_png)],
+        })
+        .boxed(),
     }
 }
 
