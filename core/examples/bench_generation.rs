@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 use percept_core::experiments::{self, generation, ExperimentKind, NewExperiment, ReferenceFile};
-use percept_core::stimuli::{ReferenceImage, SamplerSettings, TripletPlan};
+use percept_core::stimuli::{crop, encode_png, ReferenceImage, SamplerSettings, TripletPlan};
 
 const PATCH_SIZE: u32 = 64;
 const KERNEL_TRIPLETS: usize = 1_000;
@@ -53,6 +53,24 @@ async fn main() -> anyhow::Result<()> {
             .render(reference, PATCH_SIZE)?;
     }
     let kernel_rate = KERNEL_TRIPLETS as f64 / started.elapsed().as_secs_f64();
+    // The kernel's two parts: distorting (two patches a triplet) and PNG
+    // encoding (three a triplet).
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut distorting, mut encoding) = (Duration::ZERO, Duration::ZERO);
+    for index in 0..KERNEL_TRIPLETS {
+        let reference = &decoded[index % decoded.len()];
+        let plan = TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &sampler, 0.1, &mut rng);
+        let patch = crop(reference, plan.crop_x, plan.crop_y, PATCH_SIZE);
+        let started = Instant::now();
+        let p0 = plan.p0.pipeline.apply(&patch, plan.p0.seed)?;
+        let p1 = plan.p1.pipeline.apply(&patch, plan.p1.seed)?;
+        distorting += started.elapsed();
+        let started = Instant::now();
+        for image in [&patch, &p0, &p1] {
+            encode_png(image)?;
+        }
+        encoding += started.elapsed();
+    }
 
     // End to end.
     let url = std::env::var("DATABASE_URL").context("DATABASE_URL must name a database")?;
@@ -94,6 +112,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  kernels, one thread, no database: {kernel_rate:>8.0} triplets/s ({:.0} on {cores} cores if they scaled perfectly)", kernel_rate * cores as f64);
     println!("  end to end (experiment create):   {rate:>8.0} triplets/s ({:.2} s; {:.2} of the kernels' {cores}-core rate)", seconds(total), rate / (kernel_rate * cores as f64));
+    println!(
+        "  of the kernels: distorting {:.0} patches/s, PNG encoding {:.0} patches/s (one thread)",
+        2.0 * KERNEL_TRIPLETS as f64 / seconds(distorting),
+        3.0 * KERNEL_TRIPLETS as f64 / seconds(encoding)
+    );
     println!("where the time went (s):");
     println!(
         "  storing the experiment and its reference images {:>7.2}",
