@@ -100,9 +100,66 @@ impl Browser {
         }
     }
 
+    /// A slow phone on a slow network, through the DevTools protocol:
+    /// `cpu_slowdown`× slower CPU, `download_kbps` down (and half that up),
+    /// `latency_ms` of round trip. Lighthouse's mobile profile is 4×,
+    /// 1,600 kbit/s and 150 ms.
+    pub async fn throttle(&self, cpu_slowdown: f64, download_kbps: f64, latency_ms: f64) {
+        let bytes_per_second = |kbps: f64| kbps * 1000.0 / 8.0;
+        self.devtools(
+            "Emulation.setCPUThrottlingRate",
+            json!({ "rate": cpu_slowdown }),
+        )
+        .await;
+        self.devtools("Network.enable", json!({})).await;
+        self.devtools(
+            "Network.emulateNetworkConditions",
+            json!({
+                "offline": false,
+                "latency": latency_ms,
+                "downloadThroughput": bytes_per_second(download_kbps),
+                "uploadThroughput": bytes_per_second(download_kbps / 2.0),
+            }),
+        )
+        .await;
+    }
+
+    /// Sends a DevTools protocol command through chromedriver.
+    async fn devtools(&self, command: &'static str, params: serde_json::Value) {
+        self.client
+            .issue_cmd(DevTools { command, params })
+            .await
+            .unwrap_or_else(|error| panic!("{command}: {error}"));
+    }
+
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
         // Drop ends chromedriver and whatever Chromium is left.
+    }
+}
+
+/// chromedriver's passage to the DevTools protocol.
+#[derive(Debug)]
+struct DevTools {
+    command: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.command, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

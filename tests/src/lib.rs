@@ -32,9 +32,19 @@ impl TestApp {
     /// With the rate limits given; like `percept serve --job-kinds
     /// generation`, it generates the stimuli of experiments created through it.
     pub async fn spawn_with_limits(pool: PgPool, limits: &RateLimitSettings) -> Self {
+        Self::spawn_serving(pool, limits, static_dir()).await
+    }
+
+    /// With the CSS and wasm bundle of `static_dir` (the bundle bench
+    /// compares bundles).
+    pub async fn spawn_serving(
+        pool: PgPool,
+        limits: &RateLimitSettings,
+        static_dir: PathBuf,
+    ) -> Self {
         let runner = Runner::new(pool.clone()).with(StimulusGeneration);
         tokio::spawn(runner.run(std::future::pending()));
-        let state = AppState::new(pool, static_dir(), limits);
+        let state = AppState::new(pool, static_dir, limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");

@@ -50,8 +50,10 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// The app crate built for the browser, then wasm-bindgen'd into the files
-/// Leptos' hydration script loads: `static/pkg/app.js` and `app_bg.wasm`.
+/// The app crate built for the browser, for size (the `wasm-release`
+/// profile), then wasm-bindgen'd into the files Leptos' hydration script
+/// loads, `static/pkg/app.js` and `app_bg.wasm`, shrunk by wasm-opt, and
+/// precompressed (`.br`, `.gz`) with the CSS for the server to send as is.
 fn wasm_bundle() -> Result {
     step("hydration bundle (static/pkg)", false);
     run(cargo().args([
@@ -61,18 +63,62 @@ fn wasm_bundle() -> Result {
         "--lib",
         "--target",
         "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
         "--no-default-features",
         "--features",
         "hydrate",
     ]))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown/debug/app.wasm");
-    let bundle = workspace_root().join("static/pkg");
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/app.wasm");
+    let root = workspace_root().join("static");
+    let bundle = root.join("pkg");
+    let assets = [
+        bundle.join("app.js"),
+        bundle.join("app_bg.wasm"),
+        root.join("percept.css"),
+    ];
     let modified = |path: &PathBuf| fs::metadata(path).and_then(|meta| meta.modified()).ok();
-    if modified(&bundle.join("app_bg.wasm")) >= modified(&wasm) && bundle.join("app.js").exists() {
-        return Ok(());
+    let compressed = |asset: &PathBuf, extension: &str| {
+        let mut name = asset.clone().into_os_string();
+        name.push(extension);
+        PathBuf::from(name)
+    };
+    if modified(&bundle.join("app_bg.wasm")) < modified(&wasm) || !bundle.join("app.js").exists() {
+        run(Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-name", "app", "--out-dir"])
+            .arg(&bundle)
+            .arg(&wasm))?;
+        let optimised = bundle.join("app_bg.opt.wasm");
+        run(Command::new(setup::wasm_opt()?)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .args(WASM_FEATURES)
+            .arg(bundle.join("app_bg.wasm"))
+            .arg("-o")
+            .arg(&optimised))?;
+        fs::rename(&optimised, bundle.join("app_bg.wasm"))
+            .map_err(|error| format!("cannot replace app_bg.wasm: {error}"))?;
     }
-    run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-name", "app", "--out-dir"])
-        .arg(&bundle)
-        .arg(&wasm))
+    for asset in &assets {
+        for (extension, command) in [
+            (".br", ["brotli", "--best", "--force", "--keep"]),
+            (".gz", ["gzip", "--best", "--force", "--keep"]),
+        ] {
+            if modified(&compressed(asset, extension)) >= modified(asset) {
+                continue;
+            }
+            run(Command::new(command[0]).args(&command[1..]).arg(asset))?;
+        }
+    }
+    Ok(())
 }
+
+/// The WebAssembly features rustc's wasm32 target emits by default, which
+/// wasm-opt must accept (and every browser the workers use supports).
+const WASM_FEATURES: [&str; 6] = [
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];

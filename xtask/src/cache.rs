@@ -45,6 +45,11 @@ impl Cache {
         self.root.join("pyiqa-0.1.16")
     }
 
+    /// The `binaryen` npm package (wasm-opt) at `version`.
+    pub fn binaryen(&self, version: &str) -> PathBuf {
+        self.root.join(format!("binaryen-{version}"))
+    }
+
     /// The photos of the demo experiment.
     pub fn demo_photos(&self) -> PathBuf {
         self.root.join("demo-photos")

@@ -103,7 +103,7 @@ fn fuzz_api() -> Result<u64> {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
-    let database = TestDatabase::start()?;
+    let database = TestDatabase::start("test")?;
     let output = cargo()
         .args(["test", "-p", "percept-tests", "--test", "suite", "--"])
         .args([

@@ -6,8 +6,10 @@
 //! hash, so every clone on a machine shares them.
 
 mod build;
+mod bundle_bench;
 mod cache;
 mod fuzz;
+mod generation_bench;
 mod load_bench;
 mod process;
 mod setup;
@@ -29,6 +31,13 @@ cargo xtask <command>
   build               only build the wasm bundle and the percept binary
   bench-load          measure judgments acknowledged per second and their latency
                       (release server, private PostgreSQL, wrk on loopback)
+  bench-bundle        measure what a worker on a throttled phone downloads and waits
+                      for until the first trial answers (headless Chromium), for
+                      the built bundle against the unoptimised, uncompressed one
+  bench-generation [--patches-per-image N]
+                      measure stimuli generated per second end to end (four demo
+                      photos × N patches, default 1000) beside the kernels' rate
+                      on one thread, with the time split by stage
   env                 print the environment the percept binary needs, as shell
                       exports (eval \"$(cargo xtask env)\")
 ";
@@ -53,6 +62,8 @@ fn main() -> ExitCode {
         Some("setup") => setup::everything(setup::Purpose::Test),
         Some("build") => setup::everything(setup::Purpose::Demo).and_then(|_| build::all()),
         Some("bench-load") => load_bench::run_bench(),
+        Some("bench-bundle") => bundle_bench::run_bench(),
+        Some("bench-generation") => generation_bench::run_bench(&args[1..]),
         Some("env") => cache::Cache::locate()
             .and_then(|cache| cache.runtime_env())
             .map(|env| {

@@ -58,6 +58,7 @@ pub fn everything(purpose: Purpose) -> Result {
             &["--no-default-features", "--features", "postgres,rustls"],
         )?;
     }
+    binaryen(&cache)?;
     python_venv(&cache)?;
     lpips_weights(&cache)?;
     // The tests take their screenshots on the demo's photos too.
@@ -80,6 +81,12 @@ fn system_packages(purpose: Purpose) -> Result {
     }
     if !succeeds(Command::new("python3").args(["-m", "venv", "--help"])) {
         missing.push("python3-venv");
+    }
+    // The precompressed static files; npm installs binaryen's wasm-opt.
+    for (program, package) in [("brotli", "brotli"), ("gzip", "gzip"), ("npm", "npm")] {
+        if !succeeds(Command::new(program).arg("--version")) {
+            missing.push(package);
+        }
     }
     if purpose == Purpose::Test {
         if !Path::new("/usr/bin/chromium").exists() {
@@ -167,6 +174,49 @@ pub fn cargo_tool(
     run(Command::new("cargo")
         .args(["install", krate, "--version", version])
         .args(features))
+}
+
+/// binaryen's version: Debian 12's (108) cannot read what today's rustc emits.
+const BINARYEN: &str = "132.0.0";
+
+/// wasm-opt, from the `binaryen` npm package (binaryen compiled to
+/// WebAssembly, run by node) at a pinned version.
+fn binaryen(cache: &Cache) -> Result {
+    let prefix = cache.binaryen(BINARYEN);
+    let present = wasm_opt_in(&prefix).exists();
+    step(&format!("binaryen {BINARYEN} (wasm-opt)"), present);
+    if present {
+        return Ok(());
+    }
+    fs::create_dir_all(&prefix)
+        .map_err(|error| format!("cannot create {}: {error}", prefix.display()))?;
+    run(Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--prefix",
+        ])
+        .arg(&prefix)
+        .arg(format!("binaryen@{BINARYEN}")))
+}
+
+fn wasm_opt_in(prefix: &Path) -> PathBuf {
+    prefix.join("node_modules/binaryen/bin/wasm-opt")
+}
+
+/// The wasm-opt `binaryen` installed.
+pub fn wasm_opt() -> Result<PathBuf> {
+    let path = wasm_opt_in(&Cache::locate()?.binaryen(BINARYEN));
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: run `cargo xtask setup`",
+            path.display()
+        ))
+    }
 }
 
 fn python_venv(cache: &Cache) -> Result {

@@ -15,7 +15,7 @@ use crate::{
 pub fn run_test_suite(cargo_test_args: &[String]) -> Result {
     setup::everything(setup::Purpose::Test)?;
     build::all()?;
-    let database = TestDatabase::start()?;
+    let database = TestDatabase::start("test")?;
     let result = check_query_metadata(&database.url).and_then(|_| {
         step("cargo test --workspace", false);
         run(cargo()
@@ -46,7 +46,9 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    pub fn start() -> Result<Self> {
+    /// `purpose` names the cluster (`test`, or a bench's), so a bench never
+    /// fills the test cluster.
+    pub fn start(purpose: &str) -> Result<Self> {
         // One cluster per checkout, so two clones can run their suites at once.
         let mut checkout = DefaultHasher::new();
         workspace_root()
@@ -54,7 +56,7 @@ impl TestDatabase {
             .unwrap_or_else(|_| workspace_root())
             .hash(&mut checkout);
         let data_dir = format!(
-            "{}/percept-test-db-{:016x}",
+            "{}/percept-{purpose}-db-{:016x}",
             std::env::temp_dir().display(),
             checkout.finish()
         );
@@ -68,7 +70,7 @@ impl TestDatabase {
     }
 }
 
-fn percept() -> Command {
+pub fn percept() -> Command {
     let mut command = Command::new(target_dir().join("debug/percept"));
     if let Ok(env) = Cache::locate().and_then(|cache| cache.runtime_env()) {
         command.envs(env);

@@ -2,17 +2,22 @@
 //!
 //! Every reference image's stimuli are reproducible on their own (image `i`
 //! draws from stream `i` of the experiment seed), so the job goes image by
-//! image and commits each image's stimuli in one transaction with the
-//! experiment's count and the job's progress. A process that takes over a
+//! image and commits each image's stimuli in one transaction (one batched
+//! insert) with the experiment's count and the job's progress. An image's
+//! random choices are drawn first, in order, on one thread; rendering them
+//! (distorting and encoding) then runs on all cores, while the previous
+//! image's stimuli are being stored. A process that takes over a
 //! killed job skips the images that have stimuli, so nothing is generated
 //! twice, and the transaction that stores the last stimuli marks the
 //! experiment `ready`.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinHandle;
 
 use super::StoredExperiment;
 use crate::error::{Error, Result};
@@ -20,7 +25,10 @@ use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
-use crate::stimuli::{PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus};
+use crate::stimuli::{
+    render_in_parallel, PairPlan, PairStimulus, ReferenceImage, SamplerSettings, TripletPlan,
+    TripletStimulus,
+};
 
 /// How often [`wait_for`] looks at a job another process works on.
 const WAIT_POLL: Duration = Duration::from_millis(250);
@@ -101,6 +109,7 @@ pub async fn wait_for(
 }
 
 /// What generation needs to know about the experiment, as stored.
+#[derive(Clone)]
 struct Plan {
     experiment_id: i64,
     is_jnd: bool,
@@ -110,6 +119,50 @@ struct Plan {
     sampler: distortions::Sampler,
     sentinel_rate: f64,
     control_share: f64,
+}
+
+/// Where generation's time goes, summed over every generation this process
+/// ran (`cargo xtask bench-generation` prints it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Stimuli stored.
+    pub stimuli: u64,
+    /// Reading and decoding reference images, and drawing every stimulus's
+    /// random choices (one thread per image).
+    pub draw: Duration,
+    /// Distorting and encoding the patches, wall time on all cores.
+    pub render: Duration,
+    /// The same, summed over the rendering threads.
+    pub render_cpu: Duration,
+    /// The transactions that store the stimuli (batched inserts).
+    pub store: Duration,
+    /// Time storing waited for the next image's rendering (what rendering
+    /// behind storing did not hide).
+    pub waiting_for_render: Duration,
+}
+
+static STAGE_TIMES: Mutex<StageTimes> = Mutex::new(StageTimes {
+    stimuli: 0,
+    draw: Duration::ZERO,
+    render: Duration::ZERO,
+    render_cpu: Duration::ZERO,
+    store: Duration::ZERO,
+    waiting_for_render: Duration::ZERO,
+});
+
+/// Where generation's time went in this process so far.
+pub fn stage_times() -> StageTimes {
+    *STAGE_TIMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn add_stage_times(update: impl FnOnce(&mut StageTimes)) {
+    update(
+        &mut STAGE_TIMES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
 }
 
 /// Generates what the experiment still lacks; returns how many stimuli.
@@ -147,27 +200,10 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         sentinel_rate: f64::from(row.sentinel_rate),
         control_share: f64::from(row.control_share),
     };
-    let mut generated = 0;
-    match row.source_experiment_id {
-        Some(source_id) => generated += copy_from_source(context, &plan, source_id).await?,
-        None => {
-            let images = sqlx::query!(
-                r#"SELECT r.id,
-                          EXISTS (SELECT 1 FROM triplets t WHERE t.reference_image_id = r.id)
-                          OR EXISTS (SELECT 1 FROM pairs p WHERE p.reference_image_id = r.id)
-                          AS "generated!"
-                   FROM reference_images r WHERE r.experiment_id = $1 ORDER BY r.id"#,
-                experiment_id
-            )
-            .fetch_all(pool)
-            .await?;
-            for (index, image) in images.iter().enumerate() {
-                if !image.generated {
-                    generated += generate_image(context, &plan, index, image.id).await?;
-                }
-            }
-        }
-    }
+    let generated = match row.source_experiment_id {
+        Some(source_id) => copy_from_source(context, &plan, source_id).await?,
+        None => generate_images(context, &plan).await?,
+    };
     let counts = sqlx::query!(
         "SELECT status, stimuli_generated, stimuli_total FROM experiments WHERE id = $1",
         experiment_id
@@ -179,6 +215,57 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
             "{} of the {} stimuli were generated",
             counts.stimuli_generated, counts.stimuli_total
         )));
+    }
+    Ok(generated)
+}
+
+/// Generates the stimuli of every image that has none, image by image: while
+/// one image's stimuli are stored, the next image's render on all cores.
+async fn generate_images(context: &JobContext, plan: &Plan) -> Result<u64, JobError> {
+    let pending: Vec<(usize, i64)> = sqlx::query!(
+        r#"SELECT r.id,
+                          EXISTS (SELECT 1 FROM triplets t WHERE t.reference_image_id = r.id)
+                          OR EXISTS (SELECT 1 FROM pairs p WHERE p.reference_image_id = r.id)
+                          AS "generated!"
+                   FROM reference_images r WHERE r.experiment_id = $1 ORDER BY r.id"#,
+        plan.experiment_id
+    )
+    .fetch_all(&context.pool)
+    .await?
+    .into_iter()
+    .enumerate()
+    .filter(|(_, image)| !image.generated)
+    .map(|(index, image)| (index, image.id))
+    .collect();
+    let mut generated = 0;
+    let mut next = pending
+        .first()
+        .map(|&(index, id)| start_rendering(context.pool.clone(), plan.clone(), index, id));
+    for (position, &(_, reference_image_id)) in pending.iter().enumerate() {
+        let waiting = Instant::now();
+        let stimuli = match next.take() {
+            Some(rendering) => rendering
+                .await
+                .map_err(anyhow::Error::from)
+                .map_err(Error::from)??,
+            None => break,
+        };
+        let storing = Instant::now();
+        if let Some(&(index, id)) = pending.get(position + 1) {
+            next = Some(start_rendering(
+                context.pool.clone(),
+                plan.clone(),
+                index,
+                id,
+            ));
+        }
+        let stored = store_image(context, plan, reference_image_id, stimuli).await?;
+        generated += stored;
+        add_stage_times(|times| {
+            times.waiting_for_render += storing - waiting;
+            times.store += storing.elapsed();
+            times.stimuli += stored;
+        });
     }
     Ok(generated)
 }
@@ -219,63 +306,87 @@ enum Stimuli {
     Pairs(Vec<PairStimulus>),
 }
 
-/// Generates and stores reference image `index`'s stimuli, unless another
-/// process stored them first; returns how many this call stored.
-#[tracing::instrument(skip(context, plan), fields(experiment_id = plan.experiment_id))]
-async fn generate_image(
-    context: &JobContext,
-    plan: &Plan,
+/// Starts rendering reference image `index`'s stimuli in the background.
+fn start_rendering(
+    pool: PgPool,
+    plan: Plan,
     index: usize,
     reference_image_id: i64,
-) -> Result<u64, JobError> {
-    let image = sqlx::query!(
-        "SELECT file_name, png FROM reference_images WHERE id = $1",
-        reference_image_id
-    )
-    .fetch_one(&context.pool)
-    .await?;
-    let (seed, count, patch_size) = (plan.seed, plan.patches_per_image, plan.patch_size);
-    let (sampler, is_jnd) = (plan.sampler.clone(), plan.is_jnd);
-    let (sentinel_rate, control_share) = (plan.sentinel_rate, plan.control_share);
-    // Distortions take tens of milliseconds each: keep them off the executor.
-    let stimuli = tokio::task::spawn_blocking(move || -> Result<Stimuli> {
-        let reference = ReferenceImage::decode(&image.file_name, &image.png)?.image;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        Ok(if is_jnd {
-            Stimuli::Pairs(
-                (0..count)
-                    .map(|_| {
-                        PairStimulus::generate(
-                            &reference,
-                            patch_size,
-                            &sampler,
-                            control_share,
-                            &mut rng,
-                        )
-                    })
-                    .collect::<Result<_>>()?,
-            )
-        } else {
-            Stimuli::Triplets(
-                (0..count)
-                    .map(|_| {
-                        TripletStimulus::generate(
-                            &reference,
-                            patch_size,
-                            &sampler,
-                            sentinel_rate,
-                            &mut rng,
-                        )
-                    })
-                    .collect::<Result<_>>()?,
-            )
+) -> JoinHandle<Result<Stimuli>> {
+    tokio::spawn(async move {
+        let image = sqlx::query!(
+            "SELECT file_name, png FROM reference_images WHERE id = $1",
+            reference_image_id
+        )
+        .fetch_one(&pool)
+        .await?;
+        // Distortions take milliseconds each: keep them off the executor.
+        tokio::task::spawn_blocking(move || {
+            render_image(&plan, index, &image.file_name, &image.png)
         })
+        .await
+        .map_err(anyhow::Error::from)?
     })
-    .await
-    .map_err(anyhow::Error::from)
-    .map_err(Error::from)??;
+}
 
+/// Reference image `index`'s stimuli: their random choices drawn in order
+/// from stream `index` of the experiment's seed, then rendered on all cores.
+fn render_image(plan: &Plan, index: usize, file_name: &str, png: &[u8]) -> Result<Stimuli> {
+    let drawing = Instant::now();
+    let reference = ReferenceImage::decode(file_name, png)?.image;
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    rng.set_stream(index as u64);
+    let (dimensions, size, sampler) = (reference.dimensions(), plan.patch_size, &plan.sampler);
+    let count = plan.patches_per_image as usize;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Each rendered stimulus with the thread time it took.
+    fn timed<S>(render: impl FnOnce() -> Result<S>) -> Result<(S, Duration)> {
+        let started = Instant::now();
+        Ok((render()?, started.elapsed()))
+    }
+    fn untimed<S>(rendered: Vec<(S, Duration)>) -> (Vec<S>, Duration) {
+        let cpu = rendered.iter().map(|(_, took)| *took).sum();
+        (
+            rendered.into_iter().map(|(stimulus, _)| stimulus).collect(),
+            cpu,
+        )
+    }
+    let (stimuli, rendering, render_cpu) = if plan.is_jnd {
+        let plans = (0..count)
+            .map(|_| PairPlan::draw(dimensions, size, sampler, plan.control_share, &mut rng))
+            .collect();
+        let rendering = Instant::now();
+        let (pairs, cpu) = untimed(render_in_parallel(plans, threads, |pair| {
+            timed(|| pair.render(&reference, size))
+        })?);
+        (Stimuli::Pairs(pairs), rendering, cpu)
+    } else {
+        let plans = (0..count)
+            .map(|_| TripletPlan::draw(dimensions, size, sampler, plan.sentinel_rate, &mut rng))
+            .collect();
+        let rendering = Instant::now();
+        let (triplets, cpu) = untimed(render_in_parallel(plans, threads, |triplet| {
+            timed(|| triplet.render(&reference, size))
+        })?);
+        (Stimuli::Triplets(triplets), rendering, cpu)
+    };
+    add_stage_times(|times| {
+        times.draw += rendering - drawing;
+        times.render += rendering.elapsed();
+        times.render_cpu += render_cpu;
+    });
+    Ok(stimuli)
+}
+
+/// Stores reference image `reference_image_id`'s stimuli, unless another
+/// process stored them first; returns how many this call stored.
+#[tracing::instrument(skip(context, plan, stimuli), fields(experiment_id = plan.experiment_id))]
+async fn store_image(
+    context: &JobContext,
+    plan: &Plan,
+    reference_image_id: i64,
+    stimuli: Stimuli,
+) -> Result<u64, JobError> {
     let mut transaction = context.pool.begin().await?;
     // The image's row lock makes a process that took the job over wait for
     // this transaction, and then see its stimuli.

@@ -2,7 +2,7 @@ use distortions::image::RgbImage;
 use distortions::Sampler;
 use rand::{Rng, RngCore};
 
-use super::{encode_png, triplet::random_crop, DistortedPatch};
+use super::{crop, encode_png, triplet::random_corner, DistortedPatch, DistortionPlan};
 use crate::error::Result;
 
 /// One JND pair, ready to store: a reference patch and a distorted version
@@ -15,26 +15,45 @@ pub struct PairStimulus {
     pub is_control: bool,
 }
 
-impl PairStimulus {
-    /// Cuts a random patch of `reference` and distorts it with a sampled
-    /// pipeline; with probability `control_share` leaves it undistorted
-    /// instead, making a control. Everything random is drawn from `rng`.
-    pub fn generate(
-        reference: &RgbImage,
+/// A pair before it is rendered (see [`super::TripletPlan`]).
+pub struct PairPlan {
+    pub crop_x: u32,
+    pub crop_y: u32,
+    pub distortion: DistortionPlan,
+    pub is_control: bool,
+}
+
+impl PairPlan {
+    /// A random patch of a reference of `dimensions` and a sampled pipeline;
+    /// with probability `control_share` the patch stays undistorted instead,
+    /// making a control.
+    pub fn draw(
+        dimensions: (u32, u32),
         patch_size: u32,
         sampler: &Sampler,
         control_share: f64,
         rng: &mut impl RngCore,
-    ) -> Result<Self> {
-        let (crop_x, crop_y, patch) = random_crop(reference, patch_size, rng);
+    ) -> Self {
+        let (crop_x, crop_y) = random_corner(dimensions, patch_size, rng);
         let is_control = rng.random_bool(control_share);
-        let distorted = DistortedPatch::generate(&patch, sampler, is_control, rng)?;
-        Ok(Self {
+        let distortion = DistortionPlan::draw(sampler, is_control, rng);
+        Self {
             crop_x,
             crop_y,
-            ref_png: encode_png(&patch)?,
-            distorted,
+            distortion,
             is_control,
+        }
+    }
+
+    /// Cuts the patch from `reference`, distorts and encodes it.
+    pub fn render(self, reference: &RgbImage, patch_size: u32) -> Result<PairStimulus> {
+        let patch = crop(reference, self.crop_x, self.crop_y, patch_size);
+        Ok(PairStimulus {
+            crop_x: self.crop_x,
+            crop_y: self.crop_y,
+            ref_png: encode_png(&patch)?,
+            distorted: self.distortion.render(&patch)?,
+            is_control: self.is_control,
         })
     }
 }

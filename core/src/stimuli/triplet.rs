@@ -22,15 +22,17 @@ pub struct DistortedPatch {
     pub png: Vec<u8>,
 }
 
-impl DistortedPatch {
-    /// `patch` distorted by a pipeline drawn from `sampler`, or by the empty
-    /// pipeline when `undistorted` (the patch itself, stored like any other).
-    pub fn generate(
-        patch: &RgbImage,
-        sampler: &Sampler,
-        undistorted: bool,
-        rng: &mut impl RngCore,
-    ) -> Result<Self> {
+/// A distorted patch before it is rendered: its pipeline and seed, which
+/// are all that is random about it.
+pub struct DistortionPlan {
+    pub pipeline: Pipeline,
+    pub seed: u64,
+}
+
+impl DistortionPlan {
+    /// A pipeline drawn from `sampler`, or the empty pipeline when
+    /// `undistorted` (the patch itself, stored like any other), and its seed.
+    pub fn draw(sampler: &Sampler, undistorted: bool, rng: &mut impl RngCore) -> Self {
         let pipeline = if undistorted {
             Pipeline::default()
         } else {
@@ -38,21 +40,29 @@ impl DistortedPatch {
         };
         // Below 2^53 so the seed survives JSON readers that parse numbers as doubles.
         let seed = rng.next_u64() >> 11;
-        let distorted = pipeline.apply(patch, seed).map_err(anyhow::Error::from)?;
+        Self { pipeline, seed }
+    }
+
+    /// `patch` distorted by the plan, encoded.
+    pub fn render(self, patch: &RgbImage) -> Result<DistortedPatch> {
+        let distorted = self
+            .pipeline
+            .apply(patch, self.seed)
+            .map_err(anyhow::Error::from)?;
         Ok(DistortedPatch {
-            pipeline,
-            seed,
+            pipeline: self.pipeline,
+            seed: self.seed,
             png: encode_png(&distorted)?,
         })
     }
 }
 
-/// A random `size`×`size` crop of `image`: its corner and the patch.
-pub fn random_crop(image: &RgbImage, size: u32, rng: &mut impl RngCore) -> (u32, u32, RgbImage) {
-    let (width, height) = image.dimensions();
+/// A random corner of a `size`×`size` crop of an image of `dimensions`.
+pub fn random_corner(dimensions: (u32, u32), size: u32, rng: &mut impl RngCore) -> (u32, u32) {
+    let (width, height) = dimensions;
     let x = rng.random_range(0..=width - size);
     let y = rng.random_range(0..=height - size);
-    (x, y, crop(image, x, y, size))
+    (x, y)
 }
 
 /// The `size`×`size` patch of `image` whose top-left corner is (`x`, `y`).
@@ -60,33 +70,55 @@ pub fn crop(image: &RgbImage, x: u32, y: u32, size: u32) -> RgbImage {
     imageops::crop_imm(image, x, y, size, size).to_image()
 }
 
-impl TripletStimulus {
-    /// Cuts a random patch of `reference` and distorts it twice with
+/// A triplet before it is rendered: everything random about it, drawn from
+/// the image's random stream in a fixed order. Rendering draws nothing, so
+/// plans render on any number of threads and still reproduce byte for byte.
+pub struct TripletPlan {
+    pub crop_x: u32,
+    pub crop_y: u32,
+    pub sentinel_answer: Option<u8>,
+    pub p0: DistortionPlan,
+    pub p1: DistortionPlan,
+}
+
+impl TripletPlan {
+    /// A random patch of a reference of `dimensions`, distorted twice with
     /// independently sampled pipelines. With probability `sentinel_rate` one
     /// side (chosen at random) is left undistorted instead, making a sentinel.
-    /// Everything random is drawn from `rng`, so a seeded `rng` reproduces it.
-    pub fn generate(
-        reference: &RgbImage,
+    pub fn draw(
+        dimensions: (u32, u32),
         patch_size: u32,
         sampler: &Sampler,
         sentinel_rate: f64,
         rng: &mut impl RngCore,
-    ) -> Result<Self> {
-        let (crop_x, crop_y, patch) = random_crop(reference, patch_size, rng);
+    ) -> Self {
+        let (crop_x, crop_y) = random_corner(dimensions, patch_size, rng);
         let sentinel_answer = rng
             .random_bool(sentinel_rate)
             .then(|| u8::from(rng.random_bool(0.5)));
         // The undistorted side of a sentinel is the empty pipeline, which
         // regenerates to the reference itself like any other spec.
-        let p0 = DistortedPatch::generate(&patch, sampler, sentinel_answer == Some(0), rng)?;
-        let p1 = DistortedPatch::generate(&patch, sampler, sentinel_answer == Some(1), rng)?;
-        Ok(Self {
+        let p0 = DistortionPlan::draw(sampler, sentinel_answer == Some(0), rng);
+        let p1 = DistortionPlan::draw(sampler, sentinel_answer == Some(1), rng);
+        Self {
             crop_x,
             crop_y,
-            ref_png: encode_png(&patch)?,
+            sentinel_answer,
             p0,
             p1,
-            sentinel_answer,
+        }
+    }
+
+    /// Cuts the patch from `reference`, distorts and encodes it.
+    pub fn render(self, reference: &RgbImage, patch_size: u32) -> Result<TripletStimulus> {
+        let patch = crop(reference, self.crop_x, self.crop_y, patch_size);
+        Ok(TripletStimulus {
+            crop_x: self.crop_x,
+            crop_y: self.crop_y,
+            ref_png: encode_png(&patch)?,
+            p0: self.p0.render(&patch)?,
+            p1: self.p1.render(&patch)?,
+            sentinel_answer: self.sentinel_answer,
         })
     }
 }

@@ -1,4 +1,10 @@
 //! The web app: Leptos pages rendered on the server, the JSON API, and static files.
+//!
+//! Static files go out as `cargo xtask build` left them: precompressed
+//! (brotli, gzip) next to each file, picked by the request's
+//! `Accept-Encoding`. The hydration bundle sits under a content-hashed
+//! folder, `/pkg/<hash>/`, so browsers keep it for a year and a new build is
+//! a new URL; the CSS keeps its name and is revalidated (`Last-Modified`).
 
 mod access;
 mod assignment_progress;
@@ -21,9 +27,13 @@ mod scoring;
 mod sessions;
 mod trial_images;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use app::{shell, App};
+use axum::http::{header, HeaderValue};
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
     middleware,
@@ -32,8 +42,9 @@ use axum::{
 };
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tower_http::{services::ServeDir, trace::TraceLayer};
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
 
 use crate::error::Error;
 use rate_limits::{RateLimitSettings, RateLimits};
@@ -65,13 +76,49 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// Leptos settings for a site whose CSS and built wasm/js live in `static_dir`
-/// (the wasm bundle under `static_dir/pkg`, as `cargo xtask` builds it).
+/// (the wasm bundle under `static_dir/pkg`, as `cargo xtask` builds it),
+/// served under [`bundle_path`].
 fn leptos_options(static_dir: PathBuf) -> LeptosOptions {
+    let bundle_path = bundle_path(&static_dir);
     LeptosOptions::builder()
         .output_name("app")
         .site_root(static_dir.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(bundle_path)
         .build()
+}
+
+/// The URL folder of the hydration bundle: `pkg/` and the first 16 hex
+/// digits of the SHA-256 of its JavaScript and wasm (plain `pkg` when there
+/// is no bundle, which `percept serve` warns about).
+fn bundle_path(static_dir: &Path) -> String {
+    let mut hash = Sha256::new();
+    for file in ["app.js", "app_bg.wasm"] {
+        match std::fs::read(static_dir.join("pkg").join(file)) {
+            Ok(bytes) => hash.update(&bytes),
+            Err(_) => return "pkg".into(),
+        }
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("pkg/{hex}")
+}
+
+/// Static files as a service, with what a cache may do with them and that
+/// they vary by encoding.
+fn cached(files: ServeDir, cache_control: &'static str) -> Router {
+    Router::new()
+        .fallback_service(files.precompressed_br().precompressed_gzip())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        ))
+        .layer(SetResponseHeaderLayer::appending(
+            header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        ))
 }
 
 /// The JSON API, one module per resource.
@@ -150,13 +197,20 @@ fn api() -> Router<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let static_files = ServeDir::new(state.leptos.site_root.as_ref());
+    let site_root = PathBuf::from(state.leptos.site_root.as_ref());
+    // A content-hashed name never changes meaning: keep it a year.
+    let bundle = cached(
+        ServeDir::new(site_root.join("pkg")),
+        "public, max-age=31536000, immutable",
+    );
+    let static_files = cached(ServeDir::new(&site_root), "no-cache");
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
     Router::new()
         .route("/healthz", get(health::check))
         .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api())
+        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), bundle)
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback_service(static_files)
         .layer(middleware::from_fn(cross_origin::refuse_cross_site_changes))

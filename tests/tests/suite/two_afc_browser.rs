@@ -233,6 +233,7 @@ async fn begin_assignment(
         .await
         .unwrap();
     wait_for(page, ".worker-page[data-hydrated='true']").await;
+    assert_bundle_came_compressed(page).await;
     page.find(Locator::Id("consent"))
         .await
         .unwrap()
@@ -281,6 +282,31 @@ async fn begin_assignment(
     wait_for(page, ".worker-page.assignment").await;
     let url = page.current_url().await.unwrap();
     url.path().strip_prefix("/a/").unwrap().to_owned()
+}
+
+/// The page hydrated with the optimised bundle, which Chromium received
+/// compressed: fewer bytes over the wire than it decoded.
+async fn assert_bundle_came_compressed(page: &Client) {
+    let entries = page
+        .execute(
+            "return performance.getEntriesByType('resource')
+                 .filter(e => e.name.includes('/pkg/'))
+                 .map(e => [e.name, e.encodedBodySize, e.decodedBodySize]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let entries: Vec<(String, u64, u64)> = serde_json::from_value(entries).unwrap();
+    for suffix in ["/app.js", "/app_bg.wasm"] {
+        let (name, encoded, decoded) = entries
+            .iter()
+            .find(|(name, _, _)| name.ends_with(suffix))
+            .unwrap_or_else(|| panic!("the page never loaded {suffix}: {entries:?}"));
+        assert!(
+            encoded < decoded,
+            "{name} came uncompressed ({encoded} bytes for {decoded})"
+        );
+    }
 }
 
 async fn completion_code(page: &Client) -> String {
