@@ -11,8 +11,8 @@ use crate::scoring::{self, Metric};
 
 #[derive(Debug, clap::Args)]
 pub struct WeightsArgs {
-    /// Folder of LPIPS weights: alex.safetensors, vgg.safetensors and any
-    /// custom NAME.safetensors [default: the percept cache's weights folder]
+    /// Folder of network weights: alex.safetensors, vgg.safetensors,
+    /// dists.safetensors and any custom NAME.safetensors [default: the percept cache's weights folder]
     #[arg(long, env = "PERCEPT_WEIGHTS_DIR")]
     pub weights_dir: Option<PathBuf>,
     /// libtorch threads [default: one per core].
