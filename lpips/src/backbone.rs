@@ -201,6 +201,17 @@ pub(crate) fn slices(net: Net) -> &'static [&'static [Layer]; 5] {
     }
 }
 
+/// What runs where the network max-pools: its own max pooling (LPIPS), or
+/// DISTS' L2 pooling.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pooling {
+    Max,
+    /// `sqrt(conv(x², g) + 1e-12)` per channel, `g` the normalised outer
+    /// product of the Hann window [0.5, 1, 0.5], stride 2, padding 1: the
+    /// official DISTS `L2pooling(filter_size=5)` (piq's `L2Pool2d`).
+    L2,
+}
+
 /// A loaded layer: the convolution's weights, or a pooling window.
 enum LoadedLayer {
     Conv {
@@ -215,6 +226,8 @@ enum LoadedLayer {
         kernel: i64,
         stride: i64,
     },
+    /// DISTS' L2 pooling with its (C, 1, 3, 3) depthwise filter.
+    L2Pool { filter: Tensor, channels: i64 },
 }
 
 /// The backbone with its weights, producing the five (unnormalised) taps.
@@ -224,13 +237,31 @@ pub(crate) struct Backbone {
 
 impl Backbone {
     pub(crate) fn load(net: Net, weights: &mut WeightFile) -> Result<Self> {
+        Self::load_pooled(net, weights, Pooling::Max)
+    }
+
+    /// The backbone with `pooling` in place of its max pooling.
+    pub(crate) fn load_pooled(net: Net, weights: &mut WeightFile, pooling: Pooling) -> Result<Self> {
+        // Channels entering each layer: what a pooling layer filters.
+        let mut channels = 3;
         let slices = slices(net)
             .iter()
             .enumerate()
             .map(|(slice_index, layers)| {
                 layers
                     .iter()
-                    .map(|layer| load_layer(*layer, slice_index + 1, weights))
+                    .map(|layer| {
+                        if let Layer::Conv(spec) = layer {
+                            channels = spec.out_channels;
+                        }
+                        match (layer, pooling) {
+                            (Layer::MaxPool { .. }, Pooling::L2) => Ok(LoadedLayer::L2Pool {
+                                filter: hann_filter().repeat([channels, 1, 1, 1]),
+                                channels,
+                            }),
+                            _ => load_layer(*layer, slice_index + 1, weights),
+                        }
+                    })
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
@@ -274,12 +305,36 @@ impl Backbone {
                             [1, 1],
                             false,
                         ),
+                        LoadedLayer::L2Pool { filter, channels } => {
+                            let dense = current.to_dense(None, false);
+                            (dense.square().conv2d(
+                                filter,
+                                None::<Tensor>,
+                                [2, 2],
+                                [1, 1],
+                                [1, 1],
+                                *channels,
+                            ) + 1e-12)
+                                .sqrt()
+                                .to_mkldnn()
+                        }
                     };
                 }
                 current.to_dense(None, false)
             })
             .collect()
     }
+}
+
+/// DISTS' 3×3 pooling filter: `np.hanning(5)[1:-1]`'s outer product,
+/// normalised to sum 1, shaped (1, 1, 3, 3).
+fn hann_filter() -> Tensor {
+    let window = [0.5f32, 1.0, 0.5];
+    let outer: Vec<f32> = window
+        .iter()
+        .flat_map(|a| window.iter().map(move |b| a * b / 4.0))
+        .collect();
+    Tensor::from_slice(&outer).view([1, 1, 3, 3])
 }
 
 fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {

@@ -58,6 +58,12 @@ pub fn to_tensor(images: &[&RgbImage]) -> Result<Tensor> {
     let levels: Vec<f32> = (0..=255u8)
         .map(|v| (f64::from(v) / 127.5 - 1.0) as f32)
         .collect();
+    stack(images, &levels)
+}
+
+/// Stacks same-sized images into a float32 (N, 3, H, W) tensor, each 8-bit
+/// level replaced by `levels[v]`.
+pub(crate) fn stack(images: &[&RgbImage], levels: &[f32]) -> Result<Tensor> {
     let (width, height) = images.first().map_or((0, 0), |image| image.dimensions());
     let mut data = Vec::with_capacity(images.len() * 3 * (width * height) as usize);
     for image in images {

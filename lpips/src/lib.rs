@@ -8,11 +8,13 @@
 //! - [`Scorer`] scores 2AFC triplets and JND pairs over a set of patches,
 //!   computing each patch's features once per batch;
 //! - [`image_input`] reads images and turns them into network input;
+//! - [`Dists`] is DISTS (Ding et al. 2020) on the same VGG16 trunk;
 //! - [`training`] learns LPIPS from 2AFC judgments (lin, tune, scratch) as
 //!   the official trainer does.
 
 pub mod backbone;
 pub mod device;
+pub mod dists;
 pub mod error;
 pub mod image_input;
 pub mod model;
@@ -22,8 +24,9 @@ pub mod weights;
 
 pub use backbone::Net;
 pub use device::DeviceChoice;
+pub use dists::Dists;
 pub use error::{LpipsError, Result};
 /// The `image` crate this API takes images from.
 pub use image;
 pub use model::{DistanceMap, Features, Lpips, Weighting};
-pub use scoring::{Pair, Scorer, Triplet, TripletDistances};
+pub use scoring::{Network, Pair, Scorer, Triplet, TripletDistances};

@@ -49,8 +49,8 @@ pub struct Lpips {
 /// against many others.
 pub struct Features {
     pub(crate) taps: Vec<Tensor>,
-    height: i64,
-    width: i64,
+    pub(crate) height: i64,
+    pub(crate) width: i64,
 }
 
 impl Features {

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use image::RgbImage;
 use tch::Tensor;
 
+use crate::dists::{to_unit_tensor, Dists};
 use crate::error::{LpipsError, Result};
 use crate::image_input::{check_comparable, to_tensor};
-use crate::model::Lpips;
+use crate::model::{Features, Lpips};
 
 /// A 2AFC triplet: which of `p0`, `p1` is closer to `reference`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +43,61 @@ pub struct TripletDistances {
 /// throughput stops improving on a 2-core CPU while memory keeps growing.
 pub const DEFAULT_BATCH_SIZE: usize = 96;
 
-/// Scores triplets and pairs with one LPIPS model.
-pub struct Scorer {
-    model: Lpips,
+/// A network whose features are computed once per patch and compared
+/// pairwise: LPIPS or DISTS.
+pub trait Network {
+    /// Whether two images can be compared (sizes).
+    fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()>;
+    /// The features of a batch of same-sized images.
+    fn batch_features(&self, images: &[&RgbImage]) -> Result<Features>;
+    /// Distances between `a[a_index[k]]` and `b[b_index[k]]`, float32.
+    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor;
+}
+
+impl Network for Lpips {
+    fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()> {
+        check_comparable(self.net(), a, b)
+    }
+
+    fn batch_features(&self, images: &[&RgbImage]) -> Result<Features> {
+        Ok(self.features(&to_tensor(images)?))
+    }
+
+    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+        self.distances(a, a_index, b, b_index)
+    }
+}
+
+impl Network for Dists {
+    fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()> {
+        Dists::check_comparable(a, b)
+    }
+
+    fn batch_features(&self, images: &[&RgbImage]) -> Result<Features> {
+        Ok(self.features(&to_unit_tensor(images)?))
+    }
+
+    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+        self.distances(a, a_index, b, b_index)
+    }
+}
+
+/// Scores triplets and pairs with one model (LPIPS unless said otherwise).
+pub struct Scorer<M = Lpips> {
+    model: M,
     batch_size: usize,
 }
 
 impl Scorer {
-    pub fn new(model: Lpips) -> Self {
+    /// Sets libtorch's intra-op thread count. This is process-wide: it
+    /// affects every model in the process.
+    pub fn set_threads(threads: usize) {
+        tch::set_num_threads(i32::try_from(threads.max(1)).unwrap_or(i32::MAX));
+    }
+}
+
+impl<M: Network> Scorer<M> {
+    pub fn new(model: M) -> Self {
         Self {
             model,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -62,13 +110,7 @@ impl Scorer {
         self
     }
 
-    /// Sets libtorch's intra-op thread count. This is process-wide: it
-    /// affects every model in the process.
-    pub fn set_threads(threads: usize) {
-        tch::set_num_threads(i32::try_from(threads.max(1)).unwrap_or(i32::MAX));
-    }
-
-    pub fn model(&self) -> &Lpips {
+    pub fn model(&self) -> &M {
         &self.model
     }
 
@@ -109,18 +151,18 @@ impl Scorer {
             })
         };
         for &(a, b) in comparisons {
-            check_comparable(self.model.net(), patch(a)?, patch(b)?)?;
+            self.model.check_comparable(patch(a)?, patch(b)?)?;
         }
         let mut distances = Vec::with_capacity(comparisons.len());
         for batch in self.batches(patches, comparisons) {
             let images: Vec<&RgbImage> =
                 batch.patches.iter().map(|&index| &patches[index]).collect();
-            let features = self.model.features(&to_tensor(&images)?);
+            let features = self.model.batch_features(&images)?;
             let a_index = Tensor::from_slice(&batch.a_slots);
             let b_index = Tensor::from_slice(&batch.b_slots);
             let batch_distances = self
                 .model
-                .distances(&features, &a_index, &features, &b_index);
+                .batch_distances(&features, &a_index, &features, &b_index);
             distances.extend(Vec::<f32>::try_from(batch_distances)?);
         }
         Ok(distances)

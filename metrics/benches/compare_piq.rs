@@ -14,7 +14,7 @@
 //! sides' runs, and CPU time is what stays comparable, so the ratio is taken
 //! on it.
 
-#[path = "../tests/common/images.rs"]
+#[path = "../tests/suite/common/images.rs"]
 #[allow(dead_code)] // the bench needs only smooth images
 mod images;
 

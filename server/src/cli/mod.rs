@@ -2,6 +2,7 @@
 
 mod database_args;
 mod db_command;
+mod distance;
 mod distort;
 mod experiment;
 mod export;
@@ -42,6 +43,9 @@ pub enum Command {
     /// List, apply and sample BAPPS' traditional distortions.
     #[command(subcommand)]
     Distort(distort::DistortCommand),
+    /// Any metric's distance between two images (`--metric` repeatable;
+    /// `--help` lists every metric and what it stores).
+    Distance(distance::DistanceArgs),
     /// LPIPS distance between two images, or between same-named images in two folders.
     Lpips(lpips::LpipsArgs),
     /// Manage researcher accounts.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => serve::run_demo(args),
         Command::Db(command) => db_command::run(command),
         Command::Distort(command) => distort::run(command),
+        Command::Distance(args) => distance::run(args),
         Command::Lpips(args) => lpips::run(args),
         Command::Researcher(command) => researcher::run(command),
         Command::Experiment(command) => experiment::run(command),

@@ -11,8 +11,8 @@ use crate::scoring::{self, Metric};
 
 #[derive(Debug, clap::Args)]
 pub struct WeightsArgs {
-    /// Folder of LPIPS weights: alex.safetensors, vgg.safetensors and any
-    /// custom NAME.safetensors [default: the percept cache's weights folder]
+    /// Folder of network weights: alex.safetensors, vgg.safetensors,
+    /// dists.safetensors and any custom NAME.safetensors [default: the percept cache's weights folder]
     #[arg(long, env = "PERCEPT_WEIGHTS_DIR")]
     pub weights_dir: Option<PathBuf>,
     /// libtorch threads [default: one per core].
@@ -38,10 +38,8 @@ pub struct ScoreArgs {
     #[arg(long)]
     experiment: i64,
     /// Metrics to compute (repeatable) [default: lpips-alex, lpips-vgg,
-    /// l2-rgb, ssim-rgb, psnr]. Forms: lpips-alex, lpips-vgg,
-    /// lpips-alex-nolin, lpips-vgg-nolin, lpips-alex:NAME (custom weights),
-    /// l2-rgb, l2-lab, ssim-rgb, ssim-lab, psnr.
-    #[arg(long = "metric")]
+    /// l2-rgb, ssim-rgb, psnr]; `--help` lists every metric.
+    #[arg(long = "metric", long_help = metric_long_help())]
     metrics: Vec<Metric>,
     /// Only queue the jobs, for `percept worker` processes to do.
     #[arg(long)]
@@ -136,4 +134,12 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
         anyhow::bail!("scoring failed:\n{}", failures.join("\n"));
     }
     Ok(())
+}
+
+/// `--metric`'s long help: the default and the catalogue.
+fn metric_long_help() -> String {
+    format!(
+        "Metrics to compute (repeatable) [default: lpips-alex, lpips-vgg, l2-rgb, ssim-rgb, psnr].\n{}",
+        scoring::metric_help()
+    )
 }

@@ -17,8 +17,9 @@ pub struct SimulateArgs {
     /// Share of workers who answer at random.
     #[arg(long, default_value_t = 0.1)]
     careless_share: f64,
-    /// What careful workers' answers follow.
-    #[arg(long, value_enum, default_value_t = ObserverMetric::Dssim)]
+    /// What careful workers' answers follow: a native metric's catalogue
+    /// name (`percept score --help` lists them), not psnr or LPIPS.
+    #[arg(long, default_value_t = ObserverMetric::DSSIM)]
     metric: ObserverMetric,
     /// Log-normal noise on each perceived distance: 0 always follows the
     /// metric; around 1 disagrees with it on close calls.

@@ -7,7 +7,7 @@ use super::access::ExperimentAccess;
 use super::extract::JsonBody;
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::scoring::{self, Metric, METRIC_FORMS};
+use crate::scoring::{self, Metric};
 
 /// `GET`: each metric's progress on the experiment.
 #[utoipa::path(
@@ -62,11 +62,8 @@ pub async fn enqueue(
             .metrics
             .iter()
             .map(|name| {
-                name.parse::<Metric>().map_err(|_| {
-                    Error::BadRequest(format!(
-                        "unknown metric {name:?}; the metrics are {METRIC_FORMS}"
-                    ))
-                })
+                name.parse::<Metric>()
+                    .map_err(|error| Error::BadRequest(format!("{error:#}")))
             })
             .collect::<Result<_>>()?
     };

@@ -1,5 +1,11 @@
-//! The metrics a scoring job can compute, named as `percept score --metric`
-//! takes them, and how each turns a triplet into two distances.
+//! The one catalogue of metrics: every name `--metric` takes (score, the
+//! scoring API, `percept distance`, `percept simulate`, the dashboard), what
+//! each stores, and how each turns a triplet or pair into distances.
+//!
+//! LPIPS and DISTS run on libtorch (the `lpips` crate); everything else is a
+//! [`NativeMetric`] of the `metrics` crate, whose names and one-line help
+//! this module uses as they are, so a new native metric is offered
+//! everywhere by adding it there.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,13 +13,16 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use distortions::image::RgbImage;
-use lpips::{Lpips, Net, Pair, Scorer, Triplet, Weighting};
-use metrics::baselines::{self, ColorSpace};
+use lpips::{Dists, Lpips, Net, Network, Pair, Scorer, Triplet, Weighting};
+use metrics::baselines::ColorSpace;
+use metrics::NativeMetric;
 
 /// A metric: LPIPS (alex or vgg, with or without its linear layers, with the
-/// official or your own weights) or one of the paper's baselines.
+/// official or your own weights), DISTS, or a native one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Metric {
+    /// DISTS (Ding et al. 2020) with the official α, β and VGG16 trunk.
+    Dists,
     Lpips {
         net: Net,
         weighting: Weighting,
@@ -21,23 +30,45 @@ pub enum Metric {
         /// custom or retrained weights; `None` for the official ones.
         weights: Option<String>,
     },
-    Baseline(Baseline),
+    Native(NativeMetric),
 }
 
-/// The paper's low-level baselines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Baseline {
-    L2(ColorSpace),
-    /// DSSIM, (1 − SSIM) / 2, as the official package computes it.
-    Ssim(ColorSpace),
-    /// Stored negated, so that smaller is closer like every other metric.
-    Psnr,
+/// Every metric name form with what it stores, one per line: the long help
+/// of every `--metric` flag and the list unknown names are answered with.
+pub fn metric_help() -> String {
+    let mut help = String::from(
+        "Every metric is stored as a distance: smaller is closer (similarities as 1 − similarity).\n",
+    );
+    for net in Net::ALL {
+        let name = net.name();
+        let side = net.min_side();
+        help.push_str(&format!(
+            "  lpips-{name}: LPIPS v0.1 on {name} (Zhang et al. 2018), the official weights; from {side}×{side}\n  \
+             lpips-{name}-nolin: the same taps summed over channels (no learned layers)\n  \
+             lpips-{name}:NAME, lpips-{name}-nolin:NAME: weights from NAME.safetensors in the weights folder\n"
+        ));
+    }
+    help.push_str(
+        "  dists: DISTS (Ding et al. 2020), a distance as published (0 = identical), VGG16 with L2 pooling \
+         and the official α/β, at the image's own size (no resize, as pyiqa); any size\n",
+    );
+    for native in NativeMetric::ALL {
+        help.push_str(&format!("  {native}: {}\n", native.help()));
+    }
+    help
 }
 
-/// What `--metric` accepts, for error messages and help.
-pub const METRIC_FORMS: &str = "lpips-alex, lpips-vgg, lpips-alex-nolin, lpips-vgg-nolin, \
-     lpips-alex:NAME or lpips-vgg:NAME (weights from NAME.safetensors in the weights folder), \
-     l2-rgb, l2-lab, ssim-rgb, ssim-lab, psnr";
+/// The names unknown-metric errors list.
+fn metric_names() -> String {
+    let mut names: Vec<String> = Net::ALL
+        .iter()
+        .flat_map(|net| [format!("lpips-{net}"), format!("lpips-{net}-nolin")])
+        .collect();
+    names.push("lpips-NET[-nolin]:NAME".into());
+    names.push("dists".into());
+    names.extend(NativeMetric::ALL.map(|m| m.name().to_owned()));
+    names.join(", ")
+}
 
 /// The metrics `percept score` computes when none is named.
 pub fn default_metrics() -> Vec<Metric> {
@@ -49,9 +80,9 @@ pub fn default_metrics() -> Vec<Metric> {
     vec![
         lpips(Net::Alex, Weighting::Lin),
         lpips(Net::Vgg, Weighting::Lin),
-        Metric::Baseline(Baseline::L2(ColorSpace::Rgb)),
-        Metric::Baseline(Baseline::Ssim(ColorSpace::Rgb)),
-        Metric::Baseline(Baseline::Psnr),
+        Metric::Native(NativeMetric::L2(ColorSpace::Rgb)),
+        Metric::Native(NativeMetric::Ssim(ColorSpace::Rgb)),
+        Metric::Native(NativeMetric::Psnr),
     ]
 }
 
@@ -59,15 +90,13 @@ impl FromStr for Metric {
     type Err = anyhow::Error;
 
     fn from_str(name: &str) -> anyhow::Result<Self> {
-        let space = |space: &str| match space {
-            "rgb" => Some(ColorSpace::Rgb),
-            "lab" => Some(ColorSpace::Lab),
-            _ => None,
-        };
+        if let Ok(native) = name.parse::<NativeMetric>() {
+            return Ok(Metric::Native(native));
+        }
+        if name == "dists" {
+            return Ok(Metric::Dists);
+        }
         let metric = match name.split_once('-') {
-            _ if name == "psnr" => Some(Metric::Baseline(Baseline::Psnr)),
-            Some(("l2", s)) => space(s).map(|s| Metric::Baseline(Baseline::L2(s))),
-            Some(("ssim", s)) => space(s).map(|s| Metric::Baseline(Baseline::Ssim(s))),
             Some(("lpips", rest)) => {
                 let (variant, weights) = match rest.split_once(':') {
                     Some((variant, stem)) if is_file_stem(stem) => (variant, Some(stem.to_owned())),
@@ -88,7 +117,12 @@ impl FromStr for Metric {
             }
             _ => None,
         };
-        metric.with_context(|| format!("unknown metric {name:?}; the metrics are {METRIC_FORMS}"))
+        metric.with_context(|| {
+            format!(
+                "unknown metric {name:?}; the metrics are {} (`--help` says what each stores)",
+                metric_names()
+            )
+        })
     }
 }
 
@@ -102,10 +136,6 @@ fn is_file_stem(stem: &str) -> bool {
 
 impl fmt::Display for Metric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let space = |space: &ColorSpace| match space {
-            ColorSpace::Rgb => "rgb",
-            ColorSpace::Lab => "lab",
-        };
         match self {
             Metric::Lpips {
                 net,
@@ -121,9 +151,8 @@ impl fmt::Display for Metric {
                     None => Ok(()),
                 }
             }
-            Metric::Baseline(Baseline::L2(s)) => write!(f, "l2-{}", space(s)),
-            Metric::Baseline(Baseline::Ssim(s)) => write!(f, "ssim-{}", space(s)),
-            Metric::Baseline(Baseline::Psnr) => f.write_str("psnr"),
+            Metric::Dists => f.write_str("dists"),
+            Metric::Native(native) => f.write_str(native.name()),
         }
     }
 }
@@ -141,18 +170,29 @@ pub fn default_weights_dir() -> anyhow::Result<PathBuf> {
     Ok(cache.join("percept").join("weights"))
 }
 
-/// A metric ready to score: LPIPS with its network loaded, or a baseline.
+/// A metric ready to score: LPIPS or DISTS with its network loaded, or a
+/// native one.
 pub enum LoadedMetric {
     Lpips(Scorer),
-    Baseline(Baseline),
+    Dists(Scorer<Dists>),
+    Native(NativeMetric),
 }
 
 impl LoadedMetric {
     /// Loads LPIPS weights from `weights_dir` (`alex.safetensors`,
-    /// `vgg.safetensors`, or the custom file the metric names).
+    /// `vgg.safetensors`, or the custom file the metric names), or DISTS'
+    /// (`vgg.safetensors` and `dists.safetensors`).
     pub fn load(metric: &Metric, weights_dir: &Path) -> anyhow::Result<Self> {
         let (net, weighting, weights) = match metric {
-            Metric::Baseline(baseline) => return Ok(LoadedMetric::Baseline(*baseline)),
+            Metric::Native(native) => return Ok(LoadedMetric::Native(*native)),
+            Metric::Dists => {
+                for file in ["vgg.safetensors", "dists.safetensors"] {
+                    check_weights_exist(metric, &weights_dir.join(file))?;
+                }
+                let model = Dists::from_weights_dir(weights_dir)
+                    .with_context(|| format!("{metric}: loading from {}", weights_dir.display()))?;
+                return Ok(LoadedMetric::Dists(Scorer::new(model)));
+            }
             Metric::Lpips {
                 net,
                 weighting,
@@ -161,13 +201,7 @@ impl LoadedMetric {
         };
         let stem = weights.as_deref().unwrap_or(net.name());
         let path = weights_dir.join(format!("{stem}.safetensors"));
-        if !path.exists() {
-            bail!(
-                "{metric}: no weights at {} (the official ones are put there by `cargo xtask setup`; \
-                 pass --weights-dir to look elsewhere)",
-                path.display()
-            );
-        }
+        check_weights_exist(metric, &path)?;
         let model = Lpips::load(*net, *weighting, &path)
             .with_context(|| format!("{metric}: loading {}", path.display()))?;
         Ok(LoadedMetric::Lpips(Scorer::new(model)))
@@ -176,50 +210,27 @@ impl LoadedMetric {
     /// The distance between the two patches of each pair.
     pub fn score_pairs(&self, pairs: &[[RgbImage; 2]]) -> anyhow::Result<Vec<f64>> {
         match self {
-            LoadedMetric::Lpips(scorer) => {
-                let patches: Vec<RgbImage> = pairs.iter().flatten().cloned().collect();
-                let indices: Vec<Pair> = (0..pairs.len())
-                    .map(|i| Pair {
-                        p0: 2 * i,
-                        p1: 2 * i + 1,
-                    })
-                    .collect();
-                Ok(scorer
-                    .score_pairs(&patches, &indices)?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect())
-            }
-            LoadedMetric::Baseline(baseline) => {
-                pairs.iter().map(|[a, b]| baseline.distance(a, b)).collect()
-            }
+            LoadedMetric::Lpips(scorer) => network_pairs(scorer, pairs),
+            LoadedMetric::Dists(scorer) => network_pairs(scorer, pairs),
+            LoadedMetric::Native(native) => pairs
+                .iter()
+                .map(|[a, b]| Ok(native.distance(a, b)?))
+                .collect(),
         }
     }
 
     /// (d0, d1) per triplet of (reference, p0, p1) patches.
     pub fn score(&self, triplets: &[[RgbImage; 3]]) -> anyhow::Result<Vec<(f64, f64)>> {
         match self {
-            LoadedMetric::Lpips(scorer) => {
-                let patches: Vec<RgbImage> = triplets.iter().flatten().cloned().collect();
-                let indices: Vec<Triplet> = (0..triplets.len())
-                    .map(|i| Triplet {
-                        reference: 3 * i,
-                        p0: 3 * i + 1,
-                        p1: 3 * i + 2,
-                    })
-                    .collect();
-                Ok(scorer
-                    .score_triplets(&patches, &indices)?
-                    .into_iter()
-                    .map(|d| (f64::from(d.d0), f64::from(d.d1)))
-                    .collect())
-            }
-            LoadedMetric::Baseline(baseline) => triplets
+            LoadedMetric::Lpips(scorer) => network_triplets(scorer, triplets),
+            LoadedMetric::Dists(scorer) => network_triplets(scorer, triplets),
+            // The reference comes first: VIF is asymmetric.
+            LoadedMetric::Native(native) => triplets
                 .iter()
                 .map(|[reference, p0, p1]| {
                     Ok((
-                        baseline.distance(reference, p0)?,
-                        baseline.distance(reference, p1)?,
+                        native.distance(reference, p0)?,
+                        native.distance(reference, p1)?,
                     ))
                 })
                 .collect(),
@@ -227,15 +238,49 @@ impl LoadedMetric {
     }
 }
 
-impl Baseline {
-    fn distance(self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<f64> {
-        Ok(match self {
-            Baseline::L2(space) => baselines::l2(a, b, space)?,
-            Baseline::Ssim(space) => baselines::dssim(a, b, space)?,
-            // Identical patches have infinite PSNR: stored as −∞, the closest possible.
-            Baseline::Psnr => -baselines::psnr(a, b)?,
-        })
+fn check_weights_exist(metric: &Metric, path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        bail!(
+            "{metric}: no weights at {} (the official ones are put there by `cargo xtask setup`; \
+             pass --weights-dir to look elsewhere)",
+            path.display()
+        );
     }
+    Ok(())
+}
+
+fn network_pairs<M: Network>(scorer: &Scorer<M>, pairs: &[[RgbImage; 2]]) -> anyhow::Result<Vec<f64>> {
+    let patches: Vec<RgbImage> = pairs.iter().flatten().cloned().collect();
+    let indices: Vec<Pair> = (0..pairs.len())
+        .map(|i| Pair {
+            p0: 2 * i,
+            p1: 2 * i + 1,
+        })
+        .collect();
+    Ok(scorer
+        .score_pairs(&patches, &indices)?
+        .into_iter()
+        .map(f64::from)
+        .collect())
+}
+
+fn network_triplets<M: Network>(
+    scorer: &Scorer<M>,
+    triplets: &[[RgbImage; 3]],
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    let patches: Vec<RgbImage> = triplets.iter().flatten().cloned().collect();
+    let indices: Vec<Triplet> = (0..triplets.len())
+        .map(|i| Triplet {
+            reference: 3 * i,
+            p0: 3 * i + 1,
+            p1: 3 * i + 2,
+        })
+        .collect();
+    Ok(scorer
+        .score_triplets(&patches, &indices)?
+        .into_iter()
+        .map(|d| (f64::from(d.d0), f64::from(d.d1)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -256,11 +301,27 @@ mod tests {
             "ssim-rgb",
             "ssim-lab",
             "psnr",
+            "fsim",
+            "fsimc",
+            "ms-ssim",
+            "gmsd",
+            "vif",
+            "dists",
         ];
         for name in names {
             let metric: Metric = name.parse().unwrap();
             assert_eq!(metric.to_string(), name);
         }
+    }
+
+    #[test]
+    fn the_help_names_every_native_metric_and_its_limits() {
+        let help = metric_help();
+        for native in NativeMetric::ALL {
+            assert!(help.contains(&format!("  {native}: ")), "{native} missing from\n{help}");
+        }
+        assert!(help.contains("161×161"), "{help}");
+        assert!(help.contains("1 − similarity"), "{help}");
     }
 
     #[test]
@@ -275,7 +336,9 @@ mod tests {
         ] {
             let error = bad.parse::<Metric>().unwrap_err().to_string();
             assert!(
-                error.contains(bad) && (error.contains("lpips-alex") || error.contains("stem")),
+                error.contains(bad)
+                    && ((error.contains("lpips-alex") && error.contains("ms-ssim"))
+                        || error.contains("stem")),
                 "{error}"
             );
         }

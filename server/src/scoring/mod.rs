@@ -7,5 +7,5 @@ mod metric;
 
 pub use jobs::{enqueue, progress, runner, ScoringJobs};
 pub use metric::{
-    default_metrics, default_weights_dir, Baseline, LoadedMetric, Metric, METRIC_FORMS,
+    default_metrics, default_weights_dir, metric_help, LoadedMetric, Metric,
 };

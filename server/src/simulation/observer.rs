@@ -6,32 +6,70 @@ use distortions::rand_chacha::{
     rand_core::{RngCore, SeedableRng},
     ChaCha8Rng,
 };
-use metrics::baselines::{self, ColorSpace};
+use metrics::baselines::ColorSpace;
+use metrics::NativeMetric;
 
-/// What a careful observer's sense of difference follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ObserverMetric {
-    /// Mean squared difference in RGB.
-    L2,
-    /// (1 − SSIM) / 2 in RGB: closer to human judgments than L2.
-    Dssim,
-}
+/// What a careful observer's sense of difference follows: a native metric of
+/// the catalogue (`percept simulate --metric NAME`), by its catalogue name.
+/// LPIPS needs its network loaded and PSNR is stored negated (a
+/// multiplicative noise would turn it around), so neither is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObserverMetric(NativeMetric);
 
 impl ObserverMetric {
+    /// (1 − SSIM) / 2 in RGB, `ssim-rgb`: closer to human judgments than L2.
+    pub const DSSIM: ObserverMetric = ObserverMetric(NativeMetric::Ssim(ColorSpace::Rgb));
+    /// Mean squared difference in RGB, `l2-rgb`.
+    pub const L2: ObserverMetric = ObserverMetric(NativeMetric::L2(ColorSpace::Rgb));
+
     fn distance(self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<f64> {
-        Ok(match self {
-            ObserverMetric::L2 => baselines::l2(a, b, ColorSpace::Rgb)?,
-            ObserverMetric::Dssim => baselines::dssim(a, b, ColorSpace::Rgb)?,
-        })
+        Ok(self.0.distance(a, b)?)
     }
 
     /// The perceived distance above which an observer sees a change. A
-    /// rough setting, not a fit: about 8/255 everywhere for L2 (on [-1, 1]),
-    /// and an SSIM of 0.98 for DSSIM.
+    /// rough setting per metric, not a fit: about 8/255 everywhere for L2
+    /// (on [-1, 1]; about 3 units of L* in Lab), an SSIM of 0.98 for DSSIM,
+    /// and similarly small changes for the others.
     fn just_noticeable(self) -> f64 {
-        match self {
-            ObserverMetric::L2 => 0.004,
-            ObserverMetric::Dssim => 0.01,
+        match self.0 {
+            NativeMetric::L2(ColorSpace::Rgb) => 0.004,
+            NativeMetric::L2(ColorSpace::Lab) => 0.0005,
+            NativeMetric::Ssim(_) => 0.01,
+            NativeMetric::Fsim | NativeMetric::Fsimc | NativeMetric::MsSsim => 0.005,
+            NativeMetric::Gmsd => 0.03,
+            NativeMetric::Vif => 0.1,
+            NativeMetric::Psnr => unreachable!("refused by ObserverMetric::from_str"),
+        }
+    }
+}
+
+impl std::fmt::Display for ObserverMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ObserverMetric {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> anyhow::Result<Self> {
+        let allowed = || {
+            NativeMetric::ALL
+                .into_iter()
+                .filter(|m| *m != NativeMetric::Psnr)
+                .map(NativeMetric::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match name.parse::<crate::scoring::Metric>()? {
+            crate::scoring::Metric::Native(native) if native != NativeMetric::Psnr => {
+                Ok(ObserverMetric(native))
+            }
+            _ => anyhow::bail!(
+                "simulated observers cannot follow {name:?} (LPIPS needs its network, PSNR is stored negated); \
+                 they follow one of {}",
+                allowed()
+            ),
         }
     }
 }
@@ -194,6 +232,17 @@ mod tests {
             })
             .count();
         assert!((150..250).contains(&lefts), "{lefts} of 400");
+    }
+
+    #[test]
+    fn observers_follow_native_catalogue_names_only() {
+        assert_eq!("ssim-rgb".parse::<ObserverMetric>().unwrap(), ObserverMetric::DSSIM);
+        let mut observer = Observer::new(false, "gmsd".parse().unwrap(), 0.0, 5);
+        assert!(observer.says_same(&flat(100), &flat(100)).unwrap());
+        for refused in ["psnr", "lpips-alex", "dssim"] {
+            let error = refused.parse::<ObserverMetric>().unwrap_err().to_string();
+            assert!(error.contains(refused) && error.contains("ssim-rgb"), "{error}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ async fn judged_experiment(pool: &PgPool) -> i64 {
     let simulation = SimulationSettings {
         workers: 4,
         careless_share: 0.25,
-        metric: ObserverMetric::Dssim,
+        metric: ObserverMetric::DSSIM,
         noise: 0.5,
         assignments_per_worker: None,
         concurrency: 2,

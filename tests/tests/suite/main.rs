@@ -11,6 +11,7 @@ mod api_fuzz;
 mod browser;
 mod dashboard_browser;
 mod datasets;
+mod distance;
 mod durability;
 mod durability_browser;
 mod health;

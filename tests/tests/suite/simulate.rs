@@ -14,7 +14,7 @@ fn settings(workers: u32, careless_share: f64) -> SimulationSettings {
     SimulationSettings {
         workers,
         careless_share,
-        metric: ObserverMetric::Dssim,
+        metric: ObserverMetric::DSSIM,
         noise: 0.3,
         assignments_per_worker: None,
         concurrency: 3,

@@ -45,7 +45,7 @@ pub fn json_number(text: &str, key: &str) -> f64 {
         .unwrap_or_else(|_| panic!("{key} is not a number in {text:?}"))
 }
 
-#[path = "../../../../metrics/tests/common/images.rs"]
+#[path = "../../../../metrics/tests/suite/common/images.rs"]
 mod images;
 pub use images::*;
 

@@ -16,7 +16,7 @@
 //!   0.0172 on I03 where VIFp gives 0.0706). VIFp's conformance rests on the
 //!   piq differential.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! that reach MS-SSIM's 161×161 minimum and FSIM's pooling — to 1e-4 for
 //! every classic metric.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

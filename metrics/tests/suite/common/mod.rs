@@ -1,7 +1,7 @@
 //! Shared by the integration tests: where the reference data and the Python
 //! venv are, and reproducible test images.
 
-#![allow(dead_code, unused_imports)] // each test binary uses a different part
+#![allow(dead_code)] // the benches use a different part
 
 mod images;
 

@@ -1,0 +1,155 @@
+//! DISTS (Ding, Ma, Wang & Simoncelli 2020, *Image Quality Assessment:
+//! Unifying Structure and Texture Similarity*) on tch, beside LPIPS because
+//! it shares its trunk: torchvision's VGG16 (the weights of
+//! `vgg.safetensors`) with every max pooling replaced by L2 pooling, and the
+//! learned per-channel weights α and β of the official `DISTS_pytorch`
+//! package (`dists.safetensors`, converted once at setup).
+//!
+//! As the official module computes it, in float32: the image in [0, 1] and
+//! the five stages' outputs (relu1_2 … relu5_3 of the ImageNet-normalised
+//! image) are six feature sets of 3 + 64 + 128 + 256 + 512 + 512 = 1475
+//! channels; per channel, a structure term
+//! `(2 μx μy + c) / (μx² + μy² + c)` and a texture term
+//! `(2 σxy + c) / (σx² + σy² + c)` (c = 1e-6, population moments over the
+//! whole map), weighted by α and β normalised by their total; DISTS is one
+//! minus the weighted sum — a distance already, 0 for identical images.
+//!
+//! Images are scored at their own size. The official `DISTS_pt.py` script
+//! (and piq) first shrink images whose shorter side exceeds 256 to 256; the
+//! published values in pyiqa's calibration table are those of the module
+//! without that step (pyiqa's own `DISTS` does not resize either, and
+//! matches them), and BAPPS patches are far below it.
+
+use std::path::Path;
+
+use image::RgbImage;
+use tch::{Kind, Tensor};
+
+use crate::backbone::{Backbone, Net, Pooling};
+use crate::error::Result;
+use crate::image_input::check_pair;
+use crate::model::Features;
+use crate::weights::WeightFile;
+
+/// Channels of the six feature sets: the image, then the five stages.
+pub const CHANNELS: [i64; 6] = [3, 64, 128, 256, 512, 512];
+const TOTAL_CHANNELS: i64 = 1475;
+const C: f64 = 1e-6;
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// A loaded DISTS model.
+pub struct Dists {
+    backbone: Backbone,
+    /// α and β divided by their joint sum, split per feature set: (1, C).
+    alpha: Vec<Tensor>,
+    beta: Vec<Tensor>,
+    mean: Tensor,
+    std: Tensor,
+}
+
+impl Dists {
+    /// Loads the VGG16 trunk from `vgg_path` (LPIPS' `vgg.safetensors`) and
+    /// α, β from `dists_path` (`alpha`, `beta`, each (1, 1475, 1, 1)).
+    pub fn load(vgg_path: &Path, dists_path: &Path) -> Result<Self> {
+        let backbone = Backbone::load_pooled(
+            Net::Vgg,
+            &mut WeightFile::open(vgg_path, "vgg")?,
+            Pooling::L2,
+        )?;
+        let mut learned = WeightFile::open(dists_path, "dists")?;
+        let shape = [1, TOTAL_CHANNELS, 1, 1];
+        let (alpha, beta) = (learned.take("alpha", &shape)?, learned.take("beta", &shape)?);
+        let total = alpha.sum(Kind::Float) + beta.sum(Kind::Float);
+        let split = |weights: Tensor| {
+            (weights / &total)
+                .view([1, TOTAL_CHANNELS])
+                .split_with_sizes(CHANNELS, 1)
+        };
+        Ok(Self {
+            backbone,
+            alpha: split(alpha),
+            beta: split(beta),
+            mean: Tensor::from_slice(&IMAGENET_MEAN).view([1, 3, 1, 1]),
+            std: Tensor::from_slice(&IMAGENET_STD).view([1, 3, 1, 1]),
+        })
+    }
+
+    /// `DIR/vgg.safetensors` and `DIR/dists.safetensors`, as the setup
+    /// writes them.
+    pub fn from_weights_dir(dir: &Path) -> Result<Self> {
+        Self::load(&dir.join("vgg.safetensors"), &dir.join("dists.safetensors"))
+    }
+
+    /// Checks that two images can be compared: equal sizes (any size works,
+    /// every stage's output is at least 1×1).
+    pub fn check_comparable(a: &RgbImage, b: &RgbImage) -> Result<()> {
+        check_pair(a, b, 1, "dists")
+    }
+
+    /// The distance between two images of the same size.
+    pub fn distance(&self, a: &RgbImage, b: &RgbImage) -> Result<f32> {
+        Self::check_comparable(a, b)?;
+        let features = self.features(&to_unit_tensor(&[a, b])?);
+        let (a_index, b_index) = (Tensor::from_slice(&[0i64]), Tensor::from_slice(&[1i64]));
+        Ok(f32::try_from(self.distances(&features, &a_index, &features, &b_index))?)
+    }
+
+    /// The six feature sets of `images`, a float32 (N, 3, H, W) batch in
+    /// [0, 1] (see [`to_unit_tensor`]).
+    pub fn features(&self, images: &Tensor) -> Features {
+        let _no_grad = tch::no_grad_guard();
+        let size = images.size();
+        let images = images.contiguous();
+        let normalised = (&images - &self.mean) / &self.std;
+        let mut taps = vec![images];
+        taps.extend(self.backbone.taps(&normalised));
+        Features {
+            taps,
+            height: size[2],
+            width: size[3],
+        }
+    }
+
+    /// DISTS between image `a_index[k]` of `a` and `b_index[k]` of `b` for
+    /// every k; a float32 tensor of that length.
+    pub fn distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+        let _no_grad = tch::no_grad_guard();
+        let dims = &[2i64, 3][..];
+        let similarity = a
+            .taps
+            .iter()
+            .zip(&b.taps)
+            .enumerate()
+            .map(|(k, (a_tap, b_tap))| {
+                let (x, y) = (a_tap.index_select(0, a_index), b_tap.index_select(0, b_index));
+                let (x_mean, y_mean) = (
+                    x.mean_dim(dims, true, Kind::Float),
+                    y.mean_dim(dims, true, Kind::Float),
+                );
+                let structure = (&x_mean * &y_mean * 2.0 + C)
+                    / (x_mean.square() + y_mean.square() + C);
+                let x_var = (&x - &x_mean).square().mean_dim(dims, true, Kind::Float);
+                let y_var = (&y - &y_mean).square().mean_dim(dims, true, Kind::Float);
+                let covariance = (&x * &y).mean_dim(dims, true, Kind::Float) - &x_mean * &y_mean;
+                let texture = (covariance * 2.0 + C) / (x_var + y_var + C);
+                let weigh = |weights: &Tensor, term: Tensor| {
+                    (term.flatten(1, -1) * weights).sum_dim_intlist(1, false, Kind::Float)
+                };
+                (
+                    weigh(&self.alpha[k], structure),
+                    weigh(&self.beta[k], texture),
+                )
+            })
+            .reduce(|(s1, t1), (s2, t2)| (s1 + s2, t1 + t2))
+            .expect("six feature sets");
+        1.0 - (similarity.0 + similarity.1)
+    }
+}
+
+/// Stacks same-sized images into a float32 (N, 3, H, W) tensor in [0, 1],
+/// `v / 255` as torchvision's `ToTensor` computes it.
+pub fn to_unit_tensor(images: &[&RgbImage]) -> Result<Tensor> {
+    let levels: Vec<f32> = (0..=255u8).map(|v| f32::from(v) / 255.0).collect();
+    crate::image_input::stack(images, &levels)
+}
