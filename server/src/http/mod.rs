@@ -18,6 +18,7 @@ mod practice;
 pub mod rate_limits;
 mod reports;
 mod scoring;
+mod training;
 mod sessions;
 mod trial_images;
 
@@ -132,6 +133,10 @@ fn api() -> Router<AppState> {
         .route(
             "/experiments/{experiment_id}/scoring",
             get(scoring::progress).post(scoring::enqueue),
+        )
+        .route(
+            "/experiments/{experiment_id}/training",
+            get(training::list).post(training::enqueue),
         )
         .route("/experiments/{experiment_id}/report", get(reports::json))
         .route(
