@@ -138,6 +138,10 @@ fn api() -> Router<AppState> {
             "/experiments/{experiment_id}/training",
             get(training::list).post(training::enqueue),
         )
+        .route(
+            "/experiments/{experiment_id}/training/{model_id}/curve.svg",
+            get(training::curve),
+        )
         .route("/experiments/{experiment_id}/report", get(reports::json))
         .route(
             "/experiments/{experiment_id}/report.html",

@@ -3,10 +3,15 @@
 //! per-epoch curves.
 
 use app::api::training::{QueuedTraining, TrainedModelSummary, TrainingRequest};
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::IntoResponse,
+    Json,
+};
 
 use super::access::ExperimentAccess;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
@@ -76,4 +81,42 @@ pub async fn enqueue(
             warnings: queued.warnings,
         }),
     ))
+}
+
+/// `GET`: the run's loss and 2AFC curve as SVG, drawn with the report's
+/// chart helpers, for the dashboard.
+#[utoipa::path(
+    get,
+    path = "/api/experiments/{experiment_id}/training/{model_id}/curve.svg",
+    operation_id = "get_training_curve",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(
+        ("experiment_id" = i64, Path, description = "The experiment's id"),
+        ("model_id" = i64, Path, description = "The trained metric's id"),
+    ),
+    responses(
+        (status = 200, description = "Loss and training/validation 2AFC per finished epoch", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "A path parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such experiment for the signed-in researcher, or no such metric trained on it", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn curve(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    PathParams((_, model_id)): PathParams<(i64, i64)>,
+) -> Result<impl IntoResponse> {
+    let model = training::get(&state.pool, model_id)
+        .await?
+        .filter(|model| model.training_experiment_ids.contains(&access.experiment_id))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no metric {model_id} was trained on experiment {}",
+                access.experiment_id
+            ))
+        })?;
+    let summary = model.summary();
+    let svg = crate::reports::training_curve_svg(&summary.epochs, summary.total_epochs)?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))
 }

@@ -461,3 +461,59 @@ pub fn pretrained_path(weights_dir: &Path, net: Net, mode: Mode) -> Option<PathB
     mode.needs_pretrained_trunk()
         .then(|| weights_dir.join(format!("{}.safetensors", net.name())))
 }
+
+/// What a report says of a metric trained here.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrainedMetricNote {
+    pub metric: String,
+    pub net: String,
+    pub mode: String,
+    pub training_experiment_ids: Vec<i64>,
+    pub validation_experiment_ids: Vec<i64>,
+    pub training_triplets: i64,
+    /// The report's triplets that were training triplets.
+    pub overlapping_triplets: i64,
+}
+
+/// Notes on those of `metrics` that are trained models here, against the
+/// report's `triplet_ids`.
+pub async fn notes(
+    pool: &PgPool,
+    metrics: &[String],
+    triplet_ids: &[i64],
+) -> percept_core::Result<Vec<TrainedMetricNote>> {
+    let names: Vec<String> = metrics
+        .iter()
+        .filter(|metric| metric.starts_with("lpips-"))
+        .filter_map(|metric| Some(metric.split_once(':')?.1.to_owned()))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query!(
+        r#"SELECT name, net, mode, training_experiment_ids, validation_experiment_ids,
+                  cardinality(training_triplet_ids) AS "training_triplets!",
+                  (SELECT count(*) FROM unnest(training_triplet_ids) AS t(id)
+                   WHERE t.id = ANY($2)) AS "overlapping!"
+           FROM trained_models WHERE name = ANY($1) AND status = 'done'
+           ORDER BY name"#,
+        &names,
+        triplet_ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| TrainedMetricNote {
+            metric: format!("lpips-{}:{}", row.net, row.name),
+            net: row.net,
+            mode: row.mode,
+            training_experiment_ids: row.training_experiment_ids,
+            validation_experiment_ids: row.validation_experiment_ids,
+            training_triplets: i64::from(row.training_triplets),
+            overlapping_triplets: row.overlapping,
+        })
+        // Only the metrics the report shows under that net.
+        .filter(|note| metrics.contains(&note.metric))
+        .collect())
+}
