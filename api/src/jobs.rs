@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSummary {
     pub id: i64,
-    /// `generation` (an experiment's stimuli) or `scoring` (a metric's distances).
+    /// `generation` (an experiment's stimuli), `scoring` (a metric's distances)
+    /// or `training` (a metric learned from judgments; `payload` names its
+    /// `trained_model_id`, progress counts optimiser steps).
     pub kind: String,
     pub experiment_id: Option<i64>,
     /// What the kind needs beyond the experiment, e.g. `{"metric": "lpips-alex"}`.

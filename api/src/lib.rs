@@ -11,3 +11,4 @@ pub mod judgments;
 pub mod practice;
 pub mod scoring;
 pub mod sessions;
+pub mod training;

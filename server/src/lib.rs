@@ -17,6 +17,7 @@ pub mod reports;
 pub mod scoring;
 pub mod simulation;
 pub mod telemetry;
+pub mod training;
 
 pub use percept_core::{
     db, experiments, jnd, jobs, quality, researchers, sharing, stimuli, tallies,

@@ -3,7 +3,7 @@
 //! browser (`client`, `researcher_client`).
 
 pub use percept_api::{
-    assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions,
+    assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions, training,
 };
 
 pub mod client;

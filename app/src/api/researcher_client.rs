@@ -13,6 +13,7 @@ use super::experiments::{
 use super::jobs::JobSummary;
 use super::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
 use super::sessions::{Researcher, SignIn};
+use super::training::{QueuedTraining, TrainedModelSummary, TrainingRequest};
 
 pub const SIGN_IN_PAGE: &str = "/sign-in";
 
@@ -61,6 +62,19 @@ pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>,
 pub async fn start_scoring(experiment_id: i64) -> Result<QueuedJobs, ApiError> {
     let path = format!("/api/experiments/{experiment_id}/scoring");
     redirect_if_signed_out(fetch("POST", &path, Some(json(&ScoringRequest::default())?)).await)
+}
+
+pub async fn trained_metrics(experiment_id: i64) -> Result<Vec<TrainedModelSummary>, ApiError> {
+    read(&format!("/api/experiments/{experiment_id}/training")).await
+}
+
+/// Queues a training job; a worker taking `training` jobs runs it.
+pub async fn start_training(
+    experiment_id: i64,
+    request: &TrainingRequest,
+) -> Result<QueuedTraining, ApiError> {
+    let path = format!("/api/experiments/{experiment_id}/training");
+    redirect_if_signed_out(fetch("POST", &path, Some(json(request)?)).await)
 }
 
 pub async fn shares(experiment_id: i64) -> Result<Vec<ExperimentShare>, ApiError> {

@@ -1,5 +1,5 @@
 //! The one job queue: every long task (generating an experiment's stimuli,
-//! scoring it with a metric, and the kinds to come) is a row of `jobs`,
+//! scoring it with a metric, training a metric on its judgments) is a row of `jobs`,
 //! worked by whichever `percept serve` or `percept worker` process takes it
 //! first. migrations/0010_jobs.sql says how a claim, the heartbeat and a
 //! takeover work; [`runner`] is the loop every process runs.
@@ -39,15 +39,19 @@ pub enum JobKind {
     Generation,
     /// A metric's distances for an experiment's stimuli (links libtorch).
     Scoring,
+    /// Learning an LPIPS metric from 2AFC judgments (links libtorch); the
+    /// job's `trained_models` row holds what it needs and makes.
+    Training,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Generation, JobKind::Scoring];
+    pub const ALL: [JobKind; 3] = [JobKind::Generation, JobKind::Scoring, JobKind::Training];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Generation => "generation",
             JobKind::Scoring => "scoring",
+            JobKind::Training => "training",
         }
     }
 }

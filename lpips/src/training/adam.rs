@@ -27,6 +27,40 @@ impl Adam {
         }
     }
 
+    /// The optimiser's state: the step count and each parameter's moments,
+    /// in the order the parameters were given (for checkpoints).
+    pub(crate) fn state(&self) -> (i32, Vec<(Tensor, Tensor)>) {
+        (
+            self.steps,
+            self.parameters
+                .iter()
+                .map(|(_, m, v)| (m.copy(), v.copy()))
+                .collect(),
+        )
+    }
+
+    /// Restores a [`Self::state`] taken from an optimiser over parameters of
+    /// the same shapes, in the same order; false (and nothing changed) when
+    /// they differ.
+    pub(crate) fn restore(&mut self, steps: i32, moments: &[(Tensor, Tensor)]) -> bool {
+        let fits = moments.len() == self.parameters.len()
+            && self
+                .parameters
+                .iter()
+                .zip(moments)
+                .all(|((p, ..), (m, v))| m.size() == p.size() && v.size() == p.size());
+        if !fits {
+            return false;
+        }
+        let _no_grad = tch::no_grad_guard();
+        for ((_, m, v), (saved_m, saved_v)) in self.parameters.iter_mut().zip(moments) {
+            m.copy_(saved_m);
+            v.copy_(saved_v);
+        }
+        self.steps = steps;
+        true
+    }
+
     /// Whether every gradient is finite (a step from a NaN gradient would
     /// spoil the weights for good).
     pub(crate) fn gradients_finite(&self) -> bool {

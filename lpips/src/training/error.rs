@@ -40,6 +40,8 @@ pub enum TrainingError {
         /// The last good weights and the record up to the failed step.
         last_good: Box<Trained>,
     },
+    #[error("cannot keep the checkpoint of epoch {epoch}: {source}")]
+    Checkpoint { epoch: usize, source: BoxError },
     #[error("cannot write {path}: {reason}")]
     Write {
         path: std::path::PathBuf,

@@ -19,11 +19,14 @@
 //! the dropout acts on per-channel statistics of the maps (see
 //! [`precomputed`] for why this learns like the elementwise one).
 //!
-//! [`train`] runs the whole schedule with a progress callback; [`Session`]
+//! [`train`] runs the whole schedule with a progress callback
+//! ([`train_resumable`] also checkpoints after every epoch and can carry on
+//! from a checkpoint); [`Session`]
 //! exposes single steps (the conformance tests compare one with the official
 //! trainer's).
 
 mod adam;
+mod checkpoint;
 mod data;
 mod error;
 pub mod network;
@@ -37,6 +40,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+pub use checkpoint::Checkpoint;
 pub use data::{score_2afc, JudgedTriplet, PatchSource, TripletSet};
 pub use error::{BoxError, TrainingError};
 pub use network::StartingWeights;
@@ -146,7 +150,8 @@ impl Settings {
         self.learning_rate * (1.0 - drops as f64 / self.decay_epochs as f64)
     }
 
-    fn check(&self) -> Result<(), TrainingError> {
+    /// Refuses settings training cannot run with, saying why.
+    pub fn check(&self) -> Result<(), TrainingError> {
         let problem = if self.total_epochs() == 0 {
             Some("epochs + decay epochs must be at least 1".to_owned())
         } else if self.batch_size == 0 {
@@ -418,6 +423,37 @@ impl<'a> Session<'a> {
         state
     }
 
+    /// The state to resume from, with the record so far.
+    pub fn checkpoint(&self, record: &TrainingRecord) -> Checkpoint {
+        let (adam_steps, moments) = self.adam.state();
+        Checkpoint {
+            record: record.clone(),
+            weights: self.parameters(),
+            adam_steps,
+            moments: moments
+                .into_iter()
+                .map(|(m, v)| (to_cpu(&m), to_cpu(&v)))
+                .collect(),
+        }
+    }
+
+    /// Restores the optimiser's state from a checkpoint of a session with
+    /// the same net and mode.
+    fn restore_optimiser(&mut self, checkpoint: &Checkpoint) -> Result<(), TrainingError> {
+        let moments: Vec<(Tensor, Tensor)> = checkpoint
+            .moments
+            .iter()
+            .map(|(m, v)| (m.to(self.device), v.to(self.device)))
+            .collect();
+        if self.adam.restore(checkpoint.adam_steps, &moments) {
+            Ok(())
+        } else {
+            Err(TrainingError::Settings(
+                "the checkpoint's optimiser state does not fit this net and mode".to_owned(),
+            ))
+        }
+    }
+
     /// The metric as trained so far.
     pub fn metric(&self) -> TrainedMetric {
         TrainedMetric::new(self.net, self.metric_state())
@@ -481,6 +517,13 @@ fn to_cpu(tensor: &Tensor) -> Tensor {
         .copy()
 }
 
+/// Where training starts: fresh weights, or a checkpoint of an earlier run
+/// with the same settings and data.
+pub enum Start {
+    Fresh(StartingWeights),
+    Resume(Checkpoint),
+}
+
 /// Trains a metric on `training` with the official schedule (see the module
 /// docs), scoring `validation` after every epoch. `start` is usually
 /// [`StartingWeights::official`].
@@ -496,6 +539,28 @@ pub fn train(
     validation: Option<TripletSet>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Trained, TrainingError> {
+    train_resumable(
+        settings,
+        Start::Fresh(start),
+        training,
+        validation,
+        progress,
+        &mut |_| Ok(()),
+    )
+}
+
+/// [`train`], handing `checkpoint` the state after every epoch (an error
+/// from it stops training), and starting from a checkpoint if given: its
+/// finished epochs are skipped, their shuffles replayed, so the result is
+/// the one an uninterrupted run gives.
+pub fn train_resumable(
+    settings: &Settings,
+    start: Start,
+    training: TripletSet,
+    validation: Option<TripletSet>,
+    progress: &mut dyn FnMut(Progress),
+    checkpoint: &mut dyn FnMut(&Checkpoint) -> Result<(), BoxError>,
+) -> Result<Trained, TrainingError> {
     let started = Instant::now();
     settings.check()?;
     let device = settings.device.resolve()?;
@@ -503,29 +568,54 @@ pub fn train(
         tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     }
     tch::manual_seed(settings.seed as i64);
+    let (weights, resumed) = match start {
+        Start::Fresh(weights) => (weights, None),
+        Start::Resume(checkpoint) => {
+            let weights = StartingWeights::from_tensors(
+                "(checkpoint)",
+                checkpoint
+                    .weights
+                    .iter()
+                    .map(|(name, tensor)| (name.clone(), tensor.shallow_clone()))
+                    .collect(),
+            );
+            (weights, Some(checkpoint))
+        }
+    };
     let mut session = Session::new(
         settings.net,
         settings.mode,
         device,
-        start,
+        weights,
         training,
         validation,
         progress,
     )?;
-    let (initial_train_2afc, initial_validation_2afc) = session.scores()?;
-    let mut record = TrainingRecord {
-        settings: settings.clone(),
-        device: device_name(device),
-        dropout: TrainingRecord::dropout_name(settings.mode).to_owned(),
-        training_triplets: training.len(),
-        validation_triplets: validation.map_or(0, |v| v.len()),
-        feature_seconds: (settings.mode == Mode::Lin).then(|| started.elapsed().as_secs_f64()),
-        initial_train_2afc,
-        initial_validation_2afc,
-        epochs: Vec::new(),
-        stopped: None,
-        wall_seconds: 0.0,
+    let mut record = match &resumed {
+        Some(checkpoint) => {
+            session.restore_optimiser(checkpoint)?;
+            checkpoint.record.clone()
+        }
+        None => {
+            let (initial_train_2afc, initial_validation_2afc) = session.scores()?;
+            TrainingRecord {
+                settings: settings.clone(),
+                device: device_name(device),
+                dropout: TrainingRecord::dropout_name(settings.mode).to_owned(),
+                training_triplets: training.len(),
+                validation_triplets: validation.map_or(0, |v| v.len()),
+                feature_seconds: (settings.mode == Mode::Lin)
+                    .then(|| started.elapsed().as_secs_f64()),
+                initial_train_2afc,
+                initial_validation_2afc,
+                epochs: Vec::new(),
+                stopped: None,
+                wall_seconds: 0.0,
+            }
+        }
     };
+    let earlier_seconds = record.wall_seconds;
+    let done = record.epochs.len();
     // Lin steps are a few small matrix products: intra-op threads only add
     // synchronisation, which on a busy machine costs a time slice per
     // operation (100 tiny steps took 10–35 s with 2 threads under load).
@@ -533,11 +623,17 @@ pub fn train(
     let mut shuffler = Shuffler::new(settings.seed);
     let mut order: Vec<usize> = (0..training.len()).collect();
     let steps_per_epoch = order.len().div_ceil(settings.batch_size);
-    let mut global_step = 0;
-    for epoch in 1..=settings.total_epochs() {
+    let mut global_step = done * steps_per_epoch;
+    for _ in 0..done {
+        shuffler.shuffle(&mut order);
+    }
+    for epoch in done + 1..=settings.total_epochs() {
         let epoch_started = Instant::now();
         let learning_rate = settings.learning_rate_at(epoch);
         shuffler.shuffle(&mut order);
+        // Each epoch's dropout draws follow from the seed and the epoch
+        // alone, so a resumed run draws what an uninterrupted one would.
+        tch::manual_seed(epoch_seed(settings.seed, epoch));
         let mut loss_sum = 0.0;
         for (index, batch) in order.chunks(settings.batch_size).enumerate() {
             let step = index + 1;
@@ -551,7 +647,7 @@ pub fn train(
                         global_step,
                         reason: reason.to_owned(),
                     });
-                    record.wall_seconds = started.elapsed().as_secs_f64();
+                    record.wall_seconds = earlier_seconds + started.elapsed().as_secs_f64();
                     return Err(TrainingError::NonFinite {
                         reason,
                         loss,
@@ -583,13 +679,24 @@ pub fn train(
             validation_2afc,
             seconds: epoch_started.elapsed().as_secs_f64(),
         });
+        record.wall_seconds = earlier_seconds + started.elapsed().as_secs_f64();
         progress(Progress::Epoch(record.epochs.last().expect("just pushed")));
+        checkpoint(&session.checkpoint(&record)).map_err(|source| TrainingError::Checkpoint {
+            epoch,
+            source,
+        })?;
     }
-    record.wall_seconds = started.elapsed().as_secs_f64();
+    record.wall_seconds = earlier_seconds + started.elapsed().as_secs_f64();
     Ok(Trained {
         metric: session.metric(),
         record,
     })
+}
+
+/// The dropout seed of 1-based `epoch`.
+fn epoch_seed(seed: u64, epoch: usize) -> i64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(epoch as u64) as i64
 }
 
 /// libtorch's intra-op thread count set to 1 until dropped, then restored.

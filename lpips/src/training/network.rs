@@ -143,6 +143,15 @@ impl StartingWeights {
         })
     }
 
+    /// Named tensors already in memory (a checkpoint's); `origin` names
+    /// them in errors.
+    pub fn from_tensors(origin: &str, tensors: Vec<(String, Tensor)>) -> Self {
+        Self {
+            origin: PathBuf::from(origin),
+            tensors,
+        }
+    }
+
     pub(crate) fn into_weight_file(self, net: Net) -> WeightFile {
         WeightFile::from_tensors(&self.origin, net.name(), self.tensors)
     }

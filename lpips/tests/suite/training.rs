@@ -11,8 +11,8 @@ use std::process::Command;
 
 use image::RgbImage;
 use lpips::training::{
-    train, JudgedTriplet, Mode, Progress, Session, Settings, StartingWeights, Step, TrainingError,
-    TripletSet,
+    train, train_resumable, Checkpoint, JudgedTriplet, Mode, Progress, Session, Settings, Start,
+    StartingWeights, Step, TrainingError, TripletSet,
 };
 use lpips::{DeviceChoice, Lpips, Net, Scorer, Triplet, Weighting};
 use tch::{Device, Tensor};
@@ -353,4 +353,63 @@ fn a_diverging_step_stops_training_and_keeps_the_weights_before_it() {
         session.step(&[0, 1], 1e300, true).unwrap(),
         Step::Skipped { .. }
     ));
+}
+
+/// A run stopped after its first epoch and resumed from that epoch's
+/// checkpoint (through its bytes, as the training job stores it) ends with
+/// the weights and record of an uninterrupted run.
+fn resumed_run_equals_an_uninterrupted_one(mode: Mode, count: usize) {
+    let (patches, judged) = triplets(51, count, 0.3);
+    let (training, validation) = judged.split_at(count * 3 / 4);
+    let settings = Settings {
+        decay_epochs: 1,
+        ..cpu_settings(mode, 1)
+    };
+    let run = |start| {
+        let mut checkpoints = Vec::new();
+        let result = train_resumable(
+            &settings,
+            start,
+            TripletSet::new(&patches, training),
+            Some(TripletSet::new(&patches, validation)),
+            &mut |_| {},
+            &mut |checkpoint: &Checkpoint| {
+                checkpoints.push((checkpoint.to_bytes()?, checkpoint.record.clone()));
+                Ok(())
+            },
+        );
+        (result, checkpoints)
+    };
+    let (whole, checkpoints) = run(Start::Fresh(official_start(mode, 5)));
+    let whole = whole.unwrap();
+    assert_eq!(checkpoints.len(), 2);
+    let (bytes, record) = checkpoints[0].clone();
+    let checkpoint = Checkpoint::from_bytes(&bytes, record).unwrap();
+    assert_eq!(checkpoint.epochs_done(), 1);
+    let (resumed, _) = run(Start::Resume(checkpoint));
+    let resumed = resumed.unwrap();
+    let names: HashMap<&str, &Tensor> = whole
+        .metric
+        .state_dict()
+        .iter()
+        .map(|(name, tensor)| (name.as_str(), tensor))
+        .collect();
+    for (name, tensor) in resumed.metric.state_dict() {
+        let difference = max_abs_difference(names[name.as_str()], tensor);
+        assert!(difference <= 1e-7, "{name}: {difference}");
+    }
+    let losses = |trained: &lpips::training::Trained| -> Vec<f64> {
+        trained.record.epochs.iter().map(|e| e.loss).collect()
+    };
+    assert_eq!(losses(&resumed), losses(&whole));
+}
+
+#[test]
+fn a_lin_run_resumed_from_a_checkpoint_ends_as_an_uninterrupted_one() {
+    resumed_run_equals_an_uninterrupted_one(Mode::Lin, 40);
+}
+
+#[test]
+fn a_tune_run_resumed_from_a_checkpoint_ends_as_an_uninterrupted_one() {
+    resumed_run_equals_an_uninterrupted_one(Mode::Tune, 12);
 }

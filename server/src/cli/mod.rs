@@ -13,6 +13,7 @@ mod researcher;
 mod score;
 mod serve;
 mod simulate;
+mod train;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +61,10 @@ pub enum Command {
     /// Compute metrics' distances for an experiment's triplets, with progress
     /// (queues scoring jobs and works on them; --no-wait only queues them).
     Score(score::ScoreArgs),
+    /// Learn an LPIPS metric from experiments' 2AFC judgments (the paper's
+    /// lin, tune or scratch), printing each epoch; the result is scored as
+    /// lpips-alex:NAME or lpips-vgg:NAME.
+    Train(train::TrainArgs),
     /// Work the job queue (stimulus generation, scoring) until stopped: run
     /// one per machine that should help, e.g. `--job-kinds scoring` on a GPU box.
     Worker(worker::WorkerArgs),
@@ -86,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Experiment(command) => experiment::run(command),
         Command::Simulate(args) => simulate::run(args),
         Command::Score(args) => score::run_score(args),
+        Command::Train(args) => train::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Report(args) => report::run(args),
         Command::Export(args) => export::run(args),

@@ -10,12 +10,14 @@ use super::DatabaseArgs;
 use crate::experiments::generation::StimulusGeneration;
 use crate::jobs::{JobKind, Runner};
 use crate::scoring::ScoringJobs;
+use crate::training::TrainingJobs;
 
 #[derive(Debug, clap::Args)]
 pub struct JobKindsArgs {
     /// Kinds of jobs this process takes from the queue, comma-separated:
     /// generation (an experiment's stimuli), scoring (metrics' distances,
-    /// e.g. only on a GPU machine) [default: all of them]
+    /// e.g. only on a GPU machine), training (learning a metric from
+    /// judgments) [default: all of them]
     #[arg(long, env = "PERCEPT_JOB_KINDS", value_delimiter = ',')]
     pub job_kinds: Vec<JobKind>,
 }
@@ -33,6 +35,7 @@ impl JobKindsArgs {
             runner = match kind {
                 JobKind::Generation => runner.with(StimulusGeneration),
                 JobKind::Scoring => runner.with(ScoringJobs::new(weights.prepare()?)),
+                JobKind::Training => runner.with(TrainingJobs::new(weights.prepare()?)),
             };
         }
         Ok(runner)

@@ -24,6 +24,7 @@ mod practice;
 pub mod rate_limits;
 mod reports;
 mod scoring;
+mod training;
 mod sessions;
 mod trial_images;
 
@@ -179,6 +180,14 @@ fn api() -> Router<AppState> {
         .route(
             "/experiments/{experiment_id}/scoring",
             get(scoring::progress).post(scoring::enqueue),
+        )
+        .route(
+            "/experiments/{experiment_id}/training",
+            get(training::list).post(training::enqueue),
+        )
+        .route(
+            "/experiments/{experiment_id}/training/{model_id}/curve.svg",
+            get(training::curve),
         )
         .route("/experiments/{experiment_id}/report", get(reports::json))
         .route(

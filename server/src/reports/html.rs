@@ -73,6 +73,7 @@ pub fn render_html(
             page.push_str(&category_chart(report)?);
         }
         page.push_str(&comparison_table(report));
+        page.push_str(&trained_metrics_html(report));
         if let Some(first) = report.disagreements.first() {
             write!(page, "<h2>{} against the people</h2><p>Each dot is a triplet: how much closer the metric finds p0 than p1 (d1 − d0), against the share of people who found p1 closer. Agreement runs from top left to bottom right.</p>", escape(&first.metric))?;
             page.push_str(&preference_chart(report, &first.metric)?);
@@ -96,6 +97,38 @@ th:first-child,td:first-child{text-align:left}svg{max-width:100%;height:auto}\
 .gallery figure{margin:0;background:white;padding:.5rem;border:1px solid #ddd}\
 .gallery img{width:64px;height:64px;image-rendering:pixelated;margin:2px}\
 .gallery figcaption{font-size:.85rem}";
+
+/// What each trained metric learned from, with a warning in words when it
+/// was trained on triplets of this report.
+fn trained_metrics_html(report: &Report) -> String {
+    let mut html = String::new();
+    for note in &report.trained_metrics {
+        let _ = write!(
+            html,
+            "<p><b>{}</b> was trained here ({} on {}) on {} triplets of experiments {:?}, validated on {}.",
+            escape(&note.metric),
+            escape(&note.mode),
+            escape(&note.net),
+            note.training_triplets,
+            note.training_experiment_ids,
+            if note.validation_experiment_ids.is_empty() {
+                "a held-out share of them".to_owned()
+            } else {
+                format!("experiments {:?}", note.validation_experiment_ids)
+            },
+        );
+        if note.overlapping_triplets > 0 {
+            let _ = write!(
+                html,
+                " <b>Warning:</b> {} of this report's triplets are among those it was trained on; \
+                 its score on them is not evidence of how well it agrees with people.",
+                note.overlapping_triplets
+            );
+        }
+        html.push_str("</p>");
+    }
+    html
+}
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -139,6 +172,73 @@ fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
 
 fn percent(value: f64) -> String {
     format!("{:.1}%", 100.0 * value)
+}
+
+/// A training run's curve: mean loss and training/validation 2AFC per
+/// finished epoch (the dashboard shows it; `total_epochs` fixes the x axis
+/// while training goes on).
+pub fn training_curve_svg(
+    epochs: &[app::api::training::EpochPoint],
+    total_epochs: usize,
+) -> anyhow::Result<String> {
+    svg_chart((640, 300), |root| {
+        let top = epochs
+            .iter()
+            .map(|e| e.loss)
+            .filter(|loss| loss.is_finite())
+            .fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.5..total_epochs.max(1) as f64 + 0.5, 0.0..top * 1.02)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss (BCE); 2AFC score")
+            .x_labels(total_epochs.clamp(1, 10))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(chart_error)?;
+        let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+            (
+                "loss",
+                PALETTE[3],
+                epochs.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
+            ),
+            (
+                "training 2AFC",
+                PALETTE[0],
+                epochs.iter().map(|e| (e.epoch as f64, e.train_2afc)).collect(),
+            ),
+            (
+                "validation 2AFC",
+                PALETTE[2],
+                epochs
+                    .iter()
+                    .filter_map(|e| Some((e.epoch as f64, e.validation_2afc?)))
+                    .collect(),
+            ),
+        ];
+        for (label, color, points) in series {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(chart_error)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(chart_error)?;
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(())
+    })
 }
 
 /// Bars of each metric's 2AFC score with its interval, and the human ceiling.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::tallies::{self, StimulusKind};
 use agreement::{Estimate, PrecisionRecall, ScoredPair, ScoredTriplet};
 
-pub use html::render_html;
+pub use html::{render_html, training_curve_svg};
 
 /// Significance level of the paired comparisons.
 const ALPHA: f64 = 0.05;
@@ -39,6 +39,9 @@ pub struct Report {
     pub disagreements: Vec<Disagreement>,
     /// (d1 − d0, share preferring p1) per triplet, for that same metric.
     pub preference_points: Vec<(f64, f64)>,
+    /// What each metric trained here (`lpips-alex:NAME`) was trained on,
+    /// and how many of the report's triplets it was trained on.
+    pub trained_metrics: Vec<crate::training::TrainedMetricNote>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -249,6 +252,10 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     }
     let mut report = assemble(experiments, counts, &judged, &distances);
     report.jnd = jnd_agreement(&pair_distances);
+    let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
+    let metric_names: Vec<String> = distances.keys().cloned().collect();
+    report.trained_metrics =
+        crate::training::notes(pool, &metric_names, &triplet_ids).await?;
     Ok(report)
 }
 
@@ -427,6 +434,7 @@ fn assemble(
         jnd: Vec::new(),
         disagreements,
         preference_points,
+        trained_metrics: Vec::new(),
     }
 }
 

@@ -134,6 +134,22 @@ impl ScoringJobs {
         let metric: Metric = metric_name
             .parse()
             .map_err(|error: anyhow::Error| JobError::Failed(format!("{error:#}")))?;
+        if let Metric::Lpips {
+            net,
+            weights: Some(name),
+            ..
+        } = &metric
+        {
+            // A metric trained here is in the database: its weights are
+            // written to this process's weights folder, and loaded afresh
+            // (it may have been retrained under its name).
+            if crate::training::materialise(&context.pool, name, *net, &self.weights_dir)
+                .await?
+                .is_some()
+            {
+                self.loaded.remove(&metric);
+            }
+        }
         let loaded = match self.loaded.get(&metric) {
             Some(loaded) => loaded.clone(),
             None => {

@@ -25,6 +25,7 @@ mod researcher_api;
 mod scoring;
 mod serve;
 mod simulate;
+mod training;
 mod two_afc_api;
 mod two_afc_browser;
 mod two_afc_worker_api;

@@ -1,11 +1,12 @@
 //! `/dashboard/experiments/{experiment_id}`: one experiment's settings,
 //! generation and judgment progress (for JND, with the measured timing),
-//! workers, and a triplet browser.
+//! scoring, metrics trained on it, workers, and a triplet browser.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::sharing::Sharing;
+use super::training::Training;
 use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
 use crate::api::experiments::{ExperimentDetail, JndProgress, TripletView, WorkerStats};
 use crate::api::researcher_client;
@@ -77,6 +78,7 @@ fn Experiment(id: i64) -> impl IntoView {
             }
         }}
         <Analysis id/>
+        <Training id/>
         <div class="dashboard-title">
             <h2>"Workers"</h2>
             <button type="button" id="refresh" on:click=refresh>"Refresh"</button>

@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod experiments;
 pub mod new_experiment;
 mod sharing;
+mod training;
 
 use std::time::Duration;
 

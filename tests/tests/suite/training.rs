@@ -1,0 +1,293 @@
+//! Training jobs on real PostgreSQL and libtorch (the issue "Learn the
+//! metric"): a lin metric trained on observers who follow
+//! `lpips-alex-nolin` scores their validation experiment better than the
+//! released `lpips-alex`, significantly by the report's paired bootstrap;
+//! the trained metric is scored by name like any other; bad requests are
+//! refused with the reason.
+//!
+//! The observers' answers are stored as imported judgments (the BAPPS
+//! path: a share of a number of people per triplet), which the training
+//! data reads through the same tallies as reports.
+
+use std::path::{Path, PathBuf};
+
+use distortions::image::{self, RgbImage};
+use lpips::training::{Mode, Settings};
+use lpips::{DeviceChoice, Lpips, Net, Weighting};
+use percept_tests::serial;
+use percept_tests::two_afc::{create_experiment, create_experiment_from_photos, experiment_settings};
+use server::experiments::{ExperimentKind, NewExperiment};
+use server::jnd::JndSettings;
+use server::scoring::{self, Metric};
+use server::training::{self, TrainingRequest};
+use sqlx::{PgPool, Row};
+
+fn official_weights_dir() -> PathBuf {
+    std::env::var_os("PERCEPT_WEIGHTS_DIR")
+        .map(PathBuf::from)
+        .expect("PERCEPT_WEIGHTS_DIR (cargo xtask test sets it)")
+}
+
+/// A weights folder of the test's own with the official weights linked in,
+/// so trained files never land in the shared cache.
+fn weights_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for net in ["alex", "vgg"] {
+        let file = format!("{net}.safetensors");
+        std::os::unix::fs::symlink(official_weights_dir().join(&file), dir.path().join(&file))
+            .unwrap();
+    }
+    dir
+}
+
+/// SplitMix64 and Box–Muller: the observers' noise, fixed by the seed.
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let u = self.uniform().max(1e-12);
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+}
+
+const OBSERVERS: i32 = 5;
+
+/// Five observers per triplet who follow `lpips-alex-nolin` with
+/// log-normal noise judge the experiment's triplets; their share preferring
+/// p1 is stored as the triplet's imported judgments.
+async fn judge_like_nolin(pool: &PgPool, experiment_id: i64, seed: u64) {
+    let nolin = Lpips::from_weights_dir(Net::Alex, Weighting::ChannelSum, &official_weights_dir())
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT id, ref_png, p0_png, p1_png FROM triplets
+         WHERE experiment_id = $1 AND sentinel_answer IS NULL ORDER BY id",
+    )
+    .bind(experiment_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let decode = |png: &[u8]| -> RgbImage { image::load_from_memory(png).unwrap().to_rgb8() };
+    let mut noise = Noise(seed);
+    for row in rows {
+        let [reference, p0, p1] = ["ref_png", "p0_png", "p1_png"].map(|c| decode(row.get(c)));
+        let d0 = f64::from(nolin.distance(&reference, &p0).unwrap());
+        let d1 = f64::from(nolin.distance(&reference, &p1).unwrap());
+        let chose_p1 = (0..OBSERVERS)
+            .filter(|_| d1 * (0.3 * noise.normal()).exp() < d0 * (0.3 * noise.normal()).exp())
+            .count();
+        sqlx::query("INSERT INTO imported_judgments (triplet_id, judgments, p1_share) VALUES ($1, $2, $3)")
+            .bind(row.get::<i64, _>("id"))
+            .bind(OBSERVERS)
+            .bind(chose_p1 as f64 / f64::from(OBSERVERS))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+fn lin_request(name: &str, experiments: Vec<i64>, validate_on: Vec<i64>) -> TrainingRequest {
+    TrainingRequest {
+        name: name.into(),
+        experiments,
+        validate_on,
+        validation_share: 0.1,
+        include_flagged: false,
+        overwrite: false,
+        settings: Settings {
+            epochs: 1,
+            decay_epochs: 0,
+            device: DeviceChoice::Cpu,
+            seed: 3,
+            ..Settings::new(Net::Alex, Mode::Lin)
+        },
+    }
+}
+
+async fn score(pool: &PgPool, experiment_id: i64, metric: &str, weights: &Path) {
+    let metric: Metric = metric.parse().unwrap();
+    scoring::enqueue(pool, experiment_id, &metric).await.unwrap();
+    let outcome = scoring::runner(pool.clone(), weights.to_owned())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.error, None, "scoring {metric}");
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: PgPool) {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
+    let weights = weights_dir();
+    let mut settings = experiment_settings(&pool).await;
+    settings.patches_per_image = 60;
+    settings.split = "train".into();
+    let train_id = create_experiment_from_photos(&pool, &settings, 4).await;
+    settings.seed = 8;
+    settings.split = "val".into();
+    let validation_id = create_experiment_from_photos(&pool, &settings, 4).await;
+    judge_like_nolin(&pool, train_id, 1).await;
+    judge_like_nolin(&pool, validation_id, 2).await;
+
+    let request = lin_request("nolin-observers", vec![train_id], vec![validation_id]);
+    let queued = training::enqueue(&pool, &request, None).await.unwrap();
+    assert!(
+        queued.warnings.iter().any(|w| w.contains("reference images")),
+        "the experiments cut the same photos: {:?}",
+        queued.warnings
+    );
+    let outcome = training::runner(pool.clone(), weights.path().to_owned())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((outcome.job_id, outcome.error), (queued.job_id, None));
+
+    let model = training::get(&pool, queued.model_id).await.unwrap().unwrap();
+    assert_eq!(model.status, "done");
+    assert_eq!(model.metric_name(), "lpips-alex:nolin-observers");
+    assert_eq!(model.provenance["training"]["triplets"], 240);
+    assert_eq!(model.provenance["training"]["judgments"], 240.0 * 5.0);
+    assert_eq!(model.provenance["validation"]["triplets"], 240);
+    let epochs = model.epochs.as_array().unwrap();
+    assert_eq!(epochs.len(), 1);
+    assert!(epochs[0]["validation_2afc"].as_f64().unwrap() > 0.5);
+    // The weights are in the folder, with the stored hash, and their linear
+    // layers are non-negative.
+    let file = weights.path().join("nolin-observers.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(
+        Some(training::content_hash(&bytes)),
+        model.weights_sha256.clone()
+    );
+    assert!(weights.path().join("nolin-observers.json").exists());
+    for (name, tensor) in tch::Tensor::read_safetensors(&file).unwrap() {
+        if name.starts_with("lin") {
+            assert!(f64::try_from(tensor.min()).unwrap() >= 0.0, "{name}");
+        }
+    }
+
+    // Scored by name in another process's weights folder (written there
+    // from the database), and reported like any metric.
+    let elsewhere = weights_dir();
+    score(&pool, validation_id, "lpips-alex", elsewhere.path()).await;
+    score(&pool, validation_id, "lpips-alex:nolin-observers", elsewhere.path()).await;
+    assert_eq!(
+        std::fs::read(elsewhere.path().join("nolin-observers.safetensors")).unwrap(),
+        bytes
+    );
+    let report = server::reports::build(&pool, &[validation_id], false)
+        .await
+        .unwrap();
+    let score_of = |metric: &str| {
+        report
+            .metrics
+            .iter()
+            .find(|m| m.metric == metric)
+            .unwrap()
+            .two_afc
+            .value
+    };
+    let (trained, released) = (score_of("lpips-alex:nolin-observers"), score_of("lpips-alex"));
+    let comparison = report
+        .comparisons
+        .iter()
+        .find(|c| {
+            [c.a.as_str(), c.b.as_str()] == ["lpips-alex", "lpips-alex:nolin-observers"]
+                || [c.a.as_str(), c.b.as_str()] == ["lpips-alex:nolin-observers", "lpips-alex"]
+        })
+        .unwrap();
+    eprintln!(
+        "validation 2AFC: trained {trained:.4}, released {released:.4}, difference {:?}, p {}",
+        comparison.difference, comparison.p_value
+    );
+    assert!(trained > released, "{trained} vs {released}");
+    assert!(comparison.significant, "{comparison:?}");
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn bad_training_requests_are_refused_with_the_reason(pool: PgPool) {
+    let two_afc_settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &two_afc_settings, 1).await;
+    let jnd_settings = NewExperiment {
+        kind: ExperimentKind::Jnd(JndSettings::default()),
+        ..two_afc_settings.clone()
+    };
+    let jnd_id = create_experiment(&pool, &jnd_settings, 1).await;
+    let refused = |request: TrainingRequest| {
+        let pool = pool.clone();
+        async move {
+            training::enqueue(&pool, &request, None)
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+
+    let error = refused(lin_request("m", vec![experiment_id], vec![])).await;
+    assert!(error.contains("no judged 2AFC triplets"), "{error}");
+    let error = refused(lin_request("m", vec![jnd_id], vec![])).await;
+    assert!(error.contains("JND experiment"), "{error}");
+    let error = refused(lin_request("m", vec![experiment_id + 100], vec![])).await;
+    assert!(error.contains("no experiment"), "{error}");
+    let error = refused(lin_request("m", vec![experiment_id], vec![experiment_id])).await;
+    assert!(error.contains("must not overlap"), "{error}");
+    let error = refused(lin_request("../m", vec![experiment_id], vec![])).await;
+    assert!(error.contains("cannot name a metric"), "{error}");
+    let mut no_epochs = lin_request("m", vec![experiment_id], vec![]);
+    no_epochs.settings.epochs = 0;
+    let error = refused(no_epochs).await;
+    assert!(error.contains("epochs"), "{error}");
+
+    // With judgments it is queued once; the name is then taken.
+    sqlx::query(
+        "INSERT INTO imported_judgments (triplet_id, judgments, p1_share)
+         SELECT id, 2, 0.5 FROM triplets WHERE experiment_id = $1",
+    )
+    .bind(experiment_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    training::enqueue(&pool, &lin_request("m", vec![experiment_id], vec![]), None)
+        .await
+        .unwrap();
+    let error = refused(lin_request("m", vec![experiment_id], vec![])).await;
+    assert!(error.contains("being trained"), "{error}");
+    sqlx::query("UPDATE trained_models SET status = 'failed', error = 'stopped'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let error = refused(lin_request("m", vec![experiment_id], vec![])).await;
+    assert!(error.contains("--overwrite"), "{error}");
+    let mut overwrite = lin_request("m", vec![experiment_id], vec![]);
+    overwrite.overwrite = true;
+    sqlx::query("UPDATE jobs SET status = 'failed', error = 'stopped', finished_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    training::enqueue(&pool, &overwrite, None).await.unwrap();
+
+    // The command line names an unknown net and a missing GPU.
+    let output = std::process::Command::new(percept_tests::percept_binary())
+        .args(["train", "--experiment", "1", "--net", "squeeze", "--mode", "lin", "--name", "x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("squeeze"), "{stderr}");
+    if !tch::Cuda::is_available() {
+        let output = std::process::Command::new(percept_tests::percept_binary())
+            .args(["train", "--experiment", "1", "--net", "alex", "--mode", "lin", "--name", "x"])
+            .args(["--device", "cuda", "--database-url", "postgres://nowhere.invalid/x"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("CUDA"), "{stderr}");
+    }
+}
