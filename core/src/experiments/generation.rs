@@ -20,7 +20,11 @@ use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
-use crate::stimuli::{PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus};
+use crate::cnn_bank::{self, NetworkRef};
+use crate::stimuli::{
+    render_cnn, Distorter, PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus,
+};
+use percept_api::experiments::DistortionFamily;
 
 /// How often [`wait_for`] looks at a job another process works on.
 const WAIT_POLL: Duration = Duration::from_millis(250);
@@ -108,6 +112,10 @@ struct Plan {
     patch_size: u32,
     patches_per_image: u32,
     sampler: distortions::Sampler,
+    family: DistortionFamily,
+    /// The bank's networks, for `cnn` and `mix` experiments (sorted by id,
+    /// so a resumed job draws the same ones while the bank is unchanged).
+    networks: Vec<NetworkRef>,
     sentinel_rate: f64,
     control_share: f64,
 }
@@ -137,6 +145,12 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         .await?;
     let sampler_settings: SamplerSettings = serde_json::from_value(row.sampler)
         .map_err(|error| JobError::Failed(format!("the stored sampler is unreadable: {error}")))?;
+    let networks = match sampler_settings.family {
+        DistortionFamily::Traditional => Vec::new(),
+        DistortionFamily::Cnn | DistortionFamily::Mix => {
+            cnn_bank::networks_for_generation(pool).await?
+        }
+    };
     let plan = Plan {
         experiment_id,
         is_jnd: row.kind == "jnd",
@@ -144,6 +158,8 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         patch_size: row.patch_size as u32,
         patches_per_image: row.patches_per_image as u32,
         sampler: sampler_settings.sampler()?,
+        family: sampler_settings.family,
+        networks,
         sentinel_rate: f64::from(row.sentinel_rate),
         control_share: f64::from(row.control_share),
     };
@@ -236,20 +252,27 @@ async fn generate_image(
     .await?;
     let (seed, count, patch_size) = (plan.seed, plan.patches_per_image, plan.patch_size);
     let (sampler, is_jnd) = (plan.sampler.clone(), plan.is_jnd);
+    let (family, networks) = (plan.family, plan.networks.clone());
+    let pool = context.pool.clone();
     let (sentinel_rate, control_share) = (plan.sentinel_rate, plan.control_share);
     // Distortions take tens of milliseconds each: keep them off the executor.
     let stimuli = tokio::task::spawn_blocking(move || -> Result<Stimuli> {
         let reference = ReferenceImage::decode(&image.file_name, &image.png)?.image;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
-        Ok(if is_jnd {
+        let distorter = Distorter {
+            family,
+            sampler: &sampler,
+            networks: &networks,
+        };
+        let mut stimuli = if is_jnd {
             Stimuli::Pairs(
                 (0..count)
                     .map(|_| {
                         PairStimulus::generate(
                             &reference,
                             patch_size,
-                            &sampler,
+                            &distorter,
                             control_share,
                             &mut rng,
                         )
@@ -263,14 +286,30 @@ async fn generate_image(
                         TripletStimulus::generate(
                             &reference,
                             patch_size,
-                            &sampler,
+                            &distorter,
                             sentinel_rate,
                             &mut rng,
                         )
                     })
                     .collect::<Result<_>>()?,
             )
-        })
+        };
+        // The image's CNN-distorted sides, each network once over its patches.
+        match &mut stimuli {
+            Stimuli::Pairs(pairs) => render_cnn(
+                pairs.iter_mut().map(|pair| &mut pair.distorted),
+                &pool,
+                cnn_bank::distorter(),
+            )?,
+            Stimuli::Triplets(triplets) => render_cnn(
+                triplets
+                    .iter_mut()
+                    .flat_map(|triplet| [&mut triplet.p0, &mut triplet.p1]),
+                &pool,
+                cnn_bank::distorter(),
+            )?,
+        }
+        Ok(stimuli)
     })
     .await
     .map_err(anyhow::Error::from)
@@ -349,17 +388,8 @@ async fn insert_triplets(
     reference_image_id: i64,
     triplets: &[TripletStimulus],
 ) -> Result<()> {
-    let pipeline_json = |pipeline: &distortions::Pipeline| {
-        serde_json::to_value(pipeline).map_err(anyhow::Error::from)
-    };
-    let p0_pipelines = triplets
-        .iter()
-        .map(|t| pipeline_json(&t.p0.pipeline))
-        .collect::<Result<Vec<_>, _>>()?;
-    let p1_pipelines = triplets
-        .iter()
-        .map(|t| pipeline_json(&t.p1.pipeline))
-        .collect::<Result<Vec<_>, _>>()?;
+    let p0_pipelines: Vec<_> = triplets.iter().map(|t| t.p0.distortion.to_json()).collect();
+    let p1_pipelines: Vec<_> = triplets.iter().map(|t| t.p1.distortion.to_json()).collect();
     sqlx::query!(
         "INSERT INTO triplets (
              experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,

@@ -14,7 +14,7 @@ pub use pair::PairStimulus;
 pub use png::encode_png;
 pub use reference_image::ReferenceImage;
 pub use sampler_settings::SamplerSettings;
-pub use triplet::{crop, DistortedPatch, TripletStimulus};
+pub use triplet::{crop, render_cnn, DistortedPatch, Distorter, PatchDistortion, TripletStimulus};
 
 /// The two kinds of stimuli: what judgments, tallies and scores are of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

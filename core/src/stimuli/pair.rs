@@ -1,8 +1,7 @@
 use distortions::image::RgbImage;
-use distortions::Sampler;
 use rand::{Rng, RngCore};
 
-use super::{encode_png, triplet::random_crop, DistortedPatch};
+use super::{encode_png, triplet::random_crop, DistortedPatch, Distorter};
 use crate::error::Result;
 
 /// One JND pair, ready to store: a reference patch and a distorted version
@@ -22,13 +21,13 @@ impl PairStimulus {
     pub fn generate(
         reference: &RgbImage,
         patch_size: u32,
-        sampler: &Sampler,
+        distorter: &Distorter,
         control_share: f64,
         rng: &mut impl RngCore,
     ) -> Result<Self> {
         let (crop_x, crop_y, patch) = random_crop(reference, patch_size, rng);
         let is_control = rng.random_bool(control_share);
-        let distorted = DistortedPatch::generate(&patch, sampler, is_control, rng)?;
+        let distorted = DistortedPatch::generate(&patch, distorter, is_control, rng)?;
         Ok(Self {
             crop_x,
             crop_y,

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::score::WeightsArgs;
 use super::DatabaseArgs;
+use crate::cnn::BankBuildJobs;
 use crate::experiments::generation::StimulusGeneration;
 use crate::jobs::{JobKind, Runner};
 use crate::scoring::ScoringJobs;
@@ -15,7 +16,8 @@ use crate::scoring::ScoringJobs;
 pub struct JobKindsArgs {
     /// Kinds of jobs this process takes from the queue, comma-separated:
     /// generation (an experiment's stimuli), scoring (metrics' distances,
-    /// e.g. only on a GPU machine) [default: all of them]
+    /// e.g. only on a GPU machine), cnn-bank (training the CNN distortion
+    /// bank) [default: all of them]
     #[arg(long, env = "PERCEPT_JOB_KINDS", value_delimiter = ',')]
     pub job_kinds: Vec<JobKind>,
 }
@@ -33,6 +35,7 @@ impl JobKindsArgs {
             runner = match kind {
                 JobKind::Generation => runner.with(StimulusGeneration),
                 JobKind::Scoring => runner.with(ScoringJobs::new(weights.prepare()?)),
+                JobKind::CnnBank => runner.with(BankBuildJobs),
             };
         }
         Ok(runner)
