@@ -107,7 +107,7 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
         .unwrap();
     assert!(response.status().is_client_error());
     let error = response.text().await.unwrap();
-    assert!(error.contains("distortion_family"), "{error}");
+    assert!(error.contains("`gan`") && error.contains("`mix`"), "{error}");
 
     // A bank of 3, then grown to 4: the first three are kept, not retrained.
     build_bank(&pool, 5, 3).await;
