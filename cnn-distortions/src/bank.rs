@@ -274,7 +274,10 @@ pub fn train_network(
         .map(|(name, tensor)| {
             let shape: Vec<usize> = tensor.size().iter().map(|&side| side as usize).collect();
             let values = Vec::<f32>::try_from(tensor.flatten(0, -1))?;
-            let bytes = values.iter().flat_map(|value| value.to_le_bytes()).collect();
+            let bytes = values
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect();
             Ok((name.clone(), shape, bytes))
         })
         .collect::<Result<_>>()?;

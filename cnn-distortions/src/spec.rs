@@ -384,7 +384,10 @@ impl NetworkSpec {
     pub fn task_summary(&self) -> String {
         match self.task {
             Task::Denoising { noise, sigma } => {
-                format!("denoising {} σ={sigma:.3}", format!("{noise:?}").to_lowercase())
+                format!(
+                    "denoising {} σ={sigma:.3}",
+                    format!("{noise:?}").to_lowercase()
+                )
             }
             Task::SuperResolution { factor } => format!("super_resolution ×{factor}"),
             Task::Deblurring { sigma } => format!("deblurring σ={sigma:.2}"),

@@ -15,12 +15,12 @@ use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 
 use super::StoredExperiment;
+use crate::cnn_bank::{self, NetworkRef};
 use crate::error::{Error, Result};
 use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
-use crate::cnn_bank::{self, NetworkRef};
 use crate::stimuli::{
     render_cnn, Distorter, PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus,
 };

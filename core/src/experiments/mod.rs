@@ -112,7 +112,9 @@ impl NewExperiment {
         if self.assignment_ttl.is_zero() {
             return invalid("the assignment time limit must be positive".into());
         }
-        if self.sampler.family != DistortionFamily::Traditional && self.patch_size % 8 != 0 {
+        if self.sampler.family != DistortionFamily::Traditional
+            && !self.patch_size.is_multiple_of(8)
+        {
             return invalid(format!(
                 "CNN distortions need patch sides that are multiples of 8 (their networks halve the resolution up to three times), not {}; e.g. 64",
                 self.patch_size

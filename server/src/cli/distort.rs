@@ -191,7 +191,9 @@ pub fn run(command: DistortCommand) -> anyhow::Result<()> {
                     let refs = cnn_bank::networks_for_generation(&pool).await?;
                     let mut networks = Vec::new();
                     for network in refs {
-                        networks.push(cnn::load(&pool, &network.id, Some(&network.weights_sha256)).await?);
+                        networks.push(
+                            cnn::load(&pool, &network.id, Some(&network.weights_sha256)).await?,
+                        );
                     }
                     Ok(networks)
                 })?,
@@ -248,7 +250,10 @@ fn cnn_bank_command(command: CnnBankCommand) -> anyhow::Result<()> {
             build.validate()?;
             with_database(&database, |pool| async move {
                 let job_id = cnn::enqueue(&pool, &build).await?;
-                println!("cnn-bank job {job_id}: networks s{seed}-000 to {}", cnn_distortions::network_id(seed, count - 1));
+                println!(
+                    "cnn-bank job {job_id}: networks s{seed}-000 to {}",
+                    cnn_distortions::network_id(seed, count - 1)
+                );
                 if no_wait {
                     return Ok(());
                 }
@@ -257,7 +262,10 @@ fn cnn_bank_command(command: CnnBankCommand) -> anyhow::Result<()> {
             })
         }
         CnnBankCommand::List { json, database } => {
-            with_database(&database, |pool| async move { print_bank(&pool, json).await })
+            with_database(
+                &database,
+                |pool| async move { print_bank(&pool, json).await },
+            )
         }
     }
 }
@@ -374,8 +382,13 @@ struct ManifestEntry {
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum SampledDistortion {
-    Pipeline { pipeline: Pipeline },
-    Cnn { cnn_network: String, weights_sha256: String },
+    Pipeline {
+        pipeline: Pipeline,
+    },
+    Cnn {
+        cnn_network: String,
+        weights_sha256: String,
+    },
 }
 
 impl SampledDistortion {
@@ -417,7 +430,9 @@ fn sample(
             &distorter.networks[pick as usize]
         });
         // The traditional family draws exactly as it always did.
-        let pipeline = network.is_none().then(|| distorter.sampler.sample(&mut rng));
+        let pipeline = network
+            .is_none()
+            .then(|| distorter.sampler.sample(&mut rng));
         // Below 2^53 so the seed survives JSON readers that parse numbers as doubles.
         let stimulus_seed = rng.next_u64() >> 11;
         let (distorted, distortion) = match (network, pipeline) {

@@ -107,16 +107,18 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
         .unwrap();
     assert!(response.status().is_client_error());
     let error = response.text().await.unwrap();
-    assert!(error.contains("`gan`") && error.contains("`mix`"), "{error}");
+    assert!(
+        error.contains("`gan`") && error.contains("`mix`"),
+        "{error}"
+    );
 
     // A bank of 3, then grown to 4: the first three are kept, not retrained.
     build_bank(&pool, 5, 3).await;
-    let first: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, weights_sha256 FROM cnn_networks ORDER BY id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let first: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, weights_sha256 FROM cnn_networks ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(first.len(), 3);
     build_bank(&pool, 5, 4).await;
     let bank: Vec<(String, String)> =
@@ -159,7 +161,8 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
 
     // Both families in the specs; every CNN side names a network of the
     // bank with its hash, and its PNG differs from the reference.
-    let rows: Vec<(Value, Value, Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+    type Row = (Value, Value, Vec<u8>, Vec<u8>, Vec<u8>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT p0_pipeline, p1_pipeline, ref_png, p0_png, p1_png FROM triplets
          WHERE experiment_id = $1",
     )
@@ -212,8 +215,7 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
         .await
         .unwrap();
     let manifest: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     let items = manifest["items"].as_array().unwrap();
     assert_eq!(items.len(), 24, "every triplet was judged and exported");
     let mut exported = BTreeSet::new();
@@ -230,17 +232,26 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
             }
         }
     }
-    assert_eq!(exported, BTreeSet::from(["cnn".into(), "traditional".into()]));
+    assert_eq!(
+        exported,
+        BTreeSet::from(["cnn".into(), "traditional".into()])
+    );
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn unknown_networks_altered_weights_and_unfit_patches_are_refused(pool: PgPool) {
     cnn::install();
-    let error = cnn::load(&pool, "s6-000", None).await.unwrap_err().to_string();
+    let error = cnn::load(&pool, "s6-000", None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("percept distort cnn-bank build"), "{error}");
     build_bank(&pool, 6, 2).await;
 
-    let error = cnn::load(&pool, "s6-999", None).await.unwrap_err().to_string();
+    let error = cnn::load(&pool, "s6-999", None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("s6-000, s6-001"), "{error}");
     let network = cnn::load(&pool, "s6-000", None).await.unwrap();
     let multiple = network.record().spec.side_multiple();
@@ -248,7 +259,10 @@ async fn unknown_networks_altered_weights_and_unfit_patches_are_refused(pool: Pg
         .apply_one(&synthetic_image(multiple * 8 + 1, 64, 0), 0)
         .unwrap_err()
         .to_string();
-    assert!(error.contains(&format!("multiples of {multiple}")), "{error}");
+    assert!(
+        error.contains(&format!("multiples of {multiple}")),
+        "{error}"
+    );
 
     // A hash other than the one a stimulus recorded is refused.
     let error = cnn::load(&pool, "s6-000", Some(&"0".repeat(64)))
@@ -263,8 +277,14 @@ async fn unknown_networks_altered_weights_and_unfit_patches_are_refused(pool: Pg
         .execute(&pool)
         .await
         .unwrap();
-    let error = cnn::load(&pool, "s6-001", None).await.unwrap_err().to_string();
-    assert!(error.contains("SHA-256") && error.contains("refused"), "{error}");
+    let error = cnn::load(&pool, "s6-001", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("SHA-256") && error.contains("refused"),
+        "{error}"
+    );
     let build = BankBuild {
         count: 2,
         seed: 6,
