@@ -20,6 +20,11 @@ pub struct NewExperimentSettings {
     pub patches_per_image: u32,
     #[serde(default)]
     pub sampler: SamplerChoice,
+    /// Which distortions make p0 and p1: `traditional` (the default),
+    /// `cnn` (networks of the CNN bank), or `mix` (each side drawn from
+    /// either family, as BAPPS' `mix` sets).
+    #[serde(default)]
+    pub distortion_family: DistortionFamily,
     /// Random when left out.
     pub seed: Option<u64>,
     /// Judgments wanted per triplet, or per pair in a JND experiment (the
@@ -46,6 +51,55 @@ pub struct NewExperimentSettings {
     /// sentinel settings do not apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jnd: Option<JndChoice>,
+}
+
+/// BAPPS' two stimulus families, and their mix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DistortionFamily {
+    /// Pipelines of the 20 traditional distortions.
+    #[default]
+    Traditional,
+    /// Outputs of the networks of the CNN distortion bank.
+    Cnn,
+    /// Each distorted side drawn from either family with even odds.
+    Mix,
+}
+
+impl DistortionFamily {
+    pub const ALL: [DistortionFamily; 3] = [
+        DistortionFamily::Traditional,
+        DistortionFamily::Cnn,
+        DistortionFamily::Mix,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DistortionFamily::Traditional => "traditional",
+            DistortionFamily::Cnn => "cnn",
+            DistortionFamily::Mix => "mix",
+        }
+    }
+}
+
+impl std::fmt::Display for DistortionFamily {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DistortionFamily {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        DistortionFamily::ALL
+            .into_iter()
+            .find(|family| family.as_str() == name)
+            .ok_or_else(|| {
+                format!("unknown distortion family {name:?}; choose traditional, cnn or mix")
+            })
+    }
 }
 
 /// A JND experiment's sequence (ms), its share of control pairs, and where

@@ -8,7 +8,7 @@
 //! there (a second run then reuses it and only measures inference), and
 //! `CNN_BENCH_THREADS=N` to set libtorch's thread count.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/suite/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

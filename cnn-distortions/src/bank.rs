@@ -1,8 +1,12 @@
-//! The bank: a folder of trained networks, `<id>.safetensors` (the weights)
-//! beside `<id>.json` (a [`NetworkRecord`]: spec, SHA-256 of the weights
-//! file, training loss and time). Every server and worker that reads the
-//! same folder applies the same networks, and a network whose weights do
-//! not hash to its record is refused.
+//! The bank: trained networks, each stored as its safetensors weights beside
+//! a [`NetworkRecord`] (spec, SHA-256 of the weights, training loss and
+//! time). A network whose weights do not hash to its record is refused.
+//!
+//! [`train_network`] and [`CnnNetwork::load`] are the storage-free core;
+//! [`Bank`] keeps them in a folder, `<id>.safetensors` beside `<id>.json`
+//! (library use, the bench and this crate's tests). The `percept` app keeps
+//! the same records and bytes in PostgreSQL instead, so that every server
+//! and worker on one database applies the same networks.
 //!
 //! Building is resumable: the record is written last (weights and record
 //! each through a temporary file and a rename), so a network with a record
@@ -19,15 +23,11 @@ use distortions::rand_chacha::rand_core::{RngCore, SeedableRng};
 use distortions::rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tch::Tensor;
 
 use crate::error::{io_error, CnnError, Result};
 use crate::inference::CnnNetwork;
 use crate::spec::{NetworkSpec, SpecSampler};
 use crate::training::train;
-
-/// The bank's folder inside a data directory.
-pub const BANK_FOLDER: &str = "cnn-bank";
 
 /// What the bank stores about one network, as `<id>.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ impl Bank {
         fs::create_dir_all(&bank.dir).map_err(io_error(&bank.dir))?;
         for index in 0..options.count {
             let id = network_id(options.seed, index);
-            let spec = options.sampler.sample(network_seed(options.seed, index));
+            let spec = expected_spec(options.seed, index, &options.sampler);
             let (record, trained) = if bank.record_path(&id).exists() {
                 let record = bank.record(&id)?;
                 if record.spec != spec {
@@ -121,10 +121,10 @@ impl Bank {
                 bank.verified_weights(&record)?;
                 (record, false)
             } else {
-                (
-                    bank.train_and_store(id, options.seed, index, spec, images)?,
-                    true,
-                )
+                let (record, weights) =
+                    train_network(options.seed, index, &options.sampler, images)?;
+                bank.store(&record, &weights)?;
+                (record, true)
             };
             progress(&BuildProgress {
                 done: index + 1,
@@ -166,8 +166,14 @@ impl Bank {
     /// hash in its record.
     pub fn load(&self, id: &str) -> Result<CnnNetwork> {
         let record = self.record(id)?;
-        let bytes = self.verified_weights(&record)?;
-        CnnNetwork::from_weights(record, &bytes, &self.weights_path(id))
+        let path = self.weights_path(id);
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        CnnNetwork::load(
+            record,
+            &bytes,
+            &path.display().to_string(),
+            &self.remedy(id),
+        )
     }
 
     /// The ids of the networks with a record, sorted.
@@ -195,50 +201,34 @@ impl Bank {
     fn verified_weights(&self, record: &NetworkRecord) -> Result<Vec<u8>> {
         let path = self.weights_path(&record.id);
         let bytes = fs::read(&path).map_err(io_error(&path))?;
-        let actual = sha256_hex(&bytes);
-        if actual != record.weights_sha256 {
-            return Err(CnnError::HashMismatch {
-                id: record.id.clone(),
-                path,
-                expected: record.weights_sha256.clone(),
-                actual,
-            });
-        }
+        check_weights(
+            record,
+            &bytes,
+            &path.display().to_string(),
+            &self.remedy(&record.id),
+        )?;
         Ok(bytes)
     }
 
-    fn train_and_store(
-        &self,
-        id: String,
-        bank_seed: u64,
-        index: u32,
-        spec: NetworkSpec,
-        images: &[RgbImage],
-    ) -> Result<NetworkRecord> {
-        let trained = train(&spec, images)?;
-        // Sorted names, so the file's bytes depend only on the weights.
-        let mut named: Vec<(String, Tensor)> = trained.vars.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let weights_path = self.weights_path(&id);
+    fn remedy(&self, id: &str) -> String {
+        format!(
+            "delete `{id}.json` and `{id}.safetensors` in {} and build again to retrain it",
+            self.dir.display()
+        )
+    }
+
+    /// Stores a trained network: the weights, then the record.
+    fn store(&self, record: &NetworkRecord, weights: &[u8]) -> Result<()> {
+        let weights_path = self.weights_path(&record.id);
         let temporary = with_suffix(&weights_path, ".tmp");
-        Tensor::write_safetensors(&named, &temporary)?;
-        let bytes = fs::read(&temporary).map_err(io_error(&temporary))?;
+        fs::write(&temporary, weights).map_err(io_error(&temporary))?;
         fs::rename(&temporary, &weights_path).map_err(io_error(&weights_path))?;
-        let record = NetworkRecord {
-            id,
-            bank_seed,
-            index,
-            spec,
-            weights_sha256: sha256_hex(&bytes),
-            training_loss: trained.loss,
-            training_seconds: trained.seconds,
-        };
         let record_path = self.record_path(&record.id);
         let temporary = with_suffix(&record_path, ".tmp");
-        let json = serde_json::to_string_pretty(&record).expect("records serialise");
+        let json = serde_json::to_string_pretty(record).expect("records serialise");
         fs::write(&temporary, json + "\n").map_err(io_error(&temporary))?;
         fs::rename(&temporary, &record_path).map_err(io_error(&record_path))?;
-        Ok(record)
+        Ok(())
     }
 
     fn record_path(&self, id: &str) -> PathBuf {
@@ -264,7 +254,83 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Draws network `index` of the bank `bank_seed` from `sampler` and trains
+/// it on random patches of `images`: its record and its weights as
+/// safetensors bytes (tensors sorted by name, so the bytes depend only on
+/// the weights). A build that keeps networks checks them against
+/// [`expected_spec`].
+pub fn train_network(
+    bank_seed: u64,
+    index: u32,
+    sampler: &SpecSampler,
+    images: &[RgbImage],
+) -> Result<(NetworkRecord, Vec<u8>)> {
+    let spec = expected_spec(bank_seed, index, sampler);
+    let trained = train(&spec, images)?;
+    let mut named: Vec<(String, tch::Tensor)> = trained.vars.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = named
+        .iter()
+        .map(|(name, tensor)| {
+            let shape: Vec<usize> = tensor.size().iter().map(|&side| side as usize).collect();
+            let values = Vec::<f32>::try_from(tensor.flatten(0, -1))?;
+            let bytes = values
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect();
+            Ok((name.clone(), shape, bytes))
+        })
+        .collect::<Result<_>>()?;
+    let views = data
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| CnnError::InvalidInput(format!("serialising weights: {error:?}")))?;
+    let weights = safetensors::serialize(views, &None)
+        .map_err(|error| CnnError::InvalidInput(format!("serialising weights: {error:?}")))?;
+    let record = NetworkRecord {
+        id: network_id(bank_seed, index),
+        bank_seed,
+        index,
+        spec,
+        weights_sha256: sha256_hex(&weights),
+        training_loss: trained.loss,
+        training_seconds: trained.seconds,
+    };
+    Ok((record, weights))
+}
+
+/// The spec of network `index` of the bank `bank_seed` under `sampler`: a
+/// kept network whose record says otherwise was built with other ranges.
+pub fn expected_spec(bank_seed: u64, index: u32, sampler: &SpecSampler) -> NetworkSpec {
+    sampler.sample(network_seed(bank_seed, index))
+}
+
+/// Refuses `bytes` unless they hash to `record.weights_sha256`.
+pub(crate) fn check_weights(
+    record: &NetworkRecord,
+    bytes: &[u8],
+    location: &str,
+    remedy: &str,
+) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual != record.weights_sha256 {
+        return Err(CnnError::HashMismatch {
+            id: record.id.clone(),
+            location: location.to_owned(),
+            remedy: remedy.to_owned(),
+            expected: record.weights_sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256, as records store it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))

@@ -12,10 +12,13 @@ pub enum CnnError {
         dir: PathBuf,
         available: String,
     },
-    #[error("the weights of network `{id}` ({path}) have SHA-256 {actual}, but its spec records {expected}: the bank was altered or corrupted; delete `{id}.json` and `{id}.safetensors` and build again to retrain it")]
+    #[error("the weights of network `{id}` ({location}) have SHA-256 {actual}, but its record says {expected}: the bank was altered or corrupted, so the network is refused; {remedy}")]
     HashMismatch {
         id: String,
-        path: PathBuf,
+        /// Where the weights were read from.
+        location: String,
+        /// How to get a sound network back.
+        remedy: String,
         expected: String,
         actual: String,
     },
@@ -42,8 +45,8 @@ pub enum CnnError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path} is not a valid safetensors file: {message}")]
-    BadWeightsFile { path: PathBuf, message: String },
+    #[error("{location} is not a valid safetensors file: {message}")]
+    BadWeightsFile { location: String, message: String },
     #[error("input degradation: {0}")]
     Degradation(#[from] distortions::DistortionError),
     #[error("libtorch: {0}")]

@@ -8,13 +8,12 @@
 //! the request.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use distortions::image::RgbImage;
 use safetensors::SafeTensors;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::bank::NetworkRecord;
+use crate::bank::{check_weights, NetworkRecord};
 use crate::degrade::degrade;
 use crate::error::{CnnError, Result};
 use crate::network::Network;
@@ -35,11 +34,15 @@ pub struct CnnNetwork {
 }
 
 impl CnnNetwork {
-    /// Builds `record`'s network and fills it from safetensors `bytes`
-    /// (already hash-checked), which must hold exactly its tensors.
-    pub(crate) fn from_weights(record: NetworkRecord, bytes: &[u8], path: &Path) -> Result<Self> {
+    /// Builds `record`'s network from safetensors `bytes` read from
+    /// `location` (a file, a database row), after checking that they hash to
+    /// the record's `weights_sha256`; `remedy` says how to get a sound
+    /// network back if they do not. The bytes must hold exactly the
+    /// network's tensors.
+    pub fn load(record: NetworkRecord, bytes: &[u8], location: &str, remedy: &str) -> Result<Self> {
+        check_weights(&record, bytes, location, remedy)?;
         let bad_file = |message: String| CnnError::BadWeightsFile {
-            path: path.to_owned(),
+            location: location.to_owned(),
             message,
         };
         let file =

@@ -6,12 +6,12 @@
 //!
 //! - A **network** is a [`NetworkSpec`] (JSON) drawn by [`SpecSampler`] from
 //!   a seed; the table below lists what is drawn and from where.
-//! - A **bank** ([`Bank`]) is a folder of trained networks: weights in
-//!   safetensors beside a [`NetworkRecord`] with the spec, the SHA-256 of
-//!   the weights file, the training loss and time. [`Bank::build`] trains
-//!   them with tch on random patches of the given images and resumes an
-//!   interrupted build; [`Bank::load`] refuses weights that do not match
-//!   their hash.
+//! - A **bank** is a set of trained networks: weights in safetensors beside
+//!   a [`NetworkRecord`] with the spec, the SHA-256 of the weights, the
+//!   training loss and time. [`train_network`] trains one with tch on random
+//!   patches of the given images; [`CnnNetwork::load`] refuses weights that
+//!   do not match their hash. [`Bank`] keeps them in a folder and resumes an
+//!   interrupted build; the `percept` app keeps them in PostgreSQL.
 //! - A **CNN distortion** is (network id, input-degradation seed):
 //!   [`CnnNetwork::apply`] degrades each patch as the network's task says
 //!   (the seed drives the noise of denoising tasks), then runs the network
@@ -84,7 +84,8 @@ mod spec;
 mod training;
 
 pub use bank::{
-    network_id, network_seed, Bank, BuildOptions, BuildProgress, NetworkRecord, BANK_FOLDER,
+    expected_spec, network_id, network_seed, sha256_hex, train_network, Bank, BuildOptions,
+    BuildProgress, NetworkRecord,
 };
 pub use degrade::degrade;
 pub use error::{CnnError, Result};

@@ -379,6 +379,46 @@ impl NetworkSpec {
             Task::JpegArtifactRemoval { .. } => "jpeg_artifact_removal",
         }
     }
+
+    /// The task with its parameter, e.g. `denoising pink σ=0.050`.
+    pub fn task_summary(&self) -> String {
+        match self.task {
+            Task::Denoising { noise, sigma } => {
+                format!(
+                    "denoising {} σ={sigma:.3}",
+                    format!("{noise:?}").to_lowercase()
+                )
+            }
+            Task::SuperResolution { factor } => format!("super_resolution ×{factor}"),
+            Task::Deblurring { sigma } => format!("deblurring σ={sigma:.2}"),
+            Task::JpegArtifactRemoval { quality } => format!("jpeg_artifact_removal q={quality}"),
+            _ => self.task_name().to_owned(),
+        }
+    }
+
+    /// The architecture in one line, e.g.
+    /// `depth 2, 12→48, 3×3, max_pool/bilinear, skips, residual`.
+    pub fn architecture_summary(&self) -> String {
+        let a = &self.architecture;
+        // The JSON names, e.g. `strided_conv`.
+        let name = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+        let mut summary = format!(
+            "depth {}, {}→{}, {k}×{k}, {}/{}",
+            a.depth,
+            a.base_width,
+            a.max_width,
+            name(serde_json::json!(a.downsampling)),
+            name(serde_json::json!(a.upsampling)),
+            k = a.kernel_size,
+        );
+        if a.skip_connections {
+            summary += ", skips";
+        }
+        if a.global_residual {
+            summary += ", residual";
+        }
+        summary
+    }
 }
 
 /// Uniform integer in `0..n`.

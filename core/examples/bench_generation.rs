@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 use percept_core::experiments::{self, generation, ExperimentKind, NewExperiment, ReferenceFile};
-use percept_core::stimuli::{crop, encode_png, ReferenceImage, SamplerSettings, TripletPlan};
+use percept_api::experiments::DistortionFamily;
+use percept_core::stimuli::{
+    crop, encode_png, DistortionPlan, Distorter, PatchDistortion, ReferenceImage, SamplerSettings,
+    TripletPlan,
+};
 
 const PATCH_SIZE: u32 = 64;
 const KERNEL_TRIPLETS: usize = 1_000;
@@ -38,6 +42,11 @@ async fn main() -> anyhow::Result<()> {
     }
     references.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     let sampler = SamplerSettings::default().sampler()?;
+    let distorter = Distorter {
+        family: DistortionFamily::Traditional,
+        sampler: &sampler,
+        networks: &[],
+    };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
 
     // Kernels: one thread, no database.
@@ -49,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     for index in 0..KERNEL_TRIPLETS {
         let reference = &decoded[index % decoded.len()];
-        TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &sampler, 0.1, &mut rng)
+        TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &distorter, 0.1, &mut rng)?
             .render(reference, PATCH_SIZE)?;
     }
     let kernel_rate = KERNEL_TRIPLETS as f64 / started.elapsed().as_secs_f64();
@@ -59,11 +68,11 @@ async fn main() -> anyhow::Result<()> {
     let (mut distorting, mut encoding) = (Duration::ZERO, Duration::ZERO);
     for index in 0..KERNEL_TRIPLETS {
         let reference = &decoded[index % decoded.len()];
-        let plan = TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &sampler, 0.1, &mut rng);
+        let plan = TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &distorter, 0.1, &mut rng)?;
         let patch = crop(reference, plan.crop_x, plan.crop_y, PATCH_SIZE);
         let started = Instant::now();
-        let p0 = plan.p0.pipeline.apply(&patch, plan.p0.seed)?;
-        let p1 = plan.p1.pipeline.apply(&patch, plan.p1.seed)?;
+        let p0 = traditional(&plan.p0).apply(&patch, plan.p0.seed)?;
+        let p1 = traditional(&plan.p1).apply(&patch, plan.p1.seed)?;
         distorting += started.elapsed();
         let started = Instant::now();
         for image in [&patch, &p0, &p1] {
@@ -155,4 +164,12 @@ async fn fresh_database(url: &str, name: &str) -> anyhow::Result<sqlx::PgPool> {
         .await?;
     admin.close().await;
     percept_core::db::connect(options.database(name)).await
+}
+
+/// The pipeline of a side drawn by the traditional family.
+fn traditional(plan: &DistortionPlan) -> &distortions::Pipeline {
+    match &plan.distortion {
+        PatchDistortion::Pipeline(pipeline) => pipeline,
+        PatchDistortion::Cnn(_) => unreachable!("the bench draws from the traditional family"),
+    }
 }

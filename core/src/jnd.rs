@@ -166,11 +166,10 @@ pub async fn insert_pairs(
     reference_image_id: i64,
     pairs: &[PairStimulus],
 ) -> Result<()> {
-    let pipelines = pairs
+    let pipelines: Vec<serde_json::Value> = pairs
         .iter()
-        .map(|pair| serde_json::to_value(&pair.distorted.pipeline))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::from)?;
+        .map(|pair| pair.distorted.distortion.to_json())
+        .collect();
     sqlx::query!(
         "INSERT INTO pairs (
              experiment_id, reference_image_id, crop_x, crop_y, ref_png, distorted_png,

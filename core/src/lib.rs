@@ -9,6 +9,7 @@
 //! the server maps to HTTP statuses.
 
 pub mod assignments;
+pub mod cnn_bank;
 pub mod db;
 pub mod error;
 pub mod experiments;

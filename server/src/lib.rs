@@ -9,6 +9,7 @@
 //! `scoring/`, and reported or exported by `reports/` and `datasets/`.
 
 pub mod cli;
+pub mod cnn;
 pub mod datasets;
 pub mod demo;
 pub mod error;
@@ -20,5 +21,5 @@ pub mod telemetry;
 pub mod training;
 
 pub use percept_core::{
-    db, experiments, jnd, jobs, quality, researchers, sharing, stimuli, tallies,
+    cnn_bank, db, experiments, jnd, jobs, quality, researchers, sharing, stimuli, tallies,
 };

@@ -20,14 +20,16 @@ use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 
 use super::StoredExperiment;
+use crate::cnn_bank::{self, NetworkRef};
 use crate::error::{Error, Result};
 use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
+use percept_api::experiments::DistortionFamily;
 use crate::stimuli::{
-    render_in_parallel, PairPlan, PairStimulus, ReferenceImage, SamplerSettings, TripletPlan,
-    TripletStimulus,
+    render_cnn, render_in_parallel, Distorter, PairPlan, PairStimulus, ReferenceImage,
+    SamplerSettings, TripletPlan, TripletStimulus,
 };
 
 /// How often [`wait_for`] looks at a job another process works on.
@@ -117,6 +119,10 @@ struct Plan {
     patch_size: u32,
     patches_per_image: u32,
     sampler: distortions::Sampler,
+    family: DistortionFamily,
+    /// The bank's networks, for `cnn` and `mix` experiments (sorted by id,
+    /// so a resumed job draws the same ones while the bank is unchanged).
+    networks: Vec<NetworkRef>,
     sentinel_rate: f64,
     control_share: f64,
 }
@@ -190,6 +196,12 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         .await?;
     let sampler_settings: SamplerSettings = serde_json::from_value(row.sampler)
         .map_err(|error| JobError::Failed(format!("the stored sampler is unreadable: {error}")))?;
+    let networks = match sampler_settings.family {
+        DistortionFamily::Traditional => Vec::new(),
+        DistortionFamily::Cnn | DistortionFamily::Mix => {
+            cnn_bank::networks_for_generation(pool).await?
+        }
+    };
     let plan = Plan {
         experiment_id,
         is_jnd: row.kind == "jnd",
@@ -197,6 +209,8 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         patch_size: row.patch_size as u32,
         patches_per_image: row.patches_per_image as u32,
         sampler: sampler_settings.sampler()?,
+        family: sampler_settings.family,
+        networks,
         sentinel_rate: f64::from(row.sentinel_rate),
         control_share: f64::from(row.control_share),
     };
@@ -322,7 +336,7 @@ fn start_rendering(
         .await?;
         // Distortions take milliseconds each: keep them off the executor.
         tokio::task::spawn_blocking(move || {
-            render_image(&plan, index, &image.file_name, &image.png)
+            render_image(&pool, &plan, index, &image.file_name, &image.png)
         })
         .await
         .map_err(anyhow::Error::from)?
@@ -330,13 +344,25 @@ fn start_rendering(
 }
 
 /// Reference image `index`'s stimuli: their random choices drawn in order
-/// from stream `index` of the experiment's seed, then rendered on all cores.
-fn render_image(plan: &Plan, index: usize, file_name: &str, png: &[u8]) -> Result<Stimuli> {
+/// from stream `index` of the experiment's seed, then rendered on all cores
+/// (traditional distortions) and by each drawn network, batched (CNN ones).
+fn render_image(
+    pool: &PgPool,
+    plan: &Plan,
+    index: usize,
+    file_name: &str,
+    png: &[u8],
+) -> Result<Stimuli> {
     let drawing = Instant::now();
     let reference = ReferenceImage::decode(file_name, png)?.image;
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     rng.set_stream(index as u64);
-    let (dimensions, size, sampler) = (reference.dimensions(), plan.patch_size, &plan.sampler);
+    let (dimensions, size) = (reference.dimensions(), plan.patch_size);
+    let distorter = Distorter {
+        family: plan.family,
+        sampler: &plan.sampler,
+        networks: &plan.networks,
+    };
     let count = plan.patches_per_image as usize;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     // Each rendered stimulus with the thread time it took.
@@ -353,8 +379,8 @@ fn render_image(plan: &Plan, index: usize, file_name: &str, png: &[u8]) -> Resul
     }
     let (stimuli, rendering, render_cpu) = if plan.is_jnd {
         let plans = (0..count)
-            .map(|_| PairPlan::draw(dimensions, size, sampler, plan.control_share, &mut rng))
-            .collect();
+            .map(|_| PairPlan::draw(dimensions, size, &distorter, plan.control_share, &mut rng))
+            .collect::<Result<_>>()?;
         let rendering = Instant::now();
         let (pairs, cpu) = untimed(render_in_parallel(plans, threads, |pair| {
             timed(|| pair.render(&reference, size))
@@ -362,14 +388,32 @@ fn render_image(plan: &Plan, index: usize, file_name: &str, png: &[u8]) -> Resul
         (Stimuli::Pairs(pairs), rendering, cpu)
     } else {
         let plans = (0..count)
-            .map(|_| TripletPlan::draw(dimensions, size, sampler, plan.sentinel_rate, &mut rng))
-            .collect();
+            .map(|_| {
+                TripletPlan::draw(dimensions, size, &distorter, plan.sentinel_rate, &mut rng)
+            })
+            .collect::<Result<_>>()?;
         let rendering = Instant::now();
         let (triplets, cpu) = untimed(render_in_parallel(plans, threads, |triplet| {
             timed(|| triplet.render(&reference, size))
         })?);
         (Stimuli::Triplets(triplets), rendering, cpu)
     };
+    // The image's CNN-distorted sides, each network once over its patches.
+    let mut stimuli = stimuli;
+    match &mut stimuli {
+        Stimuli::Pairs(pairs) => render_cnn(
+            pairs.iter_mut().map(|pair| &mut pair.distorted),
+            pool,
+            cnn_bank::distorter(),
+        )?,
+        Stimuli::Triplets(triplets) => render_cnn(
+            triplets
+                .iter_mut()
+                .flat_map(|triplet| [&mut triplet.p0, &mut triplet.p1]),
+            pool,
+            cnn_bank::distorter(),
+        )?,
+    }
     add_stage_times(|times| {
         times.draw += rendering - drawing;
         times.render += rendering.elapsed();
@@ -460,17 +504,8 @@ async fn insert_triplets(
     reference_image_id: i64,
     triplets: &[TripletStimulus],
 ) -> Result<()> {
-    let pipeline_json = |pipeline: &distortions::Pipeline| {
-        serde_json::to_value(pipeline).map_err(anyhow::Error::from)
-    };
-    let p0_pipelines = triplets
-        .iter()
-        .map(|t| pipeline_json(&t.p0.pipeline))
-        .collect::<Result<Vec<_>, _>>()?;
-    let p1_pipelines = triplets
-        .iter()
-        .map(|t| pipeline_json(&t.p1.pipeline))
-        .collect::<Result<Vec<_>, _>>()?;
+    let p0_pipelines: Vec<_> = triplets.iter().map(|t| t.p0.distortion.to_json()).collect();
+    let p1_pipelines: Vec<_> = triplets.iter().map(|t| t.p1.distortion.to_json()).collect();
     sqlx::query!(
         "INSERT INTO triplets (
              experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,

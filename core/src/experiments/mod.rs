@@ -7,6 +7,7 @@ pub mod overview;
 use std::time::Duration;
 
 use distortions::Sampler;
+use percept_api::experiments::DistortionFamily;
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
@@ -111,6 +112,14 @@ impl NewExperiment {
         if self.assignment_ttl.is_zero() {
             return invalid("the assignment time limit must be positive".into());
         }
+        if self.sampler.family != DistortionFamily::Traditional
+            && !self.patch_size.is_multiple_of(8)
+        {
+            return invalid(format!(
+                "CNN distortions need patch sides that are multiples of 8 (their networks halve the resolution up to three times), not {}; e.g. 64",
+                self.patch_size
+            ));
+        }
         if i64::try_from(self.seed).is_err() {
             return invalid(format!("the seed must be below 2^63, not {}", self.seed));
         }
@@ -158,6 +167,10 @@ pub async fn store(
     references: Vec<ReferenceFile>,
 ) -> Result<StoredExperiment> {
     settings.validate()?;
+    if settings.sampler.family != DistortionFamily::Traditional {
+        // Refused now, with how to build a bank, rather than by the job.
+        crate::cnn_bank::networks_for_generation(pool).await?;
+    }
     let source_experiment_id = match settings.kind {
         ExperimentKind::Jnd(jnd) => jnd.source_experiment_id,
         ExperimentKind::TwoAfc => None,

@@ -42,16 +42,24 @@ pub enum JobKind {
     /// Learning an LPIPS metric from 2AFC judgments (links libtorch); the
     /// job's `trained_models` row holds what it needs and makes.
     Training,
+    /// Training the networks of the CNN distortion bank (links libtorch).
+    CnnBank,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Generation, JobKind::Scoring, JobKind::Training];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Generation,
+        JobKind::Scoring,
+        JobKind::Training,
+        JobKind::CnnBank,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Generation => "generation",
             JobKind::Scoring => "scoring",
             JobKind::Training => "training",
+            JobKind::CnnBank => "cnn-bank",
         }
     }
 }
@@ -281,7 +289,8 @@ pub async fn get(pool: &PgPool, job_id: i64) -> Result<Option<JobSummary>> {
 }
 
 /// The jobs on experiments `researcher_id` owns or has shared with them,
-/// open ones first, then the newest.
+/// and the jobs on no experiment (building the shared CNN bank), open ones
+/// first, then the newest.
 pub async fn list_for_researcher(pool: &PgPool, researcher_id: i64) -> Result<Vec<JobSummary>> {
     Ok(sqlx::query_as!(
         JobSummary,
@@ -289,7 +298,8 @@ pub async fn list_for_researcher(pool: &PgPool, researcher_id: i64) -> Result<Ve
                 j.progress_total, j.owner_process, j.attempts, j.max_attempts, j.error,
                 j.created_at, j.heartbeat_at, j.finished_at
          FROM jobs j
-         WHERE EXISTS (SELECT 1 FROM experiment_access x
+         WHERE j.experiment_id IS NULL
+            OR EXISTS (SELECT 1 FROM experiment_access x
                        WHERE x.experiment_id = j.experiment_id AND x.researcher_id = $1)
          ORDER BY j.status IN ('queued', 'running') DESC, j.id DESC
          LIMIT 200",

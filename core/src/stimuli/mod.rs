@@ -14,7 +14,10 @@ pub use pair::{PairPlan, PairStimulus};
 pub use png::encode_png;
 pub use reference_image::ReferenceImage;
 pub use sampler_settings::SamplerSettings;
-pub use triplet::{crop, DistortedPatch, DistortionPlan, TripletPlan, TripletStimulus};
+pub use triplet::{
+    crop, render_cnn, DistortedPatch, DistortionPlan, Distorter, PatchDistortion, TripletPlan,
+    TripletStimulus,
+};
 
 use crate::error::Result;
 

@@ -1,8 +1,7 @@
 use distortions::image::RgbImage;
-use distortions::Sampler;
 use rand::{Rng, RngCore};
 
-use super::{crop, encode_png, triplet::random_corner, DistortedPatch, DistortionPlan};
+use super::{crop, encode_png, triplet::random_corner, DistortedPatch, DistortionPlan, Distorter};
 use crate::error::Result;
 
 /// One JND pair, ready to store: a reference patch and a distorted version
@@ -24,25 +23,25 @@ pub struct PairPlan {
 }
 
 impl PairPlan {
-    /// A random patch of a reference of `dimensions` and a sampled pipeline;
+    /// A random patch of a reference of `dimensions` and a drawn distortion;
     /// with probability `control_share` the patch stays undistorted instead,
     /// making a control.
     pub fn draw(
         dimensions: (u32, u32),
         patch_size: u32,
-        sampler: &Sampler,
+        distorter: &Distorter,
         control_share: f64,
         rng: &mut impl RngCore,
-    ) -> Self {
+    ) -> Result<Self> {
         let (crop_x, crop_y) = random_corner(dimensions, patch_size, rng);
         let is_control = rng.random_bool(control_share);
-        let distortion = DistortionPlan::draw(sampler, is_control, rng);
-        Self {
+        let distortion = DistortionPlan::draw(distorter, is_control, rng)?;
+        Ok(Self {
             crop_x,
             crop_y,
             distortion,
             is_control,
-        }
+        })
     }
 
     /// Cuts the patch from `reference`, distorts and encodes it.

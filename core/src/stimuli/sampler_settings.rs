@@ -1,4 +1,5 @@
 use distortions::{Sampler, KINDS};
+use percept_api::experiments::DistortionFamily;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -11,6 +12,10 @@ pub struct SamplerSettings {
     pub max_steps: usize,
     /// Distortion type names, as `percept distort list` shows them.
     pub types: Vec<String>,
+    /// Which family makes the distorted sides (experiments stored before
+    /// there was a choice are traditional).
+    #[serde(default, skip_serializing_if = "is_traditional")]
+    pub family: DistortionFamily,
 }
 
 impl Default for SamplerSettings {
@@ -20,6 +25,7 @@ impl Default for SamplerSettings {
             min_steps: 1,
             max_steps: 3,
             types: KINDS.iter().map(|kind| kind.name.to_owned()).collect(),
+            family: DistortionFamily::Traditional,
         }
     }
 }
@@ -30,4 +36,8 @@ impl SamplerSettings {
         Sampler::new(self.min_steps, self.max_steps, &type_names)
             .map_err(|error| Error::Invalid(format!("invalid distortion sampler: {error}")))
     }
+}
+
+fn is_traditional(family: &DistortionFamily) -> bool {
+    *family == DistortionFamily::Traditional
 }

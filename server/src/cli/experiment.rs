@@ -15,6 +15,7 @@ use crate::jobs::ProgressObserver;
 use crate::researchers;
 use crate::sharing;
 use crate::stimuli::SamplerSettings;
+use percept_api::experiments::DistortionFamily;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ExperimentCommand {
@@ -111,8 +112,17 @@ pub struct CreateArgs {
     /// Seed of every crop, pipeline and sentinel [default: random, printed].
     #[arg(long)]
     seed: Option<u64>,
+    /// Which distortions make the distorted patches: traditional pipelines,
+    /// networks of the CNN bank (`percept distort cnn-bank build` first), or
+    /// mix (each side drawn from either family, as BAPPS' `mix` sets).
+    #[arg(long, default_value = "traditional", value_parser = parse_family)]
+    distortion_family: DistortionFamily,
     #[command(flatten)]
     database: DatabaseArgs,
+}
+
+fn parse_family(name: &str) -> Result<DistortionFamily, String> {
+    name.parse()
 }
 
 pub fn run(command: ExperimentCommand) -> anyhow::Result<()> {
@@ -182,7 +192,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             category: args.category,
             patch_size: args.patch_size,
             patches_per_image: args.patches_per_image,
-            sampler: SamplerSettings::default(),
+            sampler: SamplerSettings {
+                family: args.distortion_family,
+                ..SamplerSettings::default()
+            },
             seed,
             judgments_per_stimulus: args.judgments_per_stimulus,
             trials_per_assignment: args.trials_per_assignment,

@@ -41,7 +41,8 @@ pub enum Command {
     /// Start, stop or locate the private PostgreSQL cluster used when DATABASE_URL is unset.
     #[command(subcommand)]
     Db(db_command::DbCommand),
-    /// List, apply and sample BAPPS' traditional distortions.
+    /// List, apply and sample BAPPS' distortions (traditional, and the CNN
+    /// bank's networks); build and list the CNN bank.
     #[command(subcommand)]
     Distort(distort::DistortCommand),
     /// Any metric's distance between two images (`--metric` repeatable;
@@ -80,6 +81,8 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Generation in this process may meet `cnn` and `mix` experiments.
+    crate::cnn::install();
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => serve::run_demo(args),

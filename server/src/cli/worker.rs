@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::score::WeightsArgs;
 use super::DatabaseArgs;
+use crate::cnn::BankBuildJobs;
 use crate::experiments::generation::StimulusGeneration;
 use crate::jobs::{JobKind, Runner};
 use crate::scoring::ScoringJobs;
@@ -17,7 +18,8 @@ pub struct JobKindsArgs {
     /// Kinds of jobs this process takes from the queue, comma-separated:
     /// generation (an experiment's stimuli), scoring (metrics' distances,
     /// e.g. only on a GPU machine), training (learning a metric from
-    /// judgments) [default: all of them]
+    /// judgments), cnn-bank (training the CNN distortion bank) [default: all
+    /// of them]
     #[arg(long, env = "PERCEPT_JOB_KINDS", value_delimiter = ',')]
     pub job_kinds: Vec<JobKind>,
 }
@@ -36,6 +38,7 @@ impl JobKindsArgs {
                 JobKind::Generation => runner.with(StimulusGeneration),
                 JobKind::Scoring => runner.with(ScoringJobs::new(weights.prepare()?)),
                 JobKind::Training => runner.with(TrainingJobs::new(weights.prepare()?)),
+                JobKind::CnnBank => runner.with(BankBuildJobs),
             };
         }
         Ok(runner)

@@ -430,10 +430,21 @@ async fn write_judgment_rows(
     Ok(())
 }
 
-/// How a distorted patch was made, or null when it was imported without that.
+/// How a distorted patch was made, or null when it was imported without
+/// that: its family, the stored spec and seed, and for a CNN-distorted
+/// patch the network (id and weights hash) of the bank that made it.
 fn distortion(pipeline: Option<Value>, seed: Option<i64>) -> Value {
     match (pipeline, seed) {
-        (Some(pipeline), Some(seed)) => json!({ "pipeline": pipeline, "seed": seed }),
+        (Some(pipeline), Some(seed)) => match pipeline.get("cnn_network").cloned() {
+            Some(network) => json!({
+                "family": "cnn",
+                "network": network,
+                "weights_sha256": pipeline.get("weights_sha256").cloned().unwrap_or(Value::Null),
+                "pipeline": pipeline,
+                "seed": seed,
+            }),
+            None => json!({ "family": "traditional", "pipeline": pipeline, "seed": seed }),
+        },
         _ => Value::Null,
     }
 }

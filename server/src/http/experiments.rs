@@ -38,6 +38,7 @@ fn new_experiment(settings: NewExperimentSettings, owner_id: i64) -> NewExperime
         } else {
             settings.sampler.types
         },
+        family: settings.distortion_family,
     };
     NewExperiment {
         owner_id,

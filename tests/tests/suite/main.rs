@@ -9,6 +9,7 @@ mod access;
 mod analysis_api;
 mod api_fuzz;
 mod browser;
+mod cnn_mix;
 mod dashboard_browser;
 mod datasets;
 mod distance;

@@ -110,6 +110,14 @@ pub fn NewExperimentPage() -> impl IntoView {
                     <legend>"Stimuli"</legend>
                     <NumberField name="patch_size" label="Patch size (px)" value=defaults::patch_size().to_string() min="8"/>
                     <NumberField name="patches_per_image" label="Patches per image" value=defaults::patches_per_image().to_string() min="1"/>
+                    <label class="wide">
+                        "Distortion family"
+                        <select name="distortion_family" id="distortion-family">
+                            <option value="traditional" selected>"Traditional (pipelines of the 20 distortions)"</option>
+                            <option value="cnn">"CNN (networks of the CNN distortion bank)"</option>
+                            <option value="mix">"Mix (each side from either family, as BAPPS' mix)"</option>
+                        </select>
+                    </label>
                     <NumberField name="min_steps" label="Distortions per pipeline: at least" value=default_sampler.min_steps.to_string() min="1"/>
                     <NumberField name="max_steps" label="at most" value=default_sampler.max_steps.to_string() min="1"/>
                     <label class="wide">
@@ -190,6 +198,10 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
                 .map(str::to_owned)
                 .collect(),
         },
+        distortion_family: optional("distortion_family")
+            .map(|family| family.parse())
+            .transpose()?
+            .unwrap_or_default(),
         seed: optional("seed")
             .map(|seed| number(seed, "the seed"))
             .transpose()?,

@@ -1,14 +1,12 @@
 //! A small bank, built once: resuming, applying, determinism within and
 //! across processes, and refusals.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::{build_bank, demo_photos, patches};
 use cnn_distortions::{Bank, BuildOptions, CnnError, SpecSampler, Task, INFERENCE_BATCH};
-use common::{build_bank, demo_photos, patches};
 use distortions::image::RgbImage;
 
 const BANK_SEED: u64 = 3;
@@ -173,7 +171,12 @@ fn restart_child() {
 fn child_outputs(bank_dir: &Path, threads: u32, environment: &[(&str, &str)]) -> Vec<u8> {
     let out = tempfile::NamedTempFile::new().unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["restart_child", "--exact", "--ignored", "--test-threads=1"])
+        .args([
+            "bank::restart_child",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .env(CHILD_BANK, bank_dir)
         .env(CHILD_OUT, out.path())
         .env(CHILD_THREADS, threads.to_string())

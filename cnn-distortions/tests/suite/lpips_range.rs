@@ -2,9 +2,7 @@
 //! reference and distorted patches spreads over a range comparable to the
 //! traditional family's.
 
-mod common;
-
-use common::{build_bank, demo_photos, env_dir, patches};
+use crate::common::{build_bank, demo_photos, env_dir, patches};
 use distortions::image::RgbImage;
 use distortions::Sampler;
 use lpips::{Lpips, Net, Weighting};
