@@ -55,8 +55,9 @@ fn debug_bundle() -> Result<std::path::PathBuf> {
             "--no-default-features",
             "--features",
             "hydrate",
-        ])
-        .env("CARGO_PROFILE_DEV_PACKAGE_APP_OPT_LEVEL", "0"))?;
+            "--config",
+            "profile.dev.package.app.opt-level=0",
+        ]))?;
     let folder = target_dir().join("bench-bundle/debug");
     let _ = fs::remove_dir_all(&folder);
     fs::create_dir_all(folder.join("pkg"))

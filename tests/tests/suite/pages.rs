@@ -64,8 +64,9 @@ async fn the_hydration_bundle_and_stylesheet_are_served_compressed(pool: PgPool)
         ),
     ] {
         let original = std::fs::read(static_dir().join(file)).unwrap();
+        let path = path.as_str();
         let fetch = |accept_encoding: &'static str| {
-            let request = app.http.get(app.url(&path));
+            let request = app.http.get(app.url(path));
             async move {
                 let request = match accept_encoding {
                     "" => request,
