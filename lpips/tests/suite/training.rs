@@ -374,7 +374,10 @@ fn resumed_run_equals_an_uninterrupted_one(mode: Mode, count: usize) {
             Some(TripletSet::new(&patches, validation)),
             &mut |_| {},
             &mut |checkpoint: &Checkpoint| {
-                checkpoints.push((checkpoint.to_bytes()?, checkpoint.record.clone()));
+                checkpoints.push((
+                    checkpoint.to_bytes().map_err(|e| e.to_string())?,
+                    checkpoint.record.clone(),
+                ));
                 Ok(())
             },
         );
