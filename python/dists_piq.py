@@ -56,14 +56,26 @@ def as_tensor(path):
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
 
 
-def distances(weights_dir, pairs_csv, out_csv):
+def distances(weights_dir, pairs_csv, out_csv, batch=32):
+    """Same-sized neighbours go through piq together (`reduction="none"`)."""
     model = load_piq_dists(weights_dir)
-    with open(pairs_csv) as pairs, open(out_csv, "w", newline="") as out:
+    with open(pairs_csv) as pairs:
+        rows = [(a, b, as_tensor(a), as_tensor(b)) for a, b in csv.reader(pairs)]
+    values = []
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and end - start < batch and rows[end][2].shape == rows[start][2].shape:
+            end += 1
+        with torch.no_grad():
+            x = torch.cat([row[2] for row in rows[start:end]])
+            y = torch.cat([row[3] for row in rows[start:end]])
+            values.extend(float(v) for v in model(x, y))
+        start = end
+    with open(out_csv, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["a", "b", "dists"])
-        for a, b in csv.reader(pairs):
-            with torch.no_grad():
-                value = float(model(as_tensor(a), as_tensor(b))[0])
+        for (a, b, _, _), value in zip(rows, values):
             writer.writerow([a, b, repr(value)])
 
 

@@ -74,6 +74,10 @@ pub fn render_html(
         }
         page.push_str(&comparison_table(report));
         page.push_str(&trained_metrics_html(report));
+        if report.by_distortion.iter().any(|row| !row.per_type.is_empty()) {
+            page.push_str("<h2>By distortion type</h2><p>Which distortions fool which metric: each metric's 2AFC score on the triplets whose p0 or p1 pipeline has the distortion (a triplet counts for every type in either pipeline). Darker is more agreement with people; hover a cell for its 95% bootstrap interval and count.</p>");
+            page.push_str(&distortion_heat_map(report));
+        }
         if let Some(first) = report.disagreements.first() {
             write!(page, "<h2>{} against the people</h2><p>Each dot is a triplet: how much closer the metric finds p0 than p1 (d1 − d0), against the share of people who found p1 closer. Agreement runs from top left to bottom right.</p>", escape(&first.metric))?;
             page.push_str(&preference_chart(report, &first.metric)?);
@@ -89,6 +93,59 @@ pub fn render_html(
     Ok(page)
 }
 
+/// The metrics × distortion types table of 2AFC scores, each cell shaded
+/// from the lowest score in the table (white) to the highest (dark blue).
+fn distortion_heat_map(report: &Report) -> String {
+    let mut types: Vec<&str> = Vec::new();
+    for row in &report.by_distortion {
+        for cell in &row.per_type {
+            if !types.contains(&cell.distortion.as_str()) {
+                types.push(&cell.distortion);
+            }
+        }
+    }
+    let values = report
+        .by_distortion
+        .iter()
+        .flat_map(|row| row.per_type.iter().map(|cell| cell.two_afc.value));
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let mut html = String::from("<div class=\"heat\"><table><tr><th>metric</th>");
+    for distortion in &types {
+        let _ = write!(html, "<th><span>{}</span></th>", escape(distortion));
+    }
+    html.push_str("</tr>");
+    for row in &report.by_distortion {
+        let _ = write!(html, "<tr><td>{}</td>", escape(&row.metric));
+        for distortion in &types {
+            match row.per_type.iter().find(|cell| cell.distortion == *distortion) {
+                None => html.push_str("<td></td>"),
+                Some(cell) => {
+                    let e = cell.two_afc;
+                    let share = if high > low { (e.value - low) / (high - low) } else { 1.0 };
+                    let lightness = 96.0 - 56.0 * share;
+                    let text = if lightness < 62.0 { "white" } else { "#1d1d1f" };
+                    let _ = write!(
+                        html,
+                        "<td style=\"background:hsl(210,65%,{lightness:.0}%);color:{text}\" \
+                         title=\"{metric} on {distortion}: {value:.3} [{lo:.3}, {hi:.3}], {n} triplets\">{value:.2}</td>",
+                        metric = escape(&row.metric),
+                        distortion = escape(distortion),
+                        value = e.value,
+                        lo = e.low,
+                        hi = e.high,
+                        n = cell.triplets,
+                    );
+                }
+            }
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table></div>");
+    html
+}
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;color:#1d1d1f;background:#fafafa;margin:0}\
 main{max-width:60rem;margin:2rem auto;padding:0 1rem}.lead{font-size:1.1rem}\
 table{border-collapse:collapse;margin:1rem 0}td,th{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}\
@@ -96,7 +153,9 @@ th:first-child,td:first-child{text-align:left}svg{max-width:100%;height:auto}\
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:1rem}\
 .gallery figure{margin:0;background:white;padding:.5rem;border:1px solid #ddd}\
 .gallery img{width:64px;height:64px;image-rendering:pixelated;margin:2px}\
-.gallery figcaption{font-size:.85rem}";
+.gallery figcaption{font-size:.85rem}\
+.heat{overflow-x:auto}.heat td{text-align:center;font-size:.8rem;padding:.3rem .4rem;border:1px solid #fff}\
+.heat th span{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;font-size:.8rem}";
 
 /// What each trained metric learned from, with a warning in words when it
 /// was trained on triplets of this report.

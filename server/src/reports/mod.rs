@@ -5,7 +5,7 @@
 pub mod agreement;
 mod html;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -42,6 +42,25 @@ pub struct Report {
     /// What each metric trained here (`lpips-alex:NAME`) was trained on,
     /// and how many of the report's triplets it was trained on.
     pub trained_metrics: Vec<crate::training::TrainedMetricNote>,
+    /// Each metric's 2AFC score per distortion type: which distortions fool
+    /// which metric. A triplet counts for every type in its p0 or p1
+    /// pipeline (imported triplets without pipelines count for none).
+    pub by_distortion: Vec<DistortionAgreement>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DistortionAgreement {
+    pub metric: String,
+    /// In BAPPS' order of the types; types without triplets left out.
+    pub per_type: Vec<TypeAgreement>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TypeAgreement {
+    /// The distortion's `type` name, as in a pipeline's JSON.
+    pub distortion: String,
+    pub triplets: usize,
+    pub two_afc: Estimate,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -129,8 +148,21 @@ pub struct Disagreement {
 struct JudgedTriplet {
     id: i64,
     category: String,
+    /// The distortion types of its p0 and p1 pipelines, each once.
+    distortions: BTreeSet<String>,
     judgments: f64,
     chose_p1: f64,
+}
+
+/// The `type` of every step of the pipelines (JSON arrays of steps).
+fn distortion_types(pipelines: &[Option<serde_json::Value>]) -> BTreeSet<String> {
+    pipelines
+        .iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_array)
+        .flatten()
+        .filter_map(|step| step.get("type")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Builds the report over the given experiments. Flagged workers'
@@ -151,8 +183,9 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
         return Err(Error::NotFound(format!("there is no experiment {missing}")));
     }
     let excluded = tallies::excluded_workers(pool, experiment_ids, include_flagged).await?;
-    let category_of: HashMap<i64, String> = sqlx::query!(
-        r#"SELECT t.id, coalesce(e.category, 'uncategorised') AS "category!"
+    let mut about: HashMap<i64, (String, BTreeSet<String>)> = sqlx::query!(
+        r#"SELECT t.id, coalesce(e.category, 'uncategorised') AS "category!",
+                  t.p0_pipeline, t.p1_pipeline
            FROM triplets t JOIN experiments e ON e.id = t.experiment_id
            WHERE t.experiment_id = ANY($1)"#,
         experiment_ids
@@ -160,17 +193,24 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|row| (row.id, row.category))
+    .map(|row| {
+        let types = distortion_types(&[row.p0_pipeline, row.p1_pipeline]);
+        (row.id, (row.category, types))
+    })
     .collect();
     let mut judged: Vec<JudgedTriplet> =
         tallies::tallies(pool, StimulusKind::Triplet, experiment_ids, &excluded)
             .await?
             .into_iter()
-            .map(|(id, tally)| JudgedTriplet {
-                id,
-                category: category_of.get(&id).cloned().unwrap_or_default(),
-                judgments: tally.judgments,
-                chose_p1: tally.yes,
+            .map(|(id, tally)| {
+                let (category, distortions) = about.remove(&id).unwrap_or_default();
+                JudgedTriplet {
+                    id,
+                    category,
+                    distortions,
+                    judgments: tally.judgments,
+                    chose_p1: tally.yes,
+                }
             })
             .collect();
     judged.sort_by_key(|t| t.id);
@@ -333,11 +373,36 @@ fn assemble(
     });
 
     let mut metrics = Vec::new();
+    let mut by_distortion = Vec::new();
     for (metric, metric_distances) in distances {
         let scored = scored_by(metric_distances);
         if scored.is_empty() {
             continue;
         }
+        let mut types: HashMap<&str, Vec<ScoredTriplet>> = HashMap::new();
+        for (t, s) in &scored {
+            for distortion in &t.distortions {
+                types.entry(distortion).or_default().push(*s);
+            }
+        }
+        by_distortion.push(DistortionAgreement {
+            metric: metric.clone(),
+            per_type: type_order(types.keys().copied())
+                .into_iter()
+                .map(|distortion| {
+                    let triplets = &types[distortion.as_str()];
+                    TypeAgreement {
+                        triplets: triplets.len(),
+                        two_afc: agreement::bootstrap(
+                            triplets,
+                            agreement::two_afc_score,
+                            BOOTSTRAP_SEED,
+                        ),
+                        distortion,
+                    }
+                })
+                .collect(),
+        });
         let mut categories: BTreeMap<&str, Vec<ScoredTriplet>> = BTreeMap::new();
         for (t, s) in &scored {
             categories.entry(&t.category).or_default().push(*s);
@@ -362,6 +427,8 @@ fn assemble(
         });
     }
     metrics.sort_by(|a, b| b.two_afc.value.total_cmp(&a.two_afc.value));
+    // The heat map's rows in the order of the metrics' table.
+    by_distortion.sort_by_key(|row| metrics.iter().position(|m| m.metric == row.metric));
 
     let mut comparisons = Vec::new();
     for (i, a) in metrics.iter().enumerate() {
@@ -435,7 +502,24 @@ fn assemble(
         disagreements,
         preference_points,
         trained_metrics: Vec::new(),
+        by_distortion,
     }
+}
+
+/// Distortion types in BAPPS' order (the distortions' catalogue, as
+/// `percept distort list` shows them); unknown names after, sorted.
+fn type_order<'a>(present: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut present: Vec<&str> = present.collect();
+    present.sort_by_key(|name| {
+        (
+            distortions::KINDS
+                .iter()
+                .position(|kind| kind.name == *name)
+                .unwrap_or(usize::MAX),
+            name.to_string(),
+        )
+    });
+    present.into_iter().map(str::to_owned).collect()
 }
 
 /// The PNGs (reference, p0, p1) of the gallery's triplets, by triplet id.
