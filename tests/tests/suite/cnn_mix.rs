@@ -192,7 +192,7 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
     let simulation = SimulationSettings {
         workers: 3,
         careless_share: 0.0,
-        metric: ObserverMetric::Dssim,
+        metric: ObserverMetric::DSSIM,
         noise: 0.5,
         assignments_per_worker: None,
         concurrency: 2,
