@@ -166,6 +166,12 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     assert_eq!(model.provenance["validation"]["triplets"], 240);
     let epochs = model.epochs.as_array().unwrap();
     assert_eq!(epochs.len(), 10);
+    let record = training::record(&pool, model.id).await.unwrap().unwrap();
+    eprintln!(
+        "validation 2AFC: {:?} at the start, then per epoch {:?}",
+        record.initial_validation_2afc,
+        record.epochs.iter().map(|e| (e.loss, e.validation_2afc)).collect::<Vec<_>>()
+    );
     assert!(epochs[0]["validation_2afc"].as_f64().unwrap() > 0.5);
     // The weights are in the folder, with the stored hash, and their linear
     // layers are non-negative.
