@@ -66,7 +66,8 @@ pub struct TrainArgs {
 }
 
 fn parse_mode(name: &str) -> Result<Mode, String> {
-    name.parse().map_err(|error: lpips::training::TrainingError| error.to_string())
+    name.parse()
+        .map_err(|error: lpips::training::TrainingError| error.to_string())
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {

@@ -107,7 +107,9 @@ pub async fn enqueue(
             flagged_hint(request.include_flagged)
         ));
     }
-    if request.validate_on.is_empty() && training.tallies.len() < 2 && request.validation_share > 0.0
+    if request.validate_on.is_empty()
+        && training.tallies.len() < 2
+        && request.validation_share > 0.0
     {
         return bad(format!(
             "one judged triplet cannot be split into training and validation; \
