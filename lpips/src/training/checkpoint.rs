@@ -81,10 +81,15 @@ impl Checkpoint {
         let read = Tensor::read_safetensors(&path);
         let _ = std::fs::remove_file(&path);
         let mut tensors: std::collections::HashMap<String, Tensor> = read?.into_iter().collect();
-        let bad = |what: &str| TrainingError::Settings(format!("the checkpoint is damaged: {what}"));
-        let steps = tensors.remove(ADAM_STEPS).ok_or_else(|| bad("no adam.steps"))?;
-        let adam_steps = i32::try_from(i64::try_from(&steps.to_kind(Kind::Int64).view([-1]).get(0))?)
-            .map_err(|_| bad("adam.steps out of range"))?;
+        let bad =
+            |what: &str| TrainingError::Settings(format!("the checkpoint is damaged: {what}"));
+        let steps = tensors
+            .remove(ADAM_STEPS)
+            .ok_or_else(|| bad("no adam.steps"))?;
+        let adam_steps = i32::try_from(i64::try_from(
+            &steps.to_kind(Kind::Int64).view([-1]).get(0),
+        )?)
+        .map_err(|_| bad("adam.steps out of range"))?;
         let mut moments = Vec::new();
         for index in 0.. {
             let (m_name, v_name) = moment_names(index);

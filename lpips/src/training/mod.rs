@@ -681,10 +681,8 @@ pub fn train_resumable(
         });
         record.wall_seconds = earlier_seconds + started.elapsed().as_secs_f64();
         progress(Progress::Epoch(record.epochs.last().expect("just pushed")));
-        checkpoint(&session.checkpoint(&record)).map_err(|source| TrainingError::Checkpoint {
-            epoch,
-            source,
-        })?;
+        checkpoint(&session.checkpoint(&record))
+            .map_err(|source| TrainingError::Checkpoint { epoch, source })?;
     }
     record.wall_seconds = earlier_seconds + started.elapsed().as_secs_f64();
     Ok(Trained {

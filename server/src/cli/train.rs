@@ -66,7 +66,8 @@ pub struct TrainArgs {
 }
 
 fn parse_mode(name: &str) -> Result<Mode, String> {
-    name.parse().map_err(|error: lpips::training::TrainingError| error.to_string())
+    name.parse()
+        .map_err(|error: lpips::training::TrainingError| error.to_string())
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -143,7 +144,13 @@ async fn train(
         if let Some(model) = training::get(pool, queued.model_id).await? {
             let epochs = model.epochs.as_array().cloned().unwrap_or_default();
             for epoch in epochs.iter().skip(printed) {
-                bar.println(epoch_line(epoch, args.epochs + args.decay_epochs));
+                let line = epoch_line(epoch, args.epochs + args.decay_epochs);
+                // A bar drawn nowhere (no terminal) prints nothing either.
+                if bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
             printed = printed.max(epochs.len());
         }

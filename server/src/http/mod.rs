@@ -24,8 +24,8 @@ mod practice;
 pub mod rate_limits;
 mod reports;
 mod scoring;
-mod training;
 mod sessions;
+mod training;
 mod trial_images;
 
 use std::{

@@ -68,7 +68,10 @@ pub async fn enqueue(
     let request = training::TrainingRequest::from_api(access.experiment_id, body)?;
     // Every other experiment named must be one the researcher may see.
     for &id in request.experiments.iter().chain(&request.validate_on) {
-        if sharing::role(&state.pool, id, researcher.id).await?.is_none() {
+        if sharing::role(&state.pool, id, researcher.id)
+            .await?
+            .is_none()
+        {
             return Err(Error::NotFound(format!("there is no experiment {id}")));
         }
     }
@@ -109,7 +112,11 @@ pub async fn curve(
 ) -> Result<impl IntoResponse> {
     let model = training::get(&state.pool, model_id)
         .await?
-        .filter(|model| model.training_experiment_ids.contains(&access.experiment_id))
+        .filter(|model| {
+            model
+                .training_experiment_ids
+                .contains(&access.experiment_id)
+        })
         .ok_or_else(|| {
             Error::NotFound(format!(
                 "no metric {model_id} was trained on experiment {}",

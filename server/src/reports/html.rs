@@ -269,7 +269,10 @@ pub fn training_curve_svg(
             (
                 "training 2AFC",
                 PALETTE[0],
-                epochs.iter().map(|e| (e.epoch as f64, e.train_2afc)).collect(),
+                epochs
+                    .iter()
+                    .map(|e| (e.epoch as f64, e.train_2afc))
+                    .collect(),
             ),
             (
                 "validation 2AFC",
@@ -292,7 +295,11 @@ pub fn training_curve_svg(
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
                 });
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
                 .map_err(chart_error)?;
         }
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;

@@ -294,8 +294,7 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
     report.jnd = jnd_agreement(&pair_distances);
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
     let metric_names: Vec<String> = distances.keys().cloned().collect();
-    report.trained_metrics =
-        crate::training::notes(pool, &metric_names, &triplet_ids).await?;
+    report.trained_metrics = crate::training::notes(pool, &metric_names, &triplet_ids).await?;
     Ok(report)
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use lpips::training::{
-    train_resumable, Checkpoint, Progress, Start, StartingWeights, TripletSet, TrainingError,
-    TrainingRecord,
+    train_resumable, Checkpoint, Progress, Start, StartingWeights, TrainingError, TrainingRecord,
+    TripletSet,
 };
 use lpips::Net;
 use sqlx::{PgConnection, PgPool};
@@ -50,7 +50,9 @@ impl Handler for TrainingJobs {
         Box::pin(async move {
             let model_id = context.job.payload["trained_model_id"]
                 .as_i64()
-                .ok_or_else(|| JobError::Failed("a training job needs a trained_model_id".into()))?;
+                .ok_or_else(|| {
+                    JobError::Failed("a training job needs a trained_model_id".into())
+                })?;
             train(context, model_id, &self.weights_dir).await
         })
     }
@@ -80,8 +82,15 @@ impl Handler for TrainingJobs {
 
 /// What the training thread tells the job.
 enum Event {
-    Steps { done: i64, total: i64 },
-    Epoch { checkpoint: Vec<u8>, record: serde_json::Value, epochs: serde_json::Value },
+    Steps {
+        done: i64,
+        total: i64,
+    },
+    Epoch {
+        checkpoint: Vec<u8>,
+        record: serde_json::Value,
+        epochs: serde_json::Value,
+    },
 }
 
 /// What the training thread ends with.
@@ -93,7 +102,11 @@ struct Outcome {
     stopped: Option<String>,
 }
 
-async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Path) -> Result<u64, JobError> {
+async fn train(
+    context: &JobContext,
+    model_id: i64,
+    weights_dir: &std::path::Path,
+) -> Result<u64, JobError> {
     let pool = &context.pool;
     let row = sqlx::query!(
         "SELECT name, net, options, training_experiment_ids, validation_experiment_ids,
@@ -111,13 +124,19 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
         .map_err(|error| JobError::Failed(format!("the stored options are unreadable: {error}")))?;
     let settings = options.settings.clone();
     // The data, read as reports read it.
-    let training = Judged::read(pool, &row.training_experiment_ids, options.include_flagged).await?;
+    let training =
+        Judged::read(pool, &row.training_experiment_ids, options.include_flagged).await?;
     let (training, validation) = if row.validation_experiment_ids.is_empty() {
         training.hold_out(options.validation_share, settings.seed)
     } else {
         (
             training,
-            Judged::read(pool, &row.validation_experiment_ids, options.include_flagged).await?,
+            Judged::read(
+                pool,
+                &row.validation_experiment_ids,
+                options.include_flagged,
+            )
+            .await?,
         )
     };
     if training.tallies.is_empty() {
@@ -171,7 +190,10 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
             let record: TrainingRecord = serde_json::from_value(record).map_err(|error| {
                 JobError::Failed(format!("the checkpoint's record is unreadable: {error}"))
             })?;
-            tracing::info!(epochs_done = record.epochs.len(), "resuming from a checkpoint");
+            tracing::info!(
+                epochs_done = record.epochs.len(),
+                "resuming from a checkpoint"
+            );
             context
                 .set_progress(steps_per_epoch * record.epochs.len() as i64, total_steps)
                 .await?;
@@ -202,19 +224,33 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
                 Checkpoint::from_bytes(&bytes, record).map_err(|error| error.to_string())?,
             ),
             None => Start::Fresh(
-                StartingWeights::official(settings.net, settings.mode, pretrained.as_deref(), settings.seed)
-                    .map_err(|error| error.to_string())?,
+                StartingWeights::official(
+                    settings.net,
+                    settings.mode,
+                    pretrained.as_deref(),
+                    settings.seed,
+                )
+                .map_err(|error| error.to_string())?,
             ),
         };
         let validation_set = (!validation_triplets.is_empty())
             .then(|| TripletSet::new(&patches, &validation_triplets));
         let mut last_sent = Instant::now();
         let mut progress = |progress: Progress| {
-            if let Progress::Step { epoch, step, steps_per_epoch, .. } = progress {
+            if let Progress::Step {
+                epoch,
+                step,
+                steps_per_epoch,
+                ..
+            } = progress
+            {
                 let done = ((epoch - 1) * steps_per_epoch + step) as i64;
                 if last_sent.elapsed() >= PROGRESS_INTERVAL || done == total_steps {
                     last_sent = Instant::now();
-                    let _ = events.send(Event::Steps { done, total: total_steps });
+                    let _ = events.send(Event::Steps {
+                        done,
+                        total: total_steps,
+                    });
                 }
             }
         };
@@ -222,7 +258,11 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
             let record = serde_json::to_value(&checkpoint.record)?;
             let epochs = serde_json::to_value(&checkpoint.record.epochs)?;
             events
-                .send(Event::Epoch { checkpoint: checkpoint.to_bytes().map_err(|error| error.to_string())?, record, epochs })
+                .send(Event::Epoch {
+                    checkpoint: checkpoint.to_bytes().map_err(|error| error.to_string())?,
+                    record,
+                    epochs,
+                })
                 .map_err(|_| "the job stopped listening")?;
             Ok(())
         };
@@ -238,20 +278,30 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
             Ok(trained) => (trained, None),
             Err(error @ TrainingError::NonFinite { .. }) => {
                 let message = error.to_string();
-                let TrainingError::NonFinite { last_good, .. } = error else { unreachable!() };
+                let TrainingError::NonFinite { last_good, .. } = error else {
+                    unreachable!()
+                };
                 (*last_good, Some(message))
             }
             Err(error) => return Err(error.to_string()),
         };
         let weights = safetensors_bytes(&trained.metric).map_err(|error| error.to_string())?;
-        Ok(Outcome { weights, record: trained.record, stopped })
+        Ok(Outcome {
+            weights,
+            record: trained.record,
+            stopped,
+        })
     });
 
     // Keep the row up to date while the thread trains.
     while let Some(event) = received.recv().await {
         match event {
             Event::Steps { done, total } => context.set_progress(done, total).await?,
-            Event::Epoch { checkpoint, record, epochs } => {
+            Event::Epoch {
+                checkpoint,
+                record,
+                epochs,
+            } => {
                 sqlx::query!(
                     "UPDATE trained_models SET checkpoint = $2, record = $3, epochs = $4 WHERE id = $1",
                     model_id,
@@ -271,7 +321,11 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
     let hash = content_hash(&outcome.weights);
     let record = serde_json::to_value(&outcome.record).expect("records serialise");
     let epochs = serde_json::to_value(&outcome.record.epochs).expect("records serialise");
-    let status = if outcome.stopped.is_some() { "failed" } else { "done" };
+    let status = if outcome.stopped.is_some() {
+        "failed"
+    } else {
+        "done"
+    };
     sqlx::query!(
         "UPDATE trained_models
          SET status = $2, weights = $3, weights_sha256 = $4, record = $5, epochs = $6,
@@ -290,7 +344,10 @@ async fn train(context: &JobContext, model_id: i64, weights_dir: &std::path::Pat
     if let Some(message) = outcome.stopped {
         return Err(JobError::Failed(message));
     }
-    let net: Net = row.net.parse().map_err(|_| JobError::Failed(format!("unknown net {}", row.net)))?;
+    let net: Net = row
+        .net
+        .parse()
+        .map_err(|_| JobError::Failed(format!("unknown net {}", row.net)))?;
     materialise(pool, &row.name, net, weights_dir).await?;
     Ok(outcome.record.epochs.len() as u64)
 }

@@ -27,6 +27,10 @@ use crate::jobs::JobKind;
 pub use data::{Judged, PngPatches};
 pub use jobs::{runner, TrainingJobs};
 
+/// Bounds on what a request may ask for (far beyond any useful run).
+const MAX_EPOCHS: usize = 10_000;
+const MAX_BATCH_SIZE: usize = 1_000_000;
+
 /// What to train, on what: `percept train`'s flags, the API's body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainingRequest {
@@ -92,6 +96,18 @@ pub async fn enqueue(
             "experiment {both} is both trained and validated on: the validation set must not overlap the training set"
         ));
     }
+    let settings = &request.settings;
+    if settings.epochs > MAX_EPOCHS || settings.decay_epochs > MAX_EPOCHS {
+        return bad(format!(
+            "epochs and decay epochs must each be at most {MAX_EPOCHS}, not {} and {}",
+            settings.epochs, settings.decay_epochs
+        ));
+    }
+    if settings.batch_size > MAX_BATCH_SIZE || settings.threads.is_some_and(|t| t > 1024) {
+        return bad(format!(
+            "the batch size must be at most {MAX_BATCH_SIZE} and threads at most 1024"
+        ));
+    }
     request
         .settings
         .check()
@@ -107,7 +123,9 @@ pub async fn enqueue(
             flagged_hint(request.include_flagged)
         ));
     }
-    if request.validate_on.is_empty() && training.tallies.len() < 2 && request.validation_share > 0.0
+    if request.validate_on.is_empty()
+        && training.tallies.len() < 2
+        && request.validation_share > 0.0
     {
         return bad(format!(
             "one judged triplet cannot be split into training and validation; \

@@ -36,6 +36,12 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/api/experiments/{experiment_id}/scoring"),
     ("POST", "/api/experiments/{experiment_id}/scoring"),
+    ("GET", "/api/experiments/{experiment_id}/training"),
+    ("POST", "/api/experiments/{experiment_id}/training"),
+    (
+        "GET",
+        "/api/experiments/{experiment_id}/training/{model_id}/curve.svg",
+    ),
     ("GET", "/api/experiments/{experiment_id}/report"),
     ("GET", "/api/experiments/{experiment_id}/report.html"),
     ("GET", "/api/experiments/{experiment_id}/export.tar.gz"),

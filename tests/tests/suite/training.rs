@@ -15,7 +15,9 @@ use distortions::image::{self, RgbImage};
 use lpips::training::{Mode, Settings};
 use lpips::{DeviceChoice, Lpips, Net, Weighting};
 use percept_tests::serial;
-use percept_tests::two_afc::{create_experiment, create_experiment_from_photos, experiment_settings};
+use percept_tests::two_afc::{
+    create_experiment, create_experiment_from_photos, experiment_settings,
+};
 use server::experiments::{ExperimentKind, NewExperiment};
 use server::jnd::JndSettings;
 use server::scoring::{self, Metric};
@@ -64,8 +66,8 @@ const OBSERVERS: i32 = 5;
 /// log-normal noise judge the experiment's triplets; their share preferring
 /// p1 is stored as the triplet's imported judgments.
 async fn judge_like_nolin(pool: &PgPool, experiment_id: i64, seed: u64) {
-    let nolin = Lpips::from_weights_dir(Net::Alex, Weighting::ChannelSum, &official_weights_dir())
-        .unwrap();
+    let nolin =
+        Lpips::from_weights_dir(Net::Alex, Weighting::ChannelSum, &official_weights_dir()).unwrap();
     let rows = sqlx::query(
         "SELECT id, ref_png, p0_png, p1_png FROM triplets
          WHERE experiment_id = $1 AND sentinel_answer IS NULL ORDER BY id",
@@ -83,13 +85,15 @@ async fn judge_like_nolin(pool: &PgPool, experiment_id: i64, seed: u64) {
         let chose_p1 = (0..OBSERVERS)
             .filter(|_| d1 * (0.3 * noise.normal()).exp() < d0 * (0.3 * noise.normal()).exp())
             .count();
-        sqlx::query("INSERT INTO imported_judgments (triplet_id, judgments, p1_share) VALUES ($1, $2, $3)")
-            .bind(row.get::<i64, _>("id"))
-            .bind(OBSERVERS)
-            .bind(chose_p1 as f64 / f64::from(OBSERVERS))
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO imported_judgments (triplet_id, judgments, p1_share) VALUES ($1, $2, $3)",
+        )
+        .bind(row.get::<i64, _>("id"))
+        .bind(OBSERVERS)
+        .bind(chose_p1 as f64 / f64::from(OBSERVERS))
+        .execute(pool)
+        .await
+        .unwrap();
     }
 }
 
@@ -113,7 +117,9 @@ fn lin_request(name: &str, experiments: Vec<i64>, validate_on: Vec<i64>) -> Trai
 
 async fn score(pool: &PgPool, experiment_id: i64, metric: &str, weights: &Path) {
     let metric: Metric = metric.parse().unwrap();
-    scoring::enqueue(pool, experiment_id, &metric).await.unwrap();
+    scoring::enqueue(pool, experiment_id, &metric)
+        .await
+        .unwrap();
     let outcome = scoring::runner(pool.clone(), weights.to_owned())
         .run_next(None)
         .await
@@ -137,7 +143,10 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     judge_like_nolin(&pool, train_id, 1).await;
     judge_like_nolin(&pool, validation_id, 2).await;
 
-    eprintln!("experiments made and judged: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "experiments made and judged: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // Lin epochs cost milliseconds once the features are computed: enough
     // of them, at a higher rate, to move the linear layers off their random
     // start on 240 triplets.
@@ -146,7 +155,10 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     request.settings.learning_rate = 1e-3;
     let queued = training::enqueue(&pool, &request, None).await.unwrap();
     assert!(
-        queued.warnings.iter().any(|w| w.contains("reference images")),
+        queued
+            .warnings
+            .iter()
+            .any(|w| w.contains("reference images")),
         "the experiments cut the same photos: {:?}",
         queued.warnings
     );
@@ -158,7 +170,10 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     assert_eq!((outcome.job_id, outcome.error), (queued.job_id, None));
     eprintln!("trained: {:.1} s", started.elapsed().as_secs_f64());
 
-    let model = training::get(&pool, queued.model_id).await.unwrap().unwrap();
+    let model = training::get(&pool, queued.model_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(model.status, "done");
     assert_eq!(model.metric_name(), "lpips-alex:nolin-observers");
     assert_eq!(model.provenance["training"]["triplets"], 240);
@@ -166,6 +181,16 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     assert_eq!(model.provenance["validation"]["triplets"], 240);
     let epochs = model.epochs.as_array().unwrap();
     assert_eq!(epochs.len(), 10);
+    let record = training::record(&pool, model.id).await.unwrap().unwrap();
+    eprintln!(
+        "validation 2AFC: {:?} at the start, then per epoch {:?}",
+        record.initial_validation_2afc,
+        record
+            .epochs
+            .iter()
+            .map(|e| (e.loss, e.validation_2afc))
+            .collect::<Vec<_>>()
+    );
     assert!(epochs[0]["validation_2afc"].as_f64().unwrap() > 0.5);
     // The weights are in the folder, with the stored hash, and their linear
     // layers are non-negative.
@@ -186,7 +211,13 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
     // from the database), and reported like any metric.
     let elsewhere = weights_dir();
     score(&pool, validation_id, "lpips-alex", elsewhere.path()).await;
-    score(&pool, validation_id, "lpips-alex:nolin-observers", elsewhere.path()).await;
+    score(
+        &pool,
+        validation_id,
+        "lpips-alex:nolin-observers",
+        elsewhere.path(),
+    )
+    .await;
     assert_eq!(
         std::fs::read(elsewhere.path().join("nolin-observers.safetensors")).unwrap(),
         bytes
@@ -204,7 +235,10 @@ async fn a_lin_metric_trained_on_nolin_observers_beats_the_released_one(pool: Pg
             .two_afc
             .value
     };
-    let (trained, released) = (score_of("lpips-alex:nolin-observers"), score_of("lpips-alex"));
+    let (trained, released) = (
+        score_of("lpips-alex:nolin-observers"),
+        score_of("lpips-alex"),
+    );
     let comparison = report
         .comparisons
         .iter()
@@ -285,19 +319,50 @@ async fn bad_training_requests_are_refused_with_the_reason(pool: PgPool) {
 
     // The command line names an unknown net and a missing GPU.
     let output = std::process::Command::new(percept_tests::percept_binary())
-        .args(["train", "--experiment", "1", "--net", "squeeze", "--mode", "lin", "--name", "x"])
+        .args([
+            "train",
+            "--experiment",
+            "1",
+            "--net",
+            "squeeze",
+            "--mode",
+            "lin",
+            "--name",
+            "x",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("squeeze"), "{stderr}");
+    assert!(
+        !output.status.success() && stderr.contains("squeeze"),
+        "{stderr}"
+    );
     if !tch::Cuda::is_available() {
         let output = std::process::Command::new(percept_tests::percept_binary())
-            .args(["train", "--experiment", "1", "--net", "alex", "--mode", "lin", "--name", "x"])
-            .args(["--device", "cuda", "--database-url", "postgres://nowhere.invalid/x"])
+            .args([
+                "train",
+                "--experiment",
+                "1",
+                "--net",
+                "alex",
+                "--mode",
+                "lin",
+                "--name",
+                "x",
+            ])
+            .args([
+                "--device",
+                "cuda",
+                "--database-url",
+                "postgres://nowhere.invalid/x",
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success() && stderr.contains("CUDA"), "{stderr}");
+        assert!(
+            !output.status.success() && stderr.contains("CUDA"),
+            "{stderr}"
+        );
     }
 }
 
@@ -327,18 +392,36 @@ async fn researchers_train_on_collected_judgments_over_http(pool: PgPool) {
         "validation_share": 0.25, "device": "cpu"
     });
 
-    let response = stranger.post(url("training")).json(&body).send().await.unwrap();
+    let response = stranger
+        .post(url("training"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let bad = json!({ "name": "x", "net": "squeeze", "mode": "lin" });
     let response = owner.post(url("training")).json(&bad).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error: Value = response.json().await.unwrap();
-    assert!(error["error"].as_str().unwrap().contains("squeeze"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("squeeze"),
+        "{error}"
+    );
 
-    let response = owner.post(url("training")).json(&body).send().await.unwrap();
+    let response = owner
+        .post(url("training"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let queued: Value = response.json().await.unwrap();
-    let again = owner.post(url("training")).json(&body).send().await.unwrap();
+    let again = owner
+        .post(url("training"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
 
     let weights = weights_dir();
@@ -350,7 +433,14 @@ async fn researchers_train_on_collected_judgments_over_http(pool: PgPool) {
     assert_eq!(outcome.error, None);
     assert_eq!(Some(outcome.job_id), queued["job_id"].as_i64());
 
-    let models: Value = owner.get(url("training")).send().await.unwrap().json().await.unwrap();
+    let models: Value = owner
+        .get(url("training"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let model = &models[0];
     assert_eq!(model["status"], "done", "{model}");
     assert_eq!(model["metric"], "lpips-alex:first");
@@ -368,7 +458,14 @@ async fn researchers_train_on_collected_judgments_over_http(pool: PgPool) {
     assert_eq!(curve.status(), StatusCode::OK);
     assert_eq!(curve.headers()["content-type"], "image/svg+xml");
     assert!(curve.text().await.unwrap().contains("validation 2AFC"));
-    let jobs: Value = owner.get(app.url("/api/jobs")).send().await.unwrap().json().await.unwrap();
+    let jobs: Value = owner
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(jobs
         .as_array()
         .unwrap()
@@ -415,10 +512,19 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
         input.send_keys(text).await.unwrap();
     };
     page.goto(&app.url("/sign-in")).await.unwrap();
-    wait_until("hydration", "!document.querySelector('#sign-in').disabled".into()).await;
+    wait_until(
+        "hydration",
+        "!document.querySelector('#sign-in').disabled".into(),
+    )
+    .await;
     fill("#email", "owner@example.org").await;
     fill("#password", "a long password").await;
-    page.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_until("the dashboard", "location.pathname === '/dashboard'".into()).await;
     page.goto(&app.url(&format!("/dashboard/experiments/{experiment_id}")))
         .await
@@ -431,7 +537,12 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
     fill("#train-metric input[name=name]", "from-the-dashboard").await;
     fill("#train-metric input[name=epochs]", "4").await;
     fill("#train-metric input[name=decay_epochs]", "2").await;
-    page.find(Locator::Id("start-training")).await.unwrap().click().await.unwrap();
+    page.find(Locator::Id("start-training"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_until(
         "the queued job",
         "document.body.innerText.includes('lpips-alex:from-the-dashboard')".into(),

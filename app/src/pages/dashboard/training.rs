@@ -40,7 +40,10 @@ pub fn Training(id: i64) -> impl IntoView {
             .map(str::parse)
             .collect();
         let Ok(ids) = ids else {
-            message.set(Some((false, "Validation experiments are ids separated by commas.".into())));
+            message.set(Some((
+                false,
+                "Validation experiments are ids separated by commas.".into(),
+            )));
             return;
         };
         let request = TrainingRequest {
