@@ -79,7 +79,31 @@ def distances(weights_dir, pairs_csv, out_csv, batch=32):
             writer.writerow([a, b, repr(value)])
 
 
+def bench(weights_dir, raw, count, side, batches, threads):
+    import json
+    import time
+
+    torch.set_num_threads(int(threads))
+    count, side = int(count), int(side)
+    model = load_piq_dists(weights_dir)
+    patches = np.fromfile(raw, dtype=np.uint8).reshape(count * 2, side, side, 3)
+    tensor = torch.from_numpy(patches.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+    x, y = tensor[0::2], tensor[1::2]
+    for batch in (int(b) for b in batches.split(",")):
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            with torch.no_grad():
+                for i in range(0, count, batch):
+                    model(x[i:i + batch], y[i:i + batch])
+            best = min(best, time.perf_counter() - start)
+        print(json.dumps({"batch": batch, "pairs_per_second": count / best}), flush=True)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "distances":
+    if len(sys.argv) == 5 and sys.argv[1] == "distances":
+        distances(*sys.argv[2:])
+    elif len(sys.argv) == 8 and sys.argv[1] == "bench":
+        bench(*sys.argv[2:])
+    else:
         sys.exit(__doc__)
-    distances(*sys.argv[2:])

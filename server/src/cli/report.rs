@@ -22,6 +22,11 @@ pub struct ReportArgs {
     /// Count the judgments of workers flagged by their sentinel failures too.
     #[arg(long)]
     include_flagged: bool,
+    /// The metric-against-metric section's two metrics, `A,B` (both must
+    /// have scored the experiments) [default: the first LPIPS metric
+    /// against ssim-rgb].
+    #[arg(long, value_delimiter = ',', num_args = 2, value_name = "A,B")]
+    versus: Vec<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -42,7 +47,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 async fn write(args: &ReportArgs, pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let report = reports::build(pool, &args.experiments, args.include_flagged).await?;
+    let versus = match &args.versus[..] {
+        [a, b] => Some((a.as_str(), b.as_str())),
+        _ => None,
+    };
+    let report =
+        reports::build_with_versus(pool, &args.experiments, args.include_flagged, versus).await?;
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         if path.as_os_str() == "-" {

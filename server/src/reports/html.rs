@@ -84,6 +84,9 @@ pub fn render_html(
             page.push_str(&gallery_html(report, gallery));
         }
     }
+    if let Some(versus) = &report.versus {
+        page.push_str(&versus_html(versus, gallery));
+    }
     if !report.jnd.is_empty() {
         page.push_str("<h2>JND mAP</h2><p>Pairs ranked by each metric's distance, closest first, against the share of people who saw no difference: the official BAPPS average precision, with 95% bootstrap intervals.</p>");
         page.push_str(&jnd_table(report));
@@ -91,6 +94,48 @@ pub fn render_html(
     }
     page.push_str("</main></body></html>");
     Ok(page)
+}
+
+/// The metric-against-metric section: where the two pick different sides,
+/// whom people side with, and the clearest cases.
+fn versus_html(versus: &super::Versus, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String {
+    let (a, b) = (escape(&versus.a), escape(&versus.b));
+    let e = versus.people_side_with_a;
+    let mut html = format!(
+        "<h2>{a} against {b}</h2><p>Of the {both} judged triplets both scored, {a} and {b} find different \
+         sides closer on {n}. There, people side with {a} {value:.1}% of the time (95% bootstrap interval \
+         {lo:.1}–{hi:.1}%) and with {b} the rest. The clearest cases (reference in the middle, p0 left, p1 right):</p>\
+         <div class=\"gallery\">",
+        both = versus.both_scored,
+        n = versus.disagreeing,
+        value = 100.0 * e.value,
+        lo = 100.0 * e.low,
+        hi = 100.0 * e.high,
+    );
+    for case in &versus.strongest {
+        let Some([reference, p0, p1]) = gallery.get(&case.triplet_id) else {
+            continue;
+        };
+        let img = |png: &[u8], alt: &str| {
+            format!("<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">", STANDARD.encode(png))
+        };
+        let closer = |(d0, d1): (f64, f64)| if d0 < d1 { "p0" } else { "p1" };
+        let _ = write!(
+            html,
+            "<figure>{}{}{}<figcaption>triplet {}: {a} finds {} closer, {b} {}; {} of {} people chose p1: they side with {}</figcaption></figure>",
+            img(p0, "p0"),
+            img(reference, "reference"),
+            img(p1, "p1"),
+            case.triplet_id,
+            closer(case.a_distances),
+            closer(case.b_distances),
+            (case.human_p1_share * case.judgments).round(),
+            case.judgments,
+            escape(&case.people_side_with),
+        );
+    }
+    html.push_str("</div>");
+    html
 }
 
 /// The metrics × distortion types table of 2AFC scores, each cell shaded

@@ -46,6 +46,38 @@ pub struct Report {
     /// which metric. A triplet counts for every type in its p0 or p1
     /// pipeline (imported triplets without pipelines count for none).
     pub by_distortion: Vec<DistortionAgreement>,
+    /// Two metrics against each other on the triplets where they pick
+    /// different sides (the paper's Figure 6); `None` unless both scored.
+    pub versus: Option<Versus>,
+}
+
+/// Metric `a` against metric `b` where they disagree.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Versus {
+    pub a: String,
+    pub b: String,
+    /// Triplets with judgments that both scored.
+    pub both_scored: usize,
+    /// Of those, the ones where one finds p0 closer and the other p1 (ties
+    /// on either side left out).
+    pub disagreeing: usize,
+    /// On the disagreeing triplets, the share of people's judgments siding
+    /// with `a` (the rest side with `b`), with its 95% bootstrap interval.
+    pub people_side_with_a: Estimate,
+    /// The disagreeing triplets on which people side most clearly with one.
+    pub strongest: Vec<VersusCase>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VersusCase {
+    pub triplet_id: i64,
+    /// `a`'s (d0, d1) and `b`'s.
+    pub a_distances: (f64, f64),
+    pub b_distances: (f64, f64),
+    pub judgments: f64,
+    pub human_p1_share: f64,
+    /// The metric the people side with here.
+    pub people_side_with: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -166,8 +198,20 @@ fn distortion_types(pipelines: &[Option<serde_json::Value>]) -> BTreeSet<String>
 }
 
 /// Builds the report over the given experiments. Flagged workers'
-/// judgments are left out unless `include_flagged`.
+/// judgments are left out unless `include_flagged`. The metric-against-metric
+/// section is the featured LPIPS against `ssim-rgb` when both scored.
 pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Report> {
+    build_with_versus(pool, experiment_ids, include_flagged, None).await
+}
+
+/// [`build`], with the metric-against-metric section on `versus` (both must
+/// have scored the experiments).
+pub async fn build_with_versus(
+    pool: &PgPool,
+    experiment_ids: &[i64],
+    include_flagged: bool,
+    versus: Option<(&str, &str)>,
+) -> Result<Report> {
     let experiments = sqlx::query_as!(
         ExperimentInfo,
         r#"SELECT id, name, split, coalesce(category, 'uncategorised') AS "category!"
@@ -290,7 +334,20 @@ pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool)
             .or_default()
             .push((category, ScoredPair { distance: row.distance, same_share: tally.share() }));
     }
+    if let Some((a, b)) = versus {
+        for name in [a, b] {
+            if !distances.contains_key(name) {
+                return Err(Error::BadRequest(format!(
+                    "versus: {name:?} has not scored these experiments; scored: {}",
+                    distances.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
     let mut report = assemble(experiments, counts, &judged, &distances);
+    let featured = distances.keys().find(|m| m.starts_with("lpips"));
+    let pair = versus.or_else(|| featured.map(|f| (f.as_str(), "ssim-rgb")));
+    report.versus = pair.and_then(|(a, b)| metric_versus(&judged, &distances, a, b));
     report.jnd = jnd_agreement(&pair_distances);
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
     let metric_names: Vec<String> = distances.keys().cloned().collect();
@@ -502,7 +559,68 @@ fn assemble(
         preference_points,
         trained_metrics: Vec::new(),
         by_distortion,
+        versus: None,
     }
+}
+
+/// `a` against `b` on the triplets where they pick different sides; `None`
+/// unless both scored some judged triplet.
+fn metric_versus(
+    judged: &[JudgedTriplet],
+    distances: &BTreeMap<String, HashMap<i64, (f64, f64)>>,
+    a: &str,
+    b: &str,
+) -> Option<Versus> {
+    let (da, db) = (distances.get(a)?, distances.get(b)?);
+    let mut both_scored = 0;
+    let mut disagreeing: Vec<(&JudgedTriplet, ScoredTriplet, (f64, f64))> = Vec::new();
+    for t in judged {
+        let (Some(&(a0, a1)), Some(&(b0, b1))) = (da.get(&t.id), db.get(&t.id)) else {
+            continue;
+        };
+        both_scored += 1;
+        if a0 != a1 && b0 != b1 && (a0 < a1) != (b0 < b1) {
+            let scored = ScoredTriplet {
+                d0: a0,
+                d1: a1,
+                judgments: t.judgments,
+                chose_p1: t.chose_p1,
+            };
+            disagreeing.push((t, scored, (b0, b1)));
+        }
+    }
+    if both_scored == 0 {
+        return None;
+    }
+    let a_scored: Vec<ScoredTriplet> = disagreeing.iter().map(|(_, s, _)| *s).collect();
+    // Where they disagree, a's agreement is the share siding with a.
+    let people_side_with_a = agreement::bootstrap(&a_scored, agreement::two_afc_score, BOOTSTRAP_SEED);
+    disagreeing.sort_by(|(_, x, _), (_, y, _)| {
+        let clarity = |s: &ScoredTriplet| (s.agreement() - 0.5).abs();
+        clarity(y)
+            .total_cmp(&clarity(x))
+            .then(y.judgments.total_cmp(&x.judgments))
+    });
+    let strongest = disagreeing
+        .iter()
+        .take(GALLERY_SIZE)
+        .map(|(t, s, b_distances)| VersusCase {
+            triplet_id: t.id,
+            a_distances: (s.d0, s.d1),
+            b_distances: *b_distances,
+            judgments: s.judgments,
+            human_p1_share: s.human_p1_share(),
+            people_side_with: if s.agreement() >= 0.5 { a } else { b }.to_owned(),
+        })
+        .collect();
+    Some(Versus {
+        a: a.to_owned(),
+        b: b.to_owned(),
+        both_scored,
+        disagreeing: disagreeing.len(),
+        people_side_with_a,
+        strongest,
+    })
 }
 
 /// Distortion types in BAPPS' order (the distortions' catalogue, as
@@ -523,7 +641,12 @@ fn type_order<'a>(present: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// The PNGs (reference, p0, p1) of the gallery's triplets, by triplet id.
 pub async fn gallery_images(pool: &PgPool, report: &Report) -> Result<HashMap<i64, [Vec<u8>; 3]>> {
-    let ids: Vec<i64> = report.disagreements.iter().map(|d| d.triplet_id).collect();
+    let ids: Vec<i64> = report
+        .disagreements
+        .iter()
+        .map(|d| d.triplet_id)
+        .chain(report.versus.iter().flat_map(|v| v.strongest.iter().map(|c| c.triplet_id)))
+        .collect();
     Ok(sqlx::query!(
         "SELECT id, ref_png, p0_png, p1_png FROM triplets WHERE id = ANY($1)",
         &ids
@@ -533,4 +656,77 @@ pub async fn gallery_images(pool: &PgPool, report: &Report) -> Result<HashMap<i6
     .into_iter()
     .map(|row| (row.id, [row.ref_png, row.p0_png, row.p1_png]))
     .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn triplet(id: i64, types: &[&str], chose_p1: f64) -> JudgedTriplet {
+        JudgedTriplet {
+            id,
+            category: "c".into(),
+            distortions: types.iter().map(|t| t.to_string()).collect(),
+            judgments: 4.0,
+            chose_p1,
+        }
+    }
+
+    #[test]
+    fn scores_per_distortion_type_count_each_type_of_either_pipeline() {
+        let judged = [
+            triplet(1, &["jpeg", "gaussian_blur"], 4.0),
+            triplet(2, &["gaussian_blur"], 0.0),
+            triplet(3, &[], 2.0),
+        ];
+        // p1 closer on 1, p0 closer on 2 and 3.
+        let distances = BTreeMap::from([(
+            "gmsd".to_string(),
+            HashMap::from([(1, (0.5, 0.1)), (2, (0.1, 0.5)), (3, (0.1, 0.5))]),
+        )]);
+        let pipelines = distortion_types(&[
+            Some(serde_json::json!([{"type": "jpeg", "quality": 40}, {"type": "jpeg", "quality": 20}])),
+            None,
+            Some(serde_json::json!([{"type": "gaussian_blur", "sigma": 1.5}])),
+        ]);
+        assert_eq!(pipelines.into_iter().collect::<Vec<_>>(), ["gaussian_blur", "jpeg"]);
+        let report = assemble(Vec::new(), Counts::default(), &judged, &distances);
+        let [row] = &report.by_distortion[..] else { panic!("{:?}", report.by_distortion) };
+        assert_eq!(row.metric, "gmsd");
+        let cells: Vec<(&str, usize, f64)> = row
+            .per_type
+            .iter()
+            .map(|c| (c.distortion.as_str(), c.triplets, c.two_afc.value))
+            .collect();
+        // BAPPS' order: blur before JPEG; triplet 2's people all chose p0, as gmsd.
+        assert_eq!(cells, [("gaussian_blur", 2, 1.0), ("jpeg", 1, 1.0)]);
+        let html = html::render_html(&report, &HashMap::new()).unwrap();
+        assert!(html.contains("By distortion type") && html.contains("gmsd on jpeg: 1.000"), "{html}");
+    }
+
+    #[test]
+    fn metric_against_metric_counts_who_people_side_with_where_they_disagree() {
+        let judged = [
+            triplet(1, &[], 4.0), // everyone chose p1
+            triplet(2, &[], 1.0), // one in four chose p1
+            triplet(3, &[], 2.0),
+        ];
+        let distances = BTreeMap::from([
+            // a: p1 closer on 1 and 2; p0 on 3.
+            ("a".to_string(), HashMap::from([(1, (0.5, 0.1)), (2, (0.5, 0.1)), (3, (0.1, 0.5))])),
+            // b: p0 closer on 1 and 2 (disagreeing with a), p0 on 3 (agreeing).
+            ("b".to_string(), HashMap::from([(1, (0.1, 0.5)), (2, (0.1, 0.5)), (3, (0.1, 0.2))])),
+        ]);
+        let versus = metric_versus(&judged, &distances, "a", "b").unwrap();
+        assert_eq!((versus.both_scored, versus.disagreeing), (3, 2));
+        // People side with a on all of 1 and a quarter of 2.
+        assert_eq!(versus.people_side_with_a.value, (1.0 + 0.25) / 2.0);
+        let sides: Vec<(i64, &str)> = versus
+            .strongest
+            .iter()
+            .map(|c| (c.triplet_id, c.people_side_with.as_str()))
+            .collect();
+        assert_eq!(sides, [(1, "a"), (2, "b")]);
+        assert!(metric_versus(&judged, &distances, "a", "c").is_none());
+    }
 }

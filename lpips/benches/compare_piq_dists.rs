@@ -1,0 +1,89 @@
+//! DISTS pair throughput of this crate against piq 0.8's `DISTS` (loaded
+//! with the same converted weights by `python/dists_piq.py`), in one run on
+//! the same 64×64 pairs, each side at its best batch size.
+//!
+//! ```text
+//! cargo bench -p lpips --bench compare_piq_dists
+//! ```
+//!
+//! Needs `PERCEPT_VENV` and `PERCEPT_WEIGHTS_DIR` (set by `cargo xtask`), and
+//! libtorch on `LD_LIBRARY_PATH`. `PERCEPT_BENCH_THREADS` sets both sides'
+//! thread count (default 2).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use image::RgbImage;
+use lpips::{Dists, Pair, Scorer};
+
+const SIDE: u32 = 64;
+const PAIRS: usize = 128;
+const ROUNDS: usize = 3;
+
+fn env_path(var: &str) -> PathBuf {
+    PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var} is not set: run under `cargo xtask env`")))
+}
+
+fn main() {
+    let threads: usize = std::env::var("PERCEPT_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    Scorer::set_threads(threads);
+    let weights = env_path("PERCEPT_WEIGHTS_DIR");
+    // Reproducible noise patches (xorshift).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let patches: Vec<RgbImage> = (0..PAIRS * 2)
+        .map(|_| RgbImage::from_fn(SIDE, SIDE, |_, _| image::Rgb([next() as u8, next() as u8, next() as u8])))
+        .collect();
+    let pairs: Vec<Pair> = (0..PAIRS).map(|i| Pair { p0: 2 * i, p1: 2 * i + 1 }).collect();
+
+    let model = Dists::from_weights_dir(&weights).expect("DISTS weights");
+    let mut scorer = Scorer::new(model);
+    let mut ours_best = 0.0f64;
+    for batch in [32, 64, 128, 256] {
+        scorer = scorer.with_batch_size(batch);
+        let best = (0..ROUNDS)
+            .map(|_| {
+                let start = Instant::now();
+                scorer.score_pairs(&patches, &pairs).expect("scoring");
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let rate = PAIRS as f64 / best;
+        println!("ours  batch {batch:>3} patches: {rate:8.1} pairs/s");
+        ours_best = ours_best.max(rate);
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("pairs.raw");
+    let bytes: Vec<u8> = patches.iter().flat_map(|p| p.as_raw().iter().copied()).collect();
+    std::fs::write(&raw, bytes).expect("write patches");
+    let output = Command::new(env_path("PERCEPT_VENV").join("bin/python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python/dists_piq.py"))
+        .arg("bench")
+        .arg(&weights)
+        .arg(&raw)
+        .args([PAIRS.to_string(), SIDE.to_string(), "1,16,32,64,128".into(), threads.to_string()])
+        .output()
+        .expect("running piq");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut piq_best = 0.0f64;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let rate = value["pairs_per_second"].as_f64().unwrap();
+        println!("piq   batch {:>3} pairs:   {rate:8.1} pairs/s", value["batch"]);
+        piq_best = piq_best.max(rate);
+    }
+    println!(
+        "DISTS, {PAIRS} pairs of {SIDE}x{SIDE}, {threads} threads: ours {ours_best:.1} pairs/s, piq {piq_best:.1} pairs/s, ratio {:.2} (goal 1.3)",
+        ours_best / piq_best
+    );
+}
