@@ -173,8 +173,9 @@ async fn a_generation_job_makes_its_experiment_ready_with_its_progress(pool: PgP
 fn kinds_parse_by_name_and_say_which_exist() {
     assert_eq!("scoring".parse::<JobKind>(), Ok(JobKind::Scoring));
     assert_eq!("training".parse::<JobKind>(), Ok(JobKind::Training));
+    assert_eq!("cnn-bank".parse::<JobKind>(), Ok(JobKind::CnnBank));
     assert_eq!(
         "learning".parse::<JobKind>().unwrap_err(),
-        "unknown job kind \"learning\"; the kinds are generation, scoring, training"
+        "unknown job kind \"learning\"; the kinds are generation, scoring, training, cnn-bank"
     );
 }

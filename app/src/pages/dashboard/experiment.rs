@@ -181,6 +181,13 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
             "Patches per image",
             experiment.patches_per_image.to_string(),
         ),
+        (
+            "Distortion family",
+            sampler["family"]
+                .as_str()
+                .unwrap_or("traditional")
+                .to_owned(),
+        ),
         ("Distortions", format!("{steps}, {types} types")),
         ("Seed", experiment.seed.to_string()),
         (

@@ -106,6 +106,12 @@ fn job_row(job: JobSummary) -> impl IntoView {
         Some(metric) => format!("{} ({metric})", job.kind),
         None => job.kind.clone(),
     };
+    // A bank build counts networks; the others count stimuli.
+    let unit = if job.kind == "cnn-bank" {
+        "networks"
+    } else {
+        "stimuli"
+    };
     let experiment = job.experiment_id.map(|id| {
         view! { <a href=format!("/dashboard/experiments/{id}")>{id}</a> }
     });
@@ -116,7 +122,7 @@ fn job_row(job: JobSummary) -> impl IntoView {
             <td>{experiment}</td>
             <td><StatusBadge status=job.status/></td>
             <td>
-                <ProgressBar done=job.progress_done total=job.progress_total.unwrap_or(0) unit="stimuli"/>
+                <ProgressBar done=job.progress_done total=job.progress_total.unwrap_or(0) unit=unit/>
             </td>
             <td>{job.owner_process.unwrap_or_default()}</td>
             <td>{job.error.unwrap_or_default()}</td>
