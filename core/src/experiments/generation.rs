@@ -20,7 +20,10 @@ use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
-use crate::stimuli::{PairStimulus, ReferenceImage, SamplerSettings, TripletStimulus};
+use crate::stimuli::{
+    generate_method_triplets, MethodOutput, PairStimulus, ReferenceImage, SamplerSettings,
+    TripletStimulus,
+};
 
 /// How often [`wait_for`] looks at a job another process works on.
 const WAIT_POLL: Duration = Duration::from_millis(250);
@@ -110,6 +113,11 @@ struct Plan {
     sampler: distortions::Sampler,
     sentinel_rate: f64,
     control_share: f64,
+    /// A method comparison's methods (in stored order), pairs per patch and
+    /// flat-patch threshold.
+    methods: Option<Vec<String>>,
+    pairs_per_patch: Option<u32>,
+    min_patch_variance: Option<f64>,
 }
 
 /// Generates what the experiment still lacks; returns how many stimuli.
@@ -118,7 +126,8 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
     let pool = &context.pool;
     let Some(row) = sqlx::query!(
         "SELECT kind, status, seed, patch_size, patches_per_image, sampler, sentinel_rate,
-                control_share, source_experiment_id, stimuli_total, stimuli_generated
+                control_share, source_experiment_id, stimuli_total, stimuli_generated,
+                methods, pairs_per_patch, min_patch_variance
          FROM experiments WHERE id = $1",
         experiment_id
     )
@@ -146,6 +155,9 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         sampler: sampler_settings.sampler()?,
         sentinel_rate: f64::from(row.sentinel_rate),
         control_share: f64::from(row.control_share),
+        methods: row.methods,
+        pairs_per_patch: row.pairs_per_patch.map(|k| k as u32),
+        min_patch_variance: row.min_patch_variance.map(f64::from),
     };
     let mut generated = 0;
     match row.source_experiment_id {
@@ -234,6 +246,30 @@ async fn generate_image(
     )
     .fetch_one(&context.pool)
     .await?;
+    // A method comparison's outputs for this image, in the plan's method order.
+    let outputs = match &plan.methods {
+        None => None,
+        Some(methods) => {
+            let rows = sqlx::query!(
+                "SELECT method, png FROM method_outputs WHERE reference_image_id = $1",
+                reference_image_id
+            )
+            .fetch_all(&context.pool)
+            .await?;
+            let mut outputs = Vec::with_capacity(methods.len());
+            for method in methods {
+                let row = rows.iter().find(|row| &row.method == method).ok_or_else(|| {
+                    JobError::Failed(format!(
+                        "reference image {} has no stored output of method {method}",
+                        image.file_name
+                    ))
+                })?;
+                outputs.push((method.clone(), row.png.clone()));
+            }
+            Some(outputs)
+        }
+    };
+    let (pairs_per_patch, min_patch_variance) = (plan.pairs_per_patch, plan.min_patch_variance);
     let (seed, count, patch_size) = (plan.seed, plan.patches_per_image, plan.patch_size);
     let (sampler, is_jnd) = (plan.sampler.clone(), plan.is_jnd);
     let (sentinel_rate, control_share) = (plan.sentinel_rate, plan.control_share);
@@ -242,6 +278,28 @@ async fn generate_image(
         let reference = ReferenceImage::decode(&image.file_name, &image.png)?.image;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
+        if let Some(outputs) = outputs {
+            let outputs = outputs
+                .into_iter()
+                .map(|(method, png)| {
+                    Ok(MethodOutput {
+                        image: ReferenceImage::decode(&method, &png)?.image,
+                        method,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Stimuli::Triplets(generate_method_triplets(
+                &image.file_name,
+                &reference,
+                &outputs,
+                patch_size,
+                count,
+                pairs_per_patch,
+                min_patch_variance,
+                sentinel_rate,
+                &mut rng,
+            )?));
+        }
         Ok(if is_jnd {
             Stimuli::Pairs(
                 (0..count)
@@ -363,11 +421,12 @@ async fn insert_triplets(
     sqlx::query!(
         "INSERT INTO triplets (
              experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,
-             p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer
+             p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer, p0_method, p1_method
          )
          SELECT $1, $2, * FROM UNNEST(
              $3::int[], $4::int[], $5::bytea[], $6::bytea[], $7::bytea[],
-             $8::jsonb[], $9::bigint[], $10::jsonb[], $11::bigint[], $12::smallint[]
+             $8::jsonb[], $9::bigint[], $10::jsonb[], $11::bigint[], $12::smallint[],
+             $13::text[], $14::text[]
          )",
         experiment_id,
         reference_image_id,
@@ -399,6 +458,14 @@ async fn insert_triplets(
             .iter()
             .map(|t| t.sentinel_answer.map(i16::from))
             .collect::<Vec<_>>() as &[Option<i16>],
+        &triplets
+            .iter()
+            .map(|t| t.p0.method.clone())
+            .collect::<Vec<_>>() as &[Option<String>],
+        &triplets
+            .iter()
+            .map(|t| t.p1.method.clone())
+            .collect::<Vec<_>>() as &[Option<String>],
     )
     .execute(&mut *transaction)
     .await?;

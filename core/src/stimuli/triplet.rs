@@ -20,6 +20,9 @@ pub struct DistortedPatch {
     pub pipeline: Pipeline,
     pub seed: u64,
     pub png: Vec<u8>,
+    /// In a method comparison, the method whose output this patch was cut
+    /// from (its pipeline then empty, its seed 0).
+    pub method: Option<String>,
 }
 
 impl DistortedPatch {
@@ -43,6 +46,7 @@ impl DistortedPatch {
             pipeline,
             seed,
             png: encode_png(&distorted)?,
+            method: None,
         })
     }
 }
