@@ -15,6 +15,28 @@ use server::experiments::{self, MethodComparison, MethodOutputFile, ReferenceFil
 use server::stimuli::{encode_png, image_decoding::decode_rgb8};
 use sqlx::PgPool;
 
+#[derive(sqlx::FromRow)]
+struct StoredTriplet {
+    crop_x: i32,
+    crop_y: i32,
+    ref_png: Vec<u8>,
+    p0_png: Vec<u8>,
+    p1_png: Vec<u8>,
+    p0_method: String,
+    p1_method: String,
+    file_name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SentinelRow {
+    p0_method: Option<String>,
+    p1_method: Option<String>,
+    sentinel_answer: Option<i16>,
+    ref_png: Vec<u8>,
+    p0_png: Vec<u8>,
+    p1_png: Vec<u8>,
+}
+
 const METHODS: [&str; 3] = ["bicubic", "edsr", "lanczos"];
 
 /// Reference `index` and method `m`'s output for it: distinct images of one size.
@@ -68,13 +90,13 @@ async fn a_folder_of_method_outputs_becomes_triplets_cut_at_one_place(pool: PgPo
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let id: i64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
 
-    let triplets = sqlx::query!(
-        r#"SELECT t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png, t.p0_method AS "p0_method!",
-                  t.p1_method AS "p1_method!", r.file_name
-           FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
-           WHERE t.experiment_id = $1 ORDER BY t.id"#,
-        id
+    let triplets: Vec<StoredTriplet> = sqlx::query_as(
+        "SELECT t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png, t.p0_method, t.p1_method,
+                r.file_name
+         FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
+         WHERE t.experiment_id = $1 ORDER BY t.id",
     )
+    .bind(id)
     .fetch_all(&pool)
     .await
     .unwrap();
@@ -137,11 +159,11 @@ async fn a_set_number_of_pairs_per_patch_is_balanced(pool: PgPool) {
     let id = experiments::create_with_methods(&pool, &settings, references, comparison, None)
         .await
         .unwrap();
-    let rows = sqlx::query!(
+    let rows: Vec<SentinelRow> = sqlx::query_as(
         "SELECT p0_method, p1_method, sentinel_answer, ref_png, p0_png, p1_png
          FROM triplets WHERE experiment_id = $1",
-        id
     )
+    .bind(id)
     .fetch_all(&pool)
     .await
     .unwrap();
@@ -180,7 +202,7 @@ async fn refusal(pool: &PgPool, references: Vec<ReferenceFile>, outputs: Vec<Met
         .err()
         .expect("refused")
         .to_string();
-    let stored = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM experiments"#)
+    let stored = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM experiments")
         .fetch_one(pool)
         .await
         .unwrap();
@@ -287,7 +309,7 @@ async fn a_stray_entry_in_the_folder_is_refused_by_the_cli(pool: PgPool) {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("methods/README.txt is not a folder"), "{stderr}");
-    let stored = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM experiments"#)
+    let stored = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM experiments")
         .fetch_one(&pool)
         .await
         .unwrap();
