@@ -250,14 +250,14 @@ fn check_bounded(table: &ComparisonTable) -> Result<(), ScalingError> {
         let mut stack = vec![0];
         seen[0] = true;
         while let Some(i) = stack.pop() {
-            for j in 0..n {
+            for (j, seen_j) in seen.iter_mut().enumerate() {
                 let edge = if forward {
                     table.wins(i, j)
                 } else {
                     table.wins(j, i)
                 };
-                if edge > 0.0 && !seen[j] {
-                    seen[j] = true;
+                if edge > 0.0 && !*seen_j {
+                    *seen_j = true;
                     stack.push(j);
                 }
             }
