@@ -19,6 +19,7 @@ pub mod judgments;
 pub mod npy;
 pub mod practice;
 pub mod quality;
+pub mod ranking;
 pub mod researchers;
 pub mod sessions;
 pub mod sharing;

@@ -28,8 +28,8 @@ use crate::jobs::{
 };
 use percept_api::experiments::DistortionFamily;
 use crate::stimuli::{
-    render_cnn, render_in_parallel, Distorter, PairPlan, PairStimulus, ReferenceImage,
-    SamplerSettings, TripletPlan, TripletStimulus,
+    generate_method_triplets, render_cnn, render_in_parallel, Distorter, MethodOutput, PairPlan,
+    PairStimulus, ReferenceImage, SamplerSettings, TripletPlan, TripletStimulus,
 };
 
 /// How often [`wait_for`] looks at a job another process works on.
@@ -125,6 +125,11 @@ struct Plan {
     networks: Vec<NetworkRef>,
     sentinel_rate: f64,
     control_share: f64,
+    /// A method comparison's methods (in stored order), pairs per patch and
+    /// flat-patch threshold.
+    methods: Option<Vec<String>>,
+    pairs_per_patch: Option<u32>,
+    min_patch_variance: Option<f64>,
 }
 
 /// Where generation's time goes, summed over every generation this process
@@ -177,7 +182,8 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
     let pool = &context.pool;
     let Some(row) = sqlx::query!(
         "SELECT kind, status, seed, patch_size, patches_per_image, sampler, sentinel_rate,
-                control_share, source_experiment_id, stimuli_total, stimuli_generated
+                control_share, source_experiment_id, stimuli_total, stimuli_generated,
+                methods, pairs_per_patch, min_patch_variance
          FROM experiments WHERE id = $1",
         experiment_id
     )
@@ -213,6 +219,9 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         networks,
         sentinel_rate: f64::from(row.sentinel_rate),
         control_share: f64::from(row.control_share),
+        methods: row.methods,
+        pairs_per_patch: row.pairs_per_patch.map(|k| k as u32),
+        min_patch_variance: row.min_patch_variance.map(f64::from),
     };
     let generated = match row.source_experiment_id {
         Some(source_id) => copy_from_source(context, &plan, source_id).await?,
@@ -334,29 +343,89 @@ fn start_rendering(
         )
         .fetch_one(&pool)
         .await?;
+        let outputs = method_outputs(&pool, &plan, &image.file_name, reference_image_id).await?;
         // Distortions take milliseconds each: keep them off the executor.
         tokio::task::spawn_blocking(move || {
-            render_image(&pool, &plan, index, &image.file_name, &image.png)
+            render_image(&pool, &plan, index, &image.file_name, &image.png, outputs)
         })
         .await
         .map_err(anyhow::Error::from)?
     })
 }
 
+/// A method comparison's outputs for reference image `reference_image_id`,
+/// in the plan's method order (`None` for other experiments).
+async fn method_outputs(
+    pool: &PgPool,
+    plan: &Plan,
+    file_name: &str,
+    reference_image_id: i64,
+) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+    let Some(methods) = &plan.methods else {
+        return Ok(None);
+    };
+    let mut rows = sqlx::query!(
+        "SELECT method, png FROM method_outputs WHERE reference_image_id = $1",
+        reference_image_id
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut outputs = Vec::with_capacity(methods.len());
+    for method in methods {
+        let position = rows
+            .iter()
+            .position(|row| &row.method == method)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "reference image {file_name} has no stored output of method {method}"
+                ))
+            })?;
+        let row = rows.swap_remove(position);
+        outputs.push((row.method, row.png));
+    }
+    Ok(Some(outputs))
+}
+
 /// Reference image `index`'s stimuli: their random choices drawn in order
 /// from stream `index` of the experiment's seed, then rendered on all cores
 /// (traditional distortions) and by each drawn network, batched (CNN ones).
+/// A method comparison's triplets are cut from its methods' `outputs`.
 fn render_image(
     pool: &PgPool,
     plan: &Plan,
     index: usize,
     file_name: &str,
     png: &[u8],
+    outputs: Option<Vec<(String, Vec<u8>)>>,
 ) -> Result<Stimuli> {
     let drawing = Instant::now();
     let reference = ReferenceImage::decode(file_name, png)?.image;
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     rng.set_stream(index as u64);
+    if let Some(outputs) = outputs {
+        let outputs = outputs
+            .into_iter()
+            .map(|(method, png)| {
+                Ok(MethodOutput {
+                    image: ReferenceImage::decode(&method, &png)?.image,
+                    method,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let triplets = generate_method_triplets(
+            file_name,
+            &reference,
+            &outputs,
+            plan.patch_size,
+            plan.patches_per_image,
+            plan.pairs_per_patch,
+            plan.min_patch_variance,
+            plan.sentinel_rate,
+            &mut rng,
+        )?;
+        add_stage_times(|times| times.render += drawing.elapsed());
+        return Ok(Stimuli::Triplets(triplets));
+    }
     let (dimensions, size) = (reference.dimensions(), plan.patch_size);
     let distorter = Distorter {
         family: plan.family,
@@ -509,11 +578,12 @@ async fn insert_triplets(
     sqlx::query!(
         "INSERT INTO triplets (
              experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,
-             p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer
+             p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer, p0_method, p1_method
          )
          SELECT $1, $2, * FROM UNNEST(
              $3::int[], $4::int[], $5::bytea[], $6::bytea[], $7::bytea[],
-             $8::jsonb[], $9::bigint[], $10::jsonb[], $11::bigint[], $12::smallint[]
+             $8::jsonb[], $9::bigint[], $10::jsonb[], $11::bigint[], $12::smallint[],
+             $13::text[], $14::text[]
          )",
         experiment_id,
         reference_image_id,
@@ -545,6 +615,14 @@ async fn insert_triplets(
             .iter()
             .map(|t| t.sentinel_answer.map(i16::from))
             .collect::<Vec<_>>() as &[Option<i16>],
+        &triplets
+            .iter()
+            .map(|t| t.p0.method.clone())
+            .collect::<Vec<_>>() as &[Option<String>],
+        &triplets
+            .iter()
+            .map(|t| t.p1.method.clone())
+            .collect::<Vec<_>>() as &[Option<String>],
     )
     .execute(&mut *transaction)
     .await?;

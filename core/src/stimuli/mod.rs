@@ -4,12 +4,14 @@
 //! and seeds.
 
 pub mod image_decoding;
+mod method_triplet;
 mod pair;
 mod png;
 mod reference_image;
 mod sampler_settings;
 mod triplet;
 
+pub use method_triplet::{generate_method_triplets, method_pairs, patch_variance, MethodOutput};
 pub use pair::{PairPlan, PairStimulus};
 pub use png::encode_png;
 pub use reference_image::ReferenceImage;

@@ -27,7 +27,10 @@ pub struct DistortedPatch {
     /// Empty until [`render_cnn`] runs the patch's network.
     pub png: Vec<u8>,
     /// The clean patch, kept for its network while `png` is empty.
-    pending: Option<RgbImage>,
+    pub(super) pending: Option<RgbImage>,
+    /// In a method comparison, the method whose output this patch was cut
+    /// from (its pipeline then empty, its seed 0).
+    pub method: Option<String>,
 }
 
 /// What made a distorted patch, stored as JSON with the stimulus (with its
@@ -115,6 +118,7 @@ impl DistortionPlan {
                     seed: self.seed,
                     png: encode_png(&distorted)?,
                     pending: None,
+                    method: None,
                 }
             }
             cnn => DistortedPatch {
@@ -122,6 +126,7 @@ impl DistortionPlan {
                 seed: self.seed,
                 png: Vec::new(),
                 pending: Some(patch.clone()),
+                method: None,
             },
         })
     }

@@ -9,7 +9,9 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::DatabaseArgs;
-use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::experiments::{
+    self, ExperimentKind, MethodComparison, MethodOutputFile, NewExperiment, ReferenceFile,
+};
 use crate::jnd::JndSettings;
 use crate::jobs::ProgressObserver;
 use crate::researchers;
@@ -53,8 +55,21 @@ pub struct CreateArgs {
     #[arg(long, value_enum)]
     kind: KindArg,
     /// Folder of reference images (PNG or JPEG), taken in file-name order.
-    #[arg(long, required_unless_present = "source_experiment")]
+    #[arg(long, required_unless_present_any = ["source_experiment", "methods"])]
     images: Option<PathBuf>,
+    /// A method comparison (2AFC): a folder with `references/NAME.ext` and,
+    /// per method, `methods/<method>/NAME.ext` (each method's output for
+    /// that reference, the same size). Triplets pair two methods' patches,
+    /// cut at the same place, against the reference patch.
+    #[arg(long, conflicts_with_all = ["images", "source_experiment"])]
+    methods: Option<PathBuf>,
+    /// Method comparison: pairs of methods per patch [default: all pairs].
+    #[arg(long, requires = "methods")]
+    pairs_per_patch: Option<u32>,
+    /// Method comparison: skip patches whose reference gray levels (0–255)
+    /// have a lower variance (flat sky, walls).
+    #[arg(long, requires = "methods")]
+    min_patch_variance: Option<f64>,
     /// Email of the researcher who owns the experiment.
     #[arg(long)]
     owner: String,
@@ -165,9 +180,18 @@ async fn share(args: ShareArgs) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let references = match &args.images {
-        Some(images) => read_reference_files(images)?,
-        None => Vec::new(),
+    let (references, methods) = match (&args.images, &args.methods) {
+        (Some(images), _) => (read_reference_files(images)?, None),
+        (None, Some(tree)) => {
+            let (references, outputs) = read_method_tree(tree)?;
+            let comparison = MethodComparison {
+                pairs_per_patch: args.pairs_per_patch,
+                min_patch_variance: args.min_patch_variance,
+                outputs,
+            };
+            (references, Some(comparison))
+        }
+        (None, None) => (Vec::new(), None),
     };
     if args.source_experiment.is_some() && !matches!(args.kind, KindArg::Jnd) {
         anyhow::bail!("--source-experiment is for JND experiments (--kind jnd)");
@@ -217,7 +241,19 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             }
             bar.set_position(done as u64);
         });
-        let id = experiments::create(&database.pool, &settings, references, Some(observer)).await;
+        let id = match methods {
+            Some(methods) => {
+                experiments::create_with_methods(
+                    &database.pool,
+                    &settings,
+                    references,
+                    methods,
+                    Some(observer),
+                )
+                .await
+            }
+            None => experiments::create(&database.pool, &settings, references, Some(observer)).await,
+        };
         progress.finish_and_clear();
         id
     }
@@ -259,4 +295,78 @@ pub(super) fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFi
             Ok(ReferenceFile { file_name, bytes })
         })
         .collect()
+}
+
+/// A method-comparison folder: `references/` and `methods/<method>/`, every
+/// file of them (what is not an image is refused by name when checked).
+/// Anything else in the tree is refused here, by name.
+pub(super) fn read_method_tree(
+    dir: &Path,
+) -> anyhow::Result<(Vec<ReferenceFile>, Vec<MethodOutputFile>)> {
+    let entries = |folder: &Path| -> anyhow::Result<Vec<PathBuf>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+            .with_context(|| format!("cannot read the folder {}", folder.display()))?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()?;
+        paths.sort();
+        Ok(paths)
+    };
+    let name = |path: &Path| path.file_name().expect("a folder entry").to_string_lossy().into_owned();
+    let files = |folder: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        entries(folder)?
+            .into_iter()
+            .map(|path| {
+                if !path.is_file() {
+                    anyhow::bail!(
+                        "{} is not a file: a method comparison's folders hold only images",
+                        path.display()
+                    );
+                }
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Ok((name(&path), bytes))
+            })
+            .collect()
+    };
+    for path in entries(dir)? {
+        let entry = name(&path);
+        if !(path.is_dir() && (entry == "references" || entry == "methods")) {
+            anyhow::bail!(
+                "{} does not belong in a method comparison: the folder holds references/ and \
+                 methods/<method>/ only",
+                path.display()
+            );
+        }
+    }
+    let (references_dir, methods_dir) = (dir.join("references"), dir.join("methods"));
+    for needed in [&references_dir, &methods_dir] {
+        if !needed.is_dir() {
+            anyhow::bail!("{} is missing: a method comparison needs references/ and methods/<method>/", needed.display());
+        }
+    }
+    let references: Vec<ReferenceFile> = files(&references_dir)?
+        .into_iter()
+        .map(|(file_name, bytes)| ReferenceFile { file_name, bytes })
+        .collect();
+    if references.is_empty() {
+        anyhow::bail!("{} has no images", references_dir.display());
+    }
+    let mut outputs = Vec::new();
+    for method_dir in entries(&methods_dir)? {
+        if !method_dir.is_dir() {
+            anyhow::bail!(
+                "{} is not a folder: methods/ holds one folder per method",
+                method_dir.display()
+            );
+        }
+        let method = name(&method_dir);
+        for (file_name, bytes) in files(&method_dir)? {
+            outputs.push(MethodOutputFile {
+                method: method.clone(),
+                file_name,
+                bytes,
+            });
+        }
+    }
+    Ok((references, outputs))
 }

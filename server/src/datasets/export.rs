@@ -296,7 +296,7 @@ fn exported_stimuli<'a>(
         StimulusKind::Triplet => sqlx::query!(
             r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
                       t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.imported_item,
-                      r.file_name
+                      t.p0_method, t.p1_method, r.file_name
                FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
                WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
                ORDER BY t.id"#,
@@ -305,14 +305,24 @@ fn exported_stimuli<'a>(
         .fetch(pool)
         .map_ok(move |triplet| ExportedStimulus {
             id: triplet.id,
-            manifest_fields: fields(json!({
-                "triplet_id": triplet.id,
-                "reference_image": triplet.file_name,
-                "crop": { "x": triplet.crop_x, "y": triplet.crop_y, "size": patch_size },
-                "imported_from": triplet.imported_item,
-                "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
-                "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
-            })),
+            manifest_fields: {
+                let mut manifest = fields(json!({
+                    "triplet_id": triplet.id,
+                    "reference_image": triplet.file_name,
+                    "crop": { "x": triplet.crop_x, "y": triplet.crop_y, "size": patch_size },
+                    "imported_from": triplet.imported_item,
+                    "p0": distortion(triplet.p0_pipeline, triplet.p0_seed),
+                    "p1": distortion(triplet.p1_pipeline, triplet.p1_seed),
+                }));
+                // A method comparison's triplets name the method of each side
+                // (its output at the crop, not a generated distortion).
+                for (key, method) in [("p0_method", triplet.p0_method), ("p1_method", triplet.p1_method)] {
+                    if let Some(method) = method {
+                        manifest.insert(key.into(), Value::String(method));
+                    }
+                }
+                manifest
+            },
             images: vec![
                 ("ref", triplet.ref_png),
                 ("p0", triplet.p0_png),

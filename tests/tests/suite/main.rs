@@ -19,6 +19,7 @@ mod health;
 mod jnd_analysis;
 mod jnd_api;
 mod jnd_browser;
+mod method_comparison;
 mod openapi;
 mod pages;
 mod rate_limits;

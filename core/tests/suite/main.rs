@@ -1,0 +1,3 @@
+//! percept-core's integration tests: one binary, a module per file.
+
+mod ranking;
