@@ -521,7 +521,7 @@ fn to_cpu(tensor: &Tensor) -> Tensor {
 /// with the same settings and data.
 pub enum Start {
     Fresh(StartingWeights),
-    Resume(Checkpoint),
+    Resume(Box<Checkpoint>),
 }
 
 /// Trains a metric on `training` with the official schedule (see the module
@@ -571,6 +571,7 @@ pub fn train_resumable(
     let (weights, resumed) = match start {
         Start::Fresh(weights) => (weights, None),
         Start::Resume(checkpoint) => {
+            let checkpoint = *checkpoint;
             let weights = StartingWeights::from_tensors(
                 "(checkpoint)",
                 checkpoint

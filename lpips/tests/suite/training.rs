@@ -389,7 +389,7 @@ fn resumed_run_equals_an_uninterrupted_one(mode: Mode, count: usize) {
     let (bytes, record) = checkpoints[0].clone();
     let checkpoint = Checkpoint::from_bytes(&bytes, record).unwrap();
     assert_eq!(checkpoint.epochs_done(), 1);
-    let (resumed, _) = run(Start::Resume(checkpoint));
+    let (resumed, _) = run(Start::Resume(Box::new(checkpoint)));
     let resumed = resumed.unwrap();
     let names: HashMap<&str, &Tensor> = whole
         .metric

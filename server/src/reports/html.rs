@@ -305,7 +305,8 @@ pub fn training_curve_svg(
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(chart_error)?;
-        let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+        let series: [Series; 3] = [
             (
                 "loss",
                 PALETTE[3],

@@ -48,7 +48,7 @@ impl Judged {
             .min(count.saturating_sub(1));
         let mut order: Vec<usize> = (0..count).collect();
         // SplitMix64 Fisher–Yates: the same split for the same seed.
-        let mut state = seed ^ 0x5eed_0f_7a11;
+        let mut state = seed ^ 0x005e_ed0f_7a11;
         for i in (1..count).rev() {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let mut z = state;

@@ -220,9 +220,9 @@ async fn train(
     let (events, mut received) = mpsc::unbounded_channel();
     let worker = tokio::task::spawn_blocking(move || -> Result<Outcome, String> {
         let start = match start {
-            Some((bytes, record)) => Start::Resume(
+            Some((bytes, record)) => Start::Resume(Box::new(
                 Checkpoint::from_bytes(&bytes, record).map_err(|error| error.to_string())?,
-            ),
+            )),
             None => Start::Fresh(
                 StartingWeights::official(
                     settings.net,

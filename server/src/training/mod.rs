@@ -127,10 +127,11 @@ pub async fn enqueue(
         && training.tallies.len() < 2
         && request.validation_share > 0.0
     {
-        return bad(format!(
+        return bad(
             "one judged triplet cannot be split into training and validation; \
              add judgments, pass --validate-on, or --validation-share 0"
-        ));
+                .to_owned(),
+        );
     }
     if !request.validate_on.is_empty()
         && Judged::read(pool, &request.validate_on, request.include_flagged)
