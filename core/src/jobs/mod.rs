@@ -276,20 +276,28 @@ pub async fn get(pool: &PgPool, job_id: i64) -> Result<Option<JobSummary>> {
     .await?)
 }
 
-/// The jobs on experiments `researcher_id` owns or has shared with them,
-/// open ones first, then the newest.
-pub async fn list_for_researcher(pool: &PgPool, researcher_id: i64) -> Result<Vec<JobSummary>> {
+/// The jobs on experiments `researcher_id` owns or has shared with them (on
+/// any experiment for `None`), of `experiment_id` alone if given, open ones
+/// first, then the newest.
+pub async fn list(
+    pool: &PgPool,
+    researcher_id: Option<i64>,
+    experiment_id: Option<i64>,
+) -> Result<Vec<JobSummary>> {
     Ok(sqlx::query_as!(
         JobSummary,
         "SELECT j.id, j.kind, j.experiment_id, j.payload, j.status, j.progress_done,
                 j.progress_total, j.owner_process, j.attempts, j.max_attempts, j.error,
                 j.created_at, j.heartbeat_at, j.finished_at
          FROM jobs j
-         WHERE EXISTS (SELECT 1 FROM experiment_access x
-                       WHERE x.experiment_id = j.experiment_id AND x.researcher_id = $1)
+         WHERE ($1::bigint IS NULL
+                OR EXISTS (SELECT 1 FROM experiment_access x
+                           WHERE x.experiment_id = j.experiment_id AND x.researcher_id = $1))
+           AND ($2::bigint IS NULL OR j.experiment_id = $2)
          ORDER BY j.status IN ('queued', 'running') DESC, j.id DESC
          LIMIT 200",
-        researcher_id
+        researcher_id,
+        experiment_id
     )
     .fetch_all(pool)
     .await?)

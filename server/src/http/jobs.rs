@@ -26,6 +26,6 @@ pub async fn list(
     researcher: SignedInResearcher,
 ) -> Result<Json<Vec<JobSummary>>> {
     Ok(Json(
-        jobs::list_for_researcher(&state.pool, researcher.id).await?,
+        jobs::list(&state.pool, Some(researcher.id), None).await?,
     ))
 }

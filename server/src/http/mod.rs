@@ -108,7 +108,12 @@ fn api() -> Router<AppState> {
                 .post(experiments::create)
                 .layer(DefaultBodyLimit::max(experiments::MAX_UPLOAD_BYTES)),
         )
-        .route("/experiments/{experiment_id}", get(experiments::get))
+        .route(
+            "/experiments/{experiment_id}",
+            get(experiments::get)
+                .patch(experiments::patch)
+                .delete(experiments::delete),
+        )
         .route(
             "/experiments/{experiment_id}/workers",
             get(experiments::workers),

@@ -17,6 +17,7 @@ mod health;
 mod jnd_analysis;
 mod jnd_api;
 mod jnd_browser;
+mod lifecycle;
 mod openapi;
 mod pages;
 mod rate_limits;

@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/experiments"),
     ("POST", "/api/experiments"),
     ("GET", "/api/experiments/{experiment_id}"),
+    ("PATCH", "/api/experiments/{experiment_id}"),
+    ("DELETE", "/api/experiments/{experiment_id}"),
     ("GET", "/api/experiments/{experiment_id}/workers"),
     ("GET", "/api/experiments/{experiment_id}/triplets"),
     (
