@@ -92,6 +92,7 @@ pub struct CloseArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct EditArgs {
     /// The experiment's id.
     id: i64,
@@ -143,11 +144,13 @@ pub enum KindArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct CreateArgs {
     #[arg(long, value_enum)]
     kind: KindArg,
-    /// Folder of reference images (PNG or JPEG), taken in file-name order.
-    #[arg(long, required_unless_present = "source_experiment")]
+    /// Folder of reference images (PNG or JPEG), taken in file-name order
+    /// (JND: or --source-experiment).
+    #[arg(long)]
     images: Option<PathBuf>,
     /// Email of the researcher who owns the experiment.
     #[arg(long)]
@@ -512,9 +515,16 @@ async fn share(args: ShareArgs) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let references = match &args.images {
-        Some(images) => read_reference_files(images)?,
-        None => Vec::new(),
+    let references = match (&args.images, args.source_experiment, args.kind) {
+        (Some(images), _, _) => read_reference_files(images)?,
+        (None, Some(_), _) => Vec::new(),
+        (None, None, KindArg::TwoAfc) => {
+            anyhow::bail!("a 2AFC experiment needs reference images: pass --images DIR")
+        }
+        (None, None, KindArg::Jnd) => anyhow::bail!(
+            "a JND experiment needs its pairs from somewhere: pass --images DIR to cut them from \
+             reference images, or --source-experiment ID to take them from a 2AFC experiment's triplets"
+        ),
     };
     if args.source_experiment.is_some() && !matches!(args.kind, KindArg::Jnd) {
         anyhow::bail!("--source-experiment is for JND experiments (--kind jnd)");

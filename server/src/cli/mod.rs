@@ -6,6 +6,7 @@ mod distort;
 mod experiment;
 mod export;
 mod import;
+mod job;
 mod lpips;
 mod report;
 mod researcher;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Compute metrics' distances for an experiment's triplets, with progress
     /// (queues scoring jobs and works on them; --no-wait only queues them).
     Score(score::ScoreArgs),
+    /// Retry or dismiss a failed job of the queue.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Work the job queue (stimulus generation, scoring) until stopped: run
     /// one per machine that should help, e.g. `--job-kinds scoring` on a GPU box.
     Worker(worker::WorkerArgs),
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Score(args) => score::run_score(args),
         Command::Worker(args) => worker::run(args),
+        Command::Job(command) => job::run(command),
         Command::Report(args) => report::run(args),
         Command::Export(args) => export::run(args),
         Command::ImportBapps(args) => import::run(args),

@@ -128,15 +128,15 @@ pub async fn export(
             "seed": experiment.seed,
             "sampler": experiment.sampler,
             "judgments_per_stimulus": experiment.judgments_per_stimulus,
-            "sentinel_rate": experiment.sentinel_rate,
-            "max_sentinel_failure_share": experiment.max_sentinel_failure_share,
+            "sentinel_rate": decimal(experiment.sentinel_rate),
+            "max_sentinel_failure_share": decimal(experiment.max_sentinel_failure_share),
             "flagged_workers": flagged.len(),
             "jnd_sequence_ms": (experiment.kind == "jnd").then(|| json!({
                 "reference": experiment.reference_ms,
                 "gap": experiment.gap_ms,
                 "distorted": experiment.distorted_ms,
             })),
-            "control_share": (experiment.kind == "jnd").then_some(experiment.control_share),
+            "control_share": (experiment.kind == "jnd").then_some(decimal(experiment.control_share)),
         }));
     }
 
@@ -491,6 +491,16 @@ async fn write_judgment_rows(
         csv.write_record(kept(&CSV_COLUMNS, record, workers.keep))?;
     }
     Ok(())
+}
+
+/// A share stored as REAL, as the decimal the researcher gave (0.1, not
+/// the 0.10000000149011612 that widening the f32 would write): the shortest
+/// decimal that reads back as the same f32.
+fn decimal(value: f32) -> f64 {
+    value
+        .to_string()
+        .parse()
+        .expect("an f32's Display parses as f64")
 }
 
 /// How a distorted patch was made, or null when it was imported without that.

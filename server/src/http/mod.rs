@@ -148,6 +148,8 @@ fn api() -> Router<AppState> {
             get(exports::tar_gz),
         )
         .route("/jobs", get(jobs::list))
+        .route("/jobs/{job_id}", delete(jobs::dismiss))
+        .route("/jobs/{job_id}/retry", post(jobs::retry))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown API paths answer in JSON too, rather than with a page.

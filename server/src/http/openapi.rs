@@ -70,6 +70,8 @@ pub const SESSION_COOKIE: &str = "percept_session";
         super::reports::html,
         super::exports::tar_gz,
         super::jobs::list,
+        super::jobs::retry,
+        super::jobs::dismiss,
         openapi_json,
     ),
     components(schemas(

@@ -158,6 +158,15 @@ print(len(scores), np.mean(scores))
         .unwrap();
     let csv = std::fs::read_to_string(out.path().join("judgments.csv")).unwrap();
     assert_eq!(csv.lines().count() as i64, stored + 1);
+
+    // The manifest says the decimals the researcher gave, not their f32 widening.
+    let manifest = std::fs::read_to_string(out.path().join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"sentinel_rate\": 0.2,"), "{manifest}");
+    assert!(manifest.contains("\"max_sentinel_failure_share\": 0.5,"));
+    // Judgment counts are whole numbers in the report's JSON.
+    let counts = serde_json::to_value(&report.counts).unwrap();
+    assert!(counts["jnd_judgments"].is_i64(), "{counts}");
+    assert!(counts["judgments"].is_i64(), "{counts}");
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -174,11 +183,18 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
         root: first.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: Some("Street scenes, again".into()),
     };
     let imported = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await
         .unwrap();
     assert_eq!(imported.len(), 1);
+    let name: String = sqlx::query_scalar("SELECT name FROM experiments WHERE id = $1")
+        .bind(imported[0].id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Street scenes, again");
     assert_eq!(
         (imported[0].split.as_str(), imported[0].category.as_str()),
         ("train", "uncategorised")
@@ -272,6 +288,7 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
             root: tree.path().to_owned(),
             owner_id,
             judgments_per_stimulus: None,
+            name: None,
         };
         let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
             .await
@@ -283,6 +300,7 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
         root: nothing.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: None,
     };
     let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await

@@ -194,6 +194,7 @@ print(len(ds), np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
         root: out.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: None,
     };
     let imported = datasets::import_bapps(&pool, &import, &ProgressBar::hidden())
         .await

@@ -9,6 +9,7 @@ mod access;
 mod analysis_api;
 mod api_fuzz;
 mod browser;
+mod cli_errors;
 mod dashboard_browser;
 mod datasets;
 mod durability;
