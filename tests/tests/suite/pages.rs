@@ -62,8 +62,9 @@ async fn the_consent_names_a_platform_id_only_to_platform_workers(pool: PgPool) 
         .text()
         .await
         .unwrap();
+    // Text nodes are separated by hydration markers (`<!>`).
     assert!(
-        prolific.contains("recorded with my platform ID"),
+        prolific.contains("with my platform ID<!>, for research"),
         "{prolific}"
     );
 }
