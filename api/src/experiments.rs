@@ -199,11 +199,16 @@ pub struct CreatedExperiment {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExperimentSummary {
     pub id: i64,
+    /// `2afc` or `jnd`.
+    pub kind: String,
     pub name: String,
     pub split: String,
     pub category: Option<String>,
     /// `generating`, `ready` (open to workers) or `failed`.
     pub status: String,
+    /// `open` (hands out assignments), `closed` or `archived` (closed, and
+    /// hidden from the dashboard's list).
+    pub lifecycle: String,
     pub stimuli_total: i32,
     pub stimuli_generated: i32,
     /// Judgments of real (non-sentinel) triplets so far, and how many the
@@ -242,6 +247,9 @@ pub struct ExperimentDetail {
     pub owned_by_you: bool,
     /// `generating`, `ready` (open to workers) or `failed` (see `generation_error`).
     pub status: String,
+    /// `open` (hands out assignments), `closed` or `archived` (closed, and
+    /// hidden from the dashboard's list).
+    pub lifecycle: String,
     pub generation_error: Option<String>,
     pub stimuli_total: i32,
     pub stimuli_generated: i32,
@@ -255,9 +263,122 @@ pub struct ExperimentDetail {
     pub flagged_workers: i64,
     /// The page to send workers to.
     pub worker_url: String,
+    /// `worker_url` with each crowd platform's parameters, ready to paste
+    /// after the server's address.
+    pub worker_links: WorkerLinks,
+    /// What the experiment still needs, and what that costs.
+    pub planning: Planning,
     /// For a JND experiment: its sequence, pair progress and measured timing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jnd: Option<JndProgress>,
+}
+
+/// The worker page's path with the parameters each platform fills in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerLinks {
+    /// Prolific replaces the `{{%…%}}` placeholders.
+    pub prolific: String,
+    /// MTurk (an ExternalQuestion) appends `workerId`, `assignmentId` and `hitId` itself.
+    pub mturk: String,
+    /// No platform: each browser keeps an id of its own.
+    pub anonymous: String,
+}
+
+/// Planning figures: what is still needed to reach the target, and what it
+/// takes to buy it on a crowd platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Planning {
+    /// Judgments still missing, summed per real stimulus (a stimulus past
+    /// its target does not make up for another); flagged workers' judgments,
+    /// invalid JND trials and sentinels do not count, imported ones do.
+    pub judgments_still_needed: i64,
+    /// Real (non-sentinel) trials per assignment, on average.
+    pub real_trials_per_assignment: f64,
+    /// Completed assignments still needed: judgments still needed / real
+    /// trials per assignment, rounded up.
+    pub assignments_still_needed: i64,
+    /// Assignments handed out and still running: their judgments are not in
+    /// yet.
+    pub open_assignments: i64,
+    /// The median response time over every judgment so far; none before the
+    /// first.
+    pub median_response_ms: Option<f64>,
+    /// Trials per assignment × (median response time, plus a JND trial's
+    /// presentation sequence), in minutes; none before the first judgment.
+    /// Instructions, consent and the practice trial come on top.
+    pub expected_minutes_per_assignment: Option<f64>,
+    /// Share of the judgments of real stimuli so far that did not count
+    /// (flagged workers, invalid JND trials); 0 before the first.
+    pub lost_share: f64,
+    /// Worker-assignments to buy on Prolific or MTurk: assignments still
+    /// needed / (1 − lost share), rounded up.
+    pub worker_assignments_to_buy: i64,
+}
+
+/// `PATCH /api/experiments/{id}`: what may change after creation. Fields
+/// left out stay as they are. The settings that define the stimuli (patch
+/// size, seed, patches per image, sampler, sentinel rate, kind, split, JND
+/// sequence) cannot change: naming one is refused with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentPatch {
+    /// `open`, `closed` or `archived`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+    /// With `lifecycle` `closed` or `archived`: also end the assignments
+    /// still running now (their remaining judgments are refused), instead of
+    /// letting them be finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_off_open_assignments: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An empty string removes the redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_redirect_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_assignments_per_worker: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgments_per_stimulus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_ttl_minutes: Option<u64>,
+    /// Settings that cannot change after creation, named so that a request
+    /// naming one hears why it is refused.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub fixed: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a lifecycle change did: the experiment's lifecycle now, and how many
+/// running assignments it cut off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatchedExperiment {
+    pub experiment: ExperimentDetail,
+    /// Running assignments ended by `cut_off_open_assignments`.
+    pub assignments_cut_off: i64,
+}
+
+/// What deleting an experiment loses (`DELETE /api/experiments/{id}`
+/// answers it once the experiment is gone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentDeletion {
+    pub id: i64,
+    pub name: String,
+    /// Collected judgments (2AFC and JND, sentinels and flagged workers' included).
+    pub judgments: i64,
+    /// Judgments that came with imported stimuli (their counts).
+    pub imported_judgments: i64,
+    pub workers: i64,
+    pub assignments: i64,
+    /// Triplets or pairs.
+    pub stimuli: i64,
+    pub reference_images: i64,
+    /// Stored metric distances.
+    pub distances: i64,
+    pub jobs: i64,
 }
 
 /// A JND experiment's pairs, how many judgments count, and how faithfully

@@ -46,13 +46,18 @@ pub async fn create(
     }
     let experiment = sqlx::query!(
         "SELECT kind, trials_per_assignment, sentinel_rate, judgments_per_stimulus,
-                max_assignments_per_worker, status, reference_ms, gap_ms, distorted_ms
+                max_assignments_per_worker, status, lifecycle, reference_ms, gap_ms, distorted_ms
          FROM experiments WHERE id = $1",
         experiment_id
     )
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    if experiment.lifecycle != "open" {
+        return Err(Error::Gone(format!(
+            "experiment {experiment_id} is closed: it takes no more judgments"
+        )));
+    }
     // Its triplets are still being generated (or generation failed).
     if experiment.status != "ready" {
         return Err(Error::Conflict(format!(

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match server::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", percept_core::error::chain_message(&error));
             ExitCode::FAILURE
         }
     }

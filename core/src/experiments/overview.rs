@@ -5,20 +5,21 @@
 use std::collections::{HashMap, HashSet};
 
 use percept_api::experiments::{
-    ExperimentDetail, ExperimentSummary, JudgmentView, TripletPage, TripletView, WorkerId,
-    WorkerStats,
+    ExperimentDetail, ExperimentSummary, JudgmentView, Planning, TripletPage, TripletView,
+    WorkerId, WorkerLinks, WorkerStats,
 };
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
 use crate::{jnd, quality};
 
-/// The experiments `researcher_id` owns or has shared with them, newest first.
-pub async fn list(pool: &PgPool, researcher_id: i64) -> Result<Vec<ExperimentSummary>> {
+/// The experiments `researcher_id` owns or has shared with them (every
+/// experiment in the database for `None`, as the CLI sees them), newest first.
+pub async fn list(pool: &PgPool, researcher_id: Option<i64>) -> Result<Vec<ExperimentSummary>> {
     let experiments = sqlx::query_as!(
         ExperimentSummary,
         r#"
-        SELECT e.id, e.name, e.split, e.category, e.status, e.stimuli_total,
+        SELECT e.id, e.kind, e.name, e.split, e.category, e.status, e.lifecycle, e.stimuli_total,
                e.stimuli_generated, e.created_at,
                (SELECT email FROM researchers r WHERE r.id = e.owner_id) AS "owner_email!",
                (SELECT count(*) FROM judgments j
@@ -35,7 +36,8 @@ pub async fn list(pool: &PgPool, researcher_id: i64) -> Result<Vec<ExperimentSum
                    + (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id)
                ) AS "judgments_target!"
         FROM experiments e
-        WHERE e.id IN (SELECT experiment_id FROM experiment_access WHERE researcher_id = $1)
+        WHERE $1::bigint IS NULL
+           OR e.id IN (SELECT experiment_id FROM experiment_access WHERE researcher_id = $1)
         ORDER BY e.created_at DESC, e.id DESC
         "#,
         researcher_id
@@ -59,7 +61,7 @@ pub async fn detail(
                e.sentinel_rate, e.max_assignments_per_worker,
                extract(epoch FROM e.assignment_ttl)::float8 / 60 AS "assignment_ttl_minutes!",
                e.completion_redirect_url, e.max_sentinel_failure_share, e.created_at,
-               e.status, e.generation_error, e.stimuli_total, e.stimuli_generated,
+               e.status, e.lifecycle, e.generation_error, e.stimuli_total, e.stimuli_generated,
                (SELECT count(*) FROM reference_images r WHERE r.experiment_id = e.id)
                    AS "reference_images!",
                (SELECT count(*) FROM triplets t
@@ -98,6 +100,8 @@ pub async fn detail(
     } else {
         None
     };
+    let planning = planning(pool, experiment_id, &flagged_workers).await?;
+    let worker_url = format!("/e/{experiment_id}");
     Ok(ExperimentDetail {
         id: row.id,
         name: row.name,
@@ -119,6 +123,7 @@ pub async fn detail(
         owner_email: row.owner_email,
         owned_by_you,
         status: row.status,
+        lifecycle: row.lifecycle,
         generation_error: row.generation_error,
         stimuli_total: row.stimuli_total,
         stimuli_generated: row.stimuli_generated,
@@ -130,8 +135,115 @@ pub async fn detail(
         // An experiment has triplets or pairs, never both.
         judgments_target: (row.real_triplets + row.pairs) * i64::from(row.judgments_per_stimulus),
         flagged_workers: flagged_workers.len() as i64,
-        worker_url: format!("/e/{experiment_id}"),
+        worker_links: WorkerLinks {
+            prolific: format!(
+                "{worker_url}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}"
+            ),
+            mturk: worker_url.clone(),
+            anonymous: worker_url.clone(),
+        },
+        worker_url,
+        planning,
         jnd,
+    })
+}
+
+/// The experiment's planning figures (see [`Planning`]); `flagged_workers`
+/// are the workers whose judgments do not count.
+pub async fn planning(
+    pool: &PgPool,
+    experiment_id: i64,
+    flagged_workers: &[i64],
+) -> Result<Planning> {
+    let row = sqlx::query!(
+        r#"
+        WITH counted AS (
+            -- Per real stimulus: the judgments that count, and all of them.
+            SELECT t.id,
+                   count(j.id) FILTER (WHERE a.worker_id <> ALL($2)) AS counted,
+                   count(j.id) AS judged,
+                   coalesce((SELECT ij.judgments FROM imported_judgments ij
+                             WHERE ij.triplet_id = t.id), 0) AS imported
+            FROM triplets t
+            LEFT JOIN assignment_trials at ON at.triplet_id = t.id
+            LEFT JOIN judgments j ON j.assignment_id = at.assignment_id AND j.position = at.position
+            LEFT JOIN assignments a ON a.id = j.assignment_id
+            WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
+            GROUP BY t.id
+            UNION ALL
+            SELECT p.id,
+                   count(j.id) FILTER (WHERE j.valid AND a.worker_id <> ALL($2)),
+                   count(j.id),
+                   coalesce((SELECT ip.judgments FROM imported_pair_judgments ip
+                             WHERE ip.pair_id = p.id), 0)
+            FROM pairs p
+            LEFT JOIN jnd_trials jt ON jt.pair_id = p.id
+            LEFT JOIN jnd_judgments j ON j.assignment_id = jt.assignment_id AND j.position = jt.position
+            LEFT JOIN assignments a ON a.id = j.assignment_id
+            WHERE p.experiment_id = $1
+            GROUP BY p.id
+        ),
+        responses AS (
+            SELECT j.response_ms FROM judgments j
+            JOIN assignments a ON a.id = j.assignment_id WHERE a.experiment_id = $1
+            UNION ALL
+            SELECT j.response_ms FROM jnd_judgments j
+            JOIN assignments a ON a.id = j.assignment_id WHERE a.experiment_id = $1
+        )
+        SELECT e.kind, e.judgments_per_stimulus, e.trials_per_assignment, e.sentinel_rate,
+               e.reference_ms, e.gap_ms, e.distorted_ms,
+               (SELECT coalesce(sum(greatest(0, e.judgments_per_stimulus - c.counted - c.imported)), 0)
+                FROM counted c)::bigint AS "still_needed!",
+               (SELECT coalesce(sum(c.counted), 0) FROM counted c)::bigint AS "counted!",
+               (SELECT coalesce(sum(c.judged), 0) FROM counted c)::bigint AS "judged!",
+               (SELECT count(*) FROM assignments a
+                WHERE a.experiment_id = e.id AND a.completed_at IS NULL AND a.expires_at > now())
+                   AS "open_assignments!",
+               (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY response_ms) FROM responses)
+                   AS median_response_ms
+        FROM experiments e
+        WHERE e.id = $1
+        "#,
+        experiment_id,
+        flagged_workers,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    let trials = f64::from(row.trials_per_assignment);
+    // Sentinels take their share of a 2AFC assignment (JND controls are
+    // stimuli with a target of their own, so they count as real).
+    let real_trials_per_assignment = if row.kind == "jnd" {
+        trials
+    } else {
+        trials * (1.0 - f64::from(row.sentinel_rate))
+    };
+    let assignments_still_needed =
+        (row.still_needed as f64 / real_trials_per_assignment).ceil() as i64;
+    let lost_share = if row.judged > 0 {
+        1.0 - row.counted as f64 / row.judged as f64
+    } else {
+        0.0
+    };
+    // Never divide by (almost) nothing: past 90% lost, the estimate is moot.
+    let worker_assignments_to_buy =
+        (assignments_still_needed as f64 / (1.0 - lost_share.min(0.9))).ceil() as i64;
+    let sequence_ms = if row.kind == "jnd" {
+        f64::from(row.reference_ms + row.gap_ms + row.distorted_ms)
+    } else {
+        0.0
+    };
+    Ok(Planning {
+        judgments_still_needed: row.still_needed,
+        real_trials_per_assignment,
+        assignments_still_needed,
+        open_assignments: row.open_assignments,
+        median_response_ms: row.median_response_ms,
+        expected_minutes_per_assignment: row
+            .median_response_ms
+            .map(|median| trials * (median + sequence_ms) / 60_000.0),
+        lost_share,
+        worker_assignments_to_buy,
     })
 }
 

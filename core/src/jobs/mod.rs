@@ -288,25 +288,117 @@ pub async fn get(pool: &PgPool, job_id: i64) -> Result<Option<JobSummary>> {
     .await?)
 }
 
-/// The jobs on experiments `researcher_id` owns or has shared with them,
-/// and the jobs on no experiment (building the shared CNN bank), open ones
-/// first, then the newest.
-pub async fn list_for_researcher(pool: &PgPool, researcher_id: i64) -> Result<Vec<JobSummary>> {
+/// The jobs on experiments `researcher_id` owns or has shared with them and
+/// the jobs on no experiment (building the shared CNN bank) — every job for
+/// `None` — of `experiment_id` alone if given, open ones first, then the
+/// newest.
+pub async fn list(
+    pool: &PgPool,
+    researcher_id: Option<i64>,
+    experiment_id: Option<i64>,
+) -> Result<Vec<JobSummary>> {
     Ok(sqlx::query_as!(
         JobSummary,
         "SELECT j.id, j.kind, j.experiment_id, j.payload, j.status, j.progress_done,
                 j.progress_total, j.owner_process, j.attempts, j.max_attempts, j.error,
                 j.created_at, j.heartbeat_at, j.finished_at
          FROM jobs j
-         WHERE j.experiment_id IS NULL
-            OR EXISTS (SELECT 1 FROM experiment_access x
-                       WHERE x.experiment_id = j.experiment_id AND x.researcher_id = $1)
+         WHERE ($1::bigint IS NULL
+                OR j.experiment_id IS NULL
+                OR EXISTS (SELECT 1 FROM experiment_access x
+                           WHERE x.experiment_id = j.experiment_id AND x.researcher_id = $1))
+           AND ($2::bigint IS NULL OR j.experiment_id = $2)
          ORDER BY j.status IN ('queued', 'running') DESC, j.id DESC
          LIMIT 200",
-        researcher_id
+        researcher_id,
+        experiment_id
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Whether `researcher_id` sees job `job_id` (it is on an experiment they
+/// own or have shared with them); `None` when there is no such job for them.
+pub async fn visible_to(pool: &PgPool, job_id: i64, researcher_id: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM jobs j JOIN experiment_access x ON x.experiment_id = j.experiment_id
+               WHERE j.id = $1 AND x.researcher_id = $2
+           ) AS "visible!""#,
+        job_id,
+        researcher_id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Queues a failed job again, from a clean slate (its attempts too); a
+/// failed generation job also puts its experiment back to `generating`.
+/// Only failed jobs can be retried.
+pub async fn retry(pool: &PgPool, job_id: i64) -> Result<JobSummary> {
+    let mut transaction = pool.begin().await?;
+    let job = sqlx::query!(
+        "SELECT kind, status, experiment_id FROM jobs WHERE id = $1 FOR UPDATE",
+        job_id
+    )
+    .fetch_optional(&mut *transaction)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("there is no job {job_id}")))?;
+    if job.status != "failed" {
+        return Err(Error::Conflict(format!(
+            "job {job_id} is {}: only failed jobs can be retried",
+            job.status
+        )));
+    }
+    sqlx::query!(
+        "UPDATE jobs SET status = 'queued', error = NULL, finished_at = NULL, started_at = NULL,
+                         attempts = 0, owner_process = NULL, heartbeat_at = NULL
+         WHERE id = $1",
+        job_id
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(format!(
+            "the same work is already queued or running in another job: job {job_id} stays failed"
+        )),
+        _ => error.into(),
+    })?;
+    if job.kind == JobKind::Generation.as_str() {
+        sqlx::query!(
+            "UPDATE experiments SET status = 'generating', generation_error = NULL
+             WHERE id = $1 AND status = 'failed'",
+            job.experiment_id
+        )
+        .execute(&mut *transaction)
+        .await?;
+    }
+    transaction.commit().await?;
+    get(pool, job_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("there is no job {job_id}")))
+}
+
+/// Removes a finished (failed or done) job from the list; a queued or
+/// running one is refused.
+pub async fn dismiss(pool: &PgPool, job_id: i64) -> Result<()> {
+    let status = sqlx::query_scalar!("SELECT status FROM jobs WHERE id = $1", job_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("there is no job {job_id}")))?;
+    let deleted = sqlx::query!(
+        "DELETE FROM jobs WHERE id = $1 AND status IN ('failed', 'done')",
+        job_id
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if deleted == 0 {
+        return Err(Error::Conflict(format!(
+            "job {job_id} is {status}: only failed or done jobs can be dismissed"
+        )));
+    }
+    Ok(())
 }
 
 /// The name a process claims jobs under: `host:pid`.

@@ -37,7 +37,7 @@ impl From<sqlx::Error> for JobError {
 
 impl From<anyhow::Error> for JobError {
     fn from(error: anyhow::Error) -> Self {
-        JobError::Failed(format!("{error:#}"))
+        JobError::Failed(crate::error::chain_message(&error))
     }
 }
 
@@ -45,7 +45,7 @@ impl From<Error> for JobError {
     fn from(error: Error) -> Self {
         match error {
             Error::DatabaseUnavailable(error) => JobError::Database(error),
-            Error::Internal(error) => JobError::Failed(format!("{error:#}")),
+            Error::Internal(error) => JobError::Failed(crate::error::chain_message(&error)),
             other => JobError::Failed(other.to_string()),
         }
     }

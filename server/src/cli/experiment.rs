@@ -1,5 +1,7 @@
 //! `percept experiment create`: an experiment and its stimuli from a folder of
-//! images; `percept experiment share`: who else sees it.
+//! images; `list` and `show`: what there is and how far it got, with the
+//! planning figures; `close`, `reopen`, `archive`, `edit` and `delete`: its
+//! life after creation; `share`: who else sees it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,8 +11,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::DatabaseArgs;
+use crate::experiments::lifecycle::{self, Lifecycle};
 use crate::experiments::{
-    self, ExperimentKind, MethodComparison, MethodOutputFile, NewExperiment, ReferenceFile,
+    self, overview, ExperimentKind, MethodComparison, MethodOutputFile, NewExperiment,
+    ReferenceFile,
 };
 use crate::jnd::JndSettings;
 use crate::jobs::ProgressObserver;
@@ -18,6 +22,7 @@ use crate::researchers;
 use crate::sharing;
 use crate::stimuli::SamplerSettings;
 use percept_api::experiments::DistortionFamily;
+use percept_api::experiments::ExperimentPatch;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ExperimentCommand {
@@ -27,6 +32,98 @@ pub enum ExperimentCommand {
     /// Share an experiment with another researcher (who then sees, scores,
     /// reports and exports it as its owner does), or stop sharing it.
     Share(ShareArgs),
+    /// Every experiment: id, kind, name, split/category, lifecycle, progress, owner.
+    List(ListArgs),
+    /// One experiment: settings, counts, the worker links, jobs, and the
+    /// planning figures (what is still needed and what to buy).
+    Show(ShowArgs),
+    /// Stop handing out assignments; running ones may be finished unless
+    /// --cut-off-open-assignments.
+    Close(CloseArgs),
+    /// Hand out assignments again.
+    Reopen(IdArgs),
+    /// Close the experiment and hide it from the dashboard's list.
+    Archive(CloseArgs),
+    /// Change what is safe to change after creation (name, completion
+    /// redirect, per-worker cap, judgments wanted, assignment expiry).
+    Edit(EditArgs),
+    /// Delete the experiment and everything it holds, in one transaction.
+    /// One that holds judgments needs --confirm NAME.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The experiment's id.
+    id: i64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The server's address as workers reach it, for the worker links.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    base_url: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// The experiment's id.
+    id: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CloseArgs {
+    /// The experiment's id.
+    id: i64,
+    /// Also end the assignments running now (their remaining judgments are
+    /// refused) instead of letting workers finish them.
+    #[arg(long)]
+    cut_off_open_assignments: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
+pub struct EditArgs {
+    /// The experiment's id.
+    id: i64,
+    #[arg(long)]
+    name: Option<String>,
+    /// Where workers are sent when they finish; "" removes it.
+    #[arg(long)]
+    completion_redirect_url: Option<String>,
+    #[arg(long)]
+    max_assignments_per_worker: Option<u32>,
+    #[arg(long, alias = "judgments-per-triplet")]
+    judgments_per_stimulus: Option<u32>,
+    #[arg(long)]
+    assignment_ttl_minutes: Option<u64>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The experiment's id.
+    id: i64,
+    /// The experiment's name: needed when it holds judgments, which are lost.
+    #[arg(long)]
+    confirm: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,11 +148,13 @@ pub enum KindArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct CreateArgs {
     #[arg(long, value_enum)]
     kind: KindArg,
-    /// Folder of reference images (PNG or JPEG), taken in file-name order.
-    #[arg(long, required_unless_present_any = ["source_experiment", "methods"])]
+    /// Folder of reference images (PNG or JPEG), taken in file-name order
+    /// (JND: or --source-experiment; a method comparison: --methods).
+    #[arg(long)]
     images: Option<PathBuf>,
     /// A method comparison (2AFC): a folder with `references/NAME.ext` and,
     /// per method, `methods/<method>/NAME.ext` (each method's output for
@@ -145,7 +244,269 @@ pub fn run(command: ExperimentCommand) -> anyhow::Result<()> {
     match command {
         ExperimentCommand::Create(args) => tokio::runtime::Runtime::new()?.block_on(create(*args)),
         ExperimentCommand::Share(args) => tokio::runtime::Runtime::new()?.block_on(share(args)),
+        ExperimentCommand::List(args) => tokio::runtime::Runtime::new()?.block_on(list(args)),
+        ExperimentCommand::Show(args) => tokio::runtime::Runtime::new()?.block_on(show(args)),
+        ExperimentCommand::Close(args) => tokio::runtime::Runtime::new()?.block_on(set_lifecycle(
+            args.id,
+            Lifecycle::Closed,
+            args.cut_off_open_assignments,
+            args.database,
+        )),
+        ExperimentCommand::Archive(args) => {
+            tokio::runtime::Runtime::new()?.block_on(set_lifecycle(
+                args.id,
+                Lifecycle::Archived,
+                args.cut_off_open_assignments,
+                args.database,
+            ))
+        }
+        ExperimentCommand::Reopen(args) => tokio::runtime::Runtime::new()?.block_on(set_lifecycle(
+            args.id,
+            Lifecycle::Open,
+            false,
+            args.database,
+        )),
+        ExperimentCommand::Edit(args) => tokio::runtime::Runtime::new()?.block_on(edit(args)),
+        ExperimentCommand::Delete(args) => tokio::runtime::Runtime::new()?.block_on(delete(args)),
     }
+}
+
+/// Runs `work` on the database, closing it (and the private cluster this
+/// process started) whatever the outcome.
+async fn with_database<T, F>(
+    database: &DatabaseArgs,
+    work: impl FnOnce(sqlx::PgPool) -> F,
+) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let database = database.open().await?;
+    let outcome = work(database.pool.clone()).await;
+    database.close().await?;
+    outcome
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<()> {
+    let experiments = with_database(&args.database, |pool| async move {
+        Ok(overview::list(&pool, None).await?)
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&experiments)?);
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>17}  owner",
+        "id", "kind", "name", "split/category", "state", "stimuli", "judgments"
+    );
+    for experiment in experiments {
+        let dataset = match &experiment.category {
+            Some(category) => format!("{}/{category}", experiment.split),
+            None => experiment.split.clone(),
+        };
+        let state = if experiment.status == "ready" {
+            experiment.lifecycle.clone()
+        } else {
+            experiment.status.clone()
+        };
+        println!(
+            "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>17}  {}",
+            experiment.id,
+            experiment.kind,
+            experiment.name,
+            dataset,
+            state,
+            format!(
+                "{}/{}",
+                experiment.stimuli_generated, experiment.stimuli_total
+            ),
+            format!(
+                "{}/{}",
+                experiment.judgments_collected, experiment.judgments_target
+            ),
+            experiment.owner_email
+        );
+    }
+    Ok(())
+}
+
+async fn show(args: ShowArgs) -> anyhow::Result<()> {
+    let id = args.id;
+    let (mut experiment, jobs) = with_database(&args.database, |pool| async move {
+        let experiment = overview::detail(&pool, id, true).await?;
+        let jobs = crate::jobs::list(&pool, None, Some(id)).await?;
+        Ok((experiment, jobs))
+    })
+    .await?;
+    let base = args.base_url.trim_end_matches('/');
+    for link in [
+        &mut experiment.worker_url,
+        &mut experiment.worker_links.prolific,
+        &mut experiment.worker_links.mturk,
+        &mut experiment.worker_links.anonymous,
+    ] {
+        *link = format!("{base}{link}");
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "experiment": experiment, "jobs": jobs })
+            )?
+        );
+        return Ok(());
+    }
+    let e = &experiment;
+    println!(
+        "experiment {} {:?} ({}), owned by {}",
+        e.id, e.name, e.kind, e.owner_email
+    );
+    println!(
+        "  {} split {}{}, created {}",
+        e.lifecycle,
+        e.split,
+        e.category
+            .as_deref()
+            .map(|c| format!(", category {c}"))
+            .unwrap_or_default(),
+        e.created_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    let generation = match &e.generation_error {
+        Some(error) => format!("failed: {error}"),
+        None => e.status.clone(),
+    };
+    println!(
+        "  stimuli: {}/{} generated ({generation}), {} reference images, {} sentinel triplets",
+        e.stimuli_generated, e.stimuli_total, e.reference_images, e.sentinel_triplets
+    );
+    println!(
+        "  settings: patch {} px, {} patches per image, seed {}, {} judgments per stimulus, \
+         {} trials per assignment, sentinel rate {}, at most {} assignments per worker, \
+         assignments expire after {} min, flag workers failing over {} of sentinels",
+        e.patch_size,
+        e.patches_per_image,
+        e.seed,
+        e.judgments_per_stimulus,
+        e.trials_per_assignment,
+        e.sentinel_rate,
+        e.max_assignments_per_worker,
+        e.assignment_ttl_minutes,
+        e.max_sentinel_failure_share
+    );
+    println!(
+        "  completion redirect: {}",
+        e.completion_redirect_url.as_deref().unwrap_or("none")
+    );
+    println!(
+        "  judgments: {}/{} counted toward the target ({} in all), {} workers, {} flagged",
+        e.judgments_collected, e.judgments_target, e.judgments, e.workers, e.flagged_workers
+    );
+    let p = &e.planning;
+    println!("  planning:");
+    println!("    judgments still needed: {}", p.judgments_still_needed);
+    println!(
+        "    assignments still needed: {} ({:.1} real trials each; {} running now)",
+        p.assignments_still_needed, p.real_trials_per_assignment, p.open_assignments
+    );
+    match (p.median_response_ms, p.expected_minutes_per_assignment) {
+        (Some(median), Some(minutes)) => println!(
+            "    expected minutes per assignment: {minutes:.1} (median response {median:.0} ms; instructions and practice come on top)"
+        ),
+        _ => println!("    expected minutes per assignment: unknown until the first judgments"),
+    }
+    println!(
+        "    worker-assignments to buy: {} ({:.0}% of judgments so far did not count)",
+        p.worker_assignments_to_buy,
+        p.lost_share * 100.0
+    );
+    println!("  worker links:");
+    println!("    Prolific:  {}", e.worker_links.prolific);
+    println!("    MTurk:     {}", e.worker_links.mturk);
+    println!("    anonymous: {}", e.worker_links.anonymous);
+    if jobs.is_empty() {
+        println!("  jobs: none");
+    } else {
+        println!("  jobs:");
+        for job in &jobs {
+            let progress = match job.progress_total {
+                Some(total) => format!("{}/{total}", job.progress_done),
+                None => job.progress_done.to_string(),
+            };
+            println!(
+                "    {} {} {} {} {}{}",
+                job.id,
+                job.kind,
+                job.payload,
+                job.status,
+                progress,
+                job.error
+                    .as_deref()
+                    .map(|error| format!(": {error}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn set_lifecycle(
+    id: i64,
+    lifecycle: Lifecycle,
+    cut_off: bool,
+    database: DatabaseArgs,
+) -> anyhow::Result<()> {
+    let cut = with_database(&database, |pool| async move {
+        Ok(lifecycle::set_lifecycle(&pool, id, lifecycle, cut_off).await?)
+    })
+    .await?;
+    let what = match lifecycle {
+        Lifecycle::Open => "is open: it hands out assignments".to_owned(),
+        Lifecycle::Closed | Lifecycle::Archived if cut_off => format!(
+            "is {}: it hands out no new assignments, and the {cut} running were cut off",
+            lifecycle.as_str()
+        ),
+        Lifecycle::Closed | Lifecycle::Archived => format!(
+            "is {}: it hands out no new assignments; those running may be finished",
+            lifecycle.as_str()
+        ),
+    };
+    eprintln!("experiment {id} {what}");
+    Ok(())
+}
+
+async fn edit(args: EditArgs) -> anyhow::Result<()> {
+    let id = args.id;
+    let patch = ExperimentPatch {
+        name: args.name,
+        completion_redirect_url: args.completion_redirect_url,
+        max_assignments_per_worker: args.max_assignments_per_worker,
+        judgments_per_stimulus: args.judgments_per_stimulus,
+        assignment_ttl_minutes: args.assignment_ttl_minutes,
+        ..ExperimentPatch::default()
+    };
+    with_database(&args.database, |pool| async move {
+        Ok(lifecycle::patch(&pool, id, &patch).await?)
+    })
+    .await?;
+    eprintln!("experiment {id} is changed");
+    Ok(())
+}
+
+async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
+    let id = args.id;
+    let confirm = args.confirm;
+    let loss = with_database(&args.database, |pool| async move {
+        Ok(lifecycle::delete(
+            &pool,
+            id,
+            confirm.as_deref(),
+            "pass --confirm with its name",
+        )
+        .await?)
+    })
+    .await?;
+    eprintln!("deleted: {}", lifecycle::Loss(&loss));
+    Ok(())
 }
 
 async fn share(args: ShareArgs) -> anyhow::Result<()> {
@@ -180,9 +541,9 @@ async fn share(args: ShareArgs) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let (references, methods) = match (&args.images, &args.methods) {
-        (Some(images), _) => (read_reference_files(images)?, None),
-        (None, Some(tree)) => {
+    let (references, methods) = match (&args.images, &args.methods, args.source_experiment) {
+        (Some(images), _, _) => (read_reference_files(images)?, None),
+        (None, Some(tree), _) => {
             let (references, outputs) = read_method_tree(tree)?;
             let comparison = MethodComparison {
                 pairs_per_patch: args.pairs_per_patch,
@@ -191,7 +552,17 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             };
             (references, Some(comparison))
         }
-        (None, None) => (Vec::new(), None),
+        (None, None, Some(_)) => (Vec::new(), None),
+        (None, None, None) => match args.kind {
+            KindArg::TwoAfc => anyhow::bail!(
+                "a 2AFC experiment needs reference images: pass --images DIR, or --methods DIR \
+                 for a method comparison"
+            ),
+            KindArg::Jnd => anyhow::bail!(
+                "a JND experiment needs its pairs from somewhere: pass --images DIR to cut them from \
+                 reference images, or --source-experiment ID to take them from a 2AFC experiment's triplets"
+            ),
+        },
     };
     if args.source_experiment.is_some() && !matches!(args.kind, KindArg::Jnd) {
         anyhow::bail!("--source-experiment is for JND experiments (--kind jnd)");

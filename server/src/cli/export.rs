@@ -16,6 +16,12 @@ pub struct ExportArgs {
     /// Keep the judgments of workers flagged by their sentinel failures.
     #[arg(long)]
     include_flagged: bool,
+    /// Keep the platforms' worker ids, study and session ids and user agents
+    /// in the CSVs, for your own records. Without it workers appear as
+    /// pseudonyms (w0001, …) and the rest is left out, so the export can be
+    /// published.
+    #[arg(long)]
+    with_identifiers: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -33,6 +39,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         let options = ExportOptions {
             experiment_ids: args.experiments.clone(),
             include_flagged: args.include_flagged,
+            with_identifiers: args.with_identifiers,
         };
         let exported = datasets::export(
             &database.pool,

@@ -9,6 +9,7 @@ use crate::datasets::{self, ImportOptions};
 use crate::researchers;
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ImportArgs {
     /// The tree's root: the folder holding `2afc/` and/or `jnd/` (the BAPPS download's
     /// `dataset/`, or a `percept export` folder).
@@ -21,6 +22,10 @@ pub struct ImportArgs {
     /// triplet, 2 per train triplet, 3 per JND pair]
     #[arg(long, alias = "judgments-per-triplet")]
     judgments_per_stimulus: Option<u32>,
+    /// Name of the experiments made (with the folder appended when the tree
+    /// holds several) [default: BAPPS <kind>/<split>/<category>]
+    #[arg(long)]
+    name: Option<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -34,6 +39,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 root: args.dir.clone(),
                 owner_id: researchers::id_by_email(&database.pool, &args.owner).await?,
                 judgments_per_stimulus: args.judgments_per_stimulus,
+                name: args.name.clone(),
             };
             let progress = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("importing {wide_bar} {pos}/{len} triplets ({eta})")

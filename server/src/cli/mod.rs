@@ -7,6 +7,7 @@ mod distort;
 mod experiment;
 mod export;
 mod import;
+mod job;
 mod lpips;
 mod report;
 mod researcher;
@@ -66,6 +67,9 @@ pub enum Command {
     /// lin, tune or scratch), printing each epoch; the result is scored as
     /// lpips-alex:NAME or lpips-vgg:NAME.
     Train(train::TrainArgs),
+    /// Retry or dismiss a failed job of the queue.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Work the job queue (stimulus generation, scoring) until stopped: run
     /// one per machine that should help, e.g. `--job-kinds scoring` on a GPU box.
     Worker(worker::WorkerArgs),
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score::run_score(args),
         Command::Train(args) => train::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Job(command) => job::run(command),
         Command::Report(args) => report::run(args),
         Command::Export(args) => export::run(args),
         Command::ImportBapps(args) => import::run(args),

@@ -1,7 +1,8 @@
 //! `percept score`: queue scoring jobs and work on them, with progress.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -49,6 +50,9 @@ pub struct ScoreArgs {
     #[command(flatten)]
     database: DatabaseArgs,
 }
+
+/// How often `percept score` prints a progress line when stderr is no terminal.
+const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(10);
 
 pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
@@ -98,6 +102,10 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
     tokio::pin!(working);
     let mut working_done = false;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    // Without a terminal the bars are hidden: logs and CI get a progress line
+    // on stderr every so often instead.
+    let progress_lines = !std::io::stderr().is_terminal();
+    let mut last_line = Instant::now();
     loop {
         tokio::select! {
             worked = &mut working, if !working_done => {
@@ -113,11 +121,20 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
                 bar.set_position(row.scored as u64);
             }
         }
+        if progress_lines && last_line.elapsed() >= PROGRESS_LINE_EVERY {
+            last_line = Instant::now();
+            let states: Vec<String> = progress_bars
+                .iter()
+                .filter_map(|(metric, _)| progress.iter().find(|row| &row.metric == metric))
+                .map(|row| format!("{} {}/{}", row.metric, row.scored, row.stimuli))
+                .collect();
+            eprintln!("scoring: {}", states.join(", "));
+        }
         if working_done && jobs::open_count(pool, &job_ids).await? == 0 {
             break;
         }
     }
-    let failures: Vec<String> = scoring::progress(pool, args.experiment)
+    let finished: Vec<_> = scoring::progress(pool, args.experiment)
         .await?
         .into_iter()
         .filter(|row| {
@@ -125,11 +142,34 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
                 .iter()
                 .any(|(metric, _)| metric == &row.metric)
         })
-        .filter_map(|row| Some(format!("{}: {}", row.metric, row.error?)))
         .collect();
     for (_, bar) in &progress_bars {
         bar.finish();
     }
+    // The bars are all a terminal shows; scripts and logs get a line per metric.
+    if !std::io::stdout().is_terminal() {
+        for row in &finished {
+            match &row.error {
+                Some(_) => println!("{}: failed", row.metric),
+                None => println!(
+                    "{}: {}/{} stimuli scored",
+                    row.metric, row.scored, row.stimuli
+                ),
+            }
+        }
+    }
+    let failures: Vec<String> = finished
+        .into_iter()
+        .filter_map(|row| {
+            let error = row.error?;
+            // Errors that already name their metric are not prefixed twice.
+            Some(if error.starts_with(&format!("{}:", row.metric)) {
+                error
+            } else {
+                format!("{}: {error}", row.metric)
+            })
+        })
+        .collect();
     if !failures.is_empty() {
         anyhow::bail!("scoring failed:\n{}", failures.join("\n"));
     }

@@ -11,6 +11,13 @@
 //!
 //! Names are zero-padded so that sorted order pairs the files across
 //! folders, which is how the original loaders match them.
+//!
+//! Exports are made to be published, so by default they name no worker: the
+//! CSVs give each worker a pseudonym (`w0001`, …, numbered in order of first
+//! appearance and stable within the export) instead of the platform's id (a
+//! Prolific PID is personal data), and leave out the study and session ids
+//! and the user agents. `with_identifiers` keeps them, for the researcher's
+//! own records.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +38,9 @@ pub struct ExportOptions {
     pub experiment_ids: Vec<i64>,
     /// Keep the judgments of workers flagged by their sentinel failures.
     pub include_flagged: bool,
+    /// Keep the platforms' worker ids, study and session ids and user
+    /// agents; by default workers are pseudonymised and the rest left out.
+    pub with_identifiers: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -58,9 +68,13 @@ pub async fn export(
         sink,
         summary: ExportSummary::default(),
         items: Vec::new(),
-        judgments_csv: csv_writer(&CSV_COLUMNS)?,
-        jnd_judgments_csv: csv_writer(&JND_CSV_COLUMNS)?,
+        judgments_csv: csv_writer(&CSV_COLUMNS, options.with_identifiers)?,
+        jnd_judgments_csv: csv_writer(&JND_CSV_COLUMNS, options.with_identifiers)?,
         next_index: HashMap::new(),
+        workers: WorkerIdentities {
+            keep: options.with_identifiers,
+            pseudonyms: HashMap::new(),
+        },
     };
     let mut manifest_experiments = Vec::new();
     for &experiment_id in &options.experiment_ids {
@@ -114,15 +128,15 @@ pub async fn export(
             "seed": experiment.seed,
             "sampler": experiment.sampler,
             "judgments_per_stimulus": experiment.judgments_per_stimulus,
-            "sentinel_rate": experiment.sentinel_rate,
-            "max_sentinel_failure_share": experiment.max_sentinel_failure_share,
+            "sentinel_rate": decimal(experiment.sentinel_rate),
+            "max_sentinel_failure_share": decimal(experiment.max_sentinel_failure_share),
             "flagged_workers": flagged.len(),
             "jnd_sequence_ms": (experiment.kind == "jnd").then(|| json!({
                 "reference": experiment.reference_ms,
                 "gap": experiment.gap_ms,
                 "distorted": experiment.distorted_ms,
             })),
-            "control_share": (experiment.kind == "jnd").then_some(experiment.control_share),
+            "control_share": (experiment.kind == "jnd").then_some(decimal(experiment.control_share)),
         }));
     }
 
@@ -133,6 +147,11 @@ pub async fn export(
             "jnd": "jnd/<split>/<category>/{p0,p1}/NNNNNN.png (p0 the reference, p1 the distorted patch) and same/NNNNNN.npy (float64, shape (1,): share of valid judgments saying \"same\")",
         },
         "include_flagged": options.include_flagged,
+        "worker_identifiers": if options.with_identifiers {
+            "kept: the platforms' worker, study and session ids and the user agents"
+        } else {
+            "pseudonymised: worker_id is a pseudonym stable within this export; no study or session ids, no user agents"
+        },
         "experiments": manifest_experiments,
         "items": export.items,
     });
@@ -157,10 +176,48 @@ pub async fn export(
     Ok(export.summary)
 }
 
-fn csv_writer(columns: &[&str]) -> anyhow::Result<csv::Writer<Vec<u8>>> {
+/// Columns that identify a visit or a browser rather than a judgment: only
+/// in exports with identifiers.
+const IDENTIFYING_COLUMNS: [&str; 3] = ["study_id", "session_id", "user_agent"];
+
+fn csv_writer(columns: &[&str], with_identifiers: bool) -> anyhow::Result<csv::Writer<Vec<u8>>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(columns)?;
+    writer.write_record(kept(columns, columns, with_identifiers))?;
     Ok(writer)
+}
+
+/// The `values` of `columns` that the export keeps.
+fn kept<'a, T>(
+    columns: &'a [&str],
+    values: impl IntoIterator<Item = T> + 'a,
+    with_identifiers: bool,
+) -> impl Iterator<Item = T> + 'a {
+    columns
+        .iter()
+        .zip(values)
+        .filter(move |(column, _)| with_identifiers || !IDENTIFYING_COLUMNS.contains(column))
+        .map(|(_, value)| value)
+}
+
+/// How workers appear in an export: by their platform's id, or by a
+/// pseudonym given in order of first appearance (`w0001`, …), the same for
+/// the same platform id throughout the export.
+struct WorkerIdentities {
+    keep: bool,
+    pseudonyms: HashMap<(String, String), String>,
+}
+
+impl WorkerIdentities {
+    fn worker_id(&mut self, platform: &str, external_id: String) -> String {
+        if self.keep {
+            return external_id;
+        }
+        let next = self.pseudonyms.len() + 1;
+        self.pseudonyms
+            .entry((platform.to_owned(), external_id))
+            .or_insert_with(|| format!("w{next:04}"))
+            .clone()
+    }
 }
 
 /// An export in progress.
@@ -173,6 +230,7 @@ struct Export<'a, S> {
     jnd_judgments_csv: csv::Writer<Vec<u8>>,
     /// Numbering continues across experiments that share a folder.
     next_index: HashMap<String, usize>,
+    workers: WorkerIdentities,
 }
 
 /// One experiment being exported: where it goes and whose judgments count.
@@ -254,6 +312,7 @@ impl<S: DatasetSink> Export<'_, S> {
                     self.pool,
                     judged,
                     &item_of_stimulus,
+                    &mut self.workers,
                     &mut self.judgments_csv,
                 )
                 .await
@@ -263,6 +322,7 @@ impl<S: DatasetSink> Export<'_, S> {
                     self.pool,
                     judged,
                     &item_of_stimulus,
+                    &mut self.workers,
                     &mut self.jnd_judgments_csv,
                 )
                 .await
@@ -383,6 +443,7 @@ async fn write_judgment_rows(
     pool: &PgPool,
     judged: &Judged<'_>,
     item_of_triplet: &HashMap<i64, String>,
+    workers: &mut WorkerIdentities,
     csv: &mut csv::Writer<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let (experiment_id, excluded, flagged) =
@@ -409,7 +470,8 @@ async fn write_judgment_rows(
         let sentinel_passed = row
             .sentinel_answer
             .map(|answer| (answer == 1) == row.chose_p1);
-        csv.write_record([
+        let worker_id = workers.worker_id(&row.platform, row.external_id);
+        let record = [
             row.id.to_string(),
             experiment_id.to_string(),
             item_of_triplet
@@ -422,7 +484,7 @@ async fn write_judgment_rows(
                 .map(|passed| passed.to_string())
                 .unwrap_or_default(),
             row.platform,
-            row.external_id,
+            worker_id,
             flagged.contains(&row.worker_row_id).to_string(),
             row.assignment_id.to_string(),
             row.study_id.unwrap_or_default(),
@@ -435,9 +497,20 @@ async fn write_judgment_rows(
             row.client_time.to_rfc3339(),
             row.server_time.to_rfc3339(),
             row.user_agent.unwrap_or_default(),
-        ])?;
+        ];
+        csv.write_record(kept(&CSV_COLUMNS, record, workers.keep))?;
     }
     Ok(())
+}
+
+/// A share stored as REAL, as the decimal the researcher gave (0.1, not
+/// the 0.10000000149011612 that widening the f32 would write): the shortest
+/// decimal that reads back as the same f32.
+fn decimal(value: f32) -> f64 {
+    value
+        .to_string()
+        .parse()
+        .expect("an f32's Display parses as f64")
 }
 
 /// How a distorted patch was made, or null when it was imported without
@@ -511,6 +584,7 @@ async fn write_jnd_judgment_rows(
     pool: &PgPool,
     judged: &Judged<'_>,
     item_of_pair: &HashMap<i64, String>,
+    workers: &mut WorkerIdentities,
     csv: &mut csv::Writer<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let mut rows = sqlx::query!(
@@ -535,14 +609,15 @@ async fn write_jnd_judgment_rows(
     )
     .fetch(pool);
     while let Some(row) = rows.try_next().await? {
-        csv.write_record([
+        let worker_id = workers.worker_id(&row.platform, row.external_id);
+        let record = [
             row.id.to_string(),
             judged.experiment_id.to_string(),
             item_of_pair.get(&row.pair_id).cloned().unwrap_or_default(),
             row.pair_id.to_string(),
             row.is_control.to_string(),
             row.platform,
-            row.external_id,
+            worker_id,
             judged.flagged.contains(&row.worker_row_id).to_string(),
             row.assignment_id.to_string(),
             row.study_id.unwrap_or_default(),
@@ -562,7 +637,8 @@ async fn write_jnd_judgment_rows(
             row.invalid_reason.unwrap_or_default(),
             row.client_time.to_rfc3339(),
             row.server_time.to_rfc3339(),
-        ])?;
+        ];
+        csv.write_record(kept(&JND_CSV_COLUMNS, record, workers.keep))?;
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct ImportOptions {
     /// say (an export's manifest does) [default: BAPPS' 5 per 2AFC val
     /// triplet, 2 per train triplet, 3 per JND pair].
     pub judgments_per_stimulus: Option<u32>,
+    /// The experiments' name (with the folder appended when the tree holds
+    /// several) [default: `BAPPS <kind>/<split>/<category>`].
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,18 @@ pub async fn import_bapps(
     options: &ImportOptions,
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<ImportedExperiment>> {
+    if let Some(judgments) = options.judgments_per_stimulus {
+        if judgments == 0 || i32::try_from(judgments).is_err() {
+            bail!("the judgments per stimulus must be at least 1 and below 2^31, not {judgments}");
+        }
+    }
+    if options
+        .name
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        bail!("the experiments' name must not be empty");
+    }
     let folders = scan(&options.root)?;
     let manifest = read_manifest(&options.root)?;
     progress.set_length(folders.iter().map(|f| f.stems.len() as u64).sum());
@@ -144,7 +159,16 @@ pub async fn import_bapps(
             RETURNING id
             "#,
             options.owner_id,
-            format!("BAPPS {}/{}/{}", kind.name(), folder.split, folder.category),
+            match options.name.as_deref().map(str::trim) {
+                Some(name) if folders.len() == 1 => name.to_owned(),
+                Some(name) => format!(
+                    "{name} ({}/{}/{})",
+                    kind.name(),
+                    folder.split,
+                    folder.category
+                ),
+                None => format!("BAPPS {}/{}/{}", kind.name(), folder.split, folder.category),
+            },
             kind.name(),
             folder.split,
             folder.category,
@@ -319,6 +343,15 @@ async fn insert_pair(
 /// Finds and checks every `2afc/<split>/<category>` and
 /// `jnd/<split>/<category>` folder under `root`.
 fn scan(root: &Path) -> anyhow::Result<Vec<CategoryFolder>> {
+    if !root.exists() {
+        bail!("{} does not exist", root.display());
+    }
+    if !root.is_dir() {
+        bail!(
+            "{} is not a folder: give the folder holding 2afc/ and/or jnd/",
+            root.display()
+        );
+    }
     let mut folders = Vec::new();
     let mut tops = 0;
     for kind in [Kind::TwoAfc, Kind::Jnd] {

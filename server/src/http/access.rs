@@ -23,12 +23,13 @@ pub struct ExperimentAccess {
 }
 
 impl ExperimentAccess {
-    /// Only the owner may go on (403 for a researcher it is shared with).
-    pub fn require_owner(&self) -> Result<()> {
+    /// Only the owner may go on (403 for a researcher it is shared with);
+    /// `action` says what they may not do ("delete it").
+    pub fn require_owner(&self, action: &str) -> Result<()> {
         match self.role {
             Role::Owner => Ok(()),
             Role::SharedReader => Err(Error::Forbidden(format!(
-                "experiment {} is shared with you; only its owner can change who it is shared with",
+                "experiment {} is shared with you; only its owner can {action}",
                 self.experiment_id
             ))),
         }

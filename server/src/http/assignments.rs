@@ -23,6 +23,7 @@ use crate::error::Result;
         (status = 403, description = "The worker has reached the experiment's limit of assignments", body = super::openapi::ErrorBody),
         (status = 404, description = "There is no such experiment", body = super::openapi::ErrorBody),
         (status = 409, description = "The experiment is not open to workers (its stimuli are being generated or failed), or has nothing left for this worker", body = super::openapi::ErrorBody),
+        (status = 410, description = "The researcher closed the experiment: it hands out no new assignments", body = super::openapi::ErrorBody),
     ),
 )]
 pub async fn create(

@@ -59,7 +59,7 @@ pub async fn create(
     access: ExperimentAccess,
     JsonBody(share): JsonBody<NewShare>,
 ) -> Result<(StatusCode, Json<ExperimentShare>)> {
-    access.require_owner()?;
+    access.require_owner("change who it is shared with")?;
     let (share, created) = sharing::share(&state.pool, access.experiment_id, &share.email).await?;
     let status = if created {
         StatusCode::CREATED
@@ -93,7 +93,7 @@ pub async fn delete(
     access: ExperimentAccess,
     PathParams((_, researcher_id)): PathParams<(i64, i64)>,
 ) -> Result<StatusCode> {
-    access.require_owner()?;
+    access.require_owner("change who it is shared with")?;
     sharing::unshare(&state.pool, access.experiment_id, researcher_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use app::api::experiments::{
-    CreatedExperiment, ExperimentDetail, ExperimentSummary, NewExperimentSettings, WorkerStats,
+    CreatedExperiment, ExperimentDeletion, ExperimentDetail, ExperimentPatch, ExperimentSummary,
+    NewExperimentSettings, PatchedExperiment, WorkerStats,
 };
 use axum::{
     extract::{multipart::MultipartRejection, Multipart, State},
@@ -16,10 +17,11 @@ use axum::{
 };
 
 use super::access::{ExperimentAccess, Role};
+use super::extract::{JsonBody, QueryParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::experiments::{self, ExperimentKind, NewExperiment, ReferenceFile};
+use crate::experiments::{self, lifecycle, ExperimentKind, NewExperiment, ReferenceFile};
 use crate::jnd::JndSettings;
 use crate::stimuli::SamplerSettings;
 
@@ -172,7 +174,7 @@ pub async fn list(
     researcher: SignedInResearcher,
 ) -> Result<Json<Vec<ExperimentSummary>>> {
     Ok(Json(
-        experiments::overview::list(&state.pool, researcher.id).await?,
+        experiments::overview::list(&state.pool, Some(researcher.id)).await?,
     ))
 }
 
@@ -226,5 +228,82 @@ pub async fn workers(
 ) -> Result<Json<Vec<WorkerStats>>> {
     Ok(Json(
         experiments::overview::workers(&state.pool, access.experiment_id).await?,
+    ))
+}
+
+/// `PATCH /api/experiments/{id}`: close, reopen or archive the experiment,
+/// and edit what is safe to edit after creation. Owner only.
+#[utoipa::path(
+    patch,
+    path = "/api/experiments/{experiment_id}",
+    operation_id = "patch_experiment",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id")),
+    request_body = ExperimentPatch,
+    responses(
+        (status = 200, description = "Changed; the experiment as it is now, and how many running assignments were cut off", body = PatchedExperiment),
+        (status = 400, description = "A value is out of range, or a setting that defines the stimuli (patch size, seed, …) was named: the error says why it cannot change", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 403, description = "The experiment is shared with the signed-in researcher, who does not own it", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn patch(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    JsonBody(patch): JsonBody<ExperimentPatch>,
+) -> Result<Json<PatchedExperiment>> {
+    access.require_owner("change it")?;
+    let assignments_cut_off = lifecycle::patch(&state.pool, access.experiment_id, &patch).await?;
+    let experiment = experiments::overview::detail(&state.pool, access.experiment_id, true).await?;
+    Ok(Json(PatchedExperiment {
+        experiment,
+        assignments_cut_off,
+    }))
+}
+
+/// The query of `DELETE /api/experiments/{id}`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// The experiment's name: needed when it holds judgments.
+    confirm: Option<String>,
+}
+
+/// `DELETE /api/experiments/{id}?confirm=NAME`: the experiment and
+/// everything it holds, in one transaction. Owner only.
+#[utoipa::path(
+    delete,
+    path = "/api/experiments/{experiment_id}",
+    operation_id = "delete_experiment",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), DeleteQuery),
+    responses(
+        (status = 200, description = "Deleted; what was lost", body = ExperimentDeletion),
+        (status = 400, description = "A parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 403, description = "The experiment is shared with the signed-in researcher, who does not own it", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+        (status = 409, description = "It holds judgments and `confirm` is not its name: the error says what deleting it would lose", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    QueryParams(query): QueryParams<DeleteQuery>,
+) -> Result<Json<ExperimentDeletion>> {
+    access.require_owner("delete it")?;
+    Ok(Json(
+        lifecycle::delete(
+            &state.pool,
+            access.experiment_id,
+            query.confirm.as_deref(),
+            "send ?confirm= with its name",
+        )
+        .await?,
     ))
 }

@@ -13,10 +13,23 @@ use tokio_stream::StreamExt;
 
 use super::access::ExperimentAccess;
 use super::extract::QueryParams;
-use super::reports::ReportQuery;
 use super::AppState;
 use crate::datasets::{self, ExportOptions, TarGzSink};
 use crate::error::Result;
+
+/// The query of the export download.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Keep flagged workers' judgments too.
+    #[serde(default)]
+    include_flagged: bool,
+    /// Keep the platforms' worker ids, study and session ids and user agents
+    /// (for the researcher's own records); by default workers are
+    /// pseudonymised and the rest left out, so the dataset can be published.
+    #[serde(default)]
+    with_identifiers: bool,
+}
 
 #[utoipa::path(
     get,
@@ -24,7 +37,7 @@ use crate::error::Result;
     operation_id = "export_dataset",
     tag = "researchers",
     security(("percept_session" = [])),
-    params(("experiment_id" = i64, Path, description = "The experiment's id"), ReportQuery),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), ExportQuery),
     responses(
         (status = 200, description = "The BAPPS-style dataset, a gzipped tar streamed as it is packed (a failure midway truncates it)",
             content_type = "application/gzip", body = inline(super::openapi::GzipArchive),
@@ -37,13 +50,14 @@ use crate::error::Result;
 pub async fn tar_gz(
     State(state): State<AppState>,
     access: ExperimentAccess,
-    QueryParams(query): QueryParams<ReportQuery>,
+    QueryParams(query): QueryParams<ExportQuery>,
 ) -> Result<Response> {
     let experiment_id = access.experiment_id;
     let (chunks, receiver) = mpsc::channel::<Vec<u8>>(8);
     let options = ExportOptions {
         experiment_ids: vec![experiment_id],
         include_flagged: query.include_flagged,
+        with_identifiers: query.with_identifiers,
     };
     tokio::spawn(async move {
         let mut sink = TarGzSink::new(chunks);

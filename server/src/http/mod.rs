@@ -156,7 +156,12 @@ fn api() -> Router<AppState> {
                 .post(experiments::create)
                 .layer(DefaultBodyLimit::max(experiments::MAX_UPLOAD_BYTES)),
         )
-        .route("/experiments/{experiment_id}", get(experiments::get))
+        .route(
+            "/experiments/{experiment_id}",
+            get(experiments::get)
+                .patch(experiments::patch)
+                .delete(experiments::delete),
+        )
         .route(
             "/experiments/{experiment_id}/workers",
             get(experiments::workers),
@@ -199,6 +204,8 @@ fn api() -> Router<AppState> {
             get(exports::tar_gz),
         )
         .route("/jobs", get(jobs::list))
+        .route("/jobs/{job_id}", delete(jobs::dismiss))
+        .route("/jobs/{job_id}/retry", post(jobs::retry))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed)
         // Unknown API paths answer in JSON too, rather than with a page.

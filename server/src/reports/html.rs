@@ -630,6 +630,17 @@ fn score_table(report: &Report) -> String {
     table
 }
 
+/// A p-value as papers write it: three decimals, or "< 0.001" below that
+/// (a bootstrap p-value of 0 only says it is smaller than the resampling
+/// can tell).
+fn p_value_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 fn comparison_table(report: &Report) -> String {
     if report.comparisons.is_empty() {
         return String::new();
@@ -638,13 +649,13 @@ fn comparison_table(report: &Report) -> String {
     for c in &report.comparisons {
         let _ = write!(
             table,
-            "<tr><td>{} − {}</td><td>{:+.1} pts</td><td>{:+.1} – {:+.1}</td><td>{:.3}</td><td>{}</td></tr>",
+            "<tr><td>{} − {}</td><td>{:+.1} pts</td><td>{:+.1} – {:+.1}</td><td>{}</td><td>{}</td></tr>",
             escape(&c.a),
             escape(&c.b),
             100.0 * c.difference.value,
             100.0 * c.difference.low,
             100.0 * c.difference.high,
-            c.p_value,
+            p_value_text(c.p_value),
             if c.significant { "significant" } else { "not significant" }
         );
     }
@@ -681,4 +692,17 @@ fn gallery_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String
     }
     html.push_str("</div>");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::p_value_text;
+
+    #[test]
+    fn p_values_below_a_thousandth_read_as_less_than_it() {
+        assert_eq!(p_value_text(0.0), "< 0.001");
+        assert_eq!(p_value_text(0.000_9), "< 0.001");
+        assert_eq!(p_value_text(0.001), "0.001");
+        assert_eq!(p_value_text(0.042_4), "0.042");
+    }
 }

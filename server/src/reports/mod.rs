@@ -114,7 +114,7 @@ pub struct Counts {
     pub workers: i64,
     /// JND pairs (not controls) with valid judgments, and those judgments.
     pub pairs: usize,
-    pub jnd_judgments: f64,
+    pub jnd_judgments: i64,
     /// Workers flagged by their sentinel failures, whose judgments are left out.
     pub excluded_workers: usize,
     pub excluded_judgments: i64,
@@ -281,10 +281,12 @@ pub async fn build_with_versus(
         tallies::tallies(pool, StimulusKind::Pair, experiment_ids, &excluded).await?;
     let counts = Counts {
         pairs: pair_tallies.len(),
-        // A fold from +0, since an empty f64 sum is −0.
+        // Whole judgments (the tallies hold them as floats, for the shares).
         jnd_judgments: pair_tallies
             .values()
-            .fold(0.0, |sum, tally| sum + tally.judgments),
+            .map(|tally| tally.judgments)
+            .sum::<f64>()
+            .round() as i64,
         triplets: judged.len(),
         judgments: counted.judgments,
         imported_judgments: imported_judgments.round() as i64,

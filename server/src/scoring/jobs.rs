@@ -4,6 +4,7 @@
 //! batch with the job's progress, and a job only scores what has no distance
 //! yet, so a job taken over from a killed process carries on where it stopped.
 
+use percept_core::error::chain_message;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -133,7 +134,7 @@ impl ScoringJobs {
     ) -> Result<u64, JobError> {
         let metric: Metric = metric_name
             .parse()
-            .map_err(|error: anyhow::Error| JobError::Failed(format!("{error:#}")))?;
+            .map_err(|error: anyhow::Error| JobError::Failed(chain_message(&error)))?;
         if let Metric::Lpips {
             net,
             weights: Some(name),

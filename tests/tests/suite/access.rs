@@ -96,6 +96,7 @@ async fn researcher_routes_admit_only_the_owner_and_those_it_is_shared_with(pool
                 ("POST", "/api/experiments/{experiment_id}/scoring") => {
                     Some(json!({ "metrics": ["l2-rgb"] }))
                 }
+                ("PATCH", "/api/experiments/{experiment_id}") => Some(json!({ "name": "renamed" })),
                 ("POST" | "PUT" | "PATCH", _) => {
                     panic!("no request body for {method} {template}: add one")
                 }

@@ -46,6 +46,7 @@ async fn export_to(pool: &PgPool, experiment_ids: Vec<i64>, dir: &Path) -> datas
     let options = ExportOptions {
         experiment_ids,
         include_flagged: true,
+        with_identifiers: false,
     };
     datasets::export(pool, &options, &mut FolderSink::new(dir.to_owned()))
         .await
@@ -157,6 +158,15 @@ print(len(scores), np.mean(scores))
         .unwrap();
     let csv = std::fs::read_to_string(out.path().join("judgments.csv")).unwrap();
     assert_eq!(csv.lines().count() as i64, stored + 1);
+
+    // The manifest says the decimals the researcher gave, not their f32 widening.
+    let manifest = std::fs::read_to_string(out.path().join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"sentinel_rate\": 0.2,"), "{manifest}");
+    assert!(manifest.contains("\"max_sentinel_failure_share\": 0.5,"));
+    // Judgment counts are whole numbers in the report's JSON.
+    let counts = serde_json::to_value(&report.counts).unwrap();
+    assert!(counts["jnd_judgments"].is_i64(), "{counts}");
+    assert!(counts["judgments"].is_i64(), "{counts}");
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -173,11 +183,18 @@ async fn export_then_import_preserves_stimuli_and_judgments_exactly(pool: PgPool
         root: first.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: Some("Street scenes, again".into()),
     };
     let imported = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await
         .unwrap();
     assert_eq!(imported.len(), 1);
+    let name: String = sqlx::query_scalar("SELECT name FROM experiments WHERE id = $1")
+        .bind(imported[0].id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Street scenes, again");
     assert_eq!(
         (imported[0].split.as_str(), imported[0].category.as_str()),
         ("train", "uncategorised")
@@ -271,6 +288,7 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
             root: tree.path().to_owned(),
             owner_id,
             judgments_per_stimulus: None,
+            name: None,
         };
         let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
             .await
@@ -282,6 +300,7 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
         root: nothing.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: None,
     };
     let error = datasets::import_bapps(&pool, &options, &ProgressBar::hidden())
         .await
@@ -295,4 +314,169 @@ async fn malformed_trees_are_refused_naming_the_file_and_store_nothing(pool: PgP
         .await
         .unwrap();
     assert_eq!(experiments_after, experiments_before);
+}
+
+/// The files of a gzipped tar, by path.
+fn unpacked(archive: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(path, bytes);
+    }
+    files
+}
+
+/// The files among `files` that contain `needle`.
+fn holding(files: &BTreeMap<String, Vec<u8>>, needle: &str) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(_, bytes)| {
+            bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn default_exports_name_no_worker_and_with_identifiers_keep_them(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let user_agent = "Mozilla/5.0 (X11; PerceptPrivacyTest) Gecko/20100101";
+    let workers = [
+        (
+            "5f1e2d3c4b5a69788776aa01",
+            "STUDY-6543abcd01",
+            "SESSION-ffee001101",
+        ),
+        (
+            "5f1e2d3c4b5a69788776aa02",
+            "STUDY-6543abcd01",
+            "SESSION-ffee001102",
+        ),
+    ];
+    for (worker, study, session) in workers {
+        let assignment: serde_json::Value = app
+            .http
+            .post(app.url(&format!("/api/experiments/{experiment_id}/assignments")))
+            .json(&serde_json::json!({
+                "platform": "prolific",
+                "platform_worker_id": worker,
+                "study_id": study,
+                "session_id": session,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = assignment["token"].as_str().expect("an assignment");
+        for position in 0..assignment["trials"].as_array().unwrap().len() {
+            let response = app
+                .http
+                .post(app.url(&format!("/api/assignments/{token}/judgments")))
+                .header("user-agent", user_agent)
+                .json(&percept_tests::two_afc::judgment(position as i64, "left"))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+        }
+    }
+    let owner = app.signed_in_as("owner@example.org").await;
+    let download = |query: &'static str| {
+        let owner = owner.clone();
+        let url = app.url(&format!(
+            "/api/experiments/{experiment_id}/export.tar.gz{query}"
+        ));
+        async move { owner.get(url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    let identifiers: Vec<&str> = workers
+        .iter()
+        .flat_map(|(worker, study, session)| [*worker, *study, *session])
+        .chain([user_agent, "PerceptPrivacyTest"])
+        .collect();
+
+    // Default: the dashboard's download, and the CLI's folder.
+    let folder = tempfile::tempdir().unwrap();
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut url = reqwest::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    url.set_path(&database);
+    let out = folder.path().join("export");
+    let cli = Command::new(percept_tests::percept_binary())
+        .args([
+            "export",
+            "--experiment",
+            &experiment_id.to_string(),
+            "--out",
+        ])
+        .arg(&out)
+        .env("DATABASE_URL", url.as_str())
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    for (how, exported) in [
+        ("download", unpacked(&download("").await)),
+        ("CLI", files(&out)),
+    ] {
+        assert!(
+            exported.contains_key("judgments.csv"),
+            "{how}: {:?}",
+            exported.keys()
+        );
+        for identifier in &identifiers {
+            assert_eq!(
+                holding(&exported, identifier),
+                Vec::<String>::new(),
+                "{how}: {identifier} leaks"
+            );
+        }
+        let csv = String::from_utf8(exported["judgments.csv"].clone()).unwrap();
+        let header = csv.lines().next().unwrap();
+        for column in ["study_id", "session_id", "user_agent"] {
+            assert!(!header.split(',').any(|c| c == column), "{how}: {header}");
+        }
+        // Pseudonyms, one per worker, the same on every row of a worker.
+        let worker_column = header.split(',').position(|c| c == "worker_id").unwrap();
+        let pseudonyms: std::collections::BTreeSet<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(worker_column).unwrap())
+            .collect();
+        assert_eq!(
+            pseudonyms,
+            ["w0001", "w0002"].into_iter().collect(),
+            "{how}"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&exported["manifest.json"]).unwrap();
+        assert!(manifest["worker_identifiers"]
+            .as_str()
+            .unwrap()
+            .starts_with("pseudonymised"));
+    }
+
+    // With identifiers, for the researcher's own records: all of them there.
+    let kept = unpacked(&download("?with_identifiers=true").await);
+    for identifier in &identifiers {
+        assert_eq!(
+            holding(&kept, identifier),
+            vec!["judgments.csv".to_owned()],
+            "{identifier}"
+        );
+    }
 }

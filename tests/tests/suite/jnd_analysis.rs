@@ -93,6 +93,7 @@ async fn jnd_map_and_export_match_the_official_scorer(pool: PgPool) {
     let options = ExportOptions {
         experiment_ids: vec![experiment_id],
         include_flagged: true,
+        with_identifiers: false,
     };
     let summary = datasets::export(&pool, &options, &mut FolderSink::new(out.path().to_owned()))
         .await
@@ -193,6 +194,7 @@ print(len(ds), np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
         root: out.path().to_owned(),
         owner_id,
         judgments_per_stimulus: None,
+        name: None,
     };
     let imported = datasets::import_bapps(&pool, &import, &ProgressBar::hidden())
         .await
@@ -206,6 +208,7 @@ print(len(ds), np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
     let options = ExportOptions {
         experiment_ids: vec![imported[0].id],
         include_flagged: true,
+        with_identifiers: false,
     };
     datasets::export(
         &pool,

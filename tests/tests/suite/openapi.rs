@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/jobs"),
+    ("POST", "/api/jobs/{job_id}/retry"),
+    ("DELETE", "/api/jobs/{job_id}"),
     ("POST", "/api/experiments/{experiment_id}/assignments"),
     ("GET", "/api/assignments/{token}/trials/{position}/{image}"),
     ("POST", "/api/assignments/{token}/judgments"),
@@ -28,6 +30,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/experiments"),
     ("POST", "/api/experiments"),
     ("GET", "/api/experiments/{experiment_id}"),
+    ("PATCH", "/api/experiments/{experiment_id}"),
+    ("DELETE", "/api/experiments/{experiment_id}"),
     ("GET", "/api/experiments/{experiment_id}/workers"),
     ("GET", "/api/experiments/{experiment_id}/triplets"),
     (
@@ -277,7 +281,7 @@ async fn operations_declare_their_parameters_security_and_content(pool: PgPool) 
         let researcher_only = path.starts_with("/api/experiments")
             && !path.ends_with("/assignments")
             && !path.contains("/practice")
-            || path == "/api/jobs"
+            || path.starts_with("/api/jobs")
             || (path == "/api/session" && method == "GET");
         if researcher_only {
             assert_eq!(

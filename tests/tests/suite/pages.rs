@@ -122,3 +122,26 @@ async fn unknown_pages_are_404(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
 }
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_consent_names_a_platform_id_only_to_platform_workers(pool: PgPool) {
+    let settings = percept_tests::two_afc::experiment_settings(&pool).await;
+    let id = percept_tests::two_afc::create_experiment(&pool, &settings, 1).await;
+    let app = TestApp::spawn(pool).await;
+
+    // An anonymous worker's consent is drawn once the browser code has
+    // given them an id; whatever the server renders never claims a platform ID.
+    let anonymous = app.get(&format!("/e/{id}")).await.text().await.unwrap();
+    assert!(!anonymous.contains("with my platform ID"));
+    let prolific = app
+        .get(&format!("/e/{id}?PROLIFIC_PID=p1&STUDY_ID=s&SESSION_ID=x"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Text nodes are separated by hydration markers (`<!>`).
+    assert!(
+        prolific.contains("with my platform ID<!>, for research"),
+        "{prolific}"
+    );
+}

@@ -202,3 +202,142 @@ impl Drop for KilledOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn percept_score_without_a_terminal_prints_a_line_per_metric_and_each_cause_once(
+    pool: PgPool,
+) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let no_weights = tempfile::tempdir().unwrap();
+    let output = Command::new(percept_binary())
+        .args(["score", "--experiment", &experiment_id.to_string()])
+        .args([
+            "--metric",
+            "l2-rgb",
+            "--metric",
+            "lpips-alex:absent",
+            "--weights-dir",
+        ])
+        .arg(no_weights.path())
+        .env("DATABASE_URL", database_url(&pool))
+        .output()
+        .unwrap();
+    // Piped: not a terminal.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"l2-rgb: 4/4 stimuli scored"), "{stdout}");
+    assert!(lines.contains(&"lpips-alex:absent: failed"), "{stdout}");
+    assert_eq!(lines.len(), 2, "{stdout}");
+    // The error (after the log lines) names the metric and its cause once.
+    let error = &stderr[stderr.find("error: ").expect("an error line")..];
+    assert_eq!(error.matches("lpips-alex:absent:").count(), 1, "{error}");
+    assert_eq!(error.matches("no weights at").count(), 1, "{error}");
+}
+
+/// Runs the queue's next job with no weights at hand; returns its error.
+async fn fail_next_job(pool: &PgPool) -> Option<String> {
+    let no_weights = tempfile::tempdir().unwrap();
+    scoring::runner(pool.clone(), no_weights.path().to_owned())
+        .run_next(None)
+        .await
+        .unwrap()
+        .unwrap()
+        .error
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn failed_jobs_are_retried_or_dismissed_over_http_and_the_cli(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let metric: Metric = "lpips-alex:absent".parse().unwrap();
+    let job_id = scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .unwrap();
+    assert!(fail_next_job(&pool).await.is_some());
+    let app = percept_tests::TestApp::spawn(pool.clone()).await;
+    let owner = app.signed_in_as("owner@example.org").await;
+    let stranger = app.signed_in(&pool, "stranger@example.org").await;
+    let retry_path = app.url(&format!("/api/jobs/{job_id}/retry"));
+    let job_path = app.url(&format!("/api/jobs/{job_id}"));
+
+    // Someone who does not see the experiment does not see its jobs.
+    let response = stranger.post(&retry_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+    let response = stranger.delete(&job_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+
+    let response = owner.post(&retry_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let job: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["attempts"], 0);
+    assert_eq!(job["error"], serde_json::Value::Null);
+    // Queued: neither retried nor dismissed.
+    let response = owner.post(&retry_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
+    let response = owner.delete(&job_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        format!("job {job_id} is queued: only failed or done jobs can be dismissed")
+    );
+
+    // Failed again: dismissed, it leaves the list.
+    assert!(fail_next_job(&pool).await.is_some());
+    let response = owner.delete(&job_path).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    let listed: serde_json::Value = owner
+        .get(app.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|job| job["id"] != job_id));
+
+    // The same through the CLI.
+    let job_id = scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .unwrap();
+    assert!(fail_next_job(&pool).await.is_some());
+    let percept = |args: &[&str]| {
+        Command::new(percept_binary())
+            .args(args)
+            .env("DATABASE_URL", database_url(&pool))
+            .output()
+            .unwrap()
+    };
+    let id = job_id.to_string();
+    let retried = percept(&["job", "retry", &id]);
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    assert!(String::from_utf8_lossy(&retried.stderr).contains("is queued again"));
+    let refused = percept(&["job", "dismiss", &id]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only failed or done jobs"));
+    assert!(fail_next_job(&pool).await.is_some());
+    let dismissed = percept(&["job", "dismiss", &id]);
+    assert!(
+        dismissed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dismissed.stderr)
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

@@ -413,6 +413,10 @@ fn Analysis(id: i64) -> impl IntoView {
             <a id="report-link" href=format!("/api/experiments/{id}/report.html") target="_blank">"Open the agreement report"</a>
             " · "
             <a id="dataset-link" href=format!("/api/experiments/{id}/export.tar.gz")>"Download the BAPPS-style dataset (.tar.gz)"</a>
+            " (workers pseudonymised, ready to publish) · "
+            <a id="dataset-with-identifiers-link" href=format!("/api/experiments/{id}/export.tar.gz?with_identifiers=true")>
+                "…with worker identifiers (Prolific/MTurk ids, study and session ids, user agents: for your own records, not for publishing)"
+            </a>
         </p>
     }
 }

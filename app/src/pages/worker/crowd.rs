@@ -50,6 +50,16 @@ impl CrowdIdentity {
         CrowdIdentity::Anonymous
     }
 
+    /// What the consent says the answers are recorded with.
+    pub fn recorded_with(&self) -> &'static str {
+        match self {
+            CrowdIdentity::Anonymous => {
+                "with a random id kept in this browser (no name, no platform ID)"
+            }
+            _ => "with my platform ID",
+        }
+    }
+
     /// How the worker is told who they are taking part as.
     pub fn description(&self) -> String {
         match self {

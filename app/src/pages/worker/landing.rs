@@ -50,6 +50,7 @@ fn Landing(experiment_id: i64) -> impl IntoView {
     let identity = query.with_untracked(|query| CrowdIdentity::from_query(|name| query.get(name)));
     let can_start = identity != CrowdIdentity::MturkPreview;
     let identity_description = identity.description();
+    let recorded_with = identity.recorded_with();
     let step = RwSignal::new(Step::Instructions);
     let consent = RwSignal::new(false);
     let hydrated = RwSignal::new(false);
@@ -132,7 +133,7 @@ fn Landing(experiment_id: i64) -> impl IntoView {
                         <a id="resume-assignment" href=format!("/a/{token}")>"Continue it"</a>
                     </p>
                 })}
-                <Consent consent step/>
+                <Consent consent step recorded_with/>
             })}
             {move || practice_begun.get().then(|| practice.get().map(|trial| match trial {
                 Ok(trial) => view! { <Practice trial on_done=practice_done/> }.into_any(),
@@ -209,7 +210,11 @@ fn Instructions(is_jnd: Memo<bool>, identity_description: String) -> impl IntoVi
 }
 
 #[component]
-fn Consent(consent: RwSignal<bool>, step: RwSignal<Step>) -> impl IntoView {
+fn Consent(
+    consent: RwSignal<bool>,
+    step: RwSignal<Step>,
+    recorded_with: &'static str,
+) -> impl IntoView {
     view! {
     <section class="consent">
         <label>
@@ -220,7 +225,7 @@ fn Consent(consent: RwSignal<bool>, step: RwSignal<Step>) -> impl IntoView {
                 on:change=move |event| consent.set(event_target_checked(&event))
             />
             " I agree to take part. My answers, response times and browser type are "
-            "recorded with my platform ID, for research on image similarity."
+            "recorded " {recorded_with} ", for research on image similarity."
         </label>
         <button
             id="begin-practice"

@@ -1,0 +1,206 @@
+//! What the `percept` binary says when the input is wrong: each cause once,
+//! the range a number must be in (negative numbers included), and the
+//! alternatives a missing flag has.
+
+use std::process::{Command, Output};
+
+use percept_tests::percept_binary;
+use percept_tests::two_afc::synthetic_image;
+use sqlx::PgPool;
+
+fn percept(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut command = Command::new(percept_binary());
+    command.args(args);
+    match database_url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    command.output().unwrap()
+}
+
+/// The failed command's error line.
+fn failure(output: &Output) -> String {
+    assert!(!output.status.success(), "it succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)");
+    let mut url = reqwest::Url::parse(&base).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    url.to_string()
+}
+
+#[test]
+fn errors_say_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_png = dir.path().join("notes.png");
+    std::fs::write(&not_png, "not an image").unwrap();
+    let missing = dir.path().join("missing.png");
+    for (args, cause) in [
+        (
+            vec![
+                "lpips",
+                not_png.to_str().unwrap(),
+                not_png.to_str().unwrap(),
+            ],
+            "Invalid PNG signature",
+        ),
+        (
+            vec![
+                "lpips",
+                missing.to_str().unwrap(),
+                not_png.to_str().unwrap(),
+            ],
+            "No such file or directory",
+        ),
+        (
+            vec![
+                "distort",
+                "apply",
+                "--input",
+                not_png.to_str().unwrap(),
+                "--spec",
+                "[]",
+                "--seed",
+                "1",
+                "--out",
+                dir.path().join("out.png").to_str().unwrap(),
+            ],
+            "Invalid PNG signature",
+        ),
+    ] {
+        let error = failure(&percept(&args, None));
+        assert_eq!(error.matches(cause).count(), 1, "{args:?}: {error}");
+        assert!(error.contains("cannot read image"), "{error}");
+    }
+}
+
+#[test]
+fn a_jnd_experiment_without_images_hears_of_source_experiment() {
+    let error = failure(&percept(
+        &[
+            "experiment",
+            "create",
+            "--kind",
+            "jnd",
+            "--owner",
+            "a@b.org",
+            "--name",
+            "n",
+        ],
+        None,
+    ));
+    assert!(error.contains("--images DIR"), "{error}");
+    assert!(error.contains("--source-experiment ID"), "{error}");
+    let error = failure(&percept(
+        &[
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--owner",
+            "a@b.org",
+            "--name",
+            "n",
+        ],
+        None,
+    ));
+    assert!(
+        error.contains("needs reference images: pass --images DIR"),
+        "{error}"
+    );
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn negative_numbers_get_the_range_not_a_flag_error(pool: PgPool) {
+    server::researchers::add(&pool, "owner@example.org", "a long password")
+        .await
+        .unwrap();
+    let images = tempfile::tempdir().unwrap();
+    synthetic_image(80, 80, 0)
+        .save(images.path().join("a.png"))
+        .unwrap();
+    let url = database_url(&pool);
+    let create = |flag: &str, value: &str| {
+        percept(
+            &[
+                "experiment",
+                "create",
+                "--kind",
+                "2afc",
+                "--images",
+                images.path().to_str().unwrap(),
+                "--owner",
+                "owner@example.org",
+                "--name",
+                "n",
+                flag,
+                value,
+            ],
+            Some(&url),
+        )
+    };
+    let error = failure(&create("--max-sentinel-failure-share", "-1"));
+    assert!(
+        error.contains("the maximum share of failed sentinels must be between 0 and 1, not -1"),
+        "{error}"
+    );
+    let error = failure(&create("--sentinel-rate", "-0.5"));
+    assert!(
+        error.contains("the sentinel rate must be at least 0 and below 1, not -0.5"),
+        "{error}"
+    );
+    let experiments: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(experiments, 0);
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn import_bapps_says_a_folder_is_missing_and_validates_before_the_database(pool: PgPool) {
+    server::researchers::add(&pool, "owner@example.org", "a long password")
+        .await
+        .unwrap();
+    let url = database_url(&pool);
+    let error = failure(&percept(
+        &[
+            "import-bapps",
+            "/no/such/folder",
+            "--owner",
+            "owner@example.org",
+        ],
+        Some(&url),
+    ));
+    assert!(error.contains("/no/such/folder does not exist"), "{error}");
+    let empty = tempfile::tempdir().unwrap();
+    let error = failure(&percept(
+        &[
+            "import-bapps",
+            empty.path().to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--judgments-per-stimulus",
+            "0",
+        ],
+        Some(&url),
+    ));
+    assert!(
+        error.contains("the judgments per stimulus must be at least 1 and below 2^31, not 0"),
+        "{error}"
+    );
+    assert!(!error.contains("constraint"), "{error}");
+    let error = failure(&percept(
+        &[
+            "import-bapps",
+            empty.path().to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--judgments-per-stimulus",
+            "-3",
+        ],
+        Some(&url),
+    ));
+    assert!(!error.contains("unexpected argument"), "{error}");
+}
