@@ -210,6 +210,7 @@ async fn a_mix_experiment_names_both_families_and_every_network(pool: PgPool) {
     let options = ExportOptions {
         experiment_ids: vec![experiment_id],
         include_flagged: true,
+        with_identifiers: false,
     };
     datasets::export(&pool, &options, &mut FolderSink::new(dir.path().to_owned()))
         .await
