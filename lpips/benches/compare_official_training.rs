@@ -25,7 +25,9 @@
 //! from process start (Python and libtorch start-up included) to the saved
 //! weights. Ours runs in a child process so that its peak RSS is its own.
 
+// The test suite's fixtures: the bench uses the observers, not every helper.
 #[path = "../tests/suite/common/mod.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::borrow::Cow;
