@@ -317,3 +317,79 @@ async fn unknown_networks_altered_weights_and_unfit_patches_are_refused(pool: Pg
     );
     assert!(error.contains("SHA-256"), "{error}");
 }
+
+/// The researcher's CLI path, whole processes on the test's database: a bank
+/// built by `percept distort cnn-bank build`, listed by `cnn-bank list`, and
+/// a `mix` experiment made by `percept experiment create
+/// --distortion-family mix` whose stimuli hold both families.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_cli_builds_a_bank_and_creates_a_mix_experiment(pool: PgPool) {
+    use percept_tests::percept_binary;
+    use std::process::{Command, Output};
+
+    let mut url = reqwest::Url::parse(
+        &std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)"),
+    )
+    .unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    let percept = |args: &[&str]| -> String {
+        let output: Output = Command::new(percept_binary())
+            .args(args)
+            .env("DATABASE_URL", url.as_str())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "percept {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    percept(&[
+        "distort", "cnn-bank", "build", "--count", "2", "--seed", "11", "--iterations", "5-12",
+    ]);
+    let listed: Value = serde_json::from_str(&percept(&["distort", "cnn-bank", "list", "--json"]))
+        .expect("cnn-bank list --json prints JSON");
+    let listed = listed.as_array().expect("a list of networks");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    server::researchers::add(&pool, "cli@example.org", "a long enough password")
+        .await
+        .unwrap();
+    let images = tempfile::tempdir().unwrap();
+    for (index, tint) in [0u8, 90, 180].into_iter().enumerate() {
+        let file = reference_file(&format!("ref{index}.png"), 96, 96, tint);
+        std::fs::write(images.path().join(&file.file_name), &file.bytes).unwrap();
+    }
+    percept(&[
+        "experiment",
+        "create",
+        "--kind",
+        "2afc",
+        "--images",
+        images.path().to_str().unwrap(),
+        "--owner",
+        "cli@example.org",
+        "--name",
+        "mixed by the CLI",
+        "--patches-per-image",
+        "8",
+        "--sentinel-rate",
+        "0",
+        "--distortion-family",
+        "mix",
+    ]);
+    let specs: Vec<(Value, Value)> =
+        sqlx::query_as("SELECT p0_pipeline, p1_pipeline FROM triplets")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(specs.len(), 24);
+    let families: BTreeSet<&str> = specs
+        .iter()
+        .flat_map(|(p0, p1)| [family(p0).0, family(p1).0])
+        .collect();
+    assert_eq!(families, BTreeSet::from(["cnn", "traditional"]));
+}
