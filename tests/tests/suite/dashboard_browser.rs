@@ -166,6 +166,28 @@ async fn a_researcher_creates_an_experiment_and_browses_its_triplets(pool: PgPoo
         .send_keys(&paths.join("\n"))
         .await
         .unwrap();
+    // The distortion family reaches the server: a mix with no CNN bank is
+    // refused with how to build one, and nothing is created.
+    let family = page.find(Locator::Id("distortion-family")).await.unwrap();
+    family.clone().select_by_value("mix").await.unwrap();
+    page.find(Locator::Id("create-experiment"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        page,
+        "the refusal of a mix without a bank",
+        "document.querySelector('.error')?.innerText.includes('percept distort cnn-bank build')",
+    )
+    .await;
+    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+    family.select_by_value("traditional").await.unwrap();
     page.find(Locator::Id("create-experiment"))
         .await
         .unwrap()
