@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 
 use percept_tests::percept_binary;
+use percept_tests::server_process::database_url;
 use percept_tests::two_afc::synthetic_image;
 use sqlx::PgPool;
 
@@ -22,13 +23,6 @@ fn percept(args: &[&str], database_url: Option<&str>) -> Output {
 fn failure(output: &Output) -> String {
     assert!(!output.status.success(), "it succeeded");
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
 }
 
 #[test]

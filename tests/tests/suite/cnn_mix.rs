@@ -327,15 +327,11 @@ async fn the_cli_builds_a_bank_and_creates_a_mix_experiment(pool: PgPool) {
     use percept_tests::percept_binary;
     use std::process::{Command, Output};
 
-    let mut url = reqwest::Url::parse(
-        &std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)"),
-    )
-    .unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
+    let url = percept_tests::server_process::database_url(&pool);
     let percept = |args: &[&str]| -> String {
         let output: Output = Command::new(percept_binary())
             .args(args)
-            .env("DATABASE_URL", url.as_str())
+            .env("DATABASE_URL", &url)
             .output()
             .unwrap();
         assert!(
@@ -348,7 +344,15 @@ async fn the_cli_builds_a_bank_and_creates_a_mix_experiment(pool: PgPool) {
     };
 
     percept(&[
-        "distort", "cnn-bank", "build", "--count", "2", "--seed", "11", "--iterations", "5-12",
+        "distort",
+        "cnn-bank",
+        "build",
+        "--count",
+        "2",
+        "--seed",
+        "11",
+        "--iterations",
+        "5-12",
     ]);
     let listed: Value = serde_json::from_str(&percept(&["distort", "cnn-bank", "list", "--json"]))
         .expect("cnn-bank list --json prints JSON");

@@ -5,6 +5,7 @@
 
 use std::process::{Command, Output};
 
+use percept_tests::server_process::database_url;
 use percept_tests::two_afc::{create_experiment, experiment_settings, judgment};
 use percept_tests::{percept_binary, TestApp};
 use reqwest::{Client, StatusCode};
@@ -251,14 +252,6 @@ async fn the_owner_closes_reopens_edits_and_deletes_an_experiment_over_http(pool
     assert_eq!(rows_of(&pool, id).await, 0);
     let response = owner.get(app.url(&path)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-}
-
-/// The URL of the test's own database, for the `percept` binary.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
 }
 
 fn percept(pool: &PgPool, args: &[&str]) -> Output {

@@ -11,6 +11,7 @@ use lpips::{Lpips, Net, Weighting};
 use metrics::baselines::{self, ColorSpace};
 use percept_tests::percept_binary;
 use percept_tests::serial;
+use percept_tests::server_process::database_url;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
 use server::scoring::{self, Metric};
 use sqlx::{PgPool, Row};
@@ -126,14 +127,6 @@ async fn a_job_that_cannot_be_done_fails_with_the_reason(pool: PgPool) {
 
     let unknown = scoring::enqueue(&pool, experiment_id + 1, &metric).await;
     assert!(unknown.unwrap_err().to_string().contains("no experiment"));
-}
-
-/// The URL of the test's own database, for a `percept worker` process.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (cargo xtask test sets it)");
-    let mut url = reqwest::Url::parse(&base).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    url.to_string()
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
