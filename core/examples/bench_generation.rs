@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
-use percept_core::experiments::{self, generation, ExperimentKind, NewExperiment, ReferenceFile};
 use percept_api::experiments::DistortionFamily;
+use percept_core::experiments::{self, generation, ExperimentKind, NewExperiment, ReferenceFile};
 use percept_core::stimuli::{
-    crop, encode_png, DistortionPlan, Distorter, PatchDistortion, ReferenceImage, SamplerSettings,
+    crop, encode_png, Distorter, DistortionPlan, PatchDistortion, ReferenceImage, SamplerSettings,
     TripletPlan,
 };
 
@@ -58,8 +58,14 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     for index in 0..KERNEL_TRIPLETS {
         let reference = &decoded[index % decoded.len()];
-        TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &distorter, 0.1, &mut rng)?
-            .render(reference, PATCH_SIZE)?;
+        TripletPlan::draw(
+            reference.dimensions(),
+            PATCH_SIZE,
+            &distorter,
+            0.1,
+            &mut rng,
+        )?
+        .render(reference, PATCH_SIZE)?;
     }
     let kernel_rate = KERNEL_TRIPLETS as f64 / started.elapsed().as_secs_f64();
     // The kernel's two parts: distorting (two patches a triplet) and PNG
@@ -68,7 +74,13 @@ async fn main() -> anyhow::Result<()> {
     let (mut distorting, mut encoding) = (Duration::ZERO, Duration::ZERO);
     for index in 0..KERNEL_TRIPLETS {
         let reference = &decoded[index % decoded.len()];
-        let plan = TripletPlan::draw(reference.dimensions(), PATCH_SIZE, &distorter, 0.1, &mut rng)?;
+        let plan = TripletPlan::draw(
+            reference.dimensions(),
+            PATCH_SIZE,
+            &distorter,
+            0.1,
+            &mut rng,
+        )?;
         let patch = crop(reference, plan.crop_x, plan.crop_y, PATCH_SIZE);
         let started = Instant::now();
         let p0 = traditional(&plan.p0).apply(&patch, plan.p0.seed)?;

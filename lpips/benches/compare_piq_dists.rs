@@ -22,7 +22,10 @@ const PAIRS: usize = 128;
 const ROUNDS: usize = 3;
 
 fn env_path(var: &str) -> PathBuf {
-    PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var} is not set: run under `cargo xtask env`")))
+    PathBuf::from(
+        std::env::var_os(var)
+            .unwrap_or_else(|| panic!("{var} is not set: run under `cargo xtask env`")),
+    )
 }
 
 fn main() {
@@ -41,9 +44,18 @@ fn main() {
         state
     };
     let patches: Vec<RgbImage> = (0..PAIRS * 2)
-        .map(|_| RgbImage::from_fn(SIDE, SIDE, |_, _| image::Rgb([next() as u8, next() as u8, next() as u8])))
+        .map(|_| {
+            RgbImage::from_fn(SIDE, SIDE, |_, _| {
+                image::Rgb([next() as u8, next() as u8, next() as u8])
+            })
+        })
         .collect();
-    let pairs: Vec<Pair> = (0..PAIRS).map(|i| Pair { p0: 2 * i, p1: 2 * i + 1 }).collect();
+    let pairs: Vec<Pair> = (0..PAIRS)
+        .map(|i| Pair {
+            p0: 2 * i,
+            p1: 2 * i + 1,
+        })
+        .collect();
 
     let model = Dists::from_weights_dir(&weights).expect("DISTS weights");
     let mut scorer = Scorer::new(model);
@@ -64,22 +76,37 @@ fn main() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let raw = dir.path().join("pairs.raw");
-    let bytes: Vec<u8> = patches.iter().flat_map(|p| p.as_raw().iter().copied()).collect();
+    let bytes: Vec<u8> = patches
+        .iter()
+        .flat_map(|p| p.as_raw().iter().copied())
+        .collect();
     std::fs::write(&raw, bytes).expect("write patches");
     let output = Command::new(env_path("PERCEPT_VENV").join("bin/python"))
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python/dists_piq.py"))
         .arg("bench")
         .arg(&weights)
         .arg(&raw)
-        .args([PAIRS.to_string(), SIDE.to_string(), "1,16,32,64,128".into(), threads.to_string()])
+        .args([
+            PAIRS.to_string(),
+            SIDE.to_string(),
+            "1,16,32,64,128".into(),
+            threads.to_string(),
+        ])
         .output()
         .expect("running piq");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut piq_best = 0.0f64;
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
         let rate = value["pairs_per_second"].as_f64().unwrap();
-        println!("piq   batch {:>3} pairs:   {rate:8.1} pairs/s", value["batch"]);
+        println!(
+            "piq   batch {:>3} pairs:   {rate:8.1} pairs/s",
+            value["batch"]
+        );
         piq_best = piq_best.max(rate);
     }
     println!(

@@ -227,7 +227,10 @@ enum LoadedLayer {
         stride: i64,
     },
     /// DISTS' L2 pooling with its (C, 1, 3, 3) depthwise filter.
-    L2Pool { filter: Tensor, channels: i64 },
+    L2Pool {
+        filter: Tensor,
+        channels: i64,
+    },
 }
 
 /// The backbone with its weights, producing the five (unnormalised) taps.
@@ -241,7 +244,11 @@ impl Backbone {
     }
 
     /// The backbone with `pooling` in place of its max pooling.
-    pub(crate) fn load_pooled(net: Net, weights: &mut WeightFile, pooling: Pooling) -> Result<Self> {
+    pub(crate) fn load_pooled(
+        net: Net,
+        weights: &mut WeightFile,
+        pooling: Pooling,
+    ) -> Result<Self> {
         // Channels entering each layer: what a pooling layer filters.
         let mut channels = 3;
         let slices = slices(net)

@@ -59,7 +59,10 @@ impl Dists {
         )?;
         let mut learned = WeightFile::open(dists_path, "dists")?;
         let shape = [1, TOTAL_CHANNELS, 1, 1];
-        let (alpha, beta) = (learned.take("alpha", &shape)?, learned.take("beta", &shape)?);
+        let (alpha, beta) = (
+            learned.take("alpha", &shape)?,
+            learned.take("beta", &shape)?,
+        );
         let total = alpha.sum(Kind::Float) + beta.sum(Kind::Float);
         let split = |weights: Tensor| {
             (weights / &total)
@@ -92,7 +95,9 @@ impl Dists {
         Self::check_comparable(a, b)?;
         let features = self.features(&to_unit_tensor(&[a, b])?);
         let (a_index, b_index) = (Tensor::from_slice(&[0i64]), Tensor::from_slice(&[1i64]));
-        Ok(f32::try_from(self.distances(&features, &a_index, &features, &b_index))?)
+        Ok(f32::try_from(
+            self.distances(&features, &a_index, &features, &b_index),
+        )?)
     }
 
     /// The six feature sets of `images`, a float32 (N, 3, H, W) batch in
@@ -113,7 +118,13 @@ impl Dists {
 
     /// DISTS between image `a_index[k]` of `a` and `b_index[k]` of `b` for
     /// every k; a float32 tensor of that length.
-    pub fn distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+    pub fn distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
         let dims = &[2i64, 3][..];
         let similarity = a
@@ -122,13 +133,16 @@ impl Dists {
             .zip(&b.taps)
             .enumerate()
             .map(|(k, (a_tap, b_tap))| {
-                let (x, y) = (a_tap.index_select(0, a_index), b_tap.index_select(0, b_index));
+                let (x, y) = (
+                    a_tap.index_select(0, a_index),
+                    b_tap.index_select(0, b_index),
+                );
                 let (x_mean, y_mean) = (
                     x.mean_dim(dims, true, Kind::Float),
                     y.mean_dim(dims, true, Kind::Float),
                 );
-                let structure = (&x_mean * &y_mean * 2.0 + C)
-                    / (x_mean.square() + y_mean.square() + C);
+                let structure =
+                    (&x_mean * &y_mean * 2.0 + C) / (x_mean.square() + y_mean.square() + C);
                 let x_var = (&x - &x_mean).square().mean_dim(dims, true, Kind::Float);
                 let y_var = (&y - &y_mean).square().mean_dim(dims, true, Kind::Float);
                 let covariance = (&x * &y).mean_dim(dims, true, Kind::Float) - &x_mean * &y_mean;

@@ -51,7 +51,13 @@ pub trait Network {
     /// The features of a batch of same-sized images.
     fn batch_features(&self, images: &[&RgbImage]) -> Result<Features>;
     /// Distances between `a[a_index[k]]` and `b[b_index[k]]`, float32.
-    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor;
+    fn batch_distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor;
 }
 
 impl Network for Lpips {
@@ -63,7 +69,13 @@ impl Network for Lpips {
         Ok(self.features(&to_tensor(images)?))
     }
 
-    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+    fn batch_distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
         self.distances(a, a_index, b, b_index)
     }
 }
@@ -77,7 +89,13 @@ impl Network for Dists {
         Ok(self.features(&to_unit_tensor(images)?))
     }
 
-    fn batch_distances(&self, a: &Features, a_index: &Tensor, b: &Features, b_index: &Tensor) -> Tensor {
+    fn batch_distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
         self.distances(a, a_index, b, b_index)
     }
 }

@@ -34,10 +34,15 @@ async fn main() {
     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let admin = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
-    for statement in ["DROP DATABASE IF EXISTS bundle_bench", "CREATE DATABASE bundle_bench"] {
+    for statement in [
+        "DROP DATABASE IF EXISTS bundle_bench",
+        "CREATE DATABASE bundle_bench",
+    ] {
         sqlx::query(statement).execute(&admin).await.unwrap();
     }
-    let pool = server::db::connect(options.database("bundle_bench")).await.unwrap();
+    let pool = server::db::connect(options.database("bundle_bench"))
+        .await
+        .unwrap();
     let mut settings = experiment_settings(&pool).await;
     settings.patches_per_image = 20;
     let experiment_id = create_experiment_from_photos(&pool, &settings, 2).await;

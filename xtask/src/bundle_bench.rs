@@ -44,20 +44,19 @@ pub fn run_bench() -> Result {
 /// dev profile with the app unoptimised, wasm-bindgen'd, no compressed copies.
 fn debug_bundle() -> Result<std::path::PathBuf> {
     step("debug hydration bundle (for comparison)", false);
-    run(cargo()
-        .args([
-            "build",
-            "--package",
-            "app",
-            "--lib",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--no-default-features",
-            "--features",
-            "hydrate",
-            "--config",
-            "profile.dev.package.app.opt-level=0",
-        ]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "app",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--no-default-features",
+        "--features",
+        "hydrate",
+        "--config",
+        "profile.dev.package.app.opt-level=0",
+    ]))?;
     let folder = target_dir().join("bench-bundle/debug");
     let _ = fs::remove_dir_all(&folder);
     fs::create_dir_all(folder.join("pkg"))

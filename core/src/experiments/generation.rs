@@ -26,11 +26,11 @@ use crate::jnd;
 use crate::jobs::{
     self, ClaimedJob, Handler, JobContext, JobError, JobKind, ProgressObserver, Runner,
 };
-use percept_api::experiments::DistortionFamily;
 use crate::stimuli::{
     generate_method_triplets, render_cnn, render_in_parallel, Distorter, MethodOutput, PairPlan,
     PairStimulus, ReferenceImage, SamplerSettings, TripletPlan, TripletStimulus,
 };
+use percept_api::experiments::DistortionFamily;
 
 /// How often [`wait_for`] looks at a job another process works on.
 const WAIT_POLL: Duration = Duration::from_millis(250);
@@ -457,9 +457,7 @@ fn render_image(
         (Stimuli::Pairs(pairs), rendering, cpu)
     } else {
         let plans = (0..count)
-            .map(|_| {
-                TripletPlan::draw(dimensions, size, &distorter, plan.sentinel_rate, &mut rng)
-            })
+            .map(|_| TripletPlan::draw(dimensions, size, &distorter, plan.sentinel_rate, &mut rng))
             .collect::<Result<_>>()?;
         let rendering = Instant::now();
         let (triplets, cpu) = untimed(render_in_parallel(plans, threads, |triplet| {

@@ -384,7 +384,9 @@ pub async fn store_with_methods(
             )),
             _ => error.into(),
         })?;
-        let outputs = method_outputs.as_ref().map_or(&[][..], |(.., pngs)| &pngs[index]);
+        let outputs = method_outputs
+            .as_ref()
+            .map_or(&[][..], |(.., pngs)| &pngs[index]);
         for (method, file_name, png) in outputs {
             sqlx::query!(
                 "INSERT INTO method_outputs (reference_image_id, method, file_name, png)

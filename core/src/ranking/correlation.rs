@@ -12,7 +12,8 @@ use super::{interval, Interval};
 /// when either ranking is all ties.
 pub fn kendall_tau(x: &[f64], y: &[f64]) -> f64 {
     assert_eq!(x.len(), y.len(), "two rankings of the same methods");
-    let (mut concordant, mut discordant, mut untied_x, mut untied_y) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut concordant, mut discordant, mut untied_x, mut untied_y) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for i in 0..x.len() {
         for j in i + 1..x.len() {
             let (dx, dy) = (x[i] - x[j], y[i] - y[j]);

@@ -75,7 +75,10 @@ impl ComparisonTable {
 
     /// Records `count` judgments preferring `winner` over `loser`.
     pub fn add(&mut self, winner: usize, loser: usize, count: f64) {
-        assert!(count >= 0.0 && count.is_finite(), "counts are finite and ≥ 0");
+        assert!(
+            count >= 0.0 && count.is_finite(),
+            "counts are finite and ≥ 0"
+        );
         assert!(
             winner != loser || count == 0.0,
             "a method is not compared with itself"

@@ -204,7 +204,11 @@ fn derivatives(
 fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
     for column in 0..n {
         let pivot = (column..n)
-            .max_by(|&a, &b| matrix[a * n + column].abs().total_cmp(&matrix[b * n + column].abs()))
+            .max_by(|&a, &b| {
+                matrix[a * n + column]
+                    .abs()
+                    .total_cmp(&matrix[b * n + column].abs())
+            })
             .expect("a column has rows");
         if pivot != column {
             for k in 0..n {
@@ -314,7 +318,9 @@ mod tests {
                 let (fp, firstp, _) = model.log_link(d + h);
                 let (fm, firstm, _) = model.log_link(d - h);
                 assert!(((fp - fm) / (2.0 * h) - first).abs() < 1e-5 * (1.0 + first.abs()));
-                assert!(((firstp - firstm) / (2.0 * h) - second).abs() < 1e-5 * (1.0 + second.abs()));
+                assert!(
+                    ((firstp - firstm) / (2.0 * h) - second).abs() < 1e-5 * (1.0 + second.abs())
+                );
                 assert!(f <= 0.0);
             }
         }

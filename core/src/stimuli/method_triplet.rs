@@ -63,7 +63,8 @@ pub fn generate_method_triplets(
     let mut cycle: Vec<(usize, usize)> = Vec::new();
     let mut triplets = Vec::new();
     for _ in 0..patches {
-        let (x, y, reference_patch) = textured_crop(file_name, reference, patch_size, min_patch_variance, rng)?;
+        let (x, y, reference_patch) =
+            textured_crop(file_name, reference, patch_size, min_patch_variance, rng)?;
         let method_patches: Vec<RgbImage> = outputs
             .iter()
             .map(|output| crop(&output.image, x, y, patch_size))

@@ -17,7 +17,7 @@ pub use png::encode_png;
 pub use reference_image::ReferenceImage;
 pub use sampler_settings::SamplerSettings;
 pub use triplet::{
-    crop, render_cnn, DistortedPatch, DistortionPlan, Distorter, PatchDistortion, TripletPlan,
+    crop, render_cnn, DistortedPatch, Distorter, DistortionPlan, PatchDistortion, TripletPlan,
     TripletStimulus,
 };
 

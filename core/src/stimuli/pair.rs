@@ -1,7 +1,7 @@
 use distortions::image::RgbImage;
 use rand::{Rng, RngCore};
 
-use super::{crop, encode_png, triplet::random_corner, DistortedPatch, DistortionPlan, Distorter};
+use super::{crop, encode_png, triplet::random_corner, DistortedPatch, Distorter, DistortionPlan};
 use crate::error::Result;
 
 /// One JND pair, ready to store: a reference patch and a distorted version

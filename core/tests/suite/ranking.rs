@@ -95,21 +95,41 @@ fn fits_and_correlations_match_choix_and_scipy() {
 
     let table = table();
     let checks = [
-        ("Bradley–Terry ML vs choix I-LSR", fit(&table, Model::BradleyTerry, 0.0).unwrap(), "bt_mle"),
-        ("Bradley–Terry ML vs choix MM", fit(&table, Model::BradleyTerry, 0.0).unwrap(), "bt_mm"),
+        (
+            "Bradley–Terry ML vs choix I-LSR",
+            fit(&table, Model::BradleyTerry, 0.0).unwrap(),
+            "bt_mle",
+        ),
+        (
+            "Bradley–Terry ML vs choix MM",
+            fit(&table, Model::BradleyTerry, 0.0).unwrap(),
+            "bt_mm",
+        ),
         (
             "Bradley–Terry ridge 0.01 vs choix opt_pairwise",
             fit(&table, Model::BradleyTerry, DEFAULT_RIDGE).unwrap(),
             "bt_map",
         ),
-        ("Thurstone ML (JOD) vs scipy", fit(&table, Model::Thurstone, 0.0).unwrap(), "thurstone_mle"),
+        (
+            "Thurstone ML (JOD) vs scipy",
+            fit(&table, Model::Thurstone, 0.0).unwrap(),
+            "thurstone_mle",
+        ),
         (
             "Thurstone ridge 0.01 (JOD) vs scipy",
             fit(&table, Model::Thurstone, DEFAULT_RIDGE).unwrap(),
             "thurstone_map",
         ),
-        ("Kendall tau-b vs scipy", vec![kendall_tau(&X, &Y)], "kendall_tau"),
-        ("Spearman rho vs scipy", vec![spearman_rho(&X, &Y)], "spearman_rho"),
+        (
+            "Kendall tau-b vs scipy",
+            vec![kendall_tau(&X, &Y)],
+            "kendall_tau",
+        ),
+        (
+            "Spearman rho vs scipy",
+            vec![spearman_rho(&X, &Y)],
+            "spearman_rho",
+        ),
     ];
     let mut failures = Vec::new();
     for (what, ours, key) in checks {
@@ -171,20 +191,29 @@ fn observers_following_a_metric_recover_its_order() {
     let mean_distance = [0.10, 0.14, 0.18, 0.22];
     let workers = simulate(12, 4, 8, 7, |rng, a, b| {
         let patch = 1.0 + 0.3 * (2.0 * uniform(rng) - 1.0);
-        let seen = |m: usize, rng: &mut ChaCha8Rng| mean_distance[m] * patch * (0.3 * normal(rng)).exp();
+        let seen =
+            |m: usize, rng: &mut ChaCha8Rng| mean_distance[m] * patch * (0.3 * normal(rng)).exp();
         seen(a, rng) < seen(b, rng)
     });
     let metric_scores: Vec<f64> = mean_distance.iter().map(|d| -d).collect();
     for model in [Model::Thurstone, Model::BradleyTerry] {
         let scale = bootstrap_scale(&workers, 4, model, DEFAULT_RIDGE, 500, 1).unwrap();
         let values: Vec<f64> = scale.values.iter().map(|v| v.value).collect();
-        assert_eq!(kendall_tau(&values, &metric_scores), 1.0, "{model:?}: {values:?}");
+        assert_eq!(
+            kendall_tau(&values, &metric_scores),
+            1.0,
+            "{model:?}: {values:?}"
+        );
         for estimate in &scale.values {
             assert!(estimate.low <= estimate.value && estimate.value <= estimate.high);
         }
         // Methods two steps apart are told apart.
         for (a, b) in [(0, 2), (1, 3), (0, 3)] {
-            assert!(scale.between(a, b).unwrap().significant, "{model:?} {a}-{b}: {:?}", scale.between(a, b));
+            assert!(
+                scale.between(a, b).unwrap().significant,
+                "{model:?} {a}-{b}: {:?}",
+                scale.between(a, b)
+            );
         }
         let fixed = vec![metric_scores.clone(); scale.resamples.len()];
         let agreement = RankAgreement::new(&values, &metric_scores, &scale.resamples, &fixed);
@@ -205,7 +234,10 @@ fn random_observers_make_nothing_significant() {
         }
         for a in &scale.values {
             for b in &scale.values {
-                assert!(a.low <= b.high && b.low <= a.high, "{model:?}: {a:?} and {b:?} overlap");
+                assert!(
+                    a.low <= b.high && b.low <= a.high,
+                    "{model:?}: {a:?} and {b:?} overlap"
+                );
             }
         }
         // Seeded: the same workers give the same scale.

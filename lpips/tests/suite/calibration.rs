@@ -122,6 +122,8 @@ fn dists_matches_official_calibration() {
         .zip(&official)
         .map(|(o, p)| (o - p).abs())
         .fold(0.0, f64::max);
-    eprintln!("DISTS on the calibration pairs: {ours:?}; largest difference from the table {worst:.2e}");
+    eprintln!(
+        "DISTS on the calibration pairs: {ours:?}; largest difference from the table {worst:.2e}"
+    );
     assert_close("DISTS", &ours, &official, 1e-4);
 }

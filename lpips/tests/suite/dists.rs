@@ -27,7 +27,14 @@ fn test_pairs() -> Vec<(RgbImage, RgbImage)> {
         let distorted = common::distort(&mut rng, &reference, kind);
         pairs.push((reference, distorted));
     }
-    let sizes = [(16, 16), (31, 33), (48, 80), (100, 67), (128, 128), (256, 192)];
+    let sizes = [
+        (16, 16),
+        (31, 33),
+        (48, 80),
+        (100, 67),
+        (128, 128),
+        (256, 192),
+    ];
     for (kind, (width, height)) in sizes.into_iter().enumerate() {
         let reference = common::smooth_image(&mut rng, width, height);
         let distorted = common::distort(&mut rng, &reference, kind as u64);
@@ -42,7 +49,10 @@ fn piq_distances(pairs: &[(RgbImage, RgbImage)]) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut list = String::new();
     for (i, (a, b)) in pairs.iter().enumerate() {
-        let (a_path, b_path) = (dir.path().join(format!("{i}a.png")), dir.path().join(format!("{i}b.png")));
+        let (a_path, b_path) = (
+            dir.path().join(format!("{i}a.png")),
+            dir.path().join(format!("{i}b.png")),
+        );
         a.save(&a_path).expect("write png");
         b.save(&b_path).expect("write png");
         list += &format!("{},{}\n", a_path.display(), b_path.display());
@@ -74,18 +84,38 @@ fn dists_matches_piq() {
     let pairs = test_pairs();
     let reference = piq_distances(&pairs);
     assert_eq!(reference.len(), pairs.len());
-    let scorer = Scorer::new(Dists::from_weights_dir(&common::weights_dir()).expect("DISTS weights"));
-    let patches: Vec<RgbImage> = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-    let comparisons: Vec<Pair> = (0..pairs.len()).map(|i| Pair { p0: 2 * i, p1: 2 * i + 1 }).collect();
+    let scorer =
+        Scorer::new(Dists::from_weights_dir(&common::weights_dir()).expect("DISTS weights"));
+    let patches: Vec<RgbImage> = pairs
+        .iter()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
+    let comparisons: Vec<Pair> = (0..pairs.len())
+        .map(|i| Pair {
+            p0: 2 * i,
+            p1: 2 * i + 1,
+        })
+        .collect();
     let ours = scorer.score_pairs(&patches, &comparisons).expect("scoring");
     let (worst, at) = ours
         .iter()
         .zip(&reference)
         .enumerate()
         .map(|(i, (o, r))| ((f64::from(*o) - r).abs(), i))
-        .fold((0.0, 0), |w, c| if c.0 > w.0 || c.0.is_nan() { c } else { w });
-    eprintln!("DISTS vs piq on {} pairs: largest difference {worst:.2e} (pair {at})", pairs.len());
-    assert!(worst <= TOLERANCE, "pair {at}: ours {}, piq {}", ours[at], reference[at]);
+        .fold(
+            (0.0, 0),
+            |w, c| if c.0 > w.0 || c.0.is_nan() { c } else { w },
+        );
+    eprintln!(
+        "DISTS vs piq on {} pairs: largest difference {worst:.2e} (pair {at})",
+        pairs.len()
+    );
+    assert!(
+        worst <= TOLERANCE,
+        "pair {at}: ours {}, piq {}",
+        ours[at],
+        reference[at]
+    );
     // One at a time gives what the batches give.
     let single = scorer.model().distance(&pairs[at].0, &pairs[at].1).unwrap();
     assert!((f64::from(single) - f64::from(ours[at])).abs() < 1e-6);
@@ -102,5 +132,8 @@ fn dists_of_identical_images_is_zero_and_sizes_must_match() {
     assert!(self_distance.abs() < 1e-4, "{self_distance}");
     let other = common::smooth_image(&mut rng, 40, 41);
     let error = model.distance(&image, &other).unwrap_err().to_string();
-    assert!(error.contains("40x40") && error.contains("40x41"), "{error}");
+    assert!(
+        error.contains("40x40") && error.contains("40x41"),
+        "{error}"
+    );
 }

@@ -623,7 +623,9 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
                 )
                 .await
             }
-            None => experiments::create(&database.pool, &settings, references, Some(observer)).await,
+            None => {
+                experiments::create(&database.pool, &settings, references, Some(observer)).await
+            }
         };
         progress.finish_and_clear();
         id
@@ -682,7 +684,12 @@ pub(super) fn read_method_tree(
         paths.sort();
         Ok(paths)
     };
-    let name = |path: &Path| path.file_name().expect("a folder entry").to_string_lossy().into_owned();
+    let name = |path: &Path| {
+        path.file_name()
+            .expect("a folder entry")
+            .to_string_lossy()
+            .into_owned()
+    };
     let files = |folder: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         entries(folder)?
             .into_iter()
@@ -712,7 +719,10 @@ pub(super) fn read_method_tree(
     let (references_dir, methods_dir) = (dir.join("references"), dir.join("methods"));
     for needed in [&references_dir, &methods_dir] {
         if !needed.is_dir() {
-            anyhow::bail!("{} is missing: a method comparison needs references/ and methods/<method>/", needed.display());
+            anyhow::bail!(
+                "{} is missing: a method comparison needs references/ and methods/<method>/",
+                needed.display()
+            );
         }
     }
     let references: Vec<ReferenceFile> = files(&references_dir)?

@@ -376,7 +376,10 @@ fn exported_stimuli<'a>(
                 }));
                 // A method comparison's triplets name the method of each side
                 // (its output at the crop, not a generated distortion).
-                for (key, method) in [("p0_method", triplet.p0_method), ("p1_method", triplet.p1_method)] {
+                for (key, method) in [
+                    ("p0_method", triplet.p0_method),
+                    ("p1_method", triplet.p1_method),
+                ] {
                     if let Some(method) = method {
                         manifest.insert(key.into(), Value::String(method));
                     }

@@ -74,7 +74,11 @@ pub fn render_html(
         }
         page.push_str(&comparison_table(report));
         page.push_str(&trained_metrics_html(report));
-        if report.by_distortion.iter().any(|row| !row.per_type.is_empty()) {
+        if report
+            .by_distortion
+            .iter()
+            .any(|row| !row.per_type.is_empty())
+        {
             page.push_str("<h2>By distortion type</h2><p>Which distortions fool which metric: each metric's 2AFC score on the triplets whose p0 or p1 pipeline has the distortion (a triplet counts for every type in either pipeline). Darker is more agreement with people; hover a cell for its 95% bootstrap interval and count.</p>");
             page.push_str(&distortion_heat_map(report));
         }
@@ -117,7 +121,10 @@ fn versus_html(versus: &super::Versus, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> 
             continue;
         };
         let img = |png: &[u8], alt: &str| {
-            format!("<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">", STANDARD.encode(png))
+            format!(
+                "<img alt=\"{alt}\" src=\"data:image/png;base64,{}\">",
+                STANDARD.encode(png)
+            )
         };
         let closer = |(d0, d1): (f64, f64)| if d0 < d1 { "p0" } else { "p1" };
         let _ = write!(
@@ -164,11 +171,19 @@ fn distortion_heat_map(report: &Report) -> String {
     for row in &report.by_distortion {
         let _ = write!(html, "<tr><td>{}</td>", escape(&row.metric));
         for distortion in &types {
-            match row.per_type.iter().find(|cell| cell.distortion == *distortion) {
+            match row
+                .per_type
+                .iter()
+                .find(|cell| cell.distortion == *distortion)
+            {
                 None => html.push_str("<td></td>"),
                 Some(cell) => {
                     let e = cell.two_afc;
-                    let share = if high > low { (e.value - low) / (high - low) } else { 1.0 };
+                    let share = if high > low {
+                        (e.value - low) / (high - low)
+                    } else {
+                        1.0
+                    };
                     let lightness = 96.0 - 56.0 * share;
                     let text = if lightness < 62.0 { "white" } else { "#1d1d1f" };
                     let _ = write!(

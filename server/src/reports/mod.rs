@@ -596,7 +596,8 @@ fn metric_versus(
     }
     let a_scored: Vec<ScoredTriplet> = disagreeing.iter().map(|(_, s, _)| *s).collect();
     // Where they disagree, a's agreement is the share siding with a.
-    let people_side_with_a = agreement::bootstrap(&a_scored, agreement::two_afc_score, BOOTSTRAP_SEED);
+    let people_side_with_a =
+        agreement::bootstrap(&a_scored, agreement::two_afc_score, BOOTSTRAP_SEED);
     disagreeing.sort_by(|(_, x, _), (_, y, _)| {
         let clarity = |s: &ScoredTriplet| (s.agreement() - 0.5).abs();
         clarity(y)
@@ -647,7 +648,12 @@ pub async fn gallery_images(pool: &PgPool, report: &Report) -> Result<HashMap<i6
         .disagreements
         .iter()
         .map(|d| d.triplet_id)
-        .chain(report.versus.iter().flat_map(|v| v.strongest.iter().map(|c| c.triplet_id)))
+        .chain(
+            report
+                .versus
+                .iter()
+                .flat_map(|v| v.strongest.iter().map(|c| c.triplet_id)),
+        )
         .collect();
     Ok(sqlx::query!(
         "SELECT id, ref_png, p0_png, p1_png FROM triplets WHERE id = ANY($1)",
@@ -687,13 +693,20 @@ mod tests {
             HashMap::from([(1, (0.5, 0.1)), (2, (0.1, 0.5)), (3, (0.1, 0.5))]),
         )]);
         let pipelines = distortion_types(&[
-            Some(serde_json::json!([{"type": "jpeg", "quality": 40}, {"type": "jpeg", "quality": 20}])),
+            Some(
+                serde_json::json!([{"type": "jpeg", "quality": 40}, {"type": "jpeg", "quality": 20}]),
+            ),
             None,
             Some(serde_json::json!([{"type": "gaussian_blur", "sigma": 1.5}])),
         ]);
-        assert_eq!(pipelines.into_iter().collect::<Vec<_>>(), ["gaussian_blur", "jpeg"]);
+        assert_eq!(
+            pipelines.into_iter().collect::<Vec<_>>(),
+            ["gaussian_blur", "jpeg"]
+        );
         let report = assemble(Vec::new(), Counts::default(), &judged, &distances);
-        let [row] = &report.by_distortion[..] else { panic!("{:?}", report.by_distortion) };
+        let [row] = &report.by_distortion[..] else {
+            panic!("{:?}", report.by_distortion)
+        };
         assert_eq!(row.metric, "gmsd");
         let cells: Vec<(&str, usize, f64)> = row
             .per_type
@@ -703,7 +716,10 @@ mod tests {
         // BAPPS' order: blur before JPEG; triplet 2's people all chose p0, as gmsd.
         assert_eq!(cells, [("gaussian_blur", 2, 1.0), ("jpeg", 1, 1.0)]);
         let html = html::render_html(&report, &HashMap::new()).unwrap();
-        assert!(html.contains("By distortion type") && html.contains("gmsd on jpeg: 1.000"), "{html}");
+        assert!(
+            html.contains("By distortion type") && html.contains("gmsd on jpeg: 1.000"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -715,9 +731,15 @@ mod tests {
         ];
         let distances = BTreeMap::from([
             // a: p1 closer on 1 and 2; p0 on 3.
-            ("a".to_string(), HashMap::from([(1, (0.5, 0.1)), (2, (0.5, 0.1)), (3, (0.1, 0.5))])),
+            (
+                "a".to_string(),
+                HashMap::from([(1, (0.5, 0.1)), (2, (0.5, 0.1)), (3, (0.1, 0.5))]),
+            ),
             // b: p0 closer on 1 and 2 (disagreeing with a), p0 on 3 (agreeing).
-            ("b".to_string(), HashMap::from([(1, (0.1, 0.5)), (2, (0.1, 0.5)), (3, (0.1, 0.2))])),
+            (
+                "b".to_string(),
+                HashMap::from([(1, (0.1, 0.5)), (2, (0.1, 0.5)), (3, (0.1, 0.2))]),
+            ),
         ]);
         let versus = metric_versus(&judged, &distances, "a", "b").unwrap();
         assert_eq!((versus.both_scored, versus.disagreeing), (3, 2));

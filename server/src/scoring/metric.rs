@@ -249,7 +249,10 @@ fn check_weights_exist(metric: &Metric, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn network_pairs<M: Network>(scorer: &Scorer<M>, pairs: &[[RgbImage; 2]]) -> anyhow::Result<Vec<f64>> {
+fn network_pairs<M: Network>(
+    scorer: &Scorer<M>,
+    pairs: &[[RgbImage; 2]],
+) -> anyhow::Result<Vec<f64>> {
     let patches: Vec<RgbImage> = pairs.iter().flatten().cloned().collect();
     let indices: Vec<Pair> = (0..pairs.len())
         .map(|i| Pair {
@@ -318,7 +321,10 @@ mod tests {
     fn the_help_names_every_native_metric_and_its_limits() {
         let help = metric_help();
         for native in NativeMetric::ALL {
-            assert!(help.contains(&format!("  {native}: ")), "{native} missing from\n{help}");
+            assert!(
+                help.contains(&format!("  {native}: ")),
+                "{native} missing from\n{help}"
+            );
         }
         assert!(help.contains("161×161"), "{help}");
         assert!(help.contains("1 − similarity"), "{help}");

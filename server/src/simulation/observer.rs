@@ -236,12 +236,18 @@ mod tests {
 
     #[test]
     fn observers_follow_native_catalogue_names_only() {
-        assert_eq!("ssim-rgb".parse::<ObserverMetric>().unwrap(), ObserverMetric::DSSIM);
+        assert_eq!(
+            "ssim-rgb".parse::<ObserverMetric>().unwrap(),
+            ObserverMetric::DSSIM
+        );
         let mut observer = Observer::new(false, "gmsd".parse().unwrap(), 0.0, 5);
         assert!(observer.says_same(&flat(100), &flat(100)).unwrap());
         for refused in ["psnr", "lpips-alex", "dssim"] {
             let error = refused.parse::<ObserverMetric>().unwrap_err().to_string();
-            assert!(error.contains(refused) && error.contains("ssim-rgb"), "{error}");
+            assert!(
+                error.contains(refused) && error.contains("ssim-rgb"),
+                "{error}"
+            );
         }
     }
 

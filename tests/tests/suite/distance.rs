@@ -32,30 +32,55 @@ fn save(image: &RgbImage, path: &Path) -> String {
 fn prints_every_metric_as_json_and_as_lines() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (patch(1), patch(2));
-    let (a_path, b_path) = (save(&a, &dir.path().join("a.png")), save(&b, &dir.path().join("b.png")));
-    let names = ["gmsd", "fsimc", "vif", "ssim-rgb", "psnr", "dists", "lpips-alex"];
+    let (a_path, b_path) = (
+        save(&a, &dir.path().join("a.png")),
+        save(&b, &dir.path().join("b.png")),
+    );
+    let names = [
+        "gmsd",
+        "fsimc",
+        "vif",
+        "ssim-rgb",
+        "psnr",
+        "dists",
+        "lpips-alex",
+    ];
     let mut args = vec![a_path.as_str(), b_path.as_str(), "--json"];
     for name in names {
         args.extend(["--metric", name]);
     }
     let output = percept_distance(&args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert_eq!(json.len(), names.len(), "{json:?}");
     for name in ["gmsd", "fsimc", "vif", "ssim-rgb", "psnr"] {
         let native: NativeMetric = name.parse().unwrap();
-        assert_eq!(json[name].as_f64(), Some(native.distance(&a, &b).unwrap()), "{name}");
+        assert_eq!(
+            json[name].as_f64(),
+            Some(native.distance(&a, &b).unwrap()),
+            "{name}"
+        );
     }
     let weights = lpips::Dists::from_weights_dir(&weights_dir()).unwrap();
     let dists = f64::from(weights.distance(&a, &b).unwrap());
-    assert!((json["dists"].as_f64().unwrap() - dists).abs() < 1e-6, "{json:?} vs {dists}");
+    assert!(
+        (json["dists"].as_f64().unwrap() - dists).abs() < 1e-6,
+        "{json:?} vs {dists}"
+    );
     assert!(json["lpips-alex"].as_f64().unwrap() > 0.0);
 
     // Without --json: one `name<TAB>distance` line per metric, in order.
     let output = percept_distance(&[&a_path, &a_path, "--metric", "gmsd", "--metric", "psnr"]);
     assert!(output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "gmsd\t0\npsnr\t-inf\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "gmsd\t0\npsnr\t-inf\n"
+    );
 }
 
 #[test]
@@ -65,12 +90,18 @@ fn refuses_what_a_metric_cannot_score_and_unknown_names() {
     let output = percept_distance(&[&a_path, &a_path, "--metric", "ms-ssim"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("64x64") && stderr.contains("161x161"), "{stderr}");
+    assert!(
+        stderr.contains("64x64") && stderr.contains("161x161"),
+        "{stderr}"
+    );
 
     let output = percept_distance(&[&a_path, &a_path, "--metric", "ssim"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("unknown metric \"ssim\"") && stderr.contains("ssim-rgb"), "{stderr}");
+    assert!(
+        stderr.contains("unknown metric \"ssim\"") && stderr.contains("ssim-rgb"),
+        "{stderr}"
+    );
 
     let output = percept_distance(&[&a_path, &a_path]);
     assert!(!output.status.success(), "--metric is required");

@@ -82,13 +82,37 @@ async fn a_folder_of_method_outputs_becomes_triplets_cut_at_one_place(pool: PgPo
     let output = percept(
         &pool,
         &[
-            "experiment", "create", "--kind", "2afc", "--methods", dir.path().to_str().unwrap(),
-            "--owner", "owner@example.org", "--name", "sr", "--patches-per-image", "4",
-            "--sentinel-rate", "0", "--seed", "3", "--category", "superres", "--split", "val",
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--methods",
+            dir.path().to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--name",
+            "sr",
+            "--patches-per-image",
+            "4",
+            "--sentinel-rate",
+            "0",
+            "--seed",
+            "3",
+            "--category",
+            "superres",
+            "--split",
+            "val",
         ],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let id: i64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
 
     let triplets: Vec<StoredTriplet> = sqlx::query_as(
         "SELECT t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png, t.p0_method, t.p1_method,
@@ -108,14 +132,27 @@ async fn a_folder_of_method_outputs_becomes_triplets_cut_at_one_place(pool: PgPo
         let index = if t.file_name == "a.png" { 0 } else { 1 };
         let method = |name: &str| METHODS.iter().position(|m| *m == name).unwrap();
         // Every patch equals its source image at the recorded crop, pixel for pixel.
-        assert_eq!(decode_rgb8(&t.ref_png).unwrap(), crop(&image(index, None), t.crop_x, t.crop_y, 64));
+        assert_eq!(
+            decode_rgb8(&t.ref_png).unwrap(),
+            crop(&image(index, None), t.crop_x, t.crop_y, 64)
+        );
         assert_eq!(
             decode_rgb8(&t.p0_png).unwrap(),
-            crop(&image(index, Some(method(&t.p0_method))), t.crop_x, t.crop_y, 64)
+            crop(
+                &image(index, Some(method(&t.p0_method))),
+                t.crop_x,
+                t.crop_y,
+                64
+            )
         );
         assert_eq!(
             decode_rgb8(&t.p1_png).unwrap(),
-            crop(&image(index, Some(method(&t.p1_method))), t.crop_x, t.crop_y, 64)
+            crop(
+                &image(index, Some(method(&t.p1_method))),
+                t.crop_x,
+                t.crop_y,
+                64
+            )
         );
         assert_ne!(t.p0_method, t.p1_method);
         let (a, b) = if t.p0_method < t.p1_method {
@@ -124,13 +161,14 @@ async fn a_folder_of_method_outputs_becomes_triplets_cut_at_one_place(pool: PgPo
             (t.p1_method.clone(), t.p0_method.clone())
         };
         *pairs.entry((t.file_name.clone(), a, b)).or_default() += 1;
-        *crops.entry((t.crop_x, t.crop_y, t.file_name.clone())).or_default() += 1;
+        *crops
+            .entry((t.crop_x, t.crop_y, t.file_name.clone()))
+            .or_default() += 1;
     }
     // All pairs on every patch: each pair 4 times per image, each crop 3 times.
     assert_eq!(pairs.len(), 6);
     assert!(pairs.values().all(|&n| n == 4), "{pairs:?}");
     assert!(crops.values().all(|&n| n % 3 == 0), "{crops:?}");
-
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -190,7 +228,11 @@ async fn a_set_number_of_pairs_per_patch_is_balanced(pool: PgPool) {
 }
 
 /// The refusal of `store_with_methods` for a tree, and that nothing was stored.
-async fn refusal(pool: &PgPool, references: Vec<ReferenceFile>, outputs: Vec<MethodOutputFile>) -> String {
+async fn refusal(
+    pool: &PgPool,
+    references: Vec<ReferenceFile>,
+    outputs: Vec<MethodOutputFile>,
+) -> String {
     let settings = experiment_settings(pool).await;
     let comparison = MethodComparison {
         pairs_per_patch: None,
@@ -241,7 +283,10 @@ fn outputs(skip: Option<(&str, &str)>) -> Vec<MethodOutputFile> {
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn a_missing_output_is_refused_by_name(pool: PgPool) {
     let error = refusal(&pool, references(), outputs(Some(("edsr", "b.png")))).await;
-    assert!(error.contains("methods/edsr/") && error.contains("references/b.png"), "{error}");
+    assert!(
+        error.contains("methods/edsr/") && error.contains("references/b.png"),
+        "{error}"
+    );
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -265,7 +310,10 @@ async fn an_unreadable_output_is_refused_by_name(pool: PgPool) {
         bytes: b"not a png".to_vec(),
     });
     let error = refusal(&pool, references(), outputs).await;
-    assert!(error.contains("methods/lanczos/a.png cannot be decoded"), "{error}");
+    assert!(
+        error.contains("methods/lanczos/a.png cannot be decoded"),
+        "{error}"
+    );
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -302,13 +350,24 @@ async fn a_stray_entry_in_the_folder_is_refused_by_the_cli(pool: PgPool) {
     let output = percept(
         &pool,
         &[
-            "experiment", "create", "--kind", "2afc", "--methods", dir.path().to_str().unwrap(),
-            "--owner", "owner@example.org", "--name", "sr",
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--methods",
+            dir.path().to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--name",
+            "sr",
         ],
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("methods/README.txt is not a folder"), "{stderr}");
+    assert!(
+        stderr.contains("methods/README.txt is not a folder"),
+        "{stderr}"
+    );
     let stored = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM experiments")
         .fetch_one(&pool)
         .await
