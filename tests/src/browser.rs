@@ -5,8 +5,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder};
-use serde_json::json;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
 
 /// Headless Debian Chromium driven through chromedriver (WebDriver).
 pub struct Browser {
@@ -171,4 +171,28 @@ impl Drop for Browser {
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }
+}
+
+/// Waits (up to a minute) until the JavaScript `expression` is true in the
+/// page; `what` names it in the failure.
+pub async fn wait_until(page: &Client, what: &str, expression: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = page
+            .execute(&format!("return Boolean({expression});"), vec![])
+            .await
+            .unwrap();
+        if value == Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replaces the text of the input `selector` finds.
+pub async fn fill(page: &Client, selector: &str, text: &str) {
+    let input = page.find(Locator::Css(selector)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
 }

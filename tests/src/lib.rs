@@ -15,7 +15,7 @@ use server::http::{self, rate_limits::RateLimitSettings, AppState};
 use server::jobs::Runner;
 use sqlx::PgPool;
 
-pub use browser::Browser;
+pub use browser::{fill, wait_until, Browser};
 
 /// The web app on a loopback port, backed by the test's own database.
 pub struct TestApp {

@@ -6,40 +6,16 @@
 //! `docs/dashboard.png`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use percept_tests::two_afc::{judgment, synthetic_image};
-use percept_tests::{Browser, TestApp};
+use percept_tests::{fill, wait_until, Browser, TestApp};
 use reqwest::StatusCode;
-use serde_json::Value;
 use server::stimuli::encode_png;
 use sqlx::PgPool;
 
 const EMAIL: &str = "ada@example.org";
 const PASSWORD: &str = "a long password";
-
-/// Waits until the JavaScript expression is true in the page.
-async fn wait_until(page: &Client, what: &str, expression: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let value = page
-            .execute(&format!("return Boolean({expression});"), vec![])
-            .await
-            .unwrap();
-        if value == Value::Bool(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn fill(page: &Client, selector: &str, text: &str) {
-    let input = page.find(Locator::Css(selector)).await.unwrap();
-    input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
-}
 
 /// A worker takes an assignment and answers every trial: sentinels right or
 /// wrong as asked, real triplets by the patch on the left.

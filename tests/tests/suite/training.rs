@@ -480,9 +480,7 @@ async fn researchers_train_on_collected_judgments_over_http(pool: PgPool) {
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
     use fantoccini::Locator;
-    use percept_tests::{Browser, TestApp};
-    use serde_json::Value;
-    use std::time::{Duration, Instant};
+    use percept_tests::{fill, wait_until, Browser, TestApp};
 
     let app = TestApp::spawn(pool.clone()).await;
     let mut settings = experiment_settings(&pool).await;
@@ -492,51 +490,34 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
 
     let browser = Browser::start().await;
     let page = &browser.client;
-    let wait_until = |what: &'static str, expression: String| async move {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let value = page
-                .execute(&format!("return Boolean({expression});"), vec![])
-                .await
-                .unwrap();
-            if value == Value::Bool(true) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let fill = |selector: &'static str, text: &'static str| async move {
-        let input = page.find(Locator::Css(selector)).await.unwrap();
-        input.clear().await.unwrap();
-        input.send_keys(text).await.unwrap();
-    };
     page.goto(&app.url("/sign-in")).await.unwrap();
     wait_until(
+        page,
         "hydration",
-        "!document.querySelector('#sign-in').disabled".into(),
+        "!document.querySelector('#sign-in').disabled",
     )
     .await;
-    fill("#email", "owner@example.org").await;
-    fill("#password", "a long password").await;
+    fill(page, "#email", "owner@example.org").await;
+    fill(page, "#password", "a long password").await;
     page.find(Locator::Id("sign-in"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_until("the dashboard", "location.pathname === '/dashboard'".into()).await;
+    wait_until(page, "the dashboard", "location.pathname === '/dashboard'").await;
     page.goto(&app.url(&format!("/dashboard/experiments/{experiment_id}")))
         .await
         .unwrap();
     wait_until(
+        page,
         "the training form",
-        "document.querySelector('#start-training') && !document.querySelector('#start-training').disabled".into(),
+        "document.querySelector('#start-training') && !document.querySelector('#start-training').disabled",
     )
     .await;
-    fill("#train-metric input[name=name]", "from-the-dashboard").await;
-    fill("#train-metric input[name=epochs]", "4").await;
-    fill("#train-metric input[name=decay_epochs]", "2").await;
+    fill(page, "#train-metric input[name=name]", "from-the-dashboard").await;
+    fill(page, "#train-metric input[name=epochs]", "4").await;
+    fill(page, "#train-metric input[name=decay_epochs]", "2").await;
     page.find(Locator::Id("start-training"))
         .await
         .unwrap()
@@ -544,8 +525,9 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
         .await
         .unwrap();
     wait_until(
+        page,
         "the queued job",
-        "document.body.innerText.includes('lpips-alex:from-the-dashboard')".into(),
+        "document.body.innerText.includes('lpips-alex:from-the-dashboard')",
     )
     .await;
 
@@ -557,9 +539,10 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
         .unwrap();
     assert_eq!(outcome.error, None);
     wait_until(
+        page,
         "the curve",
         "[...document.querySelectorAll('img.training-curve')].some(img => img.complete && img.naturalWidth > 0) \
-         && document.body.innerText.includes('epoch 6')".into(),
+         && document.body.innerText.includes('epoch 6')",
     )
     .await;
     if std::env::var_os("PERCEPT_SCREENSHOTS").is_some() {
