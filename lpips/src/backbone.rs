@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::error::{LpipsError, Result};
 use crate::weights::WeightFile;
@@ -215,8 +215,8 @@ pub(crate) enum Pooling {
 /// A loaded layer: the convolution's weights, or a pooling window.
 enum LoadedLayer {
     Conv {
-        /// A oneDNN tensor in the layout its convolution reads (see
-        /// [`Backbone::taps`]).
+        /// On oneDNN, a oneDNN tensor in the layout its convolution reads
+        /// (see [`Backbone::taps`]); otherwise a plain OIHW tensor.
         weight: Tensor,
         bias: Tensor,
         stride: i64,
@@ -233,14 +233,40 @@ enum LoadedLayer {
     },
 }
 
+/// How the layers run: oneDNN's blocked tensors (the CPU's fast path), or
+/// plain strided convolutions, which run on any device (CUDA).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Engine {
+    OneDnn,
+    Plain(Device),
+}
+
+impl Engine {
+    /// oneDNN on the CPU, plain convolutions elsewhere.
+    pub(crate) fn for_device(device: Device) -> Self {
+        match device {
+            Device::Cpu => Engine::OneDnn,
+            other => Engine::Plain(other),
+        }
+    }
+
+    pub(crate) fn device(self) -> Device {
+        match self {
+            Engine::OneDnn => Device::Cpu,
+            Engine::Plain(device) => device,
+        }
+    }
+}
+
 /// The backbone with its weights, producing the five (unnormalised) taps.
 pub(crate) struct Backbone {
     slices: Vec<Vec<LoadedLayer>>,
+    engine: Engine,
 }
 
 impl Backbone {
-    pub(crate) fn load(net: Net, weights: &mut WeightFile) -> Result<Self> {
-        Self::load_pooled(net, weights, Pooling::Max)
+    pub(crate) fn load(net: Net, weights: &mut WeightFile, engine: Engine) -> Result<Self> {
+        Self::load_pooled(net, weights, Pooling::Max, engine)
     }
 
     /// The backbone with `pooling` in place of its max pooling.
@@ -248,7 +274,9 @@ impl Backbone {
         net: Net,
         weights: &mut WeightFile,
         pooling: Pooling,
+        engine: Engine,
     ) -> Result<Self> {
+        let device = engine.device();
         // Channels entering each layer: what a pooling layer filters.
         let mut channels = 3;
         let slices = slices(net)
@@ -263,16 +291,20 @@ impl Backbone {
                         }
                         match (layer, pooling) {
                             (Layer::MaxPool { .. }, Pooling::L2) => Ok(LoadedLayer::L2Pool {
-                                filter: hann_filter().repeat([channels, 1, 1, 1]),
+                                filter: hann_filter().repeat([channels, 1, 1, 1]).to(device),
                                 channels,
                             }),
-                            _ => load_layer(*layer, slice_index + 1, weights),
+                            _ => load_layer(*layer, slice_index + 1, weights, engine),
                         }
                     })
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { slices })
+        Ok(Self { slices, engine })
+    }
+
+    pub(crate) fn device(&self) -> Device {
+        self.engine.device()
     }
 
     /// The five taps of `input` (N, 3, H, W), already scaled, in any memory
@@ -284,6 +316,13 @@ impl Backbone {
     /// their weights on every call, as they do on strided tensors. Only the
     /// taps are converted back.
     pub(crate) fn taps(&self, input: &Tensor) -> Vec<Tensor> {
+        match self.engine {
+            Engine::OneDnn => self.onednn_taps(input),
+            Engine::Plain(device) => self.plain_taps(&input.to(device)),
+        }
+    }
+
+    fn onednn_taps(&self, input: &Tensor) -> Vec<Tensor> {
         let mut current = input.contiguous().to_mkldnn();
         self.slices
             .iter()
@@ -331,6 +370,45 @@ impl Backbone {
             })
             .collect()
     }
+
+    /// The same layers with strided tensors on the backbone's device.
+    fn plain_taps(&self, input: &Tensor) -> Vec<Tensor> {
+        let mut current = input.contiguous();
+        self.slices
+            .iter()
+            .map(|layers| {
+                for layer in layers {
+                    current = match layer {
+                        LoadedLayer::Conv {
+                            weight,
+                            bias,
+                            stride,
+                            padding,
+                        } => current
+                            .conv2d(weight, Some(bias), [*stride; 2], [*padding; 2], [1, 1], 1)
+                            .relu_(),
+                        LoadedLayer::MaxPool { kernel, stride } => current.max_pool2d(
+                            [*kernel; 2],
+                            [*stride; 2],
+                            [0, 0],
+                            [1, 1],
+                            false,
+                        ),
+                        LoadedLayer::L2Pool { filter, channels } => (current.square().conv2d(
+                            filter,
+                            None::<Tensor>,
+                            [2, 2],
+                            [1, 1],
+                            [1, 1],
+                            *channels,
+                        ) + 1e-12)
+                            .sqrt(),
+                    };
+                }
+                current.contiguous()
+            })
+            .collect()
+    }
 }
 
 /// DISTS' 3×3 pooling filter: `np.hanning(5)[1:-1]`'s outer product,
@@ -344,21 +422,30 @@ fn hann_filter() -> Tensor {
     Tensor::from_slice(&outer).view([1, 1, 3, 3])
 }
 
-fn load_layer(layer: Layer, slice_number: usize, weights: &mut WeightFile) -> Result<LoadedLayer> {
+fn load_layer(
+    layer: Layer,
+    slice_number: usize,
+    weights: &mut WeightFile,
+    engine: Engine,
+) -> Result<LoadedLayer> {
     Ok(match layer {
         Layer::Conv(spec) => {
             let prefix = spec.prefix(slice_number);
             let weight = weights.take(&format!("{prefix}.weight"), &spec.weight_shape())?;
             let (stride, padding) = ([spec.stride; 2], [spec.padding; 2]);
+            let bias = weights.take(&format!("{prefix}.bias"), &[spec.out_channels])?;
             LoadedLayer::Conv {
-                weight: weight.to_mkldnn().mkldnn_reorder_conv2d_weight(
-                    padding,
-                    stride,
-                    [1, 1],
-                    1,
-                    None::<&[i64]>,
-                ),
-                bias: weights.take(&format!("{prefix}.bias"), &[spec.out_channels])?,
+                weight: match engine {
+                    Engine::OneDnn => weight.to_mkldnn().mkldnn_reorder_conv2d_weight(
+                        padding,
+                        stride,
+                        [1, 1],
+                        1,
+                        None::<&[i64]>,
+                    ),
+                    Engine::Plain(device) => weight.to(device),
+                },
+                bias: bias.to(engine.device()),
                 stride: spec.stride,
                 padding: spec.padding,
             }

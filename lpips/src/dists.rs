@@ -23,9 +23,9 @@
 use std::path::Path;
 
 use image::RgbImage;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::backbone::{Backbone, Net, Pooling};
+use crate::backbone::{Backbone, Engine, Net, Pooling};
 use crate::error::Result;
 use crate::image_input::check_pair;
 use crate::model::Features;
@@ -51,11 +51,19 @@ pub struct Dists {
 impl Dists {
     /// Loads the VGG16 trunk from `vgg_path` (LPIPS' `vgg.safetensors`) and
     /// α, β from `dists_path` (`alpha`, `beta`, each (1, 1475, 1, 1)).
+    /// Computes on the CPU; see [`Self::load_on`].
     pub fn load(vgg_path: &Path, dists_path: &Path) -> Result<Self> {
+        Self::load_on(vgg_path, dists_path, Device::Cpu)
+    }
+
+    /// [`Self::load`], computing on `device` (oneDNN on the CPU, plain
+    /// convolutions on a GPU); distances come back to the CPU.
+    pub fn load_on(vgg_path: &Path, dists_path: &Path, device: Device) -> Result<Self> {
         let backbone = Backbone::load_pooled(
             Net::Vgg,
             &mut WeightFile::open(vgg_path, "vgg")?,
             Pooling::L2,
+            Engine::for_device(device),
         )?;
         let mut learned = WeightFile::open(dists_path, "dists")?;
         let shape = [1, TOTAL_CHANNELS, 1, 1];
@@ -66,6 +74,7 @@ impl Dists {
         let total = alpha.sum(Kind::Float) + beta.sum(Kind::Float);
         let split = |weights: Tensor| {
             (weights / &total)
+                .to(device)
                 .view([1, TOTAL_CHANNELS])
                 .split_with_sizes(CHANNELS, 1)
         };
@@ -73,8 +82,12 @@ impl Dists {
             backbone,
             alpha: split(alpha),
             beta: split(beta),
-            mean: Tensor::from_slice(&IMAGENET_MEAN).view([1, 3, 1, 1]),
-            std: Tensor::from_slice(&IMAGENET_STD).view([1, 3, 1, 1]),
+            mean: Tensor::from_slice(&IMAGENET_MEAN)
+                .view([1, 3, 1, 1])
+                .to(device),
+            std: Tensor::from_slice(&IMAGENET_STD)
+                .view([1, 3, 1, 1])
+                .to(device),
         })
     }
 
@@ -82,6 +95,11 @@ impl Dists {
     /// writes them.
     pub fn from_weights_dir(dir: &Path) -> Result<Self> {
         Self::load(&dir.join("vgg.safetensors"), &dir.join("dists.safetensors"))
+    }
+
+    /// Where the model computes.
+    pub fn device(&self) -> Device {
+        self.backbone.device()
     }
 
     /// Checks that two images can be compared: equal sizes (any size works,
@@ -96,7 +114,8 @@ impl Dists {
         let features = self.features(&to_unit_tensor(&[a, b])?);
         let (a_index, b_index) = (Tensor::from_slice(&[0i64]), Tensor::from_slice(&[1i64]));
         Ok(f32::try_from(
-            self.distances(&features, &a_index, &features, &b_index),
+            self.distances(&features, &a_index, &features, &b_index)
+                .to(Device::Cpu),
         )?)
     }
 
@@ -105,7 +124,7 @@ impl Dists {
     pub fn features(&self, images: &Tensor) -> Features {
         let _no_grad = tch::no_grad_guard();
         let size = images.size();
-        let images = images.contiguous();
+        let images = images.to(self.device()).contiguous();
         let normalised = (&images - &self.mean) / &self.std;
         let mut taps = vec![images];
         taps.extend(self.backbone.taps(&normalised));
@@ -127,6 +146,7 @@ impl Dists {
     ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
         let dims = &[2i64, 3][..];
+        let (a_index, b_index) = (a_index.to(self.device()), b_index.to(self.device()));
         let similarity = a
             .taps
             .iter()
@@ -134,8 +154,8 @@ impl Dists {
             .enumerate()
             .map(|(k, (a_tap, b_tap))| {
                 let (x, y) = (
-                    a_tap.index_select(0, a_index),
-                    b_tap.index_select(0, b_index),
+                    a_tap.index_select(0, &a_index),
+                    b_tap.index_select(0, &b_index),
                 );
                 let (x_mean, y_mean) = (
                     x.mean_dim(dims, true, Kind::Float),

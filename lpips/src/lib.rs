@@ -30,3 +30,5 @@ pub use error::{LpipsError, Result};
 pub use image;
 pub use model::{DistanceMap, Features, Lpips, Weighting};
 pub use scoring::{Network, Pair, Scorer, Triplet, TripletDistances};
+/// libtorch's device, as [`DeviceChoice::resolve`] gives it.
+pub use tch::Device;

@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use image::RgbImage;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::backbone::{Backbone, Net};
+use crate::backbone::{Backbone, Engine, Net};
 use crate::error::Result;
 use crate::image_input::{check_comparable, to_tensor};
 use crate::weights::WeightFile;
@@ -40,7 +40,8 @@ pub struct Lpips {
     /// One tap's 1×1 linear layer as a (1, C, 1, 1) tensor, or `None` for
     /// [`Weighting::ChannelSum`].
     lins: Option<Vec<Tensor>>,
-    /// [`INPUT_SHIFT`] and [`INPUT_SCALE`] shaped (1, 3, 1, 1) to broadcast.
+    /// [`INPUT_SHIFT`] and [`INPUT_SCALE`] shaped (1, 3, 1, 1) to broadcast,
+    /// on the backbone's device, as are the linear layers.
     shift: Tensor,
     scale: Tensor,
 }
@@ -75,10 +76,27 @@ pub struct DistanceMap {
 
 impl Lpips {
     /// Loads `net`'s weights from a safetensors file (see [`crate::weights`]
-    /// for the tensor names). With [`Weighting::ChannelSum`] the file need not
-    /// hold the linear layers.
+    /// for the tensor names) to compute on the CPU. With
+    /// [`Weighting::ChannelSum`] the file need not hold the linear layers.
     pub fn load(net: Net, weighting: Weighting, weights_path: &Path) -> Result<Self> {
-        Self::from_weights(net, weighting, WeightFile::open(weights_path, net.name())?)
+        Self::load_on(net, weighting, weights_path, Device::Cpu)
+    }
+
+    /// [`Self::load`], computing on `device` (see [`crate::DeviceChoice`]):
+    /// oneDNN on the CPU, plain convolutions on a GPU. Images go to the
+    /// device as they come in; distances come back to the CPU.
+    pub fn load_on(
+        net: Net,
+        weighting: Weighting,
+        weights_path: &Path,
+        device: Device,
+    ) -> Result<Self> {
+        Self::from_weights(
+            net,
+            weighting,
+            WeightFile::open(weights_path, net.name())?,
+            Engine::for_device(device),
+        )
     }
 
     /// A model from named tensors in memory (a state dict with the names of
@@ -94,18 +112,39 @@ impl Lpips {
             net,
             weighting,
             WeightFile::from_tensors(origin, net.name(), tensors),
+            Engine::OneDnn,
         )
     }
 
-    fn from_weights(net: Net, weighting: Weighting, mut weights: WeightFile) -> Result<Self> {
-        let backbone = Backbone::load(net, &mut weights)?;
+    /// The plain-convolution path (what runs on CUDA) on the CPU, so that
+    /// the CPU tests can check it against the oneDNN one.
+    #[doc(hidden)]
+    pub fn load_plain_on_cpu(net: Net, weighting: Weighting, weights_path: &Path) -> Result<Self> {
+        Self::from_weights(
+            net,
+            weighting,
+            WeightFile::open(weights_path, net.name())?,
+            Engine::Plain(Device::Cpu),
+        )
+    }
+
+    fn from_weights(
+        net: Net,
+        weighting: Weighting,
+        mut weights: WeightFile,
+        engine: Engine,
+    ) -> Result<Self> {
+        let device = engine.device();
+        let backbone = Backbone::load(net, &mut weights, engine)?;
         let lins = match weighting {
             Weighting::Lin => Some(
                 net.tap_channels()
                     .iter()
                     .enumerate()
                     .map(|(tap, &channels)| {
-                        weights.take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])
+                        Ok(weights
+                            .take(&format!("lin{tap}.model.1.weight"), &[1, channels, 1, 1])?
+                            .to(device))
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),
@@ -115,8 +154,12 @@ impl Lpips {
             net,
             backbone,
             lins,
-            shift: Tensor::from_slice(&INPUT_SHIFT).view([1, 3, 1, 1]),
-            scale: Tensor::from_slice(&INPUT_SCALE).view([1, 3, 1, 1]),
+            shift: Tensor::from_slice(&INPUT_SHIFT)
+                .view([1, 3, 1, 1])
+                .to(device),
+            scale: Tensor::from_slice(&INPUT_SCALE)
+                .view([1, 3, 1, 1])
+                .to(device),
         })
     }
 
@@ -133,6 +176,11 @@ impl Lpips {
         self.net
     }
 
+    /// Where the model computes.
+    pub fn device(&self) -> Device {
+        self.backbone.device()
+    }
+
     pub fn weighting(&self) -> Weighting {
         match self.lins {
             Some(_) => Weighting::Lin,
@@ -145,7 +193,9 @@ impl Lpips {
     pub fn distance(&self, a: &RgbImage, b: &RgbImage) -> Result<f32> {
         let (a, b) = self.single_features(a, b)?;
         let index = Tensor::from_slice(&[0i64]);
-        Ok(f32::try_from(self.distances(&a, &index, &b, &index))?)
+        Ok(f32::try_from(
+            self.distances(&a, &index, &b, &index).to(Device::Cpu),
+        )?)
     }
 
     /// The distance map of two images of the same size.
@@ -156,7 +206,7 @@ impl Lpips {
         Ok(DistanceMap {
             width: a_image.width(),
             height: a_image.height(),
-            values: Vec::<f32>::try_from(map.flatten(0, -1))?,
+            values: Vec::<f32>::try_from(map.flatten(0, -1).to(Device::Cpu))?,
         })
     }
 
@@ -169,12 +219,13 @@ impl Lpips {
     }
 
     /// Normalised taps of `images`, a float32 (N, 3, H, W) batch in [-1, 1]
-    /// in any memory layout (see [`crate::image_input::to_tensor`]). Callers
-    /// check the size against [`Net::min_side`]; gradients are not tracked.
+    /// in any memory layout (see [`crate::image_input::to_tensor`]) on any
+    /// device (it is moved to the model's). Callers check the size against
+    /// [`Net::min_side`]; gradients are not tracked.
     pub fn features(&self, images: &Tensor) -> Features {
         let _no_grad = tch::no_grad_guard();
         let size = images.size();
-        let scaled = (images.contiguous() - &self.shift) / &self.scale;
+        let scaled = (images.to(self.device()).contiguous() - &self.shift) / &self.scale;
         let taps = self
             .backbone
             .taps(&scaled)
@@ -194,8 +245,8 @@ impl Lpips {
     }
 
     /// Distances between image `a_index[k]` of `a` and image `b_index[k]` of
-    /// `b` for every k (int64 index tensors of equal length); a float32 tensor
-    /// of that length.
+    /// `b` for every k (int64 index tensors of equal length, on any device);
+    /// a float32 tensor of that length on the model's device.
     pub fn distances(
         &self,
         a: &Features,
@@ -244,13 +295,14 @@ impl Lpips {
         reduce: impl Fn(usize, Tensor) -> Tensor,
     ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
+        let (a_index, b_index) = (a_index.to(self.device()), b_index.to(self.device()));
         a.taps
             .iter()
             .zip(&b.taps)
             .enumerate()
             .map(|(tap, (a_tap, b_tap))| {
                 let diff =
-                    (a_tap.index_select(0, a_index) - b_tap.index_select(0, b_index)).square_();
+                    (a_tap.index_select(0, &a_index) - b_tap.index_select(0, &b_index)).square_();
                 reduce(tap, diff)
             })
             .reduce(|sum, term| sum + term)

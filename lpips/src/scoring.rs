@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use image::RgbImage;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::dists::{to_unit_tensor, Dists};
 use crate::error::{LpipsError, Result};
@@ -46,6 +46,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 96;
 /// A network whose features are computed once per patch and compared
 /// pairwise: LPIPS or DISTS.
 pub trait Network {
+    /// Where the network computes; batches are moved there and distances
+    /// back to the CPU.
+    fn device(&self) -> Device;
     /// Whether two images can be compared (sizes).
     fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()>;
     /// The features of a batch of same-sized images.
@@ -61,6 +64,10 @@ pub trait Network {
 }
 
 impl Network for Lpips {
+    fn device(&self) -> Device {
+        Lpips::device(self)
+    }
+
     fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()> {
         check_comparable(self.net(), a, b)
     }
@@ -81,6 +88,10 @@ impl Network for Lpips {
 }
 
 impl Network for Dists {
+    fn device(&self) -> Device {
+        Dists::device(self)
+    }
+
     fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()> {
         Dists::check_comparable(a, b)
     }
@@ -176,12 +187,13 @@ impl<M: Network> Scorer<M> {
             let images: Vec<&RgbImage> =
                 batch.patches.iter().map(|&index| &patches[index]).collect();
             let features = self.model.batch_features(&images)?;
-            let a_index = Tensor::from_slice(&batch.a_slots);
-            let b_index = Tensor::from_slice(&batch.b_slots);
+            let device = self.model.device();
+            let a_index = Tensor::from_slice(&batch.a_slots).to(device);
+            let b_index = Tensor::from_slice(&batch.b_slots).to(device);
             let batch_distances = self
                 .model
                 .batch_distances(&features, &a_index, &features, &b_index);
-            distances.extend(Vec::<f32>::try_from(batch_distances)?);
+            distances.extend(Vec::<f32>::try_from(batch_distances.to(Device::Cpu))?);
         }
         Ok(distances)
     }

@@ -143,3 +143,39 @@ fn bad_comparisons_are_errors_before_any_work() {
         .unwrap_err();
     assert_eq!(error.to_string(), "images differ in size: 64x64 vs 80x64");
 }
+
+/// What runs on a GPU (plain strided convolutions on the model's device,
+/// indices and images moved there, distances brought back) gives the CPU's
+/// oneDNN distances: the CUDA code path, exercised on the CPU.
+#[test]
+fn the_plain_path_that_cuda_runs_scores_like_the_cpu_s() {
+    let patches = patches(8);
+    let triplets: Vec<Triplet> = (0..6)
+        .map(|i| Triplet {
+            reference: i,
+            p0: (i + 1) % 8,
+            p1: (i + 3) % 8,
+        })
+        .collect();
+    for net in Net::ALL {
+        let path = common::weights_dir().join(format!("{net}.safetensors"));
+        let onednn = Scorer::new(lpips::Lpips::load_on(net, Weighting::Lin, &path, lpips::Device::Cpu).unwrap());
+        let plain = Scorer::new(lpips::Lpips::load_plain_on_cpu(net, Weighting::Lin, &path).unwrap());
+        assert_eq!(plain.model().device(), lpips::Device::Cpu);
+        let (a, b) = (
+            onednn.score_triplets(&patches, &triplets).unwrap(),
+            plain.score_triplets(&patches, &triplets).unwrap(),
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .flat_map(|(a, b)| [(a.d0 - b.d0).abs(), (a.d1 - b.d1).abs()])
+            .fold(0.0f32, f32::max);
+        println!("{net}: plain vs oneDNN max |difference| = {worst:.2e}");
+        assert!(worst <= 1e-5, "{net}: {worst}");
+    }
+    if !tch::Cuda::is_available() {
+        let error = "cuda".parse::<lpips::DeviceChoice>().unwrap().resolve().unwrap_err();
+        assert!(error.to_string().contains("no CUDA device"), "{error}");
+    }
+}

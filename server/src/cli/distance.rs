@@ -36,11 +36,12 @@ fn metric_long_help() -> String {
 
 pub fn run(args: DistanceArgs) -> anyhow::Result<()> {
     let weights_dir = args.weights.prepare()?;
+    let device = args.weights.resolve_device()?;
     let (a, b) = (load_rgb(&args.a)?, load_rgb(&args.b)?);
     let pair = [[a, b]];
     let mut distances = serde_json::Map::new();
     for metric in &args.metrics {
-        let distance = LoadedMetric::load(metric, &weights_dir)?
+        let distance = LoadedMetric::load(metric, &weights_dir, device)?
             .score_pairs(&pair)
             .and_then(|d| d.into_iter().next().context("no distance"))
             .with_context(|| {

@@ -5,11 +5,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use lpips::{Device, DeviceChoice};
 
 use super::DatabaseArgs;
 use crate::jobs;
 use crate::scoring::{self, Metric};
 
+/// Where and with what the networks run: the weights folder, libtorch's
+/// threads and the device, shared by every command that runs them (score,
+/// train, worker, serve, distance).
 #[derive(Debug, clap::Args)]
 pub struct WeightsArgs {
     /// Folder of network weights: alex.safetensors, vgg.safetensors,
@@ -19,9 +23,20 @@ pub struct WeightsArgs {
     /// libtorch threads [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the networks compute: cpu, cuda (an error without a GPU), or
+    /// auto (CUDA when libtorch sees a GPU). Training jobs that asked for
+    /// auto take this device.
+    #[arg(long, env = "PERCEPT_DEVICE", default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
 }
 
 impl WeightsArgs {
+    /// The device the networks run on: `--device cuda` without a GPU is an
+    /// error here, before any job is taken.
+    pub fn resolve_device(&self) -> anyhow::Result<Device> {
+        Ok(self.device.resolve()?)
+    }
+
     /// Applies the thread count and resolves the weights folder.
     pub fn prepare(&self) -> anyhow::Result<PathBuf> {
         if let Some(threads) = self.threads {
@@ -57,15 +72,21 @@ const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(10);
 pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let weights_dir = args.weights.prepare()?;
+    let device = args.weights.resolve_device()?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let database = args.database.open().await?;
-        let result = score(&args, weights_dir, &database.pool).await;
+        let result = score(&args, weights_dir, device, &database.pool).await;
         database.close().await?;
         result
     })
 }
 
-async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+async fn score(
+    args: &ScoreArgs,
+    weights_dir: PathBuf,
+    device: Device,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<()> {
     let metrics = if args.metrics.is_empty() {
         scoring::default_metrics()
     } else {
@@ -94,7 +115,8 @@ async fn score(args: &ScoreArgs, weights_dir: PathBuf, pool: &sqlx::PgPool) -> a
 
     // Work on our jobs here; any that a `percept worker` elsewhere holds are
     // watched until they finish.
-    let mut runner = scoring::runner(pool.clone(), weights_dir);
+    let mut runner =
+        jobs::Runner::new(pool.clone()).with(scoring::ScoringJobs::new(weights_dir).on(device));
     let working = async {
         while runner.run_next(Some(&job_ids)).await?.is_some() {}
         anyhow::Ok(())

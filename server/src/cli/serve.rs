@@ -54,6 +54,8 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyhow::Result<()> {
+    // A missing GPU is refused before the server starts.
+    args.job_kinds.device(&args.weights)?;
     if !args.static_dir.join("pkg/app.js").exists() {
         tracing::warn!(
             "{} has no wasm bundle (pkg/app.js): pages render but will not respond; \

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lpips::training::{Mode, Settings};
-use lpips::{DeviceChoice, Net};
+use lpips::Net;
 
 use super::score::WeightsArgs;
 use super::DatabaseArgs;
@@ -46,9 +46,6 @@ pub struct TrainArgs {
     /// Seeds the initialisation, the shuffles, the dropout and the held-out split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// cpu, cuda, or auto (CUDA when libtorch sees a GPU).
-    #[arg(long, default_value_t = DeviceChoice::Auto)]
-    device: DeviceChoice,
     /// Count the judgments of workers flagged by the sentinels (left out by default, as in reports).
     #[arg(long)]
     include_flagged: bool,
@@ -74,7 +71,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
     let weights_dir = args.weights.prepare()?;
     // A CUDA request on a machine without one fails here, not in a job.
-    args.device.resolve()?;
+    args.weights.resolve_device()?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let database = args.database.open().await?;
         let result = train(&args, weights_dir, &database.pool).await;
@@ -102,7 +99,7 @@ async fn train(
             learning_rate: args.learning_rate,
             seed: args.seed,
             threads: args.weights.threads,
-            device: args.device,
+            device: args.weights.device,
             ..Settings::new(args.net, args.mode)
         },
     };

@@ -25,19 +25,37 @@ pub struct JobKindsArgs {
 }
 
 impl JobKindsArgs {
-    /// A runner with a handler for each chosen kind.
-    pub fn runner(&self, pool: PgPool, weights: &WeightsArgs) -> anyhow::Result<Runner> {
-        let kinds: BTreeSet<JobKind> = if self.job_kinds.is_empty() {
+    fn kinds(&self) -> BTreeSet<JobKind> {
+        if self.job_kinds.is_empty() {
             JobKind::ALL.into_iter().collect()
         } else {
             self.job_kinds.iter().copied().collect()
-        };
+        }
+    }
+
+    /// The device the chosen kinds' networks run on; `--device cuda`
+    /// without a GPU is an error (call it before anything else starts).
+    /// Kinds without networks run on the CPU whatever `--device` says.
+    pub fn device(&self, weights: &WeightsArgs) -> anyhow::Result<lpips::Device> {
+        let kinds = self.kinds();
+        if kinds.contains(&JobKind::Scoring) || kinds.contains(&JobKind::Training) {
+            weights.resolve_device()
+        } else {
+            Ok(lpips::Device::Cpu)
+        }
+    }
+
+    /// A runner with a handler for each chosen kind.
+    pub fn runner(&self, pool: PgPool, weights: &WeightsArgs) -> anyhow::Result<Runner> {
+        let device = self.device(weights)?;
         let mut runner = Runner::new(pool);
-        for kind in kinds {
+        for kind in self.kinds() {
             runner = match kind {
                 JobKind::Generation => runner.with(StimulusGeneration),
-                JobKind::Scoring => runner.with(ScoringJobs::new(weights.prepare()?)),
-                JobKind::Training => runner.with(TrainingJobs::new(weights.prepare()?)),
+                JobKind::Scoring => runner.with(ScoringJobs::new(weights.prepare()?).on(device)),
+                JobKind::Training => {
+                    runner.with(TrainingJobs::new(weights.prepare()?).on(weights.device))
+                }
                 JobKind::CnnBank => runner.with(BankBuildJobs),
             };
         }
@@ -57,6 +75,7 @@ pub struct WorkerArgs {
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
+    args.kinds.device(&args.weights)?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let database = args.database.open().await?;
         let worked = match args.kinds.runner(database.pool.clone(), &args.weights) {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use distortions::image::{self, RgbImage};
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
+use lpips::Device;
 
 use app::api::scoring::MetricProgress;
 
@@ -90,6 +91,8 @@ pub fn runner(pool: PgPool, weights_dir: PathBuf) -> Runner {
 /// stimulus that lacks them, keeping loaded networks for the next job.
 pub struct ScoringJobs {
     weights_dir: PathBuf,
+    /// Where the networks compute.
+    device: Device,
     /// Networks stay loaded for the next job; a mutex because each batch is
     /// scored on a blocking thread.
     loaded: HashMap<Metric, Arc<Mutex<LoadedMetric>>>,
@@ -116,11 +119,18 @@ impl Handler for ScoringJobs {
 }
 
 impl ScoringJobs {
+    /// Networks compute on the CPU unless [`Self::on`] says otherwise.
     pub fn new(weights_dir: PathBuf) -> Self {
         Self {
             weights_dir,
+            device: Device::Cpu,
             loaded: HashMap::new(),
         }
+    }
+
+    /// Networks compute on `device` (resolved from `--device`).
+    pub fn on(self, device: Device) -> Self {
+        Self { device, ..self }
     }
 
     /// Scores the experiment's triplets and pairs that have no `metric`
@@ -154,9 +164,10 @@ impl ScoringJobs {
         let loaded = match self.loaded.get(&metric) {
             Some(loaded) => loaded.clone(),
             None => {
-                let (to_load, dir) = (metric.clone(), self.weights_dir.clone());
+                let (to_load, dir, device) =
+                    (metric.clone(), self.weights_dir.clone(), self.device);
                 let loaded = Arc::new(Mutex::new(
-                    blocking(move || LoadedMetric::load(&to_load, &dir)).await?,
+                    blocking(move || LoadedMetric::load(&to_load, &dir, device)).await?,
                 ));
                 self.loaded.insert(metric, loaded.clone());
                 loaded

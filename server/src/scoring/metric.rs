@@ -16,6 +16,7 @@ use distortions::image::RgbImage;
 use lpips::{Dists, Lpips, Net, Network, Pair, Scorer, Triplet, Weighting};
 use metrics::baselines::ColorSpace;
 use metrics::NativeMetric;
+use lpips::Device;
 
 /// A metric: LPIPS (alex or vgg, with or without its linear layers, with the
 /// official or your own weights), DISTS, or a native one.
@@ -181,15 +182,20 @@ pub enum LoadedMetric {
 impl LoadedMetric {
     /// Loads LPIPS weights from `weights_dir` (`alex.safetensors`,
     /// `vgg.safetensors`, or the custom file the metric names), or DISTS'
-    /// (`vgg.safetensors` and `dists.safetensors`).
-    pub fn load(metric: &Metric, weights_dir: &Path) -> anyhow::Result<Self> {
+    /// (`vgg.safetensors` and `dists.safetensors`), to compute on `device`
+    /// (native metrics always run on the CPU).
+    pub fn load(metric: &Metric, weights_dir: &Path, device: Device) -> anyhow::Result<Self> {
         let (net, weighting, weights) = match metric {
             Metric::Native(native) => return Ok(LoadedMetric::Native(*native)),
             Metric::Dists => {
                 for file in ["vgg.safetensors", "dists.safetensors"] {
                     check_weights_exist(metric, &weights_dir.join(file))?;
                 }
-                let model = Dists::from_weights_dir(weights_dir)
+                let model = Dists::load_on(
+                    &weights_dir.join("vgg.safetensors"),
+                    &weights_dir.join("dists.safetensors"),
+                    device,
+                )
                     .with_context(|| format!("{metric}: loading from {}", weights_dir.display()))?;
                 return Ok(LoadedMetric::Dists(Scorer::new(model)));
             }
@@ -202,7 +208,7 @@ impl LoadedMetric {
         let stem = weights.as_deref().unwrap_or(net.name());
         let path = weights_dir.join(format!("{stem}.safetensors"));
         check_weights_exist(metric, &path)?;
-        let model = Lpips::load(*net, *weighting, &path)
+        let model = Lpips::load_on(*net, *weighting, &path, device)
             .with_context(|| format!("{metric}: loading {}", path.display()))?;
         Ok(LoadedMetric::Lpips(Scorer::new(model)))
     }

@@ -13,7 +13,7 @@ use lpips::training::{
     train_resumable, Checkpoint, Progress, Start, StartingWeights, TrainingError, TrainingRecord,
     TripletSet,
 };
-use lpips::Net;
+use lpips::{DeviceChoice, Net};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -33,11 +33,22 @@ pub fn runner(pool: PgPool, weights_dir: PathBuf) -> Runner {
 /// the trunk starts from and receives NAME.safetensors and NAME.json.
 pub struct TrainingJobs {
     weights_dir: PathBuf,
+    /// This process's `--device`: what jobs that asked for `auto` train on.
+    device: DeviceChoice,
 }
 
 impl TrainingJobs {
     pub fn new(weights_dir: PathBuf) -> Self {
-        Self { weights_dir }
+        Self {
+            weights_dir,
+            device: DeviceChoice::Auto,
+        }
+    }
+
+    /// Jobs that asked for `auto` train on `device` (a worker's `--device`);
+    /// a job that named cpu or cuda keeps it.
+    pub fn on(self, device: DeviceChoice) -> Self {
+        Self { device, ..self }
     }
 }
 
@@ -53,7 +64,7 @@ impl Handler for TrainingJobs {
                 .ok_or_else(|| {
                     JobError::Failed("a training job needs a trained_model_id".into())
                 })?;
-            train(context, model_id, &self.weights_dir).await
+            train(context, model_id, &self.weights_dir, self.device).await
         })
     }
 
@@ -106,6 +117,7 @@ async fn train(
     context: &JobContext,
     model_id: i64,
     weights_dir: &std::path::Path,
+    device: DeviceChoice,
 ) -> Result<u64, JobError> {
     let pool = &context.pool;
     let row = sqlx::query!(
@@ -122,7 +134,10 @@ async fn train(
     }
     let options: Options = serde_json::from_value(row.options)
         .map_err(|error| JobError::Failed(format!("the stored options are unreadable: {error}")))?;
-    let settings = options.settings.clone();
+    let mut settings = options.settings.clone();
+    if settings.device == DeviceChoice::Auto {
+        settings.device = device;
+    }
     // The data, read as reports read it.
     let training =
         Judged::read(pool, &row.training_experiment_ids, options.include_flagged).await?;
