@@ -2,6 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::score::WeightsArgs;
 use crate::simulation::{self, ObserverMetric, SimulationSettings};
 
 #[derive(Debug, clap::Args)]
@@ -17,8 +18,9 @@ pub struct SimulateArgs {
     /// Share of workers who answer at random.
     #[arg(long, default_value_t = 0.1)]
     careless_share: f64,
-    /// What careful workers' answers follow: a native metric's catalogue
-    /// name (`percept score --help` lists them), not psnr or LPIPS.
+    /// What careful workers' answers follow: any metric `percept score`
+    /// takes but psnr (`percept score --help` lists them), e.g. ssim-rgb,
+    /// lpips-vgg, lpips-alex-nolin, dists or a trained lpips-alex:NAME.
     #[arg(long, default_value_t = ObserverMetric::DSSIM)]
     metric: ObserverMetric,
     /// Log-normal noise on each perceived distance: 0 always follows the
@@ -34,14 +36,25 @@ pub struct SimulateArgs {
     concurrency: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where a network metric's weights are and where it computes.
+    #[command(flatten)]
+    weights: WeightsArgs,
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     crate::telemetry::init();
+    let metric = if args.metric.needs_network() {
+        let weights_dir = args.weights.prepare()?;
+        args.metric
+            .clone()
+            .load(&weights_dir, args.weights.resolve_device()?)?
+    } else {
+        args.metric.clone()
+    };
     let settings = SimulationSettings {
         workers: args.workers,
         careless_share: args.careless_share,
-        metric: args.metric,
+        metric,
         noise: args.noise,
         assignments_per_worker: args.assignments_per_worker,
         concurrency: args.concurrency,

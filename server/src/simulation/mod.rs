@@ -135,7 +135,7 @@ pub async fn run(
             id,
             observer: Observer::new(
                 careless,
-                settings.metric,
+                settings.metric.clone(),
                 settings.noise,
                 settings.seed ^ (u64::from(index) << 32 | 0x5eed),
             ),

@@ -1,51 +1,125 @@
 //! Synthetic observers: stand-ins for crowd workers whose answers follow a
 //! metric, blurred by noise, or (for careless workers) nothing at all.
 
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
 use distortions::image::RgbImage;
 use distortions::rand_chacha::{
     rand_core::{RngCore, SeedableRng},
     ChaCha8Rng,
 };
+use lpips::{Device, Weighting};
 use metrics::baselines::ColorSpace;
 use metrics::NativeMetric;
 
-/// What a careful observer's sense of difference follows: a native metric of
-/// the catalogue (`percept simulate --metric NAME`), by its catalogue name.
-/// LPIPS needs its network loaded and PSNR is stored negated (a
-/// multiplicative noise would turn it around), so neither is offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObserverMetric(NativeMetric);
+use crate::scoring::{LoadedMetric, Metric};
+
+/// What a careful observer's sense of difference follows: any metric of the
+/// catalogue (`percept simulate --metric NAME`) but PSNR, which is stored
+/// negated (a multiplicative noise would turn it around). Network metrics
+/// (LPIPS, a trained `lpips-alex:NAME`, DISTS) are loaded once with
+/// [`ObserverMetric::load`] and shared by every observer.
+#[derive(Clone)]
+pub struct ObserverMetric {
+    metric: Metric,
+    /// The loaded network of an LPIPS or DISTS metric.
+    network: Option<Arc<Mutex<LoadedMetric>>>,
+}
 
 impl ObserverMetric {
     /// (1 − SSIM) / 2 in RGB, `ssim-rgb`: closer to human judgments than L2.
-    pub const DSSIM: ObserverMetric = ObserverMetric(NativeMetric::Ssim(ColorSpace::Rgb));
+    pub const DSSIM: ObserverMetric = ObserverMetric {
+        metric: Metric::Native(NativeMetric::Ssim(ColorSpace::Rgb)),
+        network: None,
+    };
     /// Mean squared difference in RGB, `l2-rgb`.
-    pub const L2: ObserverMetric = ObserverMetric(NativeMetric::L2(ColorSpace::Rgb));
+    pub const L2: ObserverMetric = ObserverMetric {
+        metric: Metric::Native(NativeMetric::L2(ColorSpace::Rgb)),
+        network: None,
+    };
 
-    fn distance(self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<f64> {
-        Ok(self.0.distance(a, b)?)
+    /// Whether [`Self::load`] has work to do.
+    pub fn needs_network(&self) -> bool {
+        !matches!(self.metric, Metric::Native(_))
+    }
+
+    /// Loads a network metric's weights from `weights_dir` (as scoring
+    /// does) onto `device`; native metrics are returned as they are.
+    pub fn load(self, weights_dir: &Path, device: Device) -> anyhow::Result<Self> {
+        if !self.needs_network() || self.network.is_some() {
+            return Ok(self);
+        }
+        let loaded = LoadedMetric::load(&self.metric, weights_dir, device)?;
+        Ok(Self {
+            network: Some(Arc::new(Mutex::new(loaded))),
+            ..self
+        })
+    }
+
+    fn distance(&self, a: &RgbImage, b: &RgbImage) -> anyhow::Result<f64> {
+        match (&self.metric, &self.network) {
+            (Metric::Native(native), _) => Ok(native.distance(a, b)?),
+            (_, Some(network)) => {
+                let network = network
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("{}: a scoring thread panicked", self.metric))?;
+                network
+                    .score_pairs(&[[a.clone(), b.clone()]])?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{}: no distance", self.metric))
+            }
+            (metric, None) => anyhow::bail!(
+                "{metric} needs its network: load it first (ObserverMetric::load)"
+            ),
+        }
     }
 
     /// The perceived distance above which an observer sees a change. A
     /// rough setting per metric, not a fit: about 8/255 everywhere for L2
     /// (on [-1, 1]; about 3 units of L* in Lab), an SSIM of 0.98 for DSSIM,
-    /// and similarly small changes for the others.
-    fn just_noticeable(self) -> f64 {
-        match self.0 {
-            NativeMetric::L2(ColorSpace::Rgb) => 0.004,
-            NativeMetric::L2(ColorSpace::Lab) => 0.0005,
-            NativeMetric::Ssim(_) => 0.01,
-            NativeMetric::Fsim | NativeMetric::Fsimc | NativeMetric::MsSsim => 0.005,
-            NativeMetric::Gmsd => 0.03,
-            NativeMetric::Vif => 0.1,
-            NativeMetric::Psnr => unreachable!("refused by ObserverMetric::from_str"),
+    /// and similarly small changes for the others (LPIPS' linear layers
+    /// scale its distances down about tenfold from the plain channel sum).
+    fn just_noticeable(&self) -> f64 {
+        match &self.metric {
+            Metric::Native(native) => match native {
+                NativeMetric::L2(ColorSpace::Rgb) => 0.004,
+                NativeMetric::L2(ColorSpace::Lab) => 0.0005,
+                NativeMetric::Ssim(_) => 0.01,
+                NativeMetric::Fsim | NativeMetric::Fsimc | NativeMetric::MsSsim => 0.005,
+                NativeMetric::Gmsd => 0.03,
+                NativeMetric::Vif => 0.1,
+                NativeMetric::Psnr => unreachable!("refused by ObserverMetric::from_str"),
+            },
+            Metric::Lpips {
+                weighting: Weighting::Lin,
+                ..
+            } => 0.05,
+            Metric::Lpips {
+                weighting: Weighting::ChannelSum,
+                ..
+            } => 0.5,
+            Metric::Dists => 0.05,
         }
+    }
+}
+
+impl PartialEq for ObserverMetric {
+    fn eq(&self, other: &Self) -> bool {
+        self.metric == other.metric
+    }
+}
+
+impl std::fmt::Debug for ObserverMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObserverMetric({})", self.metric)
     }
 }
 
 impl std::fmt::Display for ObserverMetric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.metric.fmt(f)
     }
 }
 
@@ -53,23 +127,16 @@ impl std::str::FromStr for ObserverMetric {
     type Err = anyhow::Error;
 
     fn from_str(name: &str) -> anyhow::Result<Self> {
-        let allowed = || {
-            NativeMetric::ALL
-                .into_iter()
-                .filter(|m| *m != NativeMetric::Psnr)
-                .map(NativeMetric::name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match name.parse::<crate::scoring::Metric>()? {
-            crate::scoring::Metric::Native(native) if native != NativeMetric::Psnr => {
-                Ok(ObserverMetric(native))
-            }
-            _ => anyhow::bail!(
-                "simulated observers cannot follow {name:?} (LPIPS needs its network, PSNR is stored negated); \
-                 they follow one of {}",
-                allowed()
+        match name.parse::<Metric>()? {
+            Metric::Native(NativeMetric::Psnr) => anyhow::bail!(
+                "simulated observers cannot follow {name:?} (PSNR is stored negated, so noise would \
+                 turn it around); they follow any other metric of `percept score --help`, e.g. \
+                 ssim-rgb, lpips-alex or lpips-alex-nolin"
             ),
+            metric => Ok(ObserverMetric {
+                metric,
+                network: None,
+            }),
         }
     }
 }
@@ -235,14 +302,25 @@ mod tests {
     }
 
     #[test]
-    fn observers_follow_native_catalogue_names_only() {
+    fn observers_follow_every_catalogue_name_but_psnr() {
         assert_eq!(
             "ssim-rgb".parse::<ObserverMetric>().unwrap(),
             ObserverMetric::DSSIM
         );
         let mut observer = Observer::new(false, "gmsd".parse().unwrap(), 0.0, 5);
         assert!(observer.says_same(&flat(100), &flat(100)).unwrap());
-        for refused in ["psnr", "lpips-alex", "dssim"] {
+        for network in ["lpips-vgg", "lpips-alex-nolin", "dists", "lpips-alex:mine"] {
+            let metric: ObserverMetric = network.parse().unwrap();
+            assert!(metric.needs_network(), "{network}");
+            assert_eq!(metric.to_string(), network);
+            // Unloaded, it says what is missing rather than guessing.
+            let error = Observer::new(false, metric, 0.0, 6)
+                .choose(&flat(1), &flat(2), &flat(3))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("needs its network"), "{error}");
+        }
+        for refused in ["psnr", "dssim"] {
             let error = refused.parse::<ObserverMetric>().unwrap_err().to_string();
             assert!(
                 error.contains(refused) && error.contains("ssim-rgb"),
