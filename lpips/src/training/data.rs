@@ -21,6 +21,12 @@ pub trait PatchSource {
     fn patch_count(&self) -> usize;
     /// Patch `index` (< [`Self::patch_count`]).
     fn patch(&self, index: usize) -> Result<Cow<'_, RgbImage>, BoxError>;
+    /// Patches `indices`, in that order: what training asks for, a batch at
+    /// a time. Sources with a cost per request (a database) fetch them in
+    /// one.
+    fn patches(&self, indices: &[usize]) -> Result<Vec<Cow<'_, RgbImage>>, BoxError> {
+        indices.iter().map(|&index| self.patch(index)).collect()
+    }
 }
 
 /// Patches in memory.
@@ -126,14 +132,10 @@ impl<'a> TripletSet<'a> {
     }
 
     fn load(&self, net: Net, patches: &[usize]) -> Result<Tensor, TrainingError> {
-        let images = patches
-            .iter()
-            .map(|&index| {
-                self.patches
-                    .patch(index)
-                    .map_err(|source| TrainingError::Patch { index, source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let images = self
+            .patches
+            .patches(patches)
+            .map_err(|source| TrainingError::Patch { source })?;
         let refs: Vec<&RgbImage> = images.iter().map(|i| i.as_ref()).collect();
         check_comparable(net, refs[0], refs[0])?;
         Ok(to_tensor(&refs)?)
@@ -169,32 +171,6 @@ pub(crate) fn score_distances(set: &TripletSet, distances: &Tensor) -> Result<f6
     Ok(score_2afc(&d0, &d1, &judges))
 }
 
-/// SplitMix64: the epochs' shuffles, reproducible from the seed on any
-/// device.
-pub(crate) struct Shuffler(u64);
-
-impl Shuffler {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Fisher–Yates.
-    pub(crate) fn shuffle(&mut self, items: &mut [usize]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,21 +181,6 @@ mod tests {
         // 0.25; a tie scores 0.5.
         let score = score_2afc(&[0.1, 0.3, 0.2], &[0.2, 0.1, 0.2], &[0.25, 0.25, 0.9]);
         assert!((score - (0.75 + 0.25 + 0.5) / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn shuffles_are_permutations_fixed_by_the_seed() {
-        let shuffled = |seed| {
-            let mut items: Vec<usize> = (0..100).collect();
-            Shuffler::new(seed).shuffle(&mut items);
-            items
-        };
-        let a = shuffled(1);
-        assert_eq!(a, shuffled(1));
-        assert_ne!(a, shuffled(2));
-        let mut sorted = a.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub enum TrainingError {
         patch: usize,
         count: usize,
     },
-    #[error("cannot read patch {index}: {source}")]
-    Patch { index: usize, source: BoxError },
+    /// The source names the patch (see [`crate::training::PatchSource`]).
+    #[error("cannot read a patch: {source}")]
+    Patch { source: BoxError },
     #[error("invalid training settings: {0}")]
     Settings(String),
     #[error(

@@ -32,6 +32,7 @@ mod error;
 pub mod network;
 mod output;
 pub mod precomputed;
+mod random;
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,9 +51,10 @@ use crate::backbone::Net;
 use crate::device::{device_name, DeviceChoice};
 use crate::scoring::TripletDistances;
 use adam::Adam;
-use data::{score_distances, Shuffler};
+use data::score_distances;
 use network::{pair_distances, take_lins, RankNet, Trunk};
 use precomputed::{Extractor, PairStatistics};
+use random::Draws;
 
 /// Which weights are learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -220,6 +222,8 @@ pub struct Session<'a> {
     training_judges: Tensor,
     training_set: TripletSet<'a>,
     validation_set: Option<TripletSet<'a>>,
+    /// The dropout's draws (see [`random`]).
+    dropout: Draws,
 }
 
 /// Triplets per forward pass when scoring end to end.
@@ -270,11 +274,18 @@ impl<'a> Session<'a> {
             distances,
             training_set: training,
             validation_set: validation,
+            dropout: Draws::new(0),
         })
     }
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// Restarts the dropout's draws from `seed` (each epoch does, so a
+    /// resumed run draws what an uninterrupted one would).
+    pub fn seed_dropout(&mut self, seed: u64) {
+        self.dropout = Draws::new(seed);
     }
 
     /// One optimiser step on the training triplets at `batch` (indices into
@@ -288,15 +299,15 @@ impl<'a> Session<'a> {
     ) -> Result<Step, TrainingError> {
         let index = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>())
             .to(self.device);
+        let weights = self.lin_vector();
+        let draws = dropout.then_some(&mut self.dropout);
         let distances = match &self.distances {
-            Distances::Precomputed { training, .. } => {
-                training.distances(&index, &self.lin_vector(), dropout)
-            }
+            Distances::Precomputed { training, .. } => training.distances(&index, &weights, draws),
             Distances::EndToEnd { trunk } => {
                 let (images, slots) =
                     self.training_set
                         .load_distinct(self.net, batch, self.device)?;
-                pair_distances(&trunk.normalised_taps(&images), &slots, &self.lins, dropout)
+                pair_distances(&trunk.normalised_taps(&images), &slots, &self.lins, draws)
             }
         };
         let loss = self
@@ -393,7 +404,7 @@ impl<'a> Session<'a> {
                             &trunk.normalised_taps(&images),
                             &slots,
                             &self.lins,
-                            false,
+                            None,
                         ))
                     })
                     .collect::<Result<Vec<_>, TrainingError>>()?;
@@ -567,7 +578,6 @@ pub fn train_resumable(
     if let Some(threads) = settings.threads {
         tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     }
-    tch::manual_seed(settings.seed as i64);
     let (weights, resumed) = match start {
         Start::Fresh(weights) => (weights, None),
         Start::Resume(checkpoint) => {
@@ -621,7 +631,7 @@ pub fn train_resumable(
     // synchronisation, which on a busy machine costs a time slice per
     // operation (100 tiny steps took 10–35 s with 2 threads under load).
     let _threads = (settings.mode == Mode::Lin).then(OneThread::enter);
-    let mut shuffler = Shuffler::new(settings.seed);
+    let mut shuffler = Draws::new(settings.seed);
     let mut order: Vec<usize> = (0..training.len()).collect();
     let steps_per_epoch = order.len().div_ceil(settings.batch_size);
     let mut global_step = done * steps_per_epoch;
@@ -634,7 +644,7 @@ pub fn train_resumable(
         shuffler.shuffle(&mut order);
         // Each epoch's dropout draws follow from the seed and the epoch
         // alone, so a resumed run draws what an uninterrupted one would.
-        tch::manual_seed(epoch_seed(settings.seed, epoch));
+        session.seed_dropout(epoch_seed(settings.seed, epoch));
         let mut loss_sum = 0.0;
         for (index, batch) in order.chunks(settings.batch_size).enumerate() {
             let step = index + 1;
@@ -693,9 +703,9 @@ pub fn train_resumable(
 }
 
 /// The dropout seed of 1-based `epoch`.
-fn epoch_seed(seed: u64, epoch: usize) -> i64 {
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(epoch as u64) as i64
+        .wrapping_add(epoch as u64)
 }
 
 /// libtorch's intra-op thread count set to 1 until dropped, then restored.

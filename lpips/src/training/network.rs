@@ -22,10 +22,12 @@ use crate::backbone::{slices, Layer, Net};
 use crate::error::Result;
 use crate::model::{INPUT_SCALE, INPUT_SHIFT, NORMALIZE_EPS};
 use crate::training::error::TrainingError;
+use crate::training::random::Draws;
 use crate::training::Mode;
 use crate::weights::WeightFile;
 
-/// The official `nn.Dropout()` before each linear layer.
+/// The official `nn.Dropout()` before each linear layer: p = ½ (the masks
+/// are [`Draws::half_dropout_mask`]).
 pub(crate) const DROPOUT: f64 = 0.5;
 
 /// G's layers: state-dict prefix (the official `BCERankingLoss.net`'s names
@@ -64,10 +66,12 @@ impl StartingWeights {
         pretrained: Option<&Path>,
         seed: u64,
     ) -> Result<Self, TrainingError> {
-        tch::manual_seed(seed as i64);
+        // The run's own stream (see `random`), not libtorch's generator.
+        let draws = std::cell::RefCell::new(Draws::new(seed));
         let uniform = |shape: &[i64], fan_in: i64| {
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            Tensor::empty(shape, (Kind::Float, Device::Cpu)).uniform_(-bound, bound)
+            draws
+                .borrow_mut()
+                .uniform(shape, 1.0 / (fan_in as f64).sqrt())
         };
         let mut tensors = Vec::new();
         match (mode, pretrained) {
@@ -86,7 +90,7 @@ impl StartingWeights {
                                 let fan_out = spec.out_channels * spec.kernel * spec.kernel;
                                 let std = (2.0 / fan_out as f64).sqrt();
                                 (
-                                    Tensor::randn(shape, (Kind::Float, Device::Cpu)) * std,
+                                    draws.borrow_mut().normal(&shape, Device::Cpu) * std,
                                     Tensor::zeros([spec.out_channels], (Kind::Float, Device::Cpu)),
                                 )
                             }
@@ -300,22 +304,24 @@ pub(crate) fn take_lins(net: Net, weights: &mut WeightFile, device: Device) -> R
 /// LPIPS distances (K, 2) of each triplet's two pairs, from normalised
 /// `taps` of a batch of patches and the positions of the triplets'
 /// reference, p0 and p1 in it (`slots`); with `dropout`, the official
-/// elementwise dropout before each linear layer. Same order as the official
-/// `LPIPS.forward`: linear layer, then spatial mean, then sum over taps.
+/// elementwise dropout (p = ½) before each linear layer, its masks drawn
+/// from the run's stream. Same order as the official `LPIPS.forward`:
+/// linear layer, then spatial mean, then sum over taps.
 pub(crate) fn pair_distances(
     taps: &[Tensor],
     slots: &[Tensor; 3],
     lins: &[Tensor],
-    dropout: bool,
+    mut dropout: Option<&mut Draws>,
 ) -> Tensor {
-    let per_pair = |pair: usize| {
+    let mut per_pair = |pair: usize| {
         taps.iter()
             .zip(lins)
             .map(|(tap, lin)| {
                 let reference = tap.index_select(0, &slots[0]);
                 let mut diff = (reference - tap.index_select(0, &slots[pair])).square();
-                if dropout {
-                    diff = diff.dropout(DROPOUT, true);
+                if let Some(draws) = dropout.as_deref_mut() {
+                    let mask = draws.half_dropout_mask(&diff.size(), diff.device());
+                    diff = diff * mask;
                 }
                 (diff * lin).sum_dim_intlist(1, true, Kind::Float).mean_dim(
                     &[2i64, 3][..],
@@ -326,7 +332,8 @@ pub(crate) fn pair_distances(
             .reduce(|sum, term| sum + term)
             .expect("five taps")
     };
-    Tensor::cat(&[per_pair(1), per_pair(2)], 1)
+    let (d0, d1) = (per_pair(1), per_pair(2));
+    Tensor::cat(&[d0, d1], 1)
 }
 
 /// The official rank network G with its loss: maps (d0, d1) to the

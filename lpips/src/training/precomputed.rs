@@ -40,6 +40,7 @@ use crate::model::{Lpips, Weighting};
 use crate::training::data::TripletSet;
 use crate::training::error::TrainingError;
 use crate::training::network::{Trunk, DROPOUT};
+use crate::training::random::Draws;
 use crate::training::Progress;
 
 /// Triplets per trunk pass: up to 96 distinct patches, the scorer's batch.
@@ -151,14 +152,20 @@ impl PairStatistics {
 
     /// Distances (B, 2) of the triplets at `index` (int64 on the device)
     /// under `weights` (C); with `dropout` (training sets only), a draw of
-    /// the official dropout (see the module docs).
-    pub(crate) fn distances(&self, index: &Tensor, weights: &Tensor, dropout: bool) -> Tensor {
+    /// the official dropout from the run's stream (see the module docs).
+    pub(crate) fn distances(
+        &self,
+        index: &Tensor,
+        weights: &Tensor,
+        dropout: Option<&mut Draws>,
+    ) -> Tensor {
         let mean = self.mean.index_select(0, index);
         let values = match (&self.spread, dropout) {
-            (Some(spread), true) => {
+            (Some(spread), Some(draws)) => {
                 let spread = spread.index_select(0, index).to_kind(Kind::Float);
                 let scale = (DROPOUT / (1.0 - DROPOUT)).sqrt();
-                (&mean + spread * mean.randn_like() * scale).clamp_min(0.0)
+                let noise = draws.normal(&mean.size(), mean.device());
+                (&mean + spread * noise * scale).clamp_min(0.0)
             }
             _ => mean,
         };

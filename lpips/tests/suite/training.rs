@@ -138,13 +138,11 @@ fn one_step_matches_official(mode: Mode) {
 
 #[test]
 fn one_lin_step_equals_the_official_trainer_s() {
-    let _rng = torch_rng_turn();
     one_step_matches_official(Mode::Lin);
 }
 
 #[test]
 fn one_tune_step_equals_the_official_trainer_s() {
-    let _rng = torch_rng_turn();
     one_step_matches_official(Mode::Tune);
 }
 
@@ -255,19 +253,16 @@ fn saved_weights_score_like_the_trainer(mode: Mode, steps: usize) {
 
 #[test]
 fn lin_weights_saved_reload_and_score_like_the_trainer() {
-    let _rng = torch_rng_turn();
     saved_weights_score_like_the_trainer(Mode::Lin, 12);
 }
 
 #[test]
 fn tuned_weights_saved_reload_and_score_like_the_trainer() {
-    let _rng = torch_rng_turn();
     saved_weights_score_like_the_trainer(Mode::Tune, 2);
 }
 
 #[test]
 fn lin_training_learns_a_channel_sum_observer() {
-    let _rng = torch_rng_turn();
     let (patches, judged) = triplets(31, 240, 0.15);
     let (training, validation) = judged.split_at(160);
     let settings = Settings {
@@ -306,7 +301,6 @@ fn lin_training_learns_a_channel_sum_observer() {
 
 #[test]
 fn a_diverging_step_stops_training_and_keeps_the_weights_before_it() {
-    let _rng = torch_rng_turn();
     let (patches, judged) = triplets(41, 20, 0.3);
     let settings = Settings {
         // Overflows float32: the first update is infinite.
@@ -415,21 +409,48 @@ fn resumed_run_equals_an_uninterrupted_one(mode: Mode, count: usize) {
 
 #[test]
 fn a_lin_run_resumed_from_a_checkpoint_ends_as_an_uninterrupted_one() {
-    let _rng = torch_rng_turn();
     resumed_run_equals_an_uninterrupted_one(Mode::Lin, 40);
 }
 
 #[test]
 fn a_tune_run_resumed_from_a_checkpoint_ends_as_an_uninterrupted_one() {
-    let _rng = torch_rng_turn();
     resumed_run_equals_an_uninterrupted_one(Mode::Tune, 12);
 }
 
-/// Training draws dropout masks and initial weights from libtorch's one
-/// process-wide generator (seeded per epoch), and sets its thread count: two
-/// trainings at once in this test binary would interleave their draws and
-/// make each other's runs differ. Each training test takes this turn.
-fn torch_rng_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Every random draw of a run (initial weights, shuffles, dropout) comes
+/// from the run's own stream: the same training twice at once in one
+/// process ends as it does alone.
+#[test]
+fn trainings_side_by_side_in_one_process_end_as_they_do_alone() {
+    let (patches, judged) = triplets(61, 40, 0.3);
+    let settings = cpu_settings(Mode::Lin, 3);
+    let run = || {
+        train(
+            &settings,
+            official_start(Mode::Lin, 9),
+            TripletSet::new(&patches, &judged),
+            None,
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    let alone = run();
+    let side_by_side: Vec<lpips::training::Trained> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2).map(|_| scope.spawn(run)).collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let losses = |trained: &lpips::training::Trained| -> Vec<f64> {
+        trained.record.epochs.iter().map(|e| e.loss).collect()
+    };
+    for trained in &side_by_side {
+        assert_eq!(losses(trained), losses(&alone));
+        for ((name, a), (_, b)) in trained
+            .metric
+            .state_dict()
+            .iter()
+            .zip(alone.metric.state_dict())
+        {
+            assert_eq!(max_abs_difference(a, b), 0.0, "{name}");
+        }
+    }
 }
