@@ -5,6 +5,7 @@
 //! share of people who found p1 closer.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use distortions::image::{self, RgbImage};
 use lpips::training::{BoxError, JudgedTriplet, PatchSource};
@@ -71,33 +72,27 @@ impl Judged {
     }
 }
 
-/// The patches of a list of triplets as PNG bytes, three per triplet
-/// (reference, p0, p1), decoded when the trainer asks for them: a PNG of a
-/// 64×64 patch is a few KB where the decoded image is 12 KB.
-pub struct PngPatches {
-    pngs: Vec<Vec<u8>>,
+/// The patches of a list of triplets, three per triplet (reference, p0, p1),
+/// read from the database when the trainer asks for them, a batch per query,
+/// and decoded then: only the triplet ids stay in memory, so a training set
+/// as large as BAPPS' (151k triplets, 450k PNGs of a few KB each) costs
+/// its ids here, not its images. Used from the training's blocking thread,
+/// which waits on the runtime for each query.
+pub struct StoredPatches {
+    pool: PgPool,
+    runtime: tokio::runtime::Handle,
     ids: Vec<i64>,
 }
 
-impl PngPatches {
-    /// Reads the PNGs of `triplet_ids`, in that order.
-    pub async fn read(pool: &PgPool, triplet_ids: &[i64]) -> sqlx::Result<Self> {
-        let rows = sqlx::query!(
-            "SELECT t.id, t.ref_png, t.p0_png, t.p1_png
-             FROM UNNEST($1::bigint[]) WITH ORDINALITY AS wanted(id, position)
-             JOIN triplets t ON t.id = wanted.id
-             ORDER BY wanted.position",
-            triplet_ids
-        )
-        .fetch_all(pool)
-        .await?;
-        let mut pngs = Vec::with_capacity(rows.len() * 3);
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in rows {
-            ids.push(row.id);
-            pngs.extend([row.ref_png, row.p0_png, row.p1_png]);
+impl StoredPatches {
+    /// The patches of `triplet_ids`, in that order; the queries run on the
+    /// current runtime.
+    pub fn new(pool: &PgPool, triplet_ids: Vec<i64>) -> Self {
+        Self {
+            pool: pool.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            ids: triplet_ids,
         }
-        Ok(Self { pngs, ids })
     }
 
     /// The judged triplets for tallies `tallies`, whose triplets are at
@@ -122,20 +117,43 @@ impl PngPatches {
     }
 }
 
-impl PatchSource for PngPatches {
+impl PatchSource for StoredPatches {
     fn patch_count(&self) -> usize {
-        self.pngs.len()
+        self.ids.len() * 3
     }
 
     fn patch(&self, index: usize) -> Result<Cow<'_, RgbImage>, BoxError> {
-        let image = image::load_from_memory_with_format(&self.pngs[index], image::ImageFormat::Png)
-            .map_err(|error| {
-                format!(
-                    "triplet {}'s {} PNG: {error}",
-                    self.ids[index / 3],
-                    ["reference", "p0", "p1"][index % 3]
-                )
-            })?;
-        Ok(Cow::Owned(image.to_rgb8()))
+        Ok(self.patches(&[index])?.pop().expect("one patch asked for"))
+    }
+
+    fn patches(&self, indices: &[usize]) -> Result<Vec<Cow<'_, RgbImage>>, BoxError> {
+        let mut wanted: Vec<i64> = indices.iter().map(|&index| self.ids[index / 3]).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let rows = self.runtime.block_on(
+            sqlx::query!(
+                "SELECT id, ref_png, p0_png, p1_png FROM triplets WHERE id = ANY($1)",
+                &wanted
+            )
+            .fetch_all(&self.pool),
+        )?;
+        let pngs: HashMap<i64, [Vec<u8>; 3]> = rows
+            .into_iter()
+            .map(|row| (row.id, [row.ref_png, row.p0_png, row.p1_png]))
+            .collect();
+        indices
+            .iter()
+            .map(|&index| {
+                let id = self.ids[index / 3];
+                let side = ["reference", "p0", "p1"][index % 3];
+                let png = pngs
+                    .get(&id)
+                    .ok_or_else(|| format!("triplet {id} is no longer in the database"))?;
+                let image =
+                    image::load_from_memory_with_format(&png[index % 3], image::ImageFormat::Png)
+                        .map_err(|error| format!("triplet {id}'s {side} PNG: {error}"))?;
+                Ok(Cow::Owned(image.to_rgb8()))
+            })
+            .collect()
     }
 }

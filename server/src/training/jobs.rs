@@ -17,7 +17,7 @@ use lpips::{DeviceChoice, Net};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use super::data::{Judged, PngPatches};
+use super::data::{Judged, StoredPatches};
 use super::{content_hash, materialise, pretrained_path, Options};
 use crate::jobs::{ClaimedJob, Handler, JobContext, JobError, JobKind, Runner};
 
@@ -166,7 +166,7 @@ async fn train(
         .chain(&validation.tallies)
         .map(|(id, _)| *id)
         .collect();
-    let patches = PngPatches::read(pool, &ids).await?;
+    let patches = StoredPatches::new(pool, ids);
     let training_triplets = patches.judged(0, &training.tallies);
     let validation_triplets = patches.judged(training.tallies.len(), &validation.tallies);
     let provenance = serde_json::json!({

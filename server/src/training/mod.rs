@@ -24,7 +24,7 @@ use app::api::training::{self as api, TrainedModelSummary};
 
 use crate::error::{Error, Result};
 use crate::jobs::JobKind;
-pub use data::{Judged, PngPatches};
+pub use data::{Judged, StoredPatches};
 pub use jobs::{runner, TrainingJobs};
 
 /// Bounds on what a request may ask for (far beyond any useful run).
