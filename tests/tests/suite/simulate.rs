@@ -204,3 +204,65 @@ async fn the_cli_drives_a_running_server(pool: PgPool) {
         "{stderr}"
     );
 }
+
+/// Observers may follow a network metric: with `lpips-alex-nolin` (loaded
+/// from the weights folder), the stored judgments agree with that metric,
+/// by the report's 2AFC score, far more than chance and more than with L2.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn observers_follow_a_network_metric(pool: PgPool) {
+    let weights = std::path::PathBuf::from(
+        std::env::var_os("PERCEPT_WEIGHTS_DIR")
+            .expect("PERCEPT_WEIGHTS_DIR (cargo xtask test sets it)"),
+    );
+    let mut experiment = experiment_settings(&pool).await;
+    experiment.patches_per_image = 15;
+    experiment.sentinel_rate = 0.0;
+    experiment.judgments_per_stimulus = 3;
+    experiment.max_assignments_per_worker = 20;
+    let experiment_id = create_experiment(&pool, &experiment, 2).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let metric: ObserverMetric = "lpips-alex-nolin".parse().unwrap();
+    assert!(metric.needs_network());
+    let metric = metric.load(&weights, lpips::Device::Cpu).unwrap();
+    let summary = simulation::run(
+        &app.url(""),
+        experiment_id,
+        &SimulationSettings {
+            metric,
+            noise: 0.2,
+            ..settings(6, 0.0)
+        },
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.judgments, 30 * 3);
+
+    for name in ["lpips-alex-nolin", "l2-rgb"] {
+        let metric: server::scoring::Metric = name.parse().unwrap();
+        server::scoring::enqueue(&pool, experiment_id, &metric)
+            .await
+            .unwrap();
+        let outcome = server::scoring::runner(pool.clone(), weights.clone())
+            .run_next(None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.error, None, "{name}");
+    }
+    let report = server::reports::build(&pool, &[experiment_id], false)
+        .await
+        .unwrap();
+    let score = |name: &str| {
+        report
+            .metrics
+            .iter()
+            .find(|m| m.metric == name)
+            .unwrap()
+            .two_afc
+            .value
+    };
+    let (followed, l2) = (score("lpips-alex-nolin"), score("l2-rgb"));
+    eprintln!("2AFC of the judgments: lpips-alex-nolin {followed:.3}, l2-rgb {l2:.3}");
+    assert!(followed > 0.8 && followed > l2, "{followed} vs {l2}");
+}
