@@ -558,3 +558,160 @@ async fn the_dashboard_trains_a_metric_and_draws_its_curve(pool: PgPool) {
         std::fs::write(&path, png).unwrap();
     }
 }
+
+/// A `percept worker` taking only training jobs, on the CPU with one
+/// thread, in a process of its own that the test can SIGKILL.
+fn training_worker(pool: &PgPool, weights: &Path) -> std::process::Child {
+    std::process::Command::new(percept_tests::percept_binary())
+        .args(["worker", "--job-kinds", "training", "--device", "cpu"])
+        .args(["--threads", "1", "--weights-dir"])
+        .arg(weights)
+        .env(
+            "DATABASE_URL",
+            percept_tests::server_process::database_url(pool),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting percept worker")
+}
+
+/// (status, epochs so far, weights) of a trained model's row.
+async fn model_state(
+    pool: &PgPool,
+    model_id: i64,
+) -> (String, Vec<serde_json::Value>, Option<Vec<u8>>) {
+    let row = sqlx::query("SELECT status, epochs, weights FROM trained_models WHERE id = $1")
+        .bind(model_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let epochs: Option<serde_json::Value> = row.get("epochs");
+    (
+        row.get("status"),
+        epochs
+            .and_then(|e| e.as_array().cloned())
+            .unwrap_or_default(),
+        row.get("weights"),
+    )
+}
+
+/// A worker process killed with SIGKILL mid-training leaves the job to the
+/// next one, which carries on from the last epoch's checkpoint (the epochs
+/// done before the kill are kept as they were, not run again) and ends with
+/// the weights of a run that was never interrupted.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_training_worker_killed_mid_run_leaves_the_rest_to_the_next_one(pool: PgPool) {
+    use std::time::{Duration, Instant};
+
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
+    let weights = weights_dir();
+    let mut settings = experiment_settings(&pool).await;
+    settings.patches_per_image = 10;
+    let experiment_id = create_experiment_from_photos(&pool, &settings, 4).await;
+    judge_like_nolin(&pool, experiment_id, 5).await;
+    // Tune: the trunk in the loop makes each epoch long enough to be
+    // killed in, on 30 training triplets in three steps.
+    let request = |name: &str| {
+        let mut request = lin_request(name, vec![experiment_id], vec![]);
+        request.validation_share = 0.25;
+        request.settings.mode = Mode::Tune;
+        request.settings.epochs = 3;
+        request.settings.decay_epochs = 1;
+        request.settings.batch_size = 10;
+        request
+    };
+    let interrupted = training::enqueue(&pool, &request("interrupted"), None)
+        .await
+        .unwrap();
+    let total_epochs = 4;
+
+    let mut first = training_worker(&pool, weights.path());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let epochs_at_kill = loop {
+        let (status, epochs, _) = model_state(&pool, interrupted.model_id).await;
+        assert_ne!(status, "failed");
+        if !epochs.is_empty() {
+            first.kill().unwrap();
+            first.wait().unwrap();
+            break model_state(&pool, interrupted.model_id).await.1;
+        }
+        assert!(Instant::now() < deadline, "no epoch finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        epochs_at_kill.len() < total_epochs,
+        "the worker finished before it could be killed"
+    );
+    let (status, killed_owner): (String, String) =
+        sqlx::query_as("SELECT status, owner_process FROM jobs WHERE id = $1")
+            .bind(interrupted.job_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "running", "the dead process still holds the job");
+
+    // The uninterrupted run of the same request, queued behind it.
+    let uninterrupted = training::enqueue(&pool, &request("uninterrupted"), None)
+        .await
+        .unwrap();
+    let mut second = training_worker(&pool, weights.path());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    // The jobs are marked done just after their models.
+    loop {
+        let statuses: Vec<String> =
+            sqlx::query_scalar("SELECT status FROM jobs WHERE id = ANY($1) ORDER BY id")
+                .bind([interrupted.job_id, uninterrupted.job_id])
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(!statuses.iter().any(|s| s == "failed"), "{statuses:?}");
+        if statuses.iter().all(|s| s == "done") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the training never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let job = sqlx::query("SELECT status, owner_process, attempts FROM jobs WHERE id = $1")
+        .bind(interrupted.job_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(job.get::<String, _>("status"), "done");
+    assert_ne!(job.get::<String, _>("owner_process"), killed_owner);
+    assert_eq!(job.get::<i32, _>("attempts"), 2);
+    let (_, resumed_epochs, resumed_weights) = model_state(&pool, interrupted.model_id).await;
+    let (_, whole_epochs, whole_weights) = model_state(&pool, uninterrupted.model_id).await;
+    assert_eq!(resumed_epochs.len(), total_epochs);
+    // The epochs done before the kill were not run again: their records,
+    // wall times included, are the ones stored then.
+    assert_eq!(resumed_epochs[..epochs_at_kill.len()], epochs_at_kill[..]);
+    let losses = |epochs: &[serde_json::Value]| -> Vec<f64> {
+        epochs.iter().map(|e| e["loss"].as_f64().unwrap()).collect()
+    };
+    assert_eq!(losses(&resumed_epochs), losses(&whole_epochs));
+    let tensors = |bytes: Vec<u8>| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        tch::Tensor::read_safetensors(file.path()).unwrap()
+    };
+    let whole: std::collections::HashMap<String, tch::Tensor> =
+        tensors(whole_weights.unwrap()).into_iter().collect();
+    let resumed = tensors(resumed_weights.unwrap());
+    assert_eq!(resumed.len(), whole.len());
+    let mut worst = 0.0f64;
+    for (name, tensor) in &resumed {
+        let difference = f64::try_from((tensor - &whole[name]).abs().max()).unwrap();
+        assert!(difference <= 1e-7, "{name}: {difference}");
+        worst = worst.max(difference);
+    }
+    eprintln!(
+        "killed after {} of {total_epochs} epochs; resumed vs uninterrupted: max |difference| {worst:.2e} over {} tensors",
+        epochs_at_kill.len(),
+        resumed.len()
+    );
+}
