@@ -387,13 +387,9 @@ impl Backbone {
                         } => current
                             .conv2d(weight, Some(bias), [*stride; 2], [*padding; 2], [1, 1], 1)
                             .relu_(),
-                        LoadedLayer::MaxPool { kernel, stride } => current.max_pool2d(
-                            [*kernel; 2],
-                            [*stride; 2],
-                            [0, 0],
-                            [1, 1],
-                            false,
-                        ),
+                        LoadedLayer::MaxPool { kernel, stride } => {
+                            current.max_pool2d([*kernel; 2], [*stride; 2], [0, 0], [1, 1], false)
+                        }
                         LoadedLayer::L2Pool { filter, channels } => (current.square().conv2d(
                             filter,
                             None::<Tensor>,

@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(normal.size(), [200, 101]);
         let mean = f64::try_from(normal.mean(Kind::Float)).unwrap();
         let std = f64::try_from(normal.std(true)).unwrap();
-        assert!(mean.abs() < 0.02 && (std - 1.0).abs() < 0.02, "{mean} {std}");
+        assert!(
+            mean.abs() < 0.02 && (std - 1.0).abs() < 0.02,
+            "{mean} {std}"
+        );
         let mask = draws.half_dropout_mask(&[10, 1000], Device::Cpu);
         let kept = f64::try_from(mask.mean(Kind::Float)).unwrap();
         assert!((kept - 1.0).abs() < 0.03, "{kept}");

@@ -159,8 +159,11 @@ fn the_plain_path_that_cuda_runs_scores_like_the_cpu_s() {
         .collect();
     for net in Net::ALL {
         let path = common::weights_dir().join(format!("{net}.safetensors"));
-        let onednn = Scorer::new(lpips::Lpips::load_on(net, Weighting::Lin, &path, lpips::Device::Cpu).unwrap());
-        let plain = Scorer::new(lpips::Lpips::load_plain_on_cpu(net, Weighting::Lin, &path).unwrap());
+        let onednn = Scorer::new(
+            lpips::Lpips::load_on(net, Weighting::Lin, &path, lpips::Device::Cpu).unwrap(),
+        );
+        let plain =
+            Scorer::new(lpips::Lpips::load_plain_on_cpu(net, Weighting::Lin, &path).unwrap());
         assert_eq!(plain.model().device(), lpips::Device::Cpu);
         let (a, b) = (
             onednn.score_triplets(&patches, &triplets).unwrap(),
@@ -175,7 +178,11 @@ fn the_plain_path_that_cuda_runs_scores_like_the_cpu_s() {
         assert!(worst <= 1e-5, "{net}: {worst}");
     }
     if !tch::Cuda::is_available() {
-        let error = "cuda".parse::<lpips::DeviceChoice>().unwrap().resolve().unwrap_err();
+        let error = "cuda"
+            .parse::<lpips::DeviceChoice>()
+            .unwrap()
+            .resolve()
+            .unwrap_err();
         assert!(error.to_string().contains("no CUDA device"), "{error}");
     }
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use distortions::image::{self, RgbImage};
 use futures_util::future::BoxFuture;
-use sqlx::{PgConnection, PgPool};
 use lpips::Device;
+use sqlx::{PgConnection, PgPool};
 
 use app::api::scoring::MetricProgress;
 

@@ -13,10 +13,10 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use distortions::image::RgbImage;
+use lpips::Device;
 use lpips::{Dists, Lpips, Net, Network, Pair, Scorer, Triplet, Weighting};
 use metrics::baselines::ColorSpace;
 use metrics::NativeMetric;
-use lpips::Device;
 
 /// A metric: LPIPS (alex or vgg, with or without its linear layers, with the
 /// official or your own weights), DISTS, or a native one.
@@ -196,7 +196,7 @@ impl LoadedMetric {
                     &weights_dir.join("dists.safetensors"),
                     device,
                 )
-                    .with_context(|| format!("{metric}: loading from {}", weights_dir.display()))?;
+                .with_context(|| format!("{metric}: loading from {}", weights_dir.display()))?;
                 return Ok(LoadedMetric::Dists(Scorer::new(model)));
             }
             Metric::Lpips {

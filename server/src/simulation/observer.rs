@@ -70,9 +70,9 @@ impl ObserverMetric {
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("{}: no distance", self.metric))
             }
-            (metric, None) => anyhow::bail!(
-                "{metric} needs its network: load it first (ObserverMetric::load)"
-            ),
+            (metric, None) => {
+                anyhow::bail!("{metric} needs its network: load it first (ObserverMetric::load)")
+            }
         }
     }
 
