@@ -715,3 +715,72 @@ async fn a_training_worker_killed_mid_run_leaves_the_rest_to_the_next_one(pool: 
         resumed.len()
     );
 }
+
+/// `--device cuda` (or `PERCEPT_DEVICE=cuda`) on a machine without a GPU
+/// is refused at start by every command that runs networks, saying so,
+/// before it touches the database.
+#[test]
+fn cuda_without_a_gpu_is_refused_by_every_command_that_runs_networks() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    let nowhere = ["--database-url", "postgres://nowhere.invalid/x"];
+    let runs: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (
+            [
+                &["score", "--experiment", "1", "--device", "cuda"][..],
+                &nowhere,
+            ]
+            .concat(),
+            None,
+        ),
+        ([&["worker"][..], &nowhere].concat(), Some("cuda")),
+        (
+            [
+                &["worker", "--job-kinds", "scoring", "--device", "cuda"][..],
+                &nowhere,
+            ]
+            .concat(),
+            None,
+        ),
+        (
+            vec![
+                "distance",
+                "a.png",
+                "b.png",
+                "--metric",
+                "lpips-alex",
+                "--device",
+                "cuda",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "simulate",
+                "--experiment",
+                "1",
+                "--metric",
+                "lpips-alex-nolin",
+                "--device",
+                "cuda",
+            ],
+            None,
+        ),
+    ];
+    for (args, env) in runs {
+        let mut command = std::process::Command::new(percept_tests::percept_binary());
+        command.args(&args).env_remove("PERCEPT_DEVICE");
+        if let Some(device) = env {
+            command.env("PERCEPT_DEVICE", device);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success()
+                && stderr.contains("no CUDA device")
+                && !stderr.contains("PostgreSQL"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
