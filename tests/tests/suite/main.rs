@@ -33,3 +33,4 @@ mod training;
 mod two_afc_api;
 mod two_afc_browser;
 mod two_afc_worker_api;
+mod worker_arrival;
