@@ -11,6 +11,7 @@ mod api_fuzz;
 mod browser;
 mod cli_errors;
 mod cnn_mix;
+mod create_agreement;
 mod dashboard_browser;
 mod datasets;
 mod distance;
