@@ -3,6 +3,7 @@
 //! in `app`. Plain serde types, so the browser's wasm build and the core
 //! (which has no web framework) can both depend on them.
 
+pub mod arrival;
 pub mod assignments;
 pub mod experiments;
 pub mod jnd;

@@ -358,7 +358,23 @@ async fn nothing_left(
     experiment_id: i64,
     judgments_per_stimulus: i32,
 ) -> Error {
-    let open = sqlx::query_scalar!(
+    match stimuli_still_needed(transaction, experiment_id, judgments_per_stimulus).await {
+        Ok(true) => Error::Conflict(
+            "this worker has already been given every stimulus that still needs judgments".into(),
+        ),
+        Ok(false) => Error::Conflict("this experiment needs no more judgments".into()),
+        Err(error) => error,
+    }
+}
+
+/// Whether some real triplet (2AFC) or pair (JND) of the experiment still
+/// has fewer than `judgments_per_stimulus` judgments plus open trials.
+pub(crate) async fn stimuli_still_needed(
+    executor: impl sqlx::PgExecutor<'_>,
+    experiment_id: i64,
+    judgments_per_stimulus: i32,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
         r#"
         SELECT EXISTS (
             SELECT 1 FROM triplet_loads
@@ -370,13 +386,6 @@ async fn nothing_left(
         experiment_id,
         i64::from(judgments_per_stimulus),
     )
-    .fetch_one(transaction)
-    .await;
-    match open {
-        Ok(true) => Error::Conflict(
-            "this worker has already been given every stimulus that still needs judgments".into(),
-        ),
-        Ok(false) => Error::Conflict("this experiment needs no more judgments".into()),
-        Err(error) => error.into(),
-    }
+    .fetch_one(executor)
+    .await?)
 }

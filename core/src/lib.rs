@@ -8,6 +8,7 @@
 //! (`jobs::ProgressObserver`). Errors are this crate's own [`Error`], which
 //! the server maps to HTTP statuses.
 
+pub mod arrival;
 pub mod assignments;
 pub mod cnn_bank;
 pub mod db;

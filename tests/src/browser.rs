@@ -124,6 +124,16 @@ impl Browser {
         .await;
     }
 
+    /// Runs no script on the pages it loads from now on (or again, with
+    /// `false`): what a worker sees before, or without, the hydration bundle.
+    pub async fn disable_javascript(&self, disabled: bool) {
+        self.devtools(
+            "Emulation.setScriptExecutionDisabled",
+            json!({ "value": disabled }),
+        )
+        .await;
+    }
+
     /// Sends a DevTools protocol command through chromedriver.
     async fn devtools(&self, command: &'static str, params: serde_json::Value) {
         self.client

@@ -3,7 +3,8 @@
 //! browser (`client`, `researcher_client`).
 
 pub use percept_api::{
-    assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions, training,
+    arrival, assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions,
+    training,
 };
 
 pub mod client;

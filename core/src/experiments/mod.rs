@@ -9,7 +9,7 @@ pub mod overview;
 use std::time::Duration;
 
 use distortions::Sampler;
-use percept_api::experiments::DistortionFamily;
+use percept_api::experiments::{DistortionFamily, NewExperimentSettings};
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
@@ -66,7 +66,59 @@ pub struct ReferenceFile {
     pub bytes: Vec<u8>,
 }
 
+/// The dataset splits an experiment's judgments can be for: BAPPS' two,
+/// the folders its loaders, `percept train` and the export know.
+pub const SPLITS: [&str; 2] = ["train", "val"];
+
 impl NewExperiment {
+    /// The experiment `settings` describe, owned by `owner_id`: the one
+    /// reading of the settings, whether they come from the dashboard's form
+    /// (`POST /api/experiments`) or from `percept experiment create`, so
+    /// both take and refuse the same things (checked by [`store`]).
+    pub fn from_settings(settings: NewExperimentSettings, owner_id: i64) -> Self {
+        // Form fields left blank arrive as empty strings and mean "none".
+        let non_blank = |text: Option<String>| text.filter(|text| !text.trim().is_empty());
+        let sampler = SamplerSettings {
+            min_steps: settings.sampler.min_steps,
+            max_steps: settings.sampler.max_steps,
+            types: if settings.sampler.types.is_empty() {
+                SamplerSettings::default().types
+            } else {
+                settings.sampler.types
+            },
+            family: settings.distortion_family,
+        };
+        NewExperiment {
+            owner_id,
+            name: settings.name,
+            kind: match settings.jnd {
+                Some(jnd) => ExperimentKind::Jnd(JndSettings {
+                    reference_ms: jnd.reference_ms,
+                    gap_ms: jnd.gap_ms,
+                    distorted_ms: jnd.distorted_ms,
+                    control_share: jnd.control_share,
+                    source_experiment_id: jnd.source_experiment_id,
+                }),
+                None => ExperimentKind::TwoAfc,
+            },
+            split: settings.split,
+            category: non_blank(settings.category),
+            patch_size: settings.patch_size,
+            patches_per_image: settings.patches_per_image,
+            sampler,
+            seed: settings.seed.unwrap_or_else(|| rand::random::<u64>() >> 1),
+            judgments_per_stimulus: settings.judgments_per_stimulus,
+            trials_per_assignment: settings.trials_per_assignment,
+            sentinel_rate: settings.sentinel_rate,
+            max_assignments_per_worker: settings.max_assignments_per_worker,
+            assignment_ttl: Duration::from_secs(
+                settings.assignment_ttl_minutes.saturating_mul(60),
+            ),
+            completion_redirect_url: non_blank(settings.completion_redirect_url),
+            max_sentinel_failure_share: settings.max_sentinel_failure_share,
+        }
+    }
+
     /// Checks the settings, returning the sampler they describe.
     fn validate(&self) -> Result<Sampler> {
         let invalid = |message: String| Err(Error::Invalid(message));
@@ -76,8 +128,12 @@ impl NewExperiment {
         if self.name.trim().is_empty() {
             return invalid("the experiment needs a name".into());
         }
-        if self.split.trim().is_empty() {
-            return invalid("the split must not be empty (e.g. train or val)".into());
+        if !SPLITS.contains(&self.split.trim()) {
+            return invalid(format!(
+                "the split is train or val (BAPPS' splits, the folders its loaders and \
+                 `percept train` read), not {:?}",
+                self.split
+            ));
         }
         if !(8..=1024).contains(&self.patch_size) {
             return invalid(format!(

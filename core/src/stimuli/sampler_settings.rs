@@ -33,8 +33,13 @@ impl Default for SamplerSettings {
 impl SamplerSettings {
     pub fn sampler(&self) -> Result<Sampler> {
         let type_names: Vec<&str> = self.types.iter().map(String::as_str).collect();
-        Sampler::new(self.min_steps, self.max_steps, &type_names)
-            .map_err(|error| Error::Invalid(format!("invalid distortion sampler: {error}")))
+        Sampler::new(self.min_steps, self.max_steps, &type_names).map_err(|error| {
+            let known: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+            Error::Invalid(format!(
+                "invalid distortion sampler: {error} (the types are {})",
+                known.join(", ")
+            ))
+        })
     }
 }
 

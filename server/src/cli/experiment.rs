@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,16 +12,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::DatabaseArgs;
 use crate::experiments::lifecycle::{self, Lifecycle};
 use crate::experiments::{
-    self, overview, ExperimentKind, MethodComparison, MethodOutputFile, NewExperiment,
-    ReferenceFile,
+    self, overview, MethodComparison, MethodOutputFile, NewExperiment, ReferenceFile,
 };
-use crate::jnd::JndSettings;
 use crate::jobs::ProgressObserver;
 use crate::researchers;
 use crate::sharing;
-use crate::stimuli::SamplerSettings;
-use percept_api::experiments::DistortionFamily;
-use percept_api::experiments::ExperimentPatch;
+use percept_api::experiments::{
+    defaults, DistortionFamily, ExperimentPatch, JndChoice, NewExperimentSettings, SamplerChoice,
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ExperimentCommand {
@@ -153,7 +150,10 @@ pub struct CreateArgs {
     #[arg(long, value_enum)]
     kind: KindArg,
     /// Folder of reference images (PNG or JPEG), taken in file-name order
-    /// (JND: or --source-experiment; a method comparison: --methods).
+    /// (JND: or --source-experiment; a method comparison: --methods). Every
+    /// file in it must be an image, as every file of the dashboard's upload
+    /// must: another file is refused by name and nothing is stored. Hidden
+    /// files (.DS_Store…) and subfolders are not looked at.
     #[arg(long)]
     images: Option<PathBuf>,
     /// A method comparison (2AFC): a folder with `references/NAME.ext` and,
@@ -184,8 +184,8 @@ pub struct CreateArgs {
     /// (BAPPS: 2 for train, 5 for val).
     #[arg(long, alias = "judgments-per-triplet", default_value_t = 2)]
     judgments_per_stimulus: u32,
-    /// Dataset split the judgments are for.
-    #[arg(long, default_value = "train")]
+    /// Dataset split the judgments are for: train or val (BAPPS' splits).
+    #[arg(long, default_value_t = defaults::split())]
     split: String,
     /// What the reference images show (free text).
     #[arg(long)]
@@ -207,18 +207,19 @@ pub struct CreateArgs {
     /// and their judgments are left out of reports and exports.
     #[arg(long, default_value_t = 0.5)]
     max_sentinel_failure_share: f64,
-    /// JND: milliseconds the reference patch is shown.
-    #[arg(long, default_value_t = JndSettings::default().reference_ms)]
-    reference_ms: u32,
-    /// JND: milliseconds of blank between the reference and the distorted patch.
-    #[arg(long, default_value_t = JndSettings::default().gap_ms)]
-    gap_ms: u32,
-    /// JND: milliseconds the distorted patch is shown.
-    #[arg(long, default_value_t = JndSettings::default().distorted_ms)]
-    distorted_ms: u32,
-    /// JND: share of control pairs (the reference shown twice).
-    #[arg(long, default_value_t = JndSettings::default().control_share)]
-    control_share: f64,
+    /// JND only: milliseconds the reference patch is shown [default: 1000].
+    #[arg(long)]
+    reference_ms: Option<u32>,
+    /// JND only: milliseconds of blank between the reference and the
+    /// distorted patch [default: 250].
+    #[arg(long)]
+    gap_ms: Option<u32>,
+    /// JND only: milliseconds the distorted patch is shown [default: 1000].
+    #[arg(long)]
+    distorted_ms: Option<u32>,
+    /// JND only: share of control pairs (the reference shown twice) [default: 0.1].
+    #[arg(long)]
+    control_share: Option<f64>,
     /// JND: take the pairs from this 2AFC experiment's triplets (reference
     /// with each distorted patch) instead of cutting them from --images.
     #[arg(long, conflicts_with = "images")]
@@ -231,6 +232,17 @@ pub struct CreateArgs {
     /// mix (each side drawn from either family, as BAPPS' `mix` sets).
     #[arg(long, default_value = "traditional", value_parser = parse_family)]
     distortion_family: DistortionFamily,
+    /// Fewest distortions per pipeline (the dashboard's "at least"; 1 or more).
+    #[arg(long, default_value_t = SamplerChoice::default().min_steps)]
+    min_steps: usize,
+    /// Most distortions per pipeline (at least --min-steps, at most the
+    /// number of types).
+    #[arg(long, default_value_t = SamplerChoice::default().max_steps)]
+    max_steps: usize,
+    /// Distortion types the pipelines draw from, comma-separated (or the
+    /// flag repeated), as `percept distort list` names them [default: all 20].
+    #[arg(long, value_delimiter = ',')]
+    types: Vec<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -567,39 +579,35 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     if args.source_experiment.is_some() && !matches!(args.kind, KindArg::Jnd) {
         anyhow::bail!("--source-experiment is for JND experiments (--kind jnd)");
     }
+    let jnd = jnd_choice(&args)?;
     let seed = args.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
+    // The settings the dashboard's form sends, read by the same function.
+    let settings = NewExperimentSettings {
+        name: args.name,
+        split: args.split,
+        category: args.category,
+        patch_size: args.patch_size,
+        patches_per_image: args.patches_per_image,
+        sampler: SamplerChoice {
+            min_steps: args.min_steps,
+            max_steps: args.max_steps,
+            types: args.types,
+        },
+        distortion_family: args.distortion_family,
+        seed: Some(seed),
+        judgments_per_stimulus: args.judgments_per_stimulus,
+        trials_per_assignment: args.trials_per_assignment,
+        sentinel_rate: args.sentinel_rate,
+        max_assignments_per_worker: args.max_assignments_per_worker,
+        assignment_ttl_minutes: args.assignment_ttl_minutes,
+        completion_redirect_url: args.completion_redirect_url,
+        max_sentinel_failure_share: args.max_sentinel_failure_share,
+        jnd,
+    };
     let database = args.database.open().await?;
     let created = async {
-        let settings = NewExperiment {
-            owner_id: researchers::id_by_email(&database.pool, &args.owner).await?,
-            name: args.name,
-            kind: match args.kind {
-                KindArg::TwoAfc => ExperimentKind::TwoAfc,
-                KindArg::Jnd => ExperimentKind::Jnd(JndSettings {
-                    reference_ms: args.reference_ms,
-                    gap_ms: args.gap_ms,
-                    distorted_ms: args.distorted_ms,
-                    control_share: args.control_share,
-                    source_experiment_id: args.source_experiment,
-                }),
-            },
-            split: args.split,
-            category: args.category,
-            patch_size: args.patch_size,
-            patches_per_image: args.patches_per_image,
-            sampler: SamplerSettings {
-                family: args.distortion_family,
-                ..SamplerSettings::default()
-            },
-            seed,
-            judgments_per_stimulus: args.judgments_per_stimulus,
-            trials_per_assignment: args.trials_per_assignment,
-            sentinel_rate: args.sentinel_rate,
-            max_assignments_per_worker: args.max_assignments_per_worker,
-            assignment_ttl: Duration::from_secs(args.assignment_ttl_minutes.saturating_mul(60)),
-            completion_redirect_url: args.completion_redirect_url,
-            max_sentinel_failure_share: args.max_sentinel_failure_share,
-        };
+        let owner_id = researchers::id_by_email(&database.pool, &args.owner).await?;
+        let settings = NewExperiment::from_settings(settings, owner_id);
         let progress = ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
                 .expect("a valid progress template"),
@@ -638,19 +646,57 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The PNG and JPEG files in `dir`, in file-name order.
+/// The JND settings of a JND experiment; a 2AFC one refuses them, since
+/// it has no timed sequence to apply them to (the form sends none for it).
+fn jnd_choice(args: &CreateArgs) -> anyhow::Result<Option<JndChoice>> {
+    match args.kind {
+        KindArg::Jnd => Ok(Some(JndChoice {
+            reference_ms: args.reference_ms.unwrap_or_else(defaults::reference_ms),
+            gap_ms: args.gap_ms.unwrap_or_else(defaults::gap_ms),
+            distorted_ms: args.distorted_ms.unwrap_or_else(defaults::distorted_ms),
+            control_share: args.control_share.unwrap_or_else(defaults::control_share),
+            source_experiment_id: args.source_experiment,
+        })),
+        KindArg::TwoAfc => {
+            let given: Vec<&str> = [
+                ("--reference-ms", args.reference_ms.is_some()),
+                ("--gap-ms", args.gap_ms.is_some()),
+                ("--distorted-ms", args.distorted_ms.is_some()),
+                ("--control-share", args.control_share.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                anyhow::bail!(
+                    "{} {} for JND experiments (--kind jnd): a 2AFC trial shows the reference \
+                     and both patches together until the worker answers, with no timed \
+                     sequence; leave {} out",
+                    given.join(", "),
+                    if given.len() == 1 { "is" } else { "are" },
+                    if given.len() == 1 { "it" } else { "them" },
+                );
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The files of `dir`, in file-name order: each is checked as an image when
+/// the experiment is stored, as an uploaded file is, so a stray file is
+/// refused by name rather than left out unseen. Hidden files (which the
+/// system makes: .DS_Store, ._photo.jpg) and subfolders are not looked at.
 pub(super) fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFile>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the image folder {}", dir.display()))?
-        .map(|entry| entry.map(|entry| entry.path()))
-        .collect::<Result<_, _>>()?;
-    paths.retain(|path| {
-        path.extension()
-            .and_then(|extension| extension.to_str())
-            .is_some_and(|extension| {
-                ["png", "jpg", "jpeg"].contains(&extension.to_ascii_lowercase().as_str())
-            })
-    });
+    {
+        let entry = entry?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && entry.path().is_file() {
+            paths.push(entry.path());
+        }
+    }
     paths.sort();
     if paths.is_empty() {
         anyhow::bail!("{} has no PNG or JPEG images", dir.display());

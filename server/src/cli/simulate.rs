@@ -71,12 +71,6 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         &progress,
     ))?;
     progress.finish_and_clear();
-    println!(
-        "{} workers ({} careless) completed {} assignments with {} judgments",
-        summary.workers,
-        summary.careless_workers.len(),
-        summary.assignments_completed,
-        summary.judgments
-    );
+    println!("{summary}");
     Ok(())
 }

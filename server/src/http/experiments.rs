@@ -4,8 +4,6 @@
 //! has it shared with them; to anyone else it answers 404, as if the
 //! experiment did not exist.
 
-use std::time::Duration;
-
 use app::api::experiments::{
     CreatedExperiment, ExperimentDeletion, ExperimentDetail, ExperimentPatch, ExperimentSummary,
     NewExperimentSettings, PatchedExperiment, WorkerStats,
@@ -21,55 +19,10 @@ use super::extract::{JsonBody, QueryParams};
 use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::experiments::{self, lifecycle, ExperimentKind, NewExperiment, ReferenceFile};
-use crate::jnd::JndSettings;
-use crate::stimuli::SamplerSettings;
+use crate::experiments::{self, lifecycle, NewExperiment, ReferenceFile};
 
 /// Uploads of reference photos for one experiment fit comfortably below this.
 pub const MAX_UPLOAD_BYTES: usize = 200 * 1024 * 1024;
-
-/// The upload's settings as the experiment to store.
-fn new_experiment(settings: NewExperimentSettings, owner_id: i64) -> NewExperiment {
-    // Form fields left blank arrive as empty strings and mean "none".
-    let non_blank = |text: Option<String>| text.filter(|text| !text.trim().is_empty());
-    let sampler = SamplerSettings {
-        min_steps: settings.sampler.min_steps,
-        max_steps: settings.sampler.max_steps,
-        types: if settings.sampler.types.is_empty() {
-            SamplerSettings::default().types
-        } else {
-            settings.sampler.types
-        },
-        family: settings.distortion_family,
-    };
-    NewExperiment {
-        owner_id,
-        name: settings.name,
-        kind: match settings.jnd {
-            Some(jnd) => ExperimentKind::Jnd(JndSettings {
-                reference_ms: jnd.reference_ms,
-                gap_ms: jnd.gap_ms,
-                distorted_ms: jnd.distorted_ms,
-                control_share: jnd.control_share,
-                source_experiment_id: jnd.source_experiment_id,
-            }),
-            None => ExperimentKind::TwoAfc,
-        },
-        split: settings.split,
-        category: non_blank(settings.category),
-        patch_size: settings.patch_size,
-        patches_per_image: settings.patches_per_image,
-        sampler,
-        seed: settings.seed.unwrap_or_else(|| rand::random::<u64>() >> 1),
-        judgments_per_stimulus: settings.judgments_per_stimulus,
-        trials_per_assignment: settings.trials_per_assignment,
-        sentinel_rate: settings.sentinel_rate,
-        max_assignments_per_worker: settings.max_assignments_per_worker,
-        assignment_ttl: Duration::from_secs(settings.assignment_ttl_minutes.saturating_mul(60)),
-        completion_redirect_url: non_blank(settings.completion_redirect_url),
-        max_sentinel_failure_share: settings.max_sentinel_failure_share,
-    }
-}
 
 /// `POST /api/experiments`, multipart: a `settings` JSON field and one or
 /// more `images` files. Answers 202 with the id once the settings and images
@@ -149,7 +102,7 @@ pub async fn create(
     // worker takes; its outcome lands in the experiment's status.
     let stored = experiments::store(
         &state.pool,
-        &new_experiment(settings, researcher.id),
+        &NewExperiment::from_settings(settings, researcher.id),
         references,
     )
     .await?;

@@ -27,13 +27,14 @@ mod scoring;
 mod sessions;
 mod training;
 mod trial_images;
+mod worker_landing;
 
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
 
-use app::{shell, App};
+use app::shell;
 use axum::http::{header, HeaderValue};
 use axum::{
     extract::{DefaultBodyLimit, FromRef},
@@ -42,7 +43,7 @@ use axum::{
     Router,
 };
 use leptos::prelude::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::LeptosRoutes;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
@@ -220,13 +221,14 @@ pub fn router(state: AppState) -> Router {
         "public, max-age=31536000, immutable",
     );
     let static_files = cached(ServeDir::new(&site_root), "no-cache");
-    let routes = generate_route_list(App);
+    let routes = worker_landing::other_routes();
     let leptos = state.leptos.clone();
     Router::new()
         .route("/healthz", get(health::check))
         .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api())
         .nest_service(&format!("/{}", state.leptos.site_pkg_dir), bundle)
+        .route(worker_landing::PATH, get(worker_landing::page))
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback_service(static_files)
         .layer(middleware::from_fn(cross_origin::refuse_cross_site_changes))

@@ -4,8 +4,11 @@
 
 mod observer;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use app::api::jnd::{
@@ -45,7 +48,111 @@ pub struct SimulationSummary {
     /// The platform worker ids of the careless ones.
     pub careless_workers: Vec<String>,
     pub assignments_completed: u32,
+    /// Judgments the server acknowledged (each stored once, however often
+    /// it was sent).
     pub judgments: u32,
+    /// Workers who were given no assignment at all, by why the server
+    /// refused their first request.
+    pub workers_without_work: BTreeMap<NoWork, u32>,
+    /// Requests sent again after a connection error, a 5xx or a 429.
+    pub retried_requests: u32,
+}
+
+impl SimulationSummary {
+    /// How many workers got no assignment.
+    pub fn workers_without_work_total(&self) -> u32 {
+        self.workers_without_work.values().sum()
+    }
+}
+
+/// Why the server gave a worker no (further) assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoWork {
+    /// Every stimulus has its judgments, counting those being judged now (409).
+    ExperimentFull,
+    /// The worker has seen every stimulus that still needs judgments (409).
+    SeenEverythingLeft,
+    /// The worker reached the experiment's per-worker limit of assignments (403).
+    WorkerCapReached,
+    /// The researcher closed the experiment (410).
+    ExperimentClosed,
+    /// Its stimuli are still being generated, or generation failed (409).
+    NotReady,
+}
+
+impl NoWork {
+    /// From the server's refusal of an assignment request, if it is one of these.
+    fn from_refusal(status: StatusCode, message: &str) -> Option<Self> {
+        match status {
+            StatusCode::FORBIDDEN => Some(NoWork::WorkerCapReached),
+            StatusCode::GONE => Some(NoWork::ExperimentClosed),
+            StatusCode::CONFLICT if message.contains("needs no more judgments") => {
+                Some(NoWork::ExperimentFull)
+            }
+            StatusCode::CONFLICT if message.contains("not open to workers") => {
+                Some(NoWork::NotReady)
+            }
+            StatusCode::CONFLICT => Some(NoWork::SeenEverythingLeft),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NoWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoWork::ExperimentFull => "the experiment needed no more judgments",
+            NoWork::SeenEverythingLeft => "they had seen every stimulus still needing judgments",
+            NoWork::WorkerCapReached => "their per-worker limit of assignments was reached",
+            NoWork::ExperimentClosed => "the experiment is closed",
+            NoWork::NotReady => "the experiment's stimuli are not ready",
+        })
+    }
+}
+
+impl fmt::Display for SimulationSummary {
+    /// One line: what was done, who got no work and why, and the retries.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} workers ({} careless) completed {} assignments with {} judgments",
+            self.workers,
+            self.careless_workers.len(),
+            self.assignments_completed,
+            self.judgments
+        )?;
+        let without_work = self.workers_without_work_total();
+        if without_work > 0 {
+            let reasons: Vec<String> = self
+                .workers_without_work
+                .iter()
+                .map(|(reason, count)| format!("{count} because {reason}"))
+                .collect();
+            write!(
+                f,
+                "; {without_work} of them got no work ({})",
+                reasons.join(", ")
+            )?;
+        } else {
+            write!(f, "; every worker got work")?;
+        }
+        if self.retried_requests > 0 {
+            write!(
+                f,
+                "; {} requests were sent again after a connection error or a server error",
+                self.retried_requests
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What one simulated worker did.
+struct WorkerOutcome {
+    assignments: u32,
+    judgments: u32,
+    /// Why the server gave them nothing, if it never gave them an assignment.
+    no_work: Option<NoWork>,
 }
 
 #[derive(Deserialize)]
@@ -118,8 +225,11 @@ pub async fn run(
     let client = Client {
         http: reqwest::Client::builder()
             .user_agent(concat!("percept-simulate/", env!("CARGO_PKG_VERSION")))
+            // A request the server never answers is sent again, like a lost one.
+            .timeout(REQUEST_TIMEOUT)
             .build()?,
         base_url: base_url.trim_end_matches('/').to_owned(),
+        retries: Arc::new(AtomicU32::new(0)),
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
     let mut workers = JoinSet::new();
@@ -155,10 +265,14 @@ pub async fn run(
         ..Default::default()
     };
     while let Some(finished) = workers.join_next().await {
-        let (assignments, judgments) = finished??;
-        summary.assignments_completed += assignments;
-        summary.judgments += judgments;
+        let outcome = finished??;
+        summary.assignments_completed += outcome.assignments;
+        summary.judgments += outcome.judgments;
+        if let Some(reason) = outcome.no_work {
+            *summary.workers_without_work.entry(reason).or_default() += 1;
+        }
     }
+    summary.retried_requests = client.retries.load(Ordering::Relaxed);
     Ok(summary)
 }
 
@@ -169,68 +283,135 @@ fn is_careless(index: u32, workers: u32, careless: u32) -> bool {
     (index * careless) / workers != ((index + 1) * careless) / workers
 }
 
+/// How long one request may take before it is given up and sent again.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Transient failures are retried after a delay that doubles from the first
+/// to the last, as the browser's submitter does (500 ms to 8 s there).
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(8);
+/// A request that keeps failing for this long ends the simulation.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+
 #[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base_url: String,
+    /// Requests sent again, over the whole run.
+    retries: Arc<AtomicU32>,
 }
 
 impl Client {
     async fn image(&self, path: &str) -> anyhow::Result<RgbImage> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .send()
+        let answer = self
+            .send_until_answered(path, || self.http.get(format!("{}{path}", self.base_url)))
             .await?;
-        let response = ensure_success(response, path).await?;
-        let bytes = response.bytes().await?;
+        let bytes = answer.ensure_success(path)?.body;
         Ok(image::load_from_memory(&bytes)
             .with_context(|| format!("{path} is not an image"))?
             .to_rgb8())
     }
 
-    /// Posts `body`, waiting out rate limits as the browser client does: the
-    /// same body again after the server's Retry-After.
-    async fn post_within_limits(
-        &self,
-        path: &str,
-        body: &impl serde::Serialize,
-    ) -> anyhow::Result<reqwest::Response> {
-        loop {
-            let response = self
-                .http
+    /// Posts `body` until the server answers it: the same body again after
+    /// a connection error or a 5xx (with a growing delay), or after a rate
+    /// limit's Retry-After, as the browser client does. A judgment keeps its
+    /// id, so the server stores it once however often it arrives.
+    async fn post(&self, path: &str, body: &impl serde::Serialize) -> anyhow::Result<Answer> {
+        self.send_until_answered(path, || {
+            self.http
                 .post(format!("{}{path}", self.base_url))
                 .json(body)
-                .send()
-                .await?;
-            if response.status() != StatusCode::TOO_MANY_REQUESTS {
-                return Ok(response);
+        })
+        .await
+    }
+
+    /// Sends the request `request` builds until the answer, body included,
+    /// arrives and is neither a 5xx nor a 429; gives up after [`GIVE_UP_AFTER`].
+    async fn send_until_answered(
+        &self,
+        what: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Answer> {
+        let started = Instant::now();
+        let mut delay = FIRST_RETRY_DELAY;
+        loop {
+            let wait = match Answer::receive(request()).await {
+                Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => {
+                    Duration::from_secs(answer.retry_after_seconds.unwrap_or(1))
+                }
+                Ok(answer) if answer.status.is_server_error() => {
+                    if started.elapsed() > GIVE_UP_AFTER {
+                        answer.ensure_success(what)?;
+                    }
+                    delay
+                }
+                Ok(answer) => return Ok(answer),
+                Err(error) => {
+                    if started.elapsed() > GIVE_UP_AFTER {
+                        return Err(anyhow::Error::from(error).context(format!(
+                            "{what}: no answer from the server for {} s",
+                            GIVE_UP_AFTER.as_secs()
+                        )));
+                    }
+                    delay
+                }
+            };
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+            if wait == delay {
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
-            let wait_seconds = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(1);
-            tokio::time::sleep(std::time::Duration::from_secs(wait_seconds)).await;
         }
     }
 }
 
-/// The response if it succeeded, else an error carrying the server's message.
-async fn ensure_success(
-    response: reqwest::Response,
-    what: &str,
-) -> anyhow::Result<reqwest::Response> {
-    if response.status().is_success() {
-        return Ok(response);
+/// A response read whole: a connection cut while the body arrives is
+/// retried like one cut before.
+struct Answer {
+    status: StatusCode,
+    retry_after_seconds: Option<u64>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    async fn receive(request: reqwest::RequestBuilder) -> reqwest::Result<Self> {
+        let response = request.send().await?;
+        let status = response.status();
+        let retry_after_seconds = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        Ok(Self {
+            status,
+            retry_after_seconds,
+            body: response.bytes().await?.to_vec(),
+        })
     }
-    let status = response.status();
-    let message = match response.json::<ApiError>().await {
-        Ok(body) => body.error,
-        Err(_) => "(no JSON error)".into(),
-    };
-    bail!("{what}: the server answered {status}: {message}")
+
+    /// Itself if it succeeded, else an error carrying the server's message.
+    fn ensure_success(self, what: &str) -> anyhow::Result<Self> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        bail!(
+            "{what}: the server answered {}: {}",
+            self.status,
+            self.error_message()
+        )
+    }
+
+    /// The message of an API error.
+    fn error_message(&self) -> String {
+        match serde_json::from_slice::<ApiError>(&self.body) {
+            Ok(body) => body.error,
+            Err(_) => "(no JSON error)".into(),
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> anyhow::Result<T> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("{what}: the server's answer is not the JSON expected"))
+    }
 }
 
 struct SimulatedWorker {
@@ -239,15 +420,17 @@ struct SimulatedWorker {
 }
 
 impl SimulatedWorker {
-    /// Does assignments until the limit; returns (assignments completed, judgments).
+    /// Does assignments until the limit, or until the server has none left
+    /// for them.
     async fn work(
         mut self,
         client: &Client,
         experiment_id: i64,
         assignment_limit: Option<u32>,
         progress: &ProgressBar,
-    ) -> anyhow::Result<(u32, u32)> {
+    ) -> anyhow::Result<WorkerOutcome> {
         let (mut assignments, mut judgments) = (0, 0);
+        let mut no_work = None;
         while assignment_limit.is_none_or(|limit| assignments < limit) {
             let path = format!("/api/experiments/{experiment_id}/assignments");
             let request = json!({
@@ -256,15 +439,21 @@ impl SimulatedWorker {
                 "study_id": "simulation",
                 "session_id": format!("{}-{assignments}", self.id),
             });
-            let response = client.post_within_limits(&path, &request).await?;
-            // 403: this worker's limit; 409: nothing left that they have not seen.
+            let answer = client.post(&path, &request).await?;
+            // 403: this worker's limit; 409: nothing left that they have not
+            // seen (or not ready); 410: closed.
+            let status = answer.status;
             if matches!(
-                response.status(),
-                StatusCode::FORBIDDEN | StatusCode::CONFLICT
+                status,
+                StatusCode::FORBIDDEN | StatusCode::CONFLICT | StatusCode::GONE
             ) {
+                let reason = NoWork::from_refusal(status, &answer.error_message());
+                if assignments == 0 {
+                    no_work = reason;
+                }
                 break;
             }
-            let assignment: Assignment = ensure_success(response, &path).await?.json().await?;
+            let assignment: Assignment = answer.ensure_success(&path)?.json(&path)?;
             let mut completed = false;
             for trial in &assignment.trials {
                 completed = self.judge(client, &assignment.token, trial).await?;
@@ -289,7 +478,11 @@ impl SimulatedWorker {
             }
             assignments += 1;
         }
-        Ok((assignments, judgments))
+        Ok(WorkerOutcome {
+            assignments,
+            judgments,
+            no_work,
+        })
     }
 
     /// Answers one trial; returns whether that completed the assignment.
@@ -308,8 +501,11 @@ impl SimulatedWorker {
             "response_ms": self.observer.response_ms(),
             "client_time": Utc::now(),
         });
-        let response = client.post_within_limits(&path, &judgment).await?;
-        let receipt: Receipt = ensure_success(response, &path).await?.json().await?;
+        let receipt: Receipt = client
+            .post(&path, &judgment)
+            .await?
+            .ensure_success(&path)?
+            .json(&path)?;
         Ok(receipt.completed)
     }
 
@@ -334,7 +530,10 @@ impl SimulatedWorker {
             timing: ideal_timing(presentation),
         };
         let path = format!("/api/assignments/{token}/jnd-judgments");
-        let response = client.post_within_limits(&path, &judgment).await?;
-        Ok(ensure_success(response, &path).await?.json().await?)
+        client
+            .post(&path, &judgment)
+            .await?
+            .ensure_success(&path)?
+            .json(&path)
     }
 }

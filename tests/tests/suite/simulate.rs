@@ -1,13 +1,16 @@
 //! `percept simulate`: synthetic workers driving the worker API, on a real
 //! server and database.
 
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use percept_tests::jnd::jnd_experiment_settings;
+use percept_tests::server_process::ServerProcess;
 use percept_tests::two_afc::{create_experiment, experiment_settings};
-use percept_tests::{percept_binary, TestApp};
-use server::simulation::{self, ObserverMetric, SimulationSettings};
+use percept_tests::{percept_binary, serial, TestApp};
+use server::simulation::{self, NoWork, ObserverMetric, SimulationSettings};
 use sqlx::PgPool;
 
 fn settings(workers: u32, careless_share: f64) -> SimulationSettings {
@@ -265,4 +268,169 @@ async fn observers_follow_a_network_metric(pool: PgPool) {
     let (followed, l2) = (score("lpips-alex-nolin"), score("l2-rgb"));
     eprintln!("2AFC of the judgments: lpips-alex-nolin {followed:.3}, l2-rgb {l2:.3}");
     assert!(followed > 0.8 && followed > l2, "{followed} vs {l2}");
+}
+
+/// The summary says how many workers got no work and why: here those who
+/// came after the experiment was full, then (same worker ids, a second run)
+/// those at their per-worker limit, and everyone once it is closed.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_summary_says_who_got_no_work_and_why(pool: PgPool) {
+    // 4 triplets, one judgment each, 4 trials per assignment: one worker fills it.
+    let mut experiment = experiment_settings(&pool).await;
+    experiment.judgments_per_stimulus = 1;
+    experiment.max_assignments_per_worker = 1;
+    let full = create_experiment(&pool, &experiment, 1).await;
+    // 32 triplets: room for everyone, but one assignment each.
+    experiment.patches_per_image = 16;
+    let capped = create_experiment(&pool, &experiment, 2).await;
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let mut one_at_a_time = settings(5, 0.0);
+    one_at_a_time.concurrency = 1;
+    let summary = simulation::run(&app.url(""), full, &one_at_a_time, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_eq!(summary.assignments_completed, 1);
+    assert_eq!(
+        summary.workers_without_work,
+        BTreeMap::from([(NoWork::ExperimentFull, 4)])
+    );
+    let line = summary.to_string();
+    assert!(
+        line.contains("4 of them got no work (4 because the experiment needed no more judgments)"),
+        "{line}"
+    );
+
+    let first = simulation::run(&app.url(""), capped, &settings(3, 0.0), &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_eq!(first.assignments_completed, 3);
+    assert_eq!(first.workers_without_work_total(), 0);
+    assert!(first.to_string().contains("every worker got work"), "{first}");
+    let again = simulation::run(&app.url(""), capped, &settings(3, 0.0), &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.workers_without_work,
+        BTreeMap::from([(NoWork::WorkerCapReached, 3)])
+    );
+    assert!(
+        again
+            .to_string()
+            .contains("3 because their per-worker limit of assignments was reached"),
+        "{again}"
+    );
+
+    server::experiments::lifecycle::set_lifecycle(
+        &pool,
+        capped,
+        server::experiments::lifecycle::Lifecycle::Closed,
+        false,
+    )
+    .await
+    .unwrap();
+    let mut newcomers = settings(2, 0.0);
+    newcomers.seed = 12;
+    let closed = simulation::run(&app.url(""), capped, &newcomers, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.workers_without_work,
+        BTreeMap::from([(NoWork::ExperimentClosed, 2)])
+    );
+    assert!(
+        closed.to_string().contains("2 because the experiment is closed"),
+        "{closed}"
+    );
+}
+
+/// `percept simulate` rides out a server killed (SIGKILL) and restarted
+/// under it: connection errors and 5xx are retried with the same judgment
+/// id, so the judgments its summary counts as acknowledged are exactly the
+/// ones stored, none twice.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_simulation_survives_a_server_restart_and_its_summary_matches_what_is_stored(
+    pool: PgPool,
+) {
+    let _turn = serial::take_turn(serial::Kind::LoadsEveryCore).await;
+    // 64 triplets × 8 judgments: long enough a run to kill the server in it.
+    let mut experiment = experiment_settings(&pool).await;
+    experiment.patches_per_image = 16;
+    experiment.judgments_per_stimulus = 8;
+    experiment.trials_per_assignment = 8;
+    experiment.max_assignments_per_worker = 20;
+    let experiment_id = create_experiment(&pool, &experiment, 4).await;
+    let mut server = ServerProcess::start(&pool).await;
+
+    let mut simulate = Command::new(percept_binary())
+        .args(["simulate", "--url", &server.url(""), "--workers", "16"])
+        .args(["--concurrency", "8", "--careless-share", "0.25"])
+        .args(["--experiment", &experiment_id.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM judgments")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored().await < 60 {
+        assert!(Instant::now() < deadline, "the simulation did not get going");
+        assert!(
+            simulate.try_wait().unwrap().is_none(),
+            "the simulation ended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill_9();
+    let stored_at_kill = stored().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart().await;
+
+    let output = tokio::task::spawn_blocking(move || simulate.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let acknowledged: i64 = stdout
+        .split(" judgments")
+        .next()
+        .and_then(|start| start.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no judgment count in {stdout:?}"));
+    assert!(
+        stdout.contains("requests were sent again after a connection error"),
+        "the kill should have cut the workers off: {stdout}"
+    );
+    let stored_now = stored().await;
+    assert_eq!(acknowledged, stored_now, "{stdout}");
+    assert!(stored_now > stored_at_kill, "{stdout}");
+    // Each trial judged once, and no trial left unanswered in an assignment
+    // a worker finished.
+    let (trials, ids): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT (assignment_id, position)), count(DISTINCT id) FROM judgments",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((trials, ids), (stored_now, stored_now));
+    let unanswered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM assignment_trials t
+         JOIN assignments a ON a.id = t.assignment_id
+         LEFT JOIN judgments j USING (assignment_id, position)
+         WHERE a.completed_at IS NOT NULL AND j.id IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(unanswered, 0);
+    println!("killed at {stored_at_kill} stored judgments; {stdout}");
 }

@@ -1,12 +1,20 @@
 //! `/e/{experiment_id}`: where a crowd platform sends its workers. Explains
 //! the task, asks for consent, runs the practice trial, then asks the server
 //! for an assignment and moves on to `/a/{token}`.
+//!
+//! The server renders it knowing the experiment (an [`Arrival`], see
+//! `server/src/http/worker_landing.rs`): the instructions are those of its
+//! kind from the first byte, and a worker it has no work for (no such
+//! experiment, closed, full, or their limit reached) is told so at once,
+//! with the way back to their platform, instead of after consent and
+//! practice.
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use super::{browser, crowd::CrowdIdentity, practice::Practice};
 use crate::api::{
+    arrival::{Arrival, Refusal},
     client::{self, ApiError},
     practice::PracticeTrial,
 };
@@ -46,35 +54,16 @@ pub fn LandingPage() -> impl IntoView {
 
 #[component]
 fn Landing(experiment_id: i64) -> impl IntoView {
-    let query = use_query_map();
-    let identity = query.with_untracked(|query| CrowdIdentity::from_query(|name| query.get(name)));
-    let can_start = identity != CrowdIdentity::MturkPreview;
-    let identity_description = identity.description();
-    let recorded_with = identity.recorded_with();
-    let step = RwSignal::new(Step::Instructions);
-    let consent = RwSignal::new(false);
-    let hydrated = RwSignal::new(false);
+    // Looked up by the server as it rendered the page, and carried into
+    // hydration; absent when the page is reached some other way.
+    let arrival = SharedValue::new(use_context::<Arrival>).into_inner();
     let unfinished_token = RwSignal::new(None::<String>);
-    // The practice trial, which also says what kind of experiment this is.
-    let practice = RwSignal::new(None::<Result<PracticeTrial, String>>);
-    let is_jnd = Memo::new(move |_| {
-        practice.with(|practice| matches!(practice, Some(Ok(PracticeTrial::Jnd { .. }))))
-    });
+    let hydrated = RwSignal::new(false);
     Effect::new(move |_| {
         hydrated.set(true);
-        spawn_local(async move {
-            let trial = client::practice_trial(experiment_id)
-                .await
-                .map_err(|error| {
-                    format!(
-                        "The practice trial could not be loaded: {}",
-                        error.message()
-                    )
-                });
-            practice.set(Some(trial));
-        });
         // Offer the unfinished assignment of an earlier visit, if the
-        // server still takes judgments for it.
+        // server still takes judgments for it (also of a closed experiment,
+        // whose running assignments may be finished).
         if let Some(token) = browser::load::<String>(&assignment_key(experiment_id)) {
             spawn_local(async move {
                 match client::assignment_progress(&token).await {
@@ -89,6 +78,107 @@ fn Landing(experiment_id: i64) -> impl IntoView {
                 }
             });
         }
+    });
+    match arrival.as_ref().and_then(|arrival| arrival.refusal) {
+        Some(refusal) => view! {
+            <div class="worker-page" data-hydrated=move || hydrated.get().then_some("true")>
+                <Refused refusal return_url=arrival.and_then(|arrival| arrival.return_url)/>
+                <Resume unfinished_token/>
+            </div>
+        }
+        .into_any(),
+        None => view! {
+            <Welcome
+                experiment_id
+                server_says_jnd=arrival.is_some_and(|arrival| arrival.is_jnd())
+                hydrated
+                unfinished_token
+            />
+        }
+        .into_any(),
+    }
+}
+
+/// What a worker the experiment has no work for sees, instead of the
+/// instructions, consent and practice.
+#[component]
+fn Refused(refusal: Refusal, return_url: Option<String>) -> impl IntoView {
+    view! {
+        <section class="refusal" id="arrival-refusal" data-refusal=refusal.as_str()>
+            <h1>"No study to take part in here"</h1>
+            <p>{refusal.message()}</p>
+            {match return_url {
+                Some(url) => view! {
+                    <p>
+                        <a id="return-to-platform" class="button primary" href=url>
+                            "Back to the study platform"
+                        </a>
+                    </p>
+                }.into_any(),
+                None => view! {
+                    <p>
+                        "Please return this study on the platform that sent you (on Prolific: "
+                        "\"Return submission\"; on Mechanical Turk: \"Return HIT\")."
+                    </p>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// The link back into an unfinished assignment of an earlier visit, once
+/// the browser has found one.
+#[component]
+fn Resume(unfinished_token: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        unfinished_token.get().map(|token| {
+            view! {
+                <p class="resume">
+                    "You have an unfinished session. "
+                    <a id="resume-assignment" href=format!("/a/{token}")>"Continue it"</a>
+                </p>
+            }
+        })
+    }
+}
+
+/// Instructions, consent, practice and the start of an assignment.
+#[component]
+fn Welcome(
+    experiment_id: i64,
+    /// The experiment's kind as the server rendered it, until the practice
+    /// trial confirms it.
+    server_says_jnd: bool,
+    hydrated: RwSignal<bool>,
+    unfinished_token: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let identity = query.with_untracked(|query| CrowdIdentity::from_query(|name| query.get(name)));
+    let can_start = identity != CrowdIdentity::MturkPreview;
+    let identity_description = identity.description();
+    let recorded_with = identity.recorded_with();
+    let step = RwSignal::new(Step::Instructions);
+    let consent = RwSignal::new(false);
+    // The practice trial, which also says what kind of experiment this is.
+    let practice = RwSignal::new(None::<Result<PracticeTrial, String>>);
+    let is_jnd = Memo::new(move |_| {
+        practice.with(|practice| match practice {
+            Some(Ok(trial)) => matches!(trial, PracticeTrial::Jnd { .. }),
+            _ => server_says_jnd,
+        })
+    });
+    Effect::new(move |_| {
+        spawn_local(async move {
+            let trial = client::practice_trial(experiment_id)
+                .await
+                .map_err(|error| {
+                    format!(
+                        "The practice trial could not be loaded: {}",
+                        error.message()
+                    )
+                });
+            practice.set(Some(trial));
+        });
     });
     let navigate = use_navigate();
     let start = move |_| {
@@ -127,12 +217,7 @@ fn Landing(experiment_id: i64) -> impl IntoView {
             // so the trial, its feedback and the start button fit on screen.
             {move || (!practice_begun.get()).then(|| view! {
                 <Instructions is_jnd identity_description=identity_description.clone()/>
-                {move || unfinished_token.get().map(|token| view! {
-                    <p class="resume">
-                        "You have an unfinished session. "
-                        <a id="resume-assignment" href=format!("/a/{token}")>"Continue it"</a>
-                    </p>
-                })}
+                <Resume unfinished_token/>
                 <Consent consent step recorded_with/>
             })}
             {move || practice_begun.get().then(|| practice.get().map(|trial| match trial {

@@ -5,7 +5,7 @@
 pub mod assignment;
 mod browser;
 mod completion;
-mod crowd;
+pub mod crowd;
 mod jnd_trial;
 pub mod landing;
 mod practice;

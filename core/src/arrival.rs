@@ -1,0 +1,67 @@
+//! A worker arriving at an experiment's link (`/e/{id}`): what kind of
+//! experiment it is and whether it can give them an assignment, looked up
+//! when the landing page is rendered, so that a worker is told on arrival,
+//! before consent and practice, that there is nothing to do. The reasons are
+//! those [`crate::assignments::create`] refuses with, checked in the same
+//! order.
+
+use percept_api::arrival::{Arrival, Refusal};
+use percept_api::assignments::Platform;
+use sqlx::PgPool;
+
+use crate::assignments::stimuli_still_needed;
+use crate::error::Result;
+
+/// How experiment `experiment_id` meets a worker arriving at its link;
+/// `worker` is the platform and id the link carries, if it names one (the
+/// per-worker limit is checked for it).
+pub async fn arrival(
+    pool: &PgPool,
+    experiment_id: i64,
+    worker: Option<(Platform, &str)>,
+) -> Result<Arrival> {
+    let Some(experiment) = sqlx::query!(
+        "SELECT kind, status, lifecycle, judgments_per_stimulus, max_assignments_per_worker,
+                completion_redirect_url
+         FROM experiments WHERE id = $1",
+        experiment_id
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(Arrival {
+            kind: None,
+            refusal: Some(Refusal::NotFound),
+            return_url: None,
+        });
+    };
+    let refusal = if experiment.lifecycle != "open" {
+        Some(Refusal::Closed)
+    } else if experiment.status != "ready" {
+        Some(Refusal::NotReady)
+    } else if !stimuli_still_needed(pool, experiment_id, experiment.judgments_per_stimulus).await? {
+        Some(Refusal::Full)
+    } else if let Some((platform, worker_id)) = worker {
+        // Abandoned (expired, unfinished) assignments do not count, as when
+        // one is handed out.
+        let taken = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM assignments a
+               JOIN workers w ON w.id = a.worker_id
+               WHERE w.experiment_id = $1 AND w.platform = $2 AND w.external_id = $3
+                 AND (a.completed_at IS NOT NULL OR a.expires_at > now())"#,
+            experiment_id,
+            platform.as_str(),
+            worker_id.trim(),
+        )
+        .fetch_one(pool)
+        .await?;
+        (taken >= i64::from(experiment.max_assignments_per_worker)).then_some(Refusal::WorkerLimit)
+    } else {
+        None
+    };
+    Ok(Arrival {
+        kind: Some(experiment.kind),
+        refusal,
+        return_url: experiment.completion_redirect_url,
+    })
+}

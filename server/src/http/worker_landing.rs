@@ -1,0 +1,84 @@
+//! `/e/{experiment_id}`, the page crowd platforms send workers to, rendered
+//! with what the server knows of the experiment (`percept_core::arrival`):
+//! its kind, so the instructions are the right ones before any script runs,
+//! and whether it has work, so that a worker is told on arrival (with the
+//! way back to their platform) rather than after consent and practice.
+
+use std::collections::HashMap;
+
+use app::api::arrival::Arrival;
+use app::pages::worker::crowd::CrowdIdentity;
+use app::{shell, App};
+use axum::{
+    body::Body,
+    extract::{Query, State},
+    http::Request,
+    response::{IntoResponse, Response},
+};
+use leptos::prelude::provide_context;
+
+use super::AppState;
+
+/// The route, as the Leptos route list names it (left out of that list, so
+/// that this handler serves it).
+pub const PATH: &str = "/e/{experiment_id}";
+
+pub async fn page(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    request: Request<Body>,
+) -> Response {
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    let arrival = match experiment_id(request.uri().path()) {
+        Some(experiment_id) => lookup(&state, experiment_id, &query).await,
+        // The page itself says the link leads nowhere.
+        None => None,
+    };
+    let leptos = state.leptos.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || {
+            if let Some(arrival) = arrival.clone() {
+                provide_context(arrival);
+            }
+        },
+        move || shell(leptos.clone()),
+    );
+    render(request).await.into_response()
+}
+
+/// The id in `/e/{id}`, if it is one.
+fn experiment_id(path: &str) -> Option<i64> {
+    path.strip_prefix("/e/")?.trim_end_matches('/').parse().ok()
+}
+
+/// The experiment as the worker the query names meets it; `None` (the page
+/// then learns the kind from its practice trial, as before) if the database
+/// cannot say now.
+async fn lookup(
+    state: &AppState,
+    experiment_id: i64,
+    query: &HashMap<String, String>,
+) -> Option<Arrival> {
+    let identity = CrowdIdentity::from_query(|name| {
+        query
+            .get(name)
+            .filter(|value| !value.contains('\0'))
+            .cloned()
+    });
+    let request = identity.assignment_request(None);
+    let worker = request.as_ref().and_then(|request| {
+        Some((request.platform, request.platform_worker_id.as_deref()?))
+    });
+    match percept_core::arrival::arrival(&state.pool, experiment_id, worker).await {
+        Ok(arrival) => Some(arrival),
+        Err(error) => {
+            tracing::warn!(experiment_id, %error, "the landing page is rendered without the experiment's state");
+            None
+        }
+    }
+}
+
+/// The app's routes for `leptos_routes`, without this one.
+pub fn other_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    leptos_axum::generate_route_list_with_exclusions(App, Some(vec![PATH.to_owned()]))
+}
