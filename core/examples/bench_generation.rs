@@ -153,12 +153,16 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("    render: distort and encode, wall              {:>7.2} ({:.2} s thread time on {cores} threads; overlaps storing)", seconds(stages.render), seconds(stages.render_cpu));
     println!(
-        "    store: batched inserts, one transaction/image {:>7.2}",
+        "    store: binary COPY, one transaction an image  {:>7.2} (overlaps rendering)",
         seconds(stages.store)
     );
     println!(
-        "    waiting for the next image's render           {:>7.2}",
+        "    storing waiting for rendering                 {:>7.2}",
         seconds(stages.waiting_for_render)
+    );
+    println!(
+        "    rendering waiting for storing                 {:>7.2}",
+        seconds(stages.waiting_for_store)
     );
     Ok(())
 }

@@ -6,7 +6,6 @@ use percept_api::jnd::JndPresentation;
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
-use crate::stimuli::PairStimulus;
 
 /// An invalid trial's pair is served again at most this many times in the
 /// same assignment, so a worker whose screen cannot keep the timing still
@@ -158,48 +157,6 @@ pub async fn copy_pairs_from_source(
     .execute(&mut *transaction)
     .await?;
     Ok(inserted.rows_affected() as usize)
-}
-
-pub async fn insert_pairs(
-    transaction: &mut sqlx::PgConnection,
-    experiment_id: i64,
-    reference_image_id: i64,
-    pairs: &[PairStimulus],
-) -> Result<()> {
-    let pipelines: Vec<serde_json::Value> = pairs
-        .iter()
-        .map(|pair| pair.distorted.distortion.to_json())
-        .collect();
-    sqlx::query!(
-        "INSERT INTO pairs (
-             experiment_id, reference_image_id, crop_x, crop_y, ref_png, distorted_png,
-             pipeline, seed, is_control
-         )
-         SELECT $1, $2, * FROM UNNEST(
-             $3::int[], $4::int[], $5::bytea[], $6::bytea[], $7::jsonb[], $8::bigint[], $9::bool[]
-         )",
-        experiment_id,
-        reference_image_id,
-        &pairs.iter().map(|p| p.crop_x as i32).collect::<Vec<_>>(),
-        &pairs.iter().map(|p| p.crop_y as i32).collect::<Vec<_>>(),
-        &pairs
-            .iter()
-            .map(|p| p.ref_png.as_slice())
-            .collect::<Vec<_>>() as &[&[u8]],
-        &pairs
-            .iter()
-            .map(|p| p.distorted.png.as_slice())
-            .collect::<Vec<_>>() as &[&[u8]],
-        &pipelines,
-        &pairs
-            .iter()
-            .map(|p| p.distorted.seed as i64)
-            .collect::<Vec<_>>(),
-        &pairs.iter().map(|p| p.is_control).collect::<Vec<_>>(),
-    )
-    .execute(&mut *transaction)
-    .await?;
-    Ok(())
 }
 
 /// A JND experiment's pairs, judgments and timing errors, for the dashboard.

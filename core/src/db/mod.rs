@@ -1,6 +1,7 @@
 //! PostgreSQL: the one place Percept keeps state, so any number of `percept`
 //! processes can share a database.
 
+pub mod binary_copy;
 pub mod cluster;
 
 use std::time::Duration;

@@ -2,25 +2,28 @@
 //!
 //! Every reference image's stimuli are reproducible on their own (image `i`
 //! draws from stream `i` of the experiment seed), so the job goes image by
-//! image and commits each image's stimuli in one transaction (one batched
-//! insert) with the experiment's count and the job's progress. An image's
-//! random choices are drawn first, in order, on one thread; rendering them
-//! (distorting and encoding) then runs on all cores, while the previous
-//! image's stimuli are being stored. A process that takes over a
-//! killed job skips the images that have stimuli, so nothing is generated
-//! twice, and the transaction that stores the last stimuli marks the
-//! experiment `ready`.
+//! image and commits each image's stimuli in one transaction with the
+//! experiment's count and the job's progress. Rendering and storing run at
+//! once, as a pipeline: an image's random choices are drawn first, in order,
+//! on one thread; they are then rendered (distorted and encoded) on all
+//! cores a batch of [`RENDER_BATCH`] at a time, and each batch is streamed
+//! into the image's binary `COPY` as soon as it is rendered, while the next
+//! batches, and the next image, render. A process that takes over a killed
+//! job skips the images that have stimuli (an uncommitted image leaves
+//! nothing), so nothing is generated twice, and the transaction that stores
+//! the last stimuli marks the experiment `ready`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use super::StoredExperiment;
 use crate::cnn_bank::{self, NetworkRef};
+use crate::db::binary_copy::CopyRows;
 use crate::error::{Error, Result};
 use crate::jnd;
 use crate::jobs::{
@@ -34,6 +37,15 @@ use percept_api::experiments::DistortionFamily;
 
 /// How often [`wait_for`] looks at a job another process works on.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+
+/// Stimuli rendered at once and then streamed to the database: small enough
+/// that storing starts soon after rendering does, large enough that the
+/// threads rarely wait for each other at a batch's end.
+const RENDER_BATCH: usize = 64;
+
+/// Rendered batches that may wait for storing: rendering runs this far ahead
+/// (across images) while a transaction commits.
+const BATCHES_AHEAD: usize = 8;
 
 /// The handler for `generation` jobs.
 pub struct StimulusGeneration;
@@ -145,11 +157,14 @@ pub struct StageTimes {
     pub render: Duration,
     /// The same, summed over the rendering threads.
     pub render_cpu: Duration,
-    /// The transactions that store the stimuli (batched inserts).
+    /// The transactions that store the stimuli (a binary COPY an image),
+    /// less their waits for rendering.
     pub store: Duration,
-    /// Time storing waited for the next image's rendering (what rendering
-    /// behind storing did not hide).
+    /// Time storing waited for the next rendered batch (what rendering
+    /// beside storing did not hide).
     pub waiting_for_render: Duration,
+    /// Time rendering waited for storing to take its batches.
+    pub waiting_for_store: Duration,
 }
 
 static STAGE_TIMES: Mutex<StageTimes> = Mutex::new(StageTimes {
@@ -159,6 +174,7 @@ static STAGE_TIMES: Mutex<StageTimes> = Mutex::new(StageTimes {
     render_cpu: Duration::ZERO,
     store: Duration::ZERO,
     waiting_for_render: Duration::ZERO,
+    waiting_for_store: Duration::ZERO,
 });
 
 /// Where generation's time went in this process so far.
@@ -223,6 +239,7 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
         pairs_per_patch: row.pairs_per_patch.map(|k| k as u32),
         min_patch_variance: row.min_patch_variance.map(f64::from),
     };
+    let plan = Arc::new(plan);
     let generated = match row.source_experiment_id {
         Some(source_id) => copy_from_source(context, &plan, source_id).await?,
         None => generate_images(context, &plan).await?,
@@ -242,9 +259,10 @@ async fn generate(context: &JobContext, experiment_id: i64) -> Result<u64, JobEr
     Ok(generated)
 }
 
-/// Generates the stimuli of every image that has none, image by image: while
-/// one image's stimuli are stored, the next image's render on all cores.
-async fn generate_images(context: &JobContext, plan: &Plan) -> Result<u64, JobError> {
+/// Generates the stimuli of every image that has none, image by image:
+/// rendering (a task of its own, on all cores) runs ahead of storing, which
+/// streams each rendered batch into its image's COPY.
+async fn generate_images(context: &JobContext, plan: &Arc<Plan>) -> Result<u64, JobError> {
     let pending: Vec<(usize, i64)> = sqlx::query!(
         r#"SELECT r.id,
                           EXISTS (SELECT 1 FROM triplets t WHERE t.reference_image_id = r.id)
@@ -260,35 +278,17 @@ async fn generate_images(context: &JobContext, plan: &Plan) -> Result<u64, JobEr
     .filter(|(_, image)| !image.generated)
     .map(|(index, image)| (index, image.id))
     .collect();
+    let (sender, mut receiver) = mpsc::channel(BATCHES_AHEAD);
+    // Stops at its next batch once storing fails and drops the receiver.
+    tokio::spawn(render_images(
+        context.pool.clone(),
+        plan.clone(),
+        pending,
+        sender,
+    ));
     let mut generated = 0;
-    let mut next = pending
-        .first()
-        .map(|&(index, id)| start_rendering(context.pool.clone(), plan.clone(), index, id));
-    for (position, &(_, reference_image_id)) in pending.iter().enumerate() {
-        let waiting = Instant::now();
-        let stimuli = match next.take() {
-            Some(rendering) => rendering
-                .await
-                .map_err(anyhow::Error::from)
-                .map_err(Error::from)??,
-            None => break,
-        };
-        let storing = Instant::now();
-        if let Some(&(index, id)) = pending.get(position + 1) {
-            next = Some(start_rendering(
-                context.pool.clone(),
-                plan.clone(),
-                index,
-                id,
-            ));
-        }
-        let stored = store_image(context, plan, reference_image_id, stimuli).await?;
-        generated += stored;
-        add_stage_times(|times| {
-            times.waiting_for_render += storing - waiting;
-            times.store += storing.elapsed();
-            times.stimuli += stored;
-        });
+    while let Some(first) = next_batch(&mut receiver).await? {
+        generated += store_image(context, plan, first, &mut receiver).await?;
     }
     Ok(generated)
 }
@@ -329,28 +329,89 @@ enum Stimuli {
     Pairs(Vec<PairStimulus>),
 }
 
-/// Starts rendering reference image `index`'s stimuli in the background.
-fn start_rendering(
+/// Consecutive stimuli of one image, in order; `last` ends the image.
+struct RenderedBatch {
+    reference_image_id: i64,
+    stimuli: Stimuli,
+    last: bool,
+}
+
+type BatchSender = mpsc::Sender<Result<RenderedBatch>>;
+
+/// Renders the `pending` images in order and sends their batches to
+/// storing; an error is sent in place of the batch it spoiled, and ends it.
+async fn render_images(
     pool: PgPool,
-    plan: Plan,
+    plan: Arc<Plan>,
+    pending: Vec<(usize, i64)>,
+    sender: BatchSender,
+) {
+    for (index, reference_image_id) in pending {
+        match render_reference(&pool, &plan, index, reference_image_id, &sender).await {
+            Ok(true) => {}
+            // Storing stopped.
+            Ok(false) => return,
+            Err(error) => {
+                let _ = sender.send(Err(error)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Renders reference image `index`'s stimuli and sends them to storing in
+/// batches; false when storing no longer takes them.
+async fn render_reference(
+    pool: &PgPool,
+    plan: &Arc<Plan>,
     index: usize,
     reference_image_id: i64,
-) -> JoinHandle<Result<Stimuli>> {
-    tokio::spawn(async move {
-        let image = sqlx::query!(
-            "SELECT file_name, png FROM reference_images WHERE id = $1",
-            reference_image_id
+    sender: &BatchSender,
+) -> Result<bool> {
+    let image = sqlx::query!(
+        "SELECT file_name, png FROM reference_images WHERE id = $1",
+        reference_image_id
+    )
+    .fetch_one(pool)
+    .await?;
+    let outputs = method_outputs(pool, plan, &image.file_name, reference_image_id).await?;
+    let (pool, plan, sender) = (pool.clone(), plan.clone(), sender.clone());
+    // Distortions take milliseconds each: keep them off the executor.
+    tokio::task::spawn_blocking(move || {
+        render_image(
+            &pool,
+            &plan,
+            index,
+            &image.file_name,
+            &image.png,
+            outputs,
+            &mut |stimuli, last| {
+                let waiting = Instant::now();
+                let taken = sender
+                    .blocking_send(Ok(RenderedBatch {
+                        reference_image_id,
+                        stimuli,
+                        last,
+                    }))
+                    .is_ok();
+                add_stage_times(|times| times.waiting_for_store += waiting.elapsed());
+                taken
+            },
         )
-        .fetch_one(&pool)
-        .await?;
-        let outputs = method_outputs(&pool, &plan, &image.file_name, reference_image_id).await?;
-        // Distortions take milliseconds each: keep them off the executor.
-        tokio::task::spawn_blocking(move || {
-            render_image(&pool, &plan, index, &image.file_name, &image.png, outputs)
-        })
-        .await
-        .map_err(anyhow::Error::from)?
     })
+    .await
+    .map_err(anyhow::Error::from)?
+}
+
+/// The next rendered batch, timing the wait; `None` when every image is
+/// rendered.
+async fn next_batch(
+    receiver: &mut mpsc::Receiver<Result<RenderedBatch>>,
+) -> Result<Option<RenderedBatch>> {
+    let waiting = Instant::now();
+    let batch = receiver.recv().await.transpose();
+    add_stage_times(|times| times.waiting_for_render += waiting.elapsed());
+    batch
 }
 
 /// A method comparison's outputs for reference image `reference_image_id`,
@@ -386,10 +447,13 @@ async fn method_outputs(
     Ok(Some(outputs))
 }
 
-/// Reference image `index`'s stimuli: their random choices drawn in order
-/// from stream `index` of the experiment's seed, then rendered on all cores
-/// (traditional distortions) and by each drawn network, batched (CNN ones).
-/// A method comparison's triplets are cut from its methods' `outputs`.
+/// Reference image `index`'s stimuli, handed to `send` in order in batches
+/// (`send`'s flag marks the last; it returns false when storing stopped):
+/// their random choices drawn in order from stream `index` of the
+/// experiment's seed, then rendered on all cores (traditional distortions)
+/// [`RENDER_BATCH`] at a time. An image with CNN-distorted sides is sent
+/// whole, after each drawn network ran once over all its patches (batched);
+/// a method comparison's triplets, cut from its methods' `outputs`, too.
 fn render_image(
     pool: &PgPool,
     plan: &Plan,
@@ -397,7 +461,8 @@ fn render_image(
     file_name: &str,
     png: &[u8],
     outputs: Option<Vec<(String, Vec<u8>)>>,
-) -> Result<Stimuli> {
+    send: &mut dyn FnMut(Stimuli, bool) -> bool,
+) -> Result<bool> {
     let drawing = Instant::now();
     let reference = ReferenceImage::decode(file_name, png)?.image;
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
@@ -424,7 +489,7 @@ fn render_image(
             &mut rng,
         )?;
         add_stage_times(|times| times.render += drawing.elapsed());
-        return Ok(Stimuli::Triplets(triplets));
+        return Ok(send(Stimuli::Triplets(triplets), true));
     }
     let (dimensions, size) = (reference.dimensions(), plan.patch_size);
     let distorter = Distorter {
@@ -434,6 +499,11 @@ fn render_image(
     };
     let count = plan.patches_per_image as usize;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Whole when a network must run over all of them at once.
+    let batch = match plan.family {
+        DistortionFamily::Traditional => RENDER_BATCH,
+        DistortionFamily::Cnn | DistortionFamily::Mix => count.max(1),
+    };
     // Each rendered stimulus with the thread time it took.
     fn timed<S>(render: impl FnOnce() -> Result<S>) -> Result<(S, Duration)> {
         let started = Instant::now();
@@ -446,58 +516,100 @@ fn render_image(
             cpu,
         )
     }
-    let (stimuli, rendering, render_cpu) = if plan.is_jnd {
+    let mut plans: Box<dyn Iterator<Item = Plans>> = if plan.is_jnd {
         let plans = (0..count)
             .map(|_| PairPlan::draw(dimensions, size, &distorter, plan.control_share, &mut rng))
-            .collect::<Result<_>>()?;
-        let rendering = Instant::now();
-        let (pairs, cpu) = untimed(render_in_parallel(plans, threads, |pair| {
-            timed(|| pair.render(&reference, size))
-        })?);
-        (Stimuli::Pairs(pairs), rendering, cpu)
+            .collect::<Result<Vec<_>>>()?;
+        Box::new(in_batches(plans, batch).map(Plans::Pairs))
     } else {
         let plans = (0..count)
             .map(|_| TripletPlan::draw(dimensions, size, &distorter, plan.sentinel_rate, &mut rng))
-            .collect::<Result<_>>()?;
-        let rendering = Instant::now();
-        let (triplets, cpu) = untimed(render_in_parallel(plans, threads, |triplet| {
-            timed(|| triplet.render(&reference, size))
-        })?);
-        (Stimuli::Triplets(triplets), rendering, cpu)
+            .collect::<Result<Vec<_>>>()?;
+        Box::new(in_batches(plans, batch).map(Plans::Triplets))
     };
-    // The image's CNN-distorted sides, each network once over its patches.
-    let mut stimuli = stimuli;
-    match &mut stimuli {
-        Stimuli::Pairs(pairs) => render_cnn(
-            pairs.iter_mut().map(|pair| &mut pair.distorted),
-            pool,
-            cnn_bank::distorter(),
-        )?,
-        Stimuli::Triplets(triplets) => render_cnn(
-            triplets
-                .iter_mut()
-                .flat_map(|triplet| [&mut triplet.p0, &mut triplet.p1]),
-            pool,
-            cnn_bank::distorter(),
-        )?,
+    add_stage_times(|times| times.draw += drawing.elapsed());
+    let mut next = plans.next();
+    while let Some(batch) = next {
+        let rendering = Instant::now();
+        let (mut stimuli, render_cpu) = match batch {
+            Plans::Pairs(plans) => {
+                let (pairs, cpu) = untimed(render_in_parallel(plans, threads, |pair| {
+                    timed(|| pair.render(&reference, size))
+                })?);
+                (Stimuli::Pairs(pairs), cpu)
+            }
+            Plans::Triplets(plans) => {
+                let (triplets, cpu) = untimed(render_in_parallel(plans, threads, |triplet| {
+                    timed(|| triplet.render(&reference, size))
+                })?);
+                (Stimuli::Triplets(triplets), cpu)
+            }
+        };
+        // The batch's CNN-distorted sides, each network once over its patches.
+        match &mut stimuli {
+            Stimuli::Pairs(pairs) => render_cnn(
+                pairs.iter_mut().map(|pair| &mut pair.distorted),
+                pool,
+                cnn_bank::distorter(),
+            )?,
+            Stimuli::Triplets(triplets) => render_cnn(
+                triplets
+                    .iter_mut()
+                    .flat_map(|triplet| [&mut triplet.p0, &mut triplet.p1]),
+                pool,
+                cnn_bank::distorter(),
+            )?,
+        }
+        add_stage_times(|times| {
+            times.render += rendering.elapsed();
+            times.render_cpu += render_cpu;
+        });
+        next = plans.next();
+        if !send(stimuli, next.is_none()) {
+            return Ok(false);
+        }
     }
-    add_stage_times(|times| {
-        times.draw += rendering - drawing;
-        times.render += rendering.elapsed();
-        times.render_cpu += render_cpu;
-    });
-    Ok(stimuli)
+    Ok(true)
 }
 
-/// Stores reference image `reference_image_id`'s stimuli, unless another
-/// process stored them first; returns how many this call stored.
-#[tracing::instrument(skip(context, plan, stimuli), fields(experiment_id = plan.experiment_id))]
+/// An image's drawn plans, or a batch of them.
+enum Plans {
+    Triplets(Vec<TripletPlan>),
+    Pairs(Vec<PairPlan>),
+}
+
+/// `plans` in consecutive batches of `size` (one empty batch if there are
+/// none, so that the image is still stored).
+fn in_batches<P: 'static>(plans: Vec<P>, size: usize) -> impl Iterator<Item = Vec<P>> {
+    let mut plans = plans.into_iter();
+    let mut first = true;
+    std::iter::from_fn(move || {
+        let batch: Vec<P> = plans.by_ref().take(size).collect();
+        let yielded = !batch.is_empty() || std::mem::take(&mut first);
+        first = false;
+        yielded.then_some(batch)
+    })
+}
+
+/// Stores the image whose first rendered batch is `first`, taking its other
+/// batches from `receiver` as they come, unless another process stored it
+/// first; returns how many stimuli this call stored.
+#[tracing::instrument(skip_all, fields(experiment_id = plan.experiment_id, reference_image_id = first.reference_image_id))]
 async fn store_image(
     context: &JobContext,
     plan: &Plan,
-    reference_image_id: i64,
-    stimuli: Stimuli,
+    first: RenderedBatch,
+    receiver: &mut mpsc::Receiver<Result<RenderedBatch>>,
 ) -> Result<u64, JobError> {
+    let started = Instant::now();
+    let mut waited = Duration::ZERO;
+    let mut next = async |receiver: &mut mpsc::Receiver<Result<RenderedBatch>>| {
+        let waiting = Instant::now();
+        let batch = next_batch(receiver).await;
+        waited += waiting.elapsed();
+        batch
+    };
+    let reference_image_id = first.reference_image_id;
     let mut transaction = context.pool.begin().await?;
     // The image's row lock makes a process that took the job over wait for
     // this transaction, and then see its stimuli.
@@ -515,34 +627,116 @@ async fn store_image(
     .fetch_one(&mut *transaction)
     .await?;
     if already {
+        let mut last = first.last;
+        while !last {
+            last = next(receiver)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("rendering stopped within an image"))?
+                .last;
+        }
         return Ok(0);
     }
-    let count = match stimuli {
-        Stimuli::Triplets(triplets) => {
-            insert_triplets(
-                &mut transaction,
-                plan.experiment_id,
-                reference_image_id,
-                &triplets,
-            )
-            .await?;
-            triplets.len()
-        }
-        Stimuli::Pairs(pairs) => {
-            jnd::insert_pairs(
-                &mut transaction,
-                plan.experiment_id,
-                reference_image_id,
-                &pairs,
-            )
-            .await?;
-            pairs.len()
-        }
+    let statement = match first.stimuli {
+        Stimuli::Triplets(_) => TRIPLET_COPY,
+        Stimuli::Pairs(_) => PAIR_COPY,
     };
+    let mut copy = transaction.copy_in_raw(statement).await?;
+    let mut rows = CopyRows::new();
+    let mut count = 0;
+    let mut batch = first;
+    loop {
+        count += write_rows(
+            &mut rows,
+            plan.experiment_id,
+            reference_image_id,
+            &batch.stimuli,
+        );
+        if batch.last {
+            break;
+        }
+        copy.send(rows.take()).await?;
+        batch = match next(receiver).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                copy.abort("rendering stopped within an image").await?;
+                return Err(anyhow::anyhow!("rendering stopped within an image").into());
+            }
+            Err(error) => {
+                copy.abort("rendering failed").await?;
+                return Err(error.into());
+            }
+        };
+    }
+    copy.send(rows.finish()).await?;
+    copy.finish().await?;
     count_generated(&mut transaction, plan.experiment_id, count).await?;
     context.advance(&mut transaction, count as i64).await?;
     transaction.commit().await?;
+    add_stage_times(|times| {
+        times.store += started.elapsed().saturating_sub(waited);
+        times.stimuli += count as u64;
+    });
     Ok(count as u64)
+}
+
+const TRIPLET_COPY: &str = "COPY triplets (
+        experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,
+        p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer, p0_method, p1_method
+    ) FROM STDIN (FORMAT binary)";
+
+const PAIR_COPY: &str = "COPY pairs (
+        experiment_id, reference_image_id, crop_x, crop_y, ref_png, distorted_png,
+        pipeline, seed, is_control
+    ) FROM STDIN (FORMAT binary)";
+
+/// Writes `stimuli` as rows of [`TRIPLET_COPY`] or [`PAIR_COPY`]; returns
+/// how many.
+fn write_rows(
+    rows: &mut CopyRows,
+    experiment_id: i64,
+    reference_image_id: i64,
+    stimuli: &Stimuli,
+) -> usize {
+    match stimuli {
+        Stimuli::Triplets(triplets) => {
+            for t in triplets {
+                rows.row(14)
+                    .int8(experiment_id)
+                    .int8(reference_image_id)
+                    .int4(t.crop_x as i32)
+                    .int4(t.crop_y as i32)
+                    .bytea(&t.ref_png)
+                    .bytea(&t.p0.png)
+                    .bytea(&t.p1.png)
+                    .jsonb(&t.p0.distortion.to_json())
+                    .int8(t.p0.seed as i64)
+                    .jsonb(&t.p1.distortion.to_json())
+                    .int8(t.p1.seed as i64);
+                match t.sentinel_answer {
+                    Some(answer) => rows.int2(i16::from(answer)),
+                    None => rows.null(),
+                };
+                rows.text(t.p0.method.as_deref())
+                    .text(t.p1.method.as_deref());
+            }
+            triplets.len()
+        }
+        Stimuli::Pairs(pairs) => {
+            for p in pairs {
+                rows.row(9)
+                    .int8(experiment_id)
+                    .int8(reference_image_id)
+                    .int4(p.crop_x as i32)
+                    .int4(p.crop_y as i32)
+                    .bytea(&p.ref_png)
+                    .bytea(&p.distorted.png)
+                    .jsonb(&p.distorted.distortion.to_json())
+                    .int8(p.distorted.seed as i64)
+                    .bool(p.is_control);
+            }
+            pairs.len()
+        }
+    }
 }
 
 /// Counts `count` more stimuli generated; the experiment is `ready` when
@@ -559,68 +753,6 @@ async fn count_generated(
          WHERE id = $1",
         experiment_id,
         count as i32,
-    )
-    .execute(&mut *transaction)
-    .await?;
-    Ok(())
-}
-
-async fn insert_triplets(
-    transaction: &mut sqlx::PgConnection,
-    experiment_id: i64,
-    reference_image_id: i64,
-    triplets: &[TripletStimulus],
-) -> Result<()> {
-    let p0_pipelines: Vec<_> = triplets.iter().map(|t| t.p0.distortion.to_json()).collect();
-    let p1_pipelines: Vec<_> = triplets.iter().map(|t| t.p1.distortion.to_json()).collect();
-    sqlx::query!(
-        "INSERT INTO triplets (
-             experiment_id, reference_image_id, crop_x, crop_y, ref_png, p0_png, p1_png,
-             p0_pipeline, p0_seed, p1_pipeline, p1_seed, sentinel_answer, p0_method, p1_method
-         )
-         SELECT $1, $2, * FROM UNNEST(
-             $3::int[], $4::int[], $5::bytea[], $6::bytea[], $7::bytea[],
-             $8::jsonb[], $9::bigint[], $10::jsonb[], $11::bigint[], $12::smallint[],
-             $13::text[], $14::text[]
-         )",
-        experiment_id,
-        reference_image_id,
-        &triplets.iter().map(|t| t.crop_x as i32).collect::<Vec<_>>(),
-        &triplets.iter().map(|t| t.crop_y as i32).collect::<Vec<_>>(),
-        &triplets
-            .iter()
-            .map(|t| t.ref_png.as_slice())
-            .collect::<Vec<_>>() as &[&[u8]],
-        &triplets
-            .iter()
-            .map(|t| t.p0.png.as_slice())
-            .collect::<Vec<_>>() as &[&[u8]],
-        &triplets
-            .iter()
-            .map(|t| t.p1.png.as_slice())
-            .collect::<Vec<_>>() as &[&[u8]],
-        &p0_pipelines,
-        &triplets
-            .iter()
-            .map(|t| t.p0.seed as i64)
-            .collect::<Vec<_>>(),
-        &p1_pipelines,
-        &triplets
-            .iter()
-            .map(|t| t.p1.seed as i64)
-            .collect::<Vec<_>>(),
-        &triplets
-            .iter()
-            .map(|t| t.sentinel_answer.map(i16::from))
-            .collect::<Vec<_>>() as &[Option<i16>],
-        &triplets
-            .iter()
-            .map(|t| t.p0.method.clone())
-            .collect::<Vec<_>>() as &[Option<String>],
-        &triplets
-            .iter()
-            .map(|t| t.p1.method.clone())
-            .collect::<Vec<_>>() as &[Option<String>],
     )
     .execute(&mut *transaction)
     .await?;

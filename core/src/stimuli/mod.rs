@@ -21,40 +21,72 @@ pub use triplet::{
     TripletStimulus,
 };
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use crate::error::Result;
 
-/// Renders `plans` in order on `threads` threads (contiguous chunks, one a
-/// thread): plans hold everything random, so the result does not depend on
-/// how many threads render them.
+/// Renders `plans` on `threads` threads (this one among them), each taking
+/// the next plan as it becomes free, so a thread slowed by other work on its
+/// core leaves more plans to the others; the result is in the plans' order.
+/// Plans hold everything random, so it does not depend on how many threads
+/// render them, or which.
 pub fn render_in_parallel<P: Send, S: Send>(
     plans: Vec<P>,
     threads: usize,
     render: impl Fn(P) -> Result<S> + Sync,
 ) -> Result<Vec<S>> {
-    let chunk = plans.len().div_ceil(threads.max(1)).max(1);
-    let mut plans = plans.into_iter();
-    let chunks: Vec<Vec<P>> = std::iter::from_fn(|| {
-        let next: Vec<P> = plans.by_ref().take(chunk).collect();
-        (!next.is_empty()).then_some(next)
-    })
-    .collect();
-    let render = &render;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || chunk.into_iter().map(render).collect::<Result<Vec<S>>>())
-            })
-            .collect();
+    let count = plans.len();
+    let plans: Vec<Mutex<Option<P>>> = plans
+        .into_iter()
+        .map(|plan| Mutex::new(Some(plan)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || -> Result<Vec<(usize, S)>> {
         let mut rendered = Vec::new();
-        for handle in handles {
-            let part = handle
-                .join()
-                .map_err(|_| anyhow::anyhow!("a stimulus rendering thread panicked"))??;
-            rendered.extend(part);
+        while !failed.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = plans.get(index) else { break };
+            let plan = slot
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take()
+                .expect("each plan is taken once");
+            match render(plan) {
+                Ok(stimulus) => rendered.push((index, stimulus)),
+                Err(error) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
         }
         Ok(rendered)
-    })
+    };
+    let parts = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(count))
+            .map(|_| scope.spawn(&work))
+            .collect();
+        let mut parts = vec![work()];
+        for helper in helpers {
+            parts.push(
+                helper
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a stimulus rendering thread panicked"))?,
+            );
+        }
+        Ok::<_, crate::error::Error>(parts)
+    })?;
+    let mut in_order: Vec<Option<S>> = (0..count).map(|_| None).collect();
+    for part in parts {
+        for (index, stimulus) in part? {
+            in_order[index] = Some(stimulus);
+        }
+    }
+    Ok(in_order
+        .into_iter()
+        .map(|stimulus| stimulus.expect("every plan is rendered"))
+        .collect())
 }
 
 /// The two kinds of stimuli: what judgments, tallies and scores are of.
