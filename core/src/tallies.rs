@@ -160,9 +160,10 @@ pub async fn worker_tallies(
     excluded_workers: &[i64],
 ) -> Result<Vec<WorkerTally>> {
     Ok(match kind {
-        StimulusKind::Triplet => sqlx::query_as!(
-            WorkerTally,
-            r#"
+        StimulusKind::Triplet => {
+            sqlx::query_as!(
+                WorkerTally,
+                r#"
             SELECT a.worker_id, at.triplet_id AS stimulus_id,
                    count(*) AS "judgments!", count(*) FILTER (WHERE j.chose_p1) AS "yes!"
             FROM judgments j
@@ -174,14 +175,16 @@ pub async fn worker_tallies(
             GROUP BY a.worker_id, at.triplet_id
             ORDER BY a.worker_id, at.triplet_id
             "#,
-            experiment_ids,
-            excluded_workers,
-        )
-        .fetch_all(pool)
-        .await?,
-        StimulusKind::Pair => sqlx::query_as!(
-            WorkerTally,
-            r#"
+                experiment_ids,
+                excluded_workers,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        StimulusKind::Pair => {
+            sqlx::query_as!(
+                WorkerTally,
+                r#"
             SELECT a.worker_id, jt.pair_id AS stimulus_id,
                    count(*) AS "judgments!", count(*) FILTER (WHERE j.said_same) AS "yes!"
             FROM jnd_judgments j
@@ -193,10 +196,11 @@ pub async fn worker_tallies(
             GROUP BY a.worker_id, jt.pair_id
             ORDER BY a.worker_id, jt.pair_id
             "#,
-            experiment_ids,
-            excluded_workers,
-        )
-        .fetch_all(pool)
-        .await?,
+                experiment_ids,
+                excluded_workers,
+            )
+            .fetch_all(pool)
+            .await?
+        }
     })
 }

@@ -442,8 +442,8 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
             .y_label_formatter(&|y| percent(*y))
             .draw()
             .map_err(chart_error)?;
-        let label_style = TextStyle::from(("sans-serif", 13).into_font())
-            .pos(Pos::new(HPos::Center, VPos::Top));
+        let label_style =
+            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         chart
             .draw_series(metrics.iter().enumerate().map(|(i, m)| {
                 EmptyElement::at((i as f64 + 0.5, bottom))
@@ -838,8 +838,8 @@ fn gallery_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::{AcrossTasks, Counts, MetricAgreement, Resample, TaskPoint};
     use crate::reports::agreement::Estimate;
+    use crate::reports::{AcrossTasks, Counts, MetricAgreement, Resample, TaskPoint};
 
     fn estimate(value: f64) -> Estimate {
         Estimate {
@@ -914,7 +914,10 @@ mod tests {
             assert_eq!(colours.len(), count, "a colour repeats: {bars:?}");
 
             // The ceiling's dashes: the most common y among its colour's lines.
-            let ceiling = format!("#{:02X}{:02X}{:02X}", CEILING_COLOR.0, CEILING_COLOR.1, CEILING_COLOR.2);
+            let ceiling = format!(
+                "#{:02X}{:02X}{:02X}",
+                CEILING_COLOR.0, CEILING_COLOR.1, CEILING_COLOR.2
+            );
             let dashes: Vec<(f64, f64, f64)> = elements(&svg, "polyline")
                 .iter()
                 .filter(|line| attribute(line, "stroke") == Some(ceiling.as_str()))
@@ -939,7 +942,10 @@ mod tests {
             let start = line.iter().map(|d| d.0).fold(f64::INFINITY, f64::min);
             let end = line.iter().map(|d| d.1).fold(f64::NEG_INFINITY, f64::max);
             let (first, last) = (&bars[0], &bars[count - 1]);
-            assert!(start <= first.0 && end >= last.1, "ceiling {start}..{end}, bars {bars:?}");
+            assert!(
+                start <= first.0 && end >= last.1,
+                "ceiling {start}..{end}, bars {bars:?}"
+            );
             // No empty slot: the space right of the last bar is the bar's own
             // margin, as left of the first.
             let (left_gap, right_gap) = (first.0 - start, end - last.1);
@@ -968,9 +974,15 @@ mod tests {
         });
         let html = render_html(&report, &HashMap::new()).unwrap();
         assert!(html.contains("resamples of the workers"), "{html}");
-        assert!(html.contains("Across tasks") && html.contains("Pearson's r = 1.00"), "{html}");
+        assert!(
+            html.contains("Across tasks") && html.contains("Pearson's r = 1.00"),
+            "{html}"
+        );
         let scatter = &html[html.find("Across tasks").unwrap()..];
-        assert!(scatter.contains("\nJND mAP\n</text>"), "the scatter's axis: {scatter}");
+        assert!(
+            scatter.contains("\nJND mAP\n</text>"),
+            "the scatter's axis: {scatter}"
+        );
         // A point and a legend mark per metric.
         assert_eq!(scatter.matches("<circle").count(), 6, "{scatter}");
     }

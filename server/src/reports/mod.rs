@@ -371,8 +371,11 @@ pub async fn build_with(
     }
     let mut pair_ids: Vec<i64> = pair_tallies.keys().copied().collect();
     pair_ids.sort_unstable();
-    let pair_index: HashMap<i64, usize> =
-        pair_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let pair_index: HashMap<i64, usize> = pair_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
     let pair_category: HashMap<i64, String> = sqlx::query!(
         r#"SELECT p.id, coalesce(e.category, 'uncategorised') AS "category!"
            FROM pairs p JOIN experiments e ON e.id = p.experiment_id
@@ -384,8 +387,7 @@ pub async fn build_with(
     .into_iter()
     .map(|row| (row.id, row.category))
     .collect();
-    let mut pair_distances: BTreeMap<String, Vec<(String, Stimulus, ScoredPair)>> =
-        BTreeMap::new();
+    let mut pair_distances: BTreeMap<String, Vec<(String, Stimulus, ScoredPair)>> = BTreeMap::new();
     for row in sqlx::query!(
         "SELECT pair_id, metric, distance FROM pair_distances WHERE pair_id = ANY($1) ORDER BY pair_id",
         &pair_ids
@@ -453,8 +455,7 @@ pub async fn build_with(
     report.resample = options.resample;
     let featured = distances.keys().find(|m| m.starts_with("lpips"));
     let pair = versus.or_else(|| featured.map(|f| (f.as_str(), "ssim-rgb")));
-    report.versus =
-        pair.and_then(|(a, b)| metric_versus(&judged, &distances, a, b, &resampler));
+    report.versus = pair.and_then(|(a, b)| metric_versus(&judged, &distances, a, b, &resampler));
     report.jnd = jnd_agreement(&pair_distances, &resampler);
     report.across_tasks = across_tasks(&report.metrics, &report.jnd);
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
@@ -621,8 +622,7 @@ fn assemble(
             if pa.is_empty() {
                 continue;
             }
-            let (difference, p_value) =
-                resampler.paired(&pa, &pb, agreement::two_afc_score);
+            let (difference, p_value) = resampler.paired(&pa, &pb, agreement::two_afc_score);
             comparisons.push(Comparison {
                 a: a.metric.clone(),
                 b: b.metric.clone(),
@@ -970,7 +970,12 @@ mod tests {
                 recall: Vec::new(),
             },
         };
-        let metrics = [metric("a", 0.6), metric("b", 0.7), metric("c", 0.8), metric("d", 0.9)];
+        let metrics = [
+            metric("a", 0.6),
+            metric("b", 0.7),
+            metric("c", 0.8),
+            metric("d", 0.9),
+        ];
         // Only a, b, c scored JND: three points, in the same order on both.
         let maps = [jnd("c", 0.5), jnd("a", 0.1), jnd("b", 0.4)];
         let across = across_tasks(&metrics, &maps).unwrap();

@@ -94,7 +94,9 @@ pub(super) enum Stimulus {
 
 /// Draws the resamples of [`Resample`] and computes intervals with them.
 pub(super) enum Resampler {
-    Stimuli { seed: u64 },
+    Stimuli {
+        seed: u64,
+    },
     Workers {
         /// Per resample, each judged triplet's and pair's (judgments, yes).
         triplets: Vec<Vec<[u32; 2]>>,
@@ -115,8 +117,11 @@ impl Resampler {
     ) -> Result<Resampler, String> {
         let mut worker_index: HashMap<i64, usize> = HashMap::new();
         let mut index_rows = |stimuli: &[(i64, Tally)], rows: &[WorkerTally], what: &str| {
-            let position: HashMap<i64, usize> =
-                stimuli.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+            let position: HashMap<i64, usize> = stimuli
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
             let mut collected = vec![0.0; stimuli.len()];
             let mut indexed = Vec::with_capacity(rows.len());
             for row in rows {
@@ -223,7 +228,8 @@ impl Resampler {
         b: &[(Stimulus, T)],
         statistic: impl Fn(&[T]) -> f64,
     ) -> (Estimate, f64) {
-        let plain = |items: &[(Stimulus, T)]| items.iter().map(|(_, item)| *item).collect::<Vec<T>>();
+        let plain =
+            |items: &[(Stimulus, T)]| items.iter().map(|(_, item)| *item).collect::<Vec<T>>();
         let (plain_a, plain_b) = (plain(a), plain(b));
         match self {
             Resampler::Stimuli { seed } => {
@@ -337,7 +343,11 @@ mod tests {
             .collect();
         let mut tallies: Vec<(i64, Tally)> = Vec::new();
         for id in 1..=30 {
-            let yes = rows.iter().filter(|r| r.stimulus_id == id).map(|r| r.yes).sum::<i64>();
+            let yes = rows
+                .iter()
+                .filter(|r| r.stimulus_id == id)
+                .map(|r| r.yes)
+                .sum::<i64>();
             tallies.push((
                 id,
                 Tally {
@@ -354,7 +364,10 @@ mod tests {
         let resampler = Resampler::workers(&tallies, &rows, &[], &[], 3).unwrap();
         // A metric against itself: every resample's difference is exactly 0.
         let (difference, p) = resampler.paired(&items, &items, agreement::two_afc_score);
-        assert_eq!((difference.value, difference.low, difference.high), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (difference.value, difference.low, difference.high),
+            (0.0, 0.0, 0.0)
+        );
         assert_eq!(p, 1.0);
     }
 }

@@ -366,8 +366,21 @@ mod tests {
     #[test]
     fn the_catalogue_offers_every_metric_with_official_weights_once() {
         let names: Vec<String> = catalogue().iter().map(|(m, _)| m.to_string()).collect();
-        for name in ["lpips-alex", "lpips-vgg-nolin", "dists", "fsim", "fsimc", "ms-ssim", "gmsd", "vif", "psnr"] {
-            assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+        for name in [
+            "lpips-alex",
+            "lpips-vgg-nolin",
+            "dists",
+            "fsim",
+            "fsimc",
+            "ms-ssim",
+            "gmsd",
+            "vif",
+            "psnr",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
         }
         let mut unique = names.clone();
         unique.sort();

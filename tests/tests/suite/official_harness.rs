@@ -153,8 +153,15 @@ async fn the_official_harness_scores_an_export_as_the_report_does(pool: PgPool) 
     let report = server::reports::build(&pool, &[two_afc, jnd], false)
         .await
         .unwrap();
-    assert!(report.counts.triplets >= 100 && report.counts.pairs >= 200, "{:?}", report.counts);
-    assert_eq!((summary.triplets, summary.pairs), (report.counts.triplets, report.counts.pairs));
+    assert!(
+        report.counts.triplets >= 100 && report.counts.pairs >= 200,
+        "{:?}",
+        report.counts
+    );
+    assert_eq!(
+        (summary.triplets, summary.pairs),
+        (report.counts.triplets, report.counts.pairs)
+    );
 
     let mut largest: (f64, String) = (0.0, String::new());
     for name in HARNESS_METRICS {
