@@ -33,11 +33,10 @@ import time
 
 import numpy as np
 import torch
-import torchvision.transforms as transforms
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import lpips
+from bapps_loaders import DataLoader
 
 BATCH_SIZE = 50
 
@@ -95,48 +94,11 @@ def step(weights_dir, net, mode, batch_raw, count, side, judges_csv, seed, out_d
     print(json.dumps({"loss": float(torch.mean(trainer.loss_total))}))
 
 
-class TwoAFCDataset(torch.utils.data.Dataset):
-    """The official `data/dataset/twoafc_dataset.py`: files sorted by name,
-    Resize(64) + ToTensor + Normalize(0.5, 0.5), judge reshaped (1, 1, 1)."""
-
-    def __init__(self, root, load_size=64):
-        def listing(sub):
-            folder = os.path.join(root, sub)
-            return [os.path.join(folder, name) for name in sorted(os.listdir(folder))]
-
-        self.ref, self.p0, self.p1, self.judge = (listing(s) for s in ("ref", "p0", "p1", "judge"))
-        self.transform = transforms.Compose(
-            [
-                transforms.Resize(load_size),
-                transforms.ToTensor(),
-                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-            ]
-        )
-
-    def __len__(self):
-        return len(self.p0)
-
-    def __getitem__(self, index):
-        image = lambda paths: self.transform(Image.open(paths[index]).convert("RGB"))
-        judge = np.load(self.judge[index]).reshape((1, 1, 1))
-        return {"ref": image(self.ref), "p0": image(self.p0), "p1": image(self.p1), "judge": judge}
-
-
-class Loader:
-    """What score_2afc_dataset expects: `load_data()` gives the batches."""
-
-    def __init__(self, root, shuffle):
-        self.loader = torch.utils.data.DataLoader(TwoAFCDataset(root), batch_size=BATCH_SIZE, shuffle=shuffle)
-
-    def load_data(self):
-        return self.loader
-
-
 def train(weights_dir, net, mode, dataroot, epochs, decay_epochs, threads, out_file):
     torch.set_num_threads(threads)
     start = time.perf_counter()
     trainer = trainer_for(weights_dir, net, mode)
-    dataset = Loader(dataroot, shuffle=True).load_data()
+    dataset = DataLoader(dataroot, batch_size=BATCH_SIZE, shuffle=True).load_data()
     # train.py's loop.
     for epoch in range(1, epochs + decay_epochs + 1):
         for data in dataset:
@@ -162,7 +124,7 @@ def score(weights_file, net, dataroot, threads):
     torch.set_num_threads(threads)
     model = official_model(weights_file, net)
     with torch.no_grad():
-        value, _ = lpips.score_2afc_dataset(Loader(dataroot, shuffle=False), model.forward)
+        value, _ = lpips.score_2afc_dataset(DataLoader(dataroot, batch_size=BATCH_SIZE), model.forward)
     print(json.dumps({"score": float(value)}))
 
 

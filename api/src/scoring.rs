@@ -11,6 +11,19 @@ pub struct ScoringRequest {
     pub metrics: Vec<String>,
 }
 
+/// A metric the server scores with (`GET /api/metrics`): every metric of
+/// its catalogue with official weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricOption {
+    /// The name `metrics` in a [`ScoringRequest`] takes.
+    pub name: String,
+    /// What it stores and at which patch sizes.
+    pub description: String,
+    /// Whether an empty request scores it.
+    pub default: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueuedJobs {

@@ -139,3 +139,68 @@ pub async fn tallies(
         }
     })
 }
+
+/// One worker's counted judgments of one stimulus: how many, and how many
+/// gave BAPPS' answer (p1 closer; no difference seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTally {
+    pub worker_id: i64,
+    pub stimulus_id: i64,
+    pub judgments: i64,
+    pub yes: i64,
+}
+
+/// The judgments collected here behind [`tallies`], per worker and
+/// stimulus (imported judgments have no workers, so they are not here):
+/// what a bootstrap over workers resamples.
+pub async fn worker_tallies(
+    pool: &PgPool,
+    kind: StimulusKind,
+    experiment_ids: &[i64],
+    excluded_workers: &[i64],
+) -> Result<Vec<WorkerTally>> {
+    Ok(match kind {
+        StimulusKind::Triplet => {
+            sqlx::query_as!(
+                WorkerTally,
+                r#"
+            SELECT a.worker_id, at.triplet_id AS stimulus_id,
+                   count(*) AS "judgments!", count(*) FILTER (WHERE j.chose_p1) AS "yes!"
+            FROM judgments j
+            JOIN assignment_trials at USING (assignment_id, position)
+            JOIN assignments a ON a.id = j.assignment_id
+            JOIN triplets t ON t.id = at.triplet_id
+            WHERE a.experiment_id = ANY($1) AND NOT (a.worker_id = ANY($2))
+                  AND t.sentinel_answer IS NULL
+            GROUP BY a.worker_id, at.triplet_id
+            ORDER BY a.worker_id, at.triplet_id
+            "#,
+                experiment_ids,
+                excluded_workers,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        StimulusKind::Pair => {
+            sqlx::query_as!(
+                WorkerTally,
+                r#"
+            SELECT a.worker_id, jt.pair_id AS stimulus_id,
+                   count(*) AS "judgments!", count(*) FILTER (WHERE j.said_same) AS "yes!"
+            FROM jnd_judgments j
+            JOIN jnd_trials jt USING (assignment_id, position)
+            JOIN assignments a ON a.id = j.assignment_id
+            JOIN pairs p ON p.id = jt.pair_id
+            WHERE a.experiment_id = ANY($1) AND j.valid AND NOT (a.worker_id = ANY($2))
+                  AND NOT p.is_control
+            GROUP BY a.worker_id, jt.pair_id
+            ORDER BY a.worker_id, jt.pair_id
+            "#,
+                experiment_ids,
+                excluded_workers,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    })
+}

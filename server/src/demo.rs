@@ -90,9 +90,21 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
     })
 }
 
+/// The default metrics and the comparison set (DISTS, FSIM, FSIMc, GMSD,
+/// VIFp), so that the demo's report shows where LPIPS stands among them.
+/// MS-SSIM is left out: its five scales need 161×161 and the demo's patches
+/// are BAPPS' 64×64 (a job for it would fail saying so).
+pub fn demo_metrics() -> Vec<crate::scoring::Metric> {
+    let mut metrics = crate::scoring::default_metrics();
+    for name in ["dists", "fsim", "fsimc", "gmsd", "vif"] {
+        metrics.push(name.parse().expect("a catalogue name"));
+    }
+    metrics
+}
+
 /// Synthetic workers, one in ten answering at random, each doing one
 /// assignment of each experiment (so both are partly done, as running ones
-/// would be); then the default metrics are queued for the job runner.
+/// would be); then [`demo_metrics`] are queued for the job runner.
 pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> anyhow::Result<()> {
     for (experiment_id, workers) in [(demo.two_afc, 10), (demo.jnd, 6)] {
         let settings = SimulationSettings {
@@ -112,7 +124,7 @@ pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> a
             "demo judgments from {} simulated workers",
             summary.workers
         );
-        for metric in crate::scoring::default_metrics() {
+        for metric in demo_metrics() {
             crate::scoring::enqueue(pool, experiment_id, &metric).await?;
         }
     }

@@ -11,7 +11,7 @@ use super::experiments::{
     WorkerStats,
 };
 use super::jobs::JobSummary;
-use super::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
+use super::scoring::{MetricOption, MetricProgress, QueuedJobs, ScoringRequest};
 use super::sessions::{Researcher, SignIn};
 use super::training::{QueuedTraining, TrainedModelSummary, TrainingRequest};
 
@@ -58,10 +58,19 @@ pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>,
     read(&format!("/api/experiments/{experiment_id}/scoring")).await
 }
 
-/// Queues the default metrics; scoring workers take it from there.
-pub async fn start_scoring(experiment_id: i64) -> Result<QueuedJobs, ApiError> {
+/// Every metric the server scores with (its catalogue).
+pub async fn metric_options() -> Result<Vec<MetricOption>, ApiError> {
+    read("/api/metrics").await
+}
+
+/// Queues the metrics (by name); scoring workers take it from there.
+pub async fn start_scoring(
+    experiment_id: i64,
+    metrics: Vec<String>,
+) -> Result<QueuedJobs, ApiError> {
     let path = format!("/api/experiments/{experiment_id}/scoring");
-    redirect_if_signed_out(fetch("POST", &path, Some(json(&ScoringRequest::default())?)).await)
+    let request = ScoringRequest { metrics };
+    redirect_if_signed_out(fetch("POST", &path, Some(json(&request)?)).await)
 }
 
 pub async fn trained_metrics(experiment_id: i64) -> Result<Vec<TrainedModelSummary>, ApiError> {

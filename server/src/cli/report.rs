@@ -27,6 +27,12 @@ pub struct ReportArgs {
     /// against ssim-rgb].
     #[arg(long, value_delimiter = ',', num_args = 2, value_name = "A,B")]
     versus: Vec<String>,
+    /// What the bootstrap intervals resample: the triplets (and JND pairs),
+    /// or the workers with each one's judgments kept together (pwcmp's
+    /// convention; not with imported judgments, which have no workers). The
+    /// report states which.
+    #[arg(long, value_enum, default_value_t = reports::Resample::Triplets)]
+    resample: reports::Resample,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -47,12 +53,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 async fn write(args: &ReportArgs, pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let versus = match &args.versus[..] {
-        [a, b] => Some((a.as_str(), b.as_str())),
-        _ => None,
+    let options = reports::ReportOptions {
+        include_flagged: args.include_flagged,
+        versus: match &args.versus[..] {
+            [a, b] => Some((a.clone(), b.clone())),
+            _ => None,
+        },
+        resample: args.resample,
     };
-    let report =
-        reports::build_with_versus(pool, &args.experiments, args.include_flagged, versus).await?;
+    let report = reports::build_with(pool, &args.experiments, &options).await?;
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         if path.as_os_str() == "-" {

@@ -183,6 +183,7 @@ fn api() -> Router<AppState> {
             "/experiments/{experiment_id}/triplets/{triplet_id}/{image}",
             get(experiment_triplets::image),
         )
+        .route("/metrics", get(scoring::catalogue))
         .route(
             "/experiments/{experiment_id}/scoring",
             get(scoring::progress).post(scoring::enqueue),

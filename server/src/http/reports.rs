@@ -7,7 +7,7 @@ use super::access::ExperimentAccess;
 use super::extract::QueryParams;
 use super::AppState;
 use crate::error::Result;
-use crate::reports::{self, Report};
+use crate::reports::{self, Report, ReportOptions, Resample};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -15,6 +15,29 @@ pub struct ReportQuery {
     /// Count flagged workers' judgments too.
     #[serde(default)]
     pub(super) include_flagged: bool,
+    /// The metric-against-metric section's two metrics, `A,B` (both must
+    /// have scored the experiment); default: the first LPIPS metric against
+    /// ssim-rgb.
+    #[serde(default)]
+    pub(super) versus: Option<String>,
+    /// What the bootstrap intervals resample: `triplets` (default) or
+    /// `workers` (each worker's judgments together, pwcmp's convention).
+    #[serde(default)]
+    pub(super) resample: Resample,
+}
+
+impl ReportQuery {
+    fn options(&self) -> Result<ReportOptions> {
+        Ok(ReportOptions {
+            include_flagged: self.include_flagged,
+            versus: self
+                .versus
+                .as_deref()
+                .map(ReportOptions::parse_versus)
+                .transpose()?,
+            resample: self.resample,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -26,7 +49,7 @@ pub struct ReportQuery {
     params(("experiment_id" = i64, Path, description = "The experiment's id"), ReportQuery),
     responses(
         (status = 200, description = "How well each scored metric agrees with the judgments", body = Report),
-        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 400, description = "A path or query parameter is malformed, a `versus` metric has not scored the experiment, or `resample=workers` meets imported judgments", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -38,7 +61,7 @@ pub async fn json(
 ) -> Result<Json<Report>> {
     let experiment_id = access.experiment_id;
     Ok(Json(
-        reports::build(&state.pool, &[experiment_id], query.include_flagged).await?,
+        reports::build_with(&state.pool, &[experiment_id], &query.options()?).await?,
     ))
 }
 
@@ -52,7 +75,7 @@ pub async fn json(
     responses(
         (status = 200, description = "The report as a page, with plots and the gallery of disagreements",
             content_type = "text/html", body = String),
-        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 400, description = "A path or query parameter is malformed, a `versus` metric has not scored the experiment, or `resample=workers` meets imported judgments", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
     ),
@@ -63,7 +86,7 @@ pub async fn html(
     QueryParams(query): QueryParams<ReportQuery>,
 ) -> Result<Html<String>> {
     let experiment_id = access.experiment_id;
-    let report = reports::build(&state.pool, &[experiment_id], query.include_flagged).await?;
+    let report = reports::build_with(&state.pool, &[experiment_id], &query.options()?).await?;
     let gallery = reports::gallery_images(&state.pool, &report).await?;
     Ok(Html(reports::render_html(&report, &gallery)?))
 }

@@ -1,13 +1,41 @@
 //! `/api/experiments/{id}/scoring`: queue scoring jobs and watch them.
 
-use app::api::scoring::{MetricProgress, QueuedJobs, ScoringRequest};
+use app::api::scoring::{MetricOption, MetricProgress, QueuedJobs, ScoringRequest};
 use axum::{extract::State, http::StatusCode, Json};
 
 use super::access::ExperimentAccess;
 use super::extract::JsonBody;
+use super::sessions::SignedInResearcher;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::scoring::{self, Metric};
+
+/// `GET /api/metrics`: every metric the server scores with, from the one
+/// catalogue, as the dashboard offers them.
+#[utoipa::path(
+    get,
+    path = "/api/metrics",
+    operation_id = "list_metrics",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    responses(
+        (status = 200, description = "Every metric with official weights: name, what it stores, whether it is a default", body = Vec<MetricOption>),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn catalogue(_researcher: SignedInResearcher) -> Json<Vec<MetricOption>> {
+    let defaults = scoring::default_metrics();
+    Json(
+        scoring::catalogue()
+            .into_iter()
+            .map(|(metric, description)| MetricOption {
+                name: metric.to_string(),
+                description,
+                default: defaults.contains(&metric),
+            })
+            .collect(),
+    )
+}
 
 /// `GET`: each metric's progress on the experiment.
 #[utoipa::path(

@@ -149,19 +149,24 @@ pub fn bootstrap<T: Copy>(items: &[T], statistic: impl Fn(&[T]) -> f64, seed: u6
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut resample = Vec::with_capacity(items.len());
-    let mut statistics: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+    let statistics: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
         .map(|_| {
             resample.clear();
             resample.extend((0..items.len()).map(|_| items[index_below(&mut rng, items.len())]));
             statistic(&resample)
         })
-        .filter(|statistic| statistic.is_finite())
         .collect();
-    statistics.sort_by(f64::total_cmp);
+    percentile_interval(value, statistics)
+}
+
+/// `value` with the 95% percentile interval of its finite resampled values.
+pub fn percentile_interval(value: f64, mut resampled: Vec<f64>) -> Estimate {
+    resampled.retain(|statistic| statistic.is_finite());
+    resampled.sort_by(f64::total_cmp);
     Estimate {
         value,
-        low: percentile(&statistics, 0.025),
-        high: percentile(&statistics, 0.975),
+        low: percentile(&resampled, 0.025),
+        high: percentile(&resampled, 0.975),
     }
 }
 
@@ -182,7 +187,7 @@ pub fn paired_difference<T: Copy>(
     let value = statistic(a) - statistic(b);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut resample_a, mut resample_b) = (Vec::new(), Vec::new());
-    let mut differences: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+    let differences: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
         .map(|_| {
             resample_a.clear();
             resample_b.clear();
@@ -193,23 +198,21 @@ pub fn paired_difference<T: Copy>(
             }
             statistic(&resample_a) - statistic(&resample_b)
         })
-        .filter(|difference| difference.is_finite())
         .collect();
-    differences.sort_by(f64::total_cmp);
+    difference_interval(value, differences)
+}
+
+/// A difference's 95% percentile interval from its finite resampled values,
+/// and the two-sided share of them on the other side of zero (a p-value).
+pub fn difference_interval(value: f64, mut differences: Vec<f64>) -> (Estimate, f64) {
+    differences.retain(|difference| difference.is_finite());
     let at_or_below = differences.iter().filter(|&&d| d <= 0.0).count() as f64;
     let at_or_above = differences.iter().filter(|&&d| d >= 0.0).count() as f64;
     let p_value = (2.0 * at_or_below.min(at_or_above) / differences.len().max(1) as f64).min(1.0);
-    (
-        Estimate {
-            value,
-            low: percentile(&differences, 0.025),
-            high: percentile(&differences, 0.975),
-        },
-        p_value,
-    )
+    (percentile_interval(value, differences), p_value)
 }
 
-fn index_below(rng: &mut ChaCha8Rng, bound: usize) -> usize {
+pub(super) fn index_below(rng: &mut ChaCha8Rng, bound: usize) -> usize {
     // Lemire's multiply-shift: unbiased enough at these sizes (< 2^32 items).
     ((u64::from(rng.next_u32()) * bound as u64) >> 32) as usize
 }

@@ -5,20 +5,61 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Report;
 
-const PALETTE: [RGBColor; 6] = [
+/// Tableau's ten, then ten darker ones: a report has up to a dozen or so
+/// metrics, and every one gets its own colour.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x94, 0x67, 0xbd),
     RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xbc, 0xbd, 0x22),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0x39, 0x3b, 0x79),
+    RGBColor(0x63, 0x79, 0x39),
+    RGBColor(0x8c, 0x6d, 0x31),
+    RGBColor(0x84, 0x3c, 0x39),
+    RGBColor(0x7b, 0x41, 0x73),
+    RGBColor(0x0b, 0x5d, 0x55),
+    RGBColor(0xa6, 0x3d, 0x00),
+    RGBColor(0x52, 0x52, 0x52),
+    RGBColor(0x6b, 0x8e, 0x23),
+    RGBColor(0xb0, 0x30, 0x60),
 ];
+
+/// The human ceiling's dashed line (a colour no series takes).
+const CEILING_COLOR: RGBColor = RGBColor(0x22, 0x22, 0x22);
+
+/// The `i`-th series' colour: the palette's, then hues a golden angle apart.
+fn series_color(i: usize) -> RGBColor {
+    if let Some(color) = PALETTE.get(i) {
+        return *color;
+    }
+    let hue = ((i - PALETTE.len()) as f64 * 137.507_764) % 360.0;
+    // HSL with saturation 0.6 and lightness 0.4, to RGB.
+    let (s, l) = (0.6, 0.4);
+    let c = (1.0 - (2.0 * l - 1.0f64).abs()) * s;
+    let x = c * (1.0 - ((hue / 60.0) % 2.0 - 1.0).abs());
+    let (r, g, b) = match (hue / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let level = |v: f64| ((v + l - c / 2.0) * 255.0).round() as u8;
+    RGBColor(level(r), level(g), level(b))
+}
 
 /// The HTML page for `report`, with the gallery's (reference, p0, p1) PNGs.
 pub fn render_html(
@@ -59,6 +100,7 @@ pub fn render_html(
             report.counts.pairs, report.counts.jnd_judgments
         )?;
     }
+    write!(page, "<p>{}</p>", report.resample.statement())?;
     if report.metrics.is_empty() && report.jnd.is_empty() {
         page.push_str(
             "<p>No metric has scored these stimuli yet: run <code>percept score</code>.</p>",
@@ -95,6 +137,9 @@ pub fn render_html(
         page.push_str("<h2>JND mAP</h2><p>Pairs ranked by each metric's distance, closest first, against the share of people who saw no difference: the official BAPPS average precision, with 95% bootstrap intervals.</p>");
         page.push_str(&jnd_table(report));
         page.push_str(&precision_recall_chart(report)?);
+    }
+    if let Some(across) = &report.across_tasks {
+        page.push_str(&across_tasks_html(across)?);
     }
     page.push_str("</main></body></html>");
     Ok(page)
@@ -324,12 +369,12 @@ pub fn training_curve_svg(
         let series: [Series; 3] = [
             (
                 "loss",
-                PALETTE[3],
+                series_color(3),
                 epochs.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
             ),
             (
                 "training 2AFC",
-                PALETTE[0],
+                series_color(0),
                 epochs
                     .iter()
                     .map(|e| (e.epoch as f64, e.train_2afc))
@@ -337,7 +382,7 @@ pub fn training_curve_svg(
             ),
             (
                 "validation 2AFC",
-                PALETTE[2],
+                series_color(2),
                 epochs
                     .iter()
                     .filter_map(|e| Some((e.epoch as f64, e.validation_2afc?)))
@@ -369,41 +414,47 @@ pub fn training_curve_svg(
 }
 
 /// Bars of each metric's 2AFC score with its interval, and the human ceiling.
+///
+/// The x axis is continuous, one unit per metric, `0..n`, with the names
+/// drawn under the bars' centres: plotters' segmented axis over `0..n` has
+/// n + 1 slots (its range includes `n`), which left an empty slot at the
+/// right, and over a one-value range it maps to the middle. The ceiling is
+/// drawn dash by dash in pixels from the axis's start to its end, the last
+/// dash cut to fit (plotters' dashed series drops an unfinished last dash,
+/// which left the line short of the last bar).
 fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
     let metrics = &report.metrics;
+    let slots = metrics.len().max(1) as f64;
     svg_chart((860, 380), |root| {
         let lowest = metrics.iter().map(|m| m.two_afc.low).fold(0.5, f64::min);
+        let bottom = (lowest - 0.02).max(0.0);
         let mut chart = ChartBuilder::on(root)
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(
-                (0..metrics.len()).into_segmented(),
-                (lowest - 0.02).max(0.0)..1.0,
-            )
+            .build_cartesian_2d(0.0..slots, bottom..1.0)
             .map_err(chart_error)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .x_labels(0)
             .y_desc("2AFC score")
             .y_label_formatter(&|y| percent(*y))
-            .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => metrics
-                    .get(*i)
-                    .map(|m| m.metric.clone())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            })
             .draw()
+            .map_err(chart_error)?;
+        let label_style =
+            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        chart
+            .draw_series(metrics.iter().enumerate().map(|(i, m)| {
+                EmptyElement::at((i as f64 + 0.5, bottom))
+                    + Text::new(m.metric.clone(), (0, 8), label_style.clone())
+            }))
             .map_err(chart_error)?;
         chart
             .draw_series(metrics.iter().enumerate().map(|(i, m)| {
                 let mut bar = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i), 0.0),
-                        (SegmentValue::Exact(i + 1), m.two_afc.value),
-                    ],
-                    PALETTE[i % PALETTE.len()].mix(0.8).filled(),
+                    [(i as f64, bottom), (i as f64 + 1.0, m.two_afc.value)],
+                    series_color(i).mix(0.8).filled(),
                 );
                 bar.set_margin(0, 0, 14, 14);
                 bar
@@ -412,7 +463,7 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
         chart
             .draw_series(metrics.iter().enumerate().map(|(i, m)| {
                 ErrorBar::new_vertical(
-                    SegmentValue::CenterOf(i),
+                    i as f64 + 0.5,
                     m.two_afc.low,
                     m.two_afc.value,
                     m.two_afc.high,
@@ -422,19 +473,22 @@ fn two_afc_chart(report: &Report) -> anyhow::Result<String> {
             }))
             .map_err(chart_error)?;
         if let Some(ceiling) = report.human_ceiling {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [
-                        (SegmentValue::Exact(0), ceiling.value),
-                        (SegmentValue::Exact(metrics.len()), ceiling.value),
-                    ],
-                    8,
-                    6,
-                    BLACK.stroke_width(2),
+            let (start, y) = chart.backend_coord(&(0.0, ceiling.value));
+            let (end, _) = chart.backend_coord(&(slots, ceiling.value));
+            for from in (start..end).step_by(14) {
+                root.draw(&PathElement::new(
+                    [(from, y), ((from + 8).min(end), y)],
+                    CEILING_COLOR.stroke_width(2),
                 ))
+                .map_err(chart_error)?;
+            }
+            chart
+                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
                 .map_err(chart_error)?
                 .label(format!("human ceiling {}", percent(ceiling.value)))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], CEILING_COLOR.stroke_width(2))
+                });
             draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         Ok(())
@@ -479,7 +533,7 @@ fn category_chart(report: &Report) -> anyhow::Result<String> {
             .draw()
             .map_err(chart_error)?;
         for (m, metric) in metrics.iter().enumerate() {
-            let color = PALETTE[m % PALETTE.len()];
+            let color = series_color(m);
             let bars: Vec<(f64, &super::CategoryAgreement)> = metric
                 .per_category
                 .iter()
@@ -545,9 +599,81 @@ fn preference_chart(report: &Report, metric: &str) -> anyhow::Result<String> {
                 points
                     .iter()
                     .filter(|(x, _)| x.is_finite())
-                    .map(|&(x, y)| Circle::new((x, y), 3, PALETTE[0].mix(0.5).filled())),
+                    .map(|&(x, y)| Circle::new((x, y), 3, series_color(0).mix(0.5).filled())),
             )
             .map_err(chart_error)?;
+        Ok(())
+    })
+}
+
+/// The across-tasks section: each metric's 2AFC score against its JND mAP
+/// (the paper's Figure 5), with the correlations.
+fn across_tasks_html(across: &super::AcrossTasks) -> anyhow::Result<String> {
+    let correlation = |name: &str, value: Option<f64>| match value {
+        Some(r) => format!("{name} = {r:.2}"),
+        None => format!("{name}: needs three metrics with spread"),
+    };
+    let mut html = format!(
+        "<h2>Across tasks</h2><p>Each metric's 2AFC score against its JND mAP, with their 95% \
+         intervals (the LPIPS paper's Figure 5): a metric that agrees with people on which \
+         distortion is smaller should also rank what people cannot tell apart. Over the {} \
+         metrics scored on both: Pearson's {}, Spearman's {}.</p>",
+        across.points.len(),
+        correlation("r", across.pearson),
+        correlation("ρ", across.spearman),
+    );
+    html.push_str(&across_tasks_chart(across)?);
+    Ok(html)
+}
+
+fn across_tasks_chart(across: &super::AcrossTasks) -> anyhow::Result<String> {
+    let points = &across.points;
+    let span = |values: &mut dyn Iterator<Item = f64>| {
+        let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let pad = ((high - low) * 0.1).max(0.01);
+        (low - pad).max(0.0)..(high + pad).min(1.0)
+    };
+    let x_range = span(&mut points.iter().flat_map(|p| [p.two_afc.low, p.two_afc.high]));
+    let y_range = span(&mut points.iter().flat_map(|p| [p.jnd_map.low, p.jnd_map.high]));
+    svg_chart((860, 460), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("2AFC score")
+            .y_desc("JND mAP")
+            .x_label_formatter(&|x| percent(*x))
+            .y_label_formatter(&|y| percent(*y))
+            .draw()
+            .map_err(chart_error)?;
+        for (i, point) in points.iter().enumerate() {
+            let color = series_color(i);
+            let (x, y) = (point.two_afc, point.jnd_map);
+            chart
+                .draw_series([
+                    PathElement::new(
+                        [(x.low, y.value), (x.high, y.value)],
+                        color.mix(0.6).stroke_width(1),
+                    ),
+                    PathElement::new(
+                        [(x.value, y.low), (x.value, y.high)],
+                        color.mix(0.6).stroke_width(1),
+                    ),
+                ])
+                .map_err(chart_error)?;
+            chart
+                .draw_series([Circle::new((x.value, y.value), 5, color.filled())])
+                .map_err(chart_error)?
+                .label(point.metric.clone())
+                .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -568,7 +694,7 @@ fn precision_recall_chart(report: &Report) -> anyhow::Result<String> {
             .draw()
             .map_err(chart_error)?;
         for (m, metric) in report.jnd.iter().enumerate() {
-            let color = PALETTE[m % PALETTE.len()];
+            let color = series_color(m);
             let points = metric
                 .curve
                 .recall
@@ -711,7 +837,155 @@ fn gallery_html(report: &Report, gallery: &HashMap<i64, [Vec<u8>; 3]>) -> String
 
 #[cfg(test)]
 mod tests {
-    use super::p_value_text;
+    use super::*;
+    use crate::reports::agreement::Estimate;
+    use crate::reports::{AcrossTasks, Counts, MetricAgreement, Resample, TaskPoint};
+
+    fn estimate(value: f64) -> Estimate {
+        Estimate {
+            value,
+            low: value - 0.03,
+            high: value + 0.03,
+        }
+    }
+
+    fn report_with(metrics: usize) -> Report {
+        Report {
+            experiments: Vec::new(),
+            counts: Counts::default(),
+            resample: Resample::Triplets,
+            human_ceiling: Some(estimate(0.8)),
+            metrics: (0..metrics)
+                .map(|i| MetricAgreement {
+                    metric: format!("metric-{i}"),
+                    triplets: 100,
+                    two_afc: estimate(0.75 - 0.01 * i as f64),
+                    per_category: Vec::new(),
+                })
+                .collect(),
+            comparisons: Vec::new(),
+            jnd: Vec::new(),
+            disagreements: Vec::new(),
+            preference_points: Vec::new(),
+            trained_metrics: Vec::new(),
+            by_distortion: Vec::new(),
+            versus: None,
+            across_tasks: None,
+        }
+    }
+
+    /// The value of attribute `name` in an SVG element's text.
+    fn attribute<'a>(element: &'a str, name: &str) -> Option<&'a str> {
+        let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+        let end = start + element[start..].find('"')?;
+        Some(&element[start..end])
+    }
+
+    /// The attributes of every `<tag …/>` element, each with a leading space.
+    fn elements(svg: &str, tag: &str) -> Vec<String> {
+        svg.split(&format!("<{tag} "))
+            .skip(1)
+            .map(|rest| format!(" {}", &rest[..rest.find("/>").unwrap_or(rest.len())]))
+            .collect()
+    }
+
+    /// Issue 16's defects of the 2AFC chart, on 1, 7 and 14 metrics: every
+    /// bar has its own colour (the seventh repeated the first), the human
+    /// ceiling's line runs past the last bar (it stopped short of it), and
+    /// the bars fill the axis (an empty slot sat at its right).
+    #[test]
+    fn the_two_afc_chart_gives_each_bar_a_colour_and_the_ceiling_spans_them_all() {
+        for count in [1, 7, 14] {
+            let svg = two_afc_chart(&report_with(count)).unwrap();
+            let mut bars: Vec<(f64, f64, String)> = elements(&svg, "rect")
+                .iter()
+                .filter(|rect| attribute(rect, "opacity") == Some("0.8"))
+                .map(|rect| {
+                    let x: f64 = attribute(rect, "x").unwrap().parse().unwrap();
+                    let width: f64 = attribute(rect, "width").unwrap().parse().unwrap();
+                    (x, x + width, attribute(rect, "fill").unwrap().to_owned())
+                })
+                .collect();
+            bars.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert_eq!(bars.len(), count, "{svg}");
+            let mut colours: Vec<&str> = bars.iter().map(|(_, _, fill)| fill.as_str()).collect();
+            colours.sort();
+            colours.dedup();
+            assert_eq!(colours.len(), count, "a colour repeats: {bars:?}");
+
+            // The ceiling's dashes: the most common y among its colour's lines.
+            let ceiling = format!(
+                "#{:02X}{:02X}{:02X}",
+                CEILING_COLOR.0, CEILING_COLOR.1, CEILING_COLOR.2
+            );
+            let dashes: Vec<(f64, f64, f64)> = elements(&svg, "polyline")
+                .iter()
+                .filter(|line| attribute(line, "stroke") == Some(ceiling.as_str()))
+                .map(|line| {
+                    let points: Vec<(f64, f64)> = attribute(line, "points")
+                        .unwrap()
+                        .split_whitespace()
+                        .map(|p| {
+                            let (x, y) = p.split_once(',').unwrap();
+                            (x.parse().unwrap(), y.parse().unwrap())
+                        })
+                        .collect();
+                    (points[0].0, points[1].0, points[0].1)
+                })
+                .collect();
+            let y = dashes
+                .iter()
+                .map(|d| d.2)
+                .max_by_key(|y| dashes.iter().filter(|d| d.2 == *y).count())
+                .unwrap();
+            let line: Vec<&(f64, f64, f64)> = dashes.iter().filter(|d| d.2 == y).collect();
+            let start = line.iter().map(|d| d.0).fold(f64::INFINITY, f64::min);
+            let end = line.iter().map(|d| d.1).fold(f64::NEG_INFINITY, f64::max);
+            let (first, last) = (&bars[0], &bars[count - 1]);
+            assert!(
+                start <= first.0 && end >= last.1,
+                "ceiling {start}..{end}, bars {bars:?}"
+            );
+            // No empty slot: the space right of the last bar is the bar's own
+            // margin, as left of the first.
+            let (left_gap, right_gap) = (first.0 - start, end - last.1);
+            assert!(
+                (left_gap - right_gap).abs() <= 2.0,
+                "{count} bars: {left_gap} px left of the first, {right_gap} px right of the last"
+            );
+        }
+        assert_ne!(series_color(20), series_color(21));
+    }
+
+    #[test]
+    fn the_report_states_its_resampling_and_draws_the_tasks_against_each_other() {
+        let mut report = report_with(3);
+        report.resample = Resample::Workers;
+        report.across_tasks = Some(AcrossTasks {
+            points: (0..3)
+                .map(|i| TaskPoint {
+                    metric: format!("metric-{i}"),
+                    two_afc: estimate(0.7 + 0.01 * i as f64),
+                    jnd_map: estimate(0.5 + 0.02 * i as f64),
+                })
+                .collect(),
+            pearson: Some(1.0),
+            spearman: Some(1.0),
+        });
+        let html = render_html(&report, &HashMap::new()).unwrap();
+        assert!(html.contains("resamples of the workers"), "{html}");
+        assert!(
+            html.contains("Across tasks") && html.contains("Pearson's r = 1.00"),
+            "{html}"
+        );
+        let scatter = &html[html.find("Across tasks").unwrap()..];
+        assert!(
+            scatter.contains("\nJND mAP\n</text>"),
+            "the scatter's axis: {scatter}"
+        );
+        // A point and a legend mark per metric.
+        assert_eq!(scatter.matches("<circle").count(), 6, "{scatter}");
+    }
 
     #[test]
     fn p_values_below_a_thousandth_read_as_less_than_it() {

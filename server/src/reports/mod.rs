@@ -4,6 +4,7 @@
 
 pub mod agreement;
 mod html;
+pub mod resampling;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,8 +14,10 @@ use sqlx::PgPool;
 use crate::error::{Error, Result};
 use crate::tallies::{self, StimulusKind};
 use agreement::{Estimate, PrecisionRecall, ScoredPair, ScoredTriplet};
+use resampling::{Resampler, Stimulus};
 
 pub use html::{render_html, training_curve_svg};
+pub use resampling::Resample;
 
 /// Significance level of the paired comparisons.
 const ALPHA: f64 = 0.05;
@@ -27,6 +30,9 @@ const BOOTSTRAP_SEED: u64 = 2018;
 pub struct Report {
     pub experiments: Vec<ExperimentInfo>,
     pub counts: Counts,
+    /// What the bootstrap intervals resample: the triplets and pairs, or
+    /// the workers (each one's judgments together).
+    pub resample: Resample,
     /// How often two people agree on a triplet: the most a metric can expect.
     pub human_ceiling: Option<Estimate>,
     pub metrics: Vec<MetricAgreement>,
@@ -49,6 +55,28 @@ pub struct Report {
     /// Two metrics against each other on the triplets where they pick
     /// different sides (the paper's Figure 6); `None` unless both scored.
     pub versus: Option<Versus>,
+    /// Each metric's 2AFC score against its JND mAP (the paper's Figure 5);
+    /// `None` unless the report covers both tasks.
+    pub across_tasks: Option<AcrossTasks>,
+}
+
+/// The metrics scored on both tasks: does agreeing with people on 2AFC go
+/// with agreeing on JND?
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AcrossTasks {
+    pub points: Vec<TaskPoint>,
+    /// Pearson's r between the 2AFC scores and the JND mAPs over the
+    /// metrics; `None` with fewer than three metrics or no spread.
+    pub pearson: Option<f64>,
+    /// Spearman's ρ (Pearson's r of the ranks, ties averaged); likewise.
+    pub spearman: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TaskPoint {
+    pub metric: String,
+    pub two_afc: Estimate,
+    pub jnd_map: Estimate,
 }
 
 /// Metric `a` against metric `b` where they disagree.
@@ -179,6 +207,8 @@ pub struct Disagreement {
 /// A triplet's counted judgments.
 struct JudgedTriplet {
     id: i64,
+    /// Its position among the report's judged triplets (sorted by id).
+    index: usize,
     category: String,
     /// The distortion types of its p0 and p1 pipelines, each once.
     distortions: BTreeSet<String>,
@@ -197,21 +227,47 @@ fn distortion_types(pipelines: &[Option<serde_json::Value>]) -> BTreeSet<String>
         .collect()
 }
 
-/// Builds the report over the given experiments. Flagged workers'
-/// judgments are left out unless `include_flagged`. The metric-against-metric
-/// section is the featured LPIPS against `ssim-rgb` when both scored.
-pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Report> {
-    build_with_versus(pool, experiment_ids, include_flagged, None).await
+/// How to build a report (`percept report`'s flags, the report route's query).
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Count flagged workers' judgments too.
+    pub include_flagged: bool,
+    /// The metric-against-metric section's pair (both must have scored the
+    /// experiments); `None`: the featured LPIPS against `ssim-rgb`, when both scored.
+    pub versus: Option<(String, String)>,
+    pub resample: Resample,
 }
 
-/// [`build`], with the metric-against-metric section on `versus` (both must
-/// have scored the experiments).
-pub async fn build_with_versus(
+impl ReportOptions {
+    /// `A,B` as the CLI's `--versus` and the route's `?versus=` take it.
+    pub fn parse_versus(text: &str) -> Result<(String, String)> {
+        match text.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+            [a, b] if !a.is_empty() && !b.is_empty() => Ok((a.to_owned(), b.to_owned())),
+            _ => Err(Error::BadRequest(format!(
+                "versus: {text:?} is not two metric names as A,B (say lpips-alex,ssim-rgb)"
+            ))),
+        }
+    }
+}
+
+/// Builds the report over the given experiments with the defaults:
+/// flagged workers' judgments left out unless `include_flagged`, intervals
+/// resampling triplets.
+pub async fn build(pool: &PgPool, experiment_ids: &[i64], include_flagged: bool) -> Result<Report> {
+    let options = ReportOptions {
+        include_flagged,
+        ..ReportOptions::default()
+    };
+    build_with(pool, experiment_ids, &options).await
+}
+
+/// Builds the report over the given experiments as `options` say.
+pub async fn build_with(
     pool: &PgPool,
     experiment_ids: &[i64],
-    include_flagged: bool,
-    versus: Option<(&str, &str)>,
+    options: &ReportOptions,
 ) -> Result<Report> {
+    let include_flagged = options.include_flagged;
     let experiments = sqlx::query_as!(
         ExperimentInfo,
         r#"SELECT id, name, split, coalesce(category, 'uncategorised') AS "category!"
@@ -250,6 +306,7 @@ pub async fn build_with_versus(
                 let (category, distortions) = about.remove(&id).unwrap_or_default();
                 JudgedTriplet {
                     id,
+                    index: 0,
                     category,
                     distortions,
                     judgments: tally.judgments,
@@ -258,6 +315,9 @@ pub async fn build_with_versus(
             })
             .collect();
     judged.sort_by_key(|t| t.id);
+    for (index, triplet) in judged.iter_mut().enumerate() {
+        triplet.index = index;
+    }
 
     let counted = sqlx::query!(
         r#"
@@ -309,7 +369,13 @@ pub async fn build_with_versus(
             .or_default()
             .insert(row.triplet_id, (row.d0, row.d1));
     }
-    let pair_ids: Vec<i64> = pair_tallies.keys().copied().collect();
+    let mut pair_ids: Vec<i64> = pair_tallies.keys().copied().collect();
+    pair_ids.sort_unstable();
+    let pair_index: HashMap<i64, usize> = pair_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
     let pair_category: HashMap<i64, String> = sqlx::query!(
         r#"SELECT p.id, coalesce(e.category, 'uncategorised') AS "category!"
            FROM pairs p JOIN experiments e ON e.id = p.experiment_id
@@ -321,7 +387,7 @@ pub async fn build_with_versus(
     .into_iter()
     .map(|row| (row.id, row.category))
     .collect();
-    let mut pair_distances: BTreeMap<String, Vec<(String, ScoredPair)>> = BTreeMap::new();
+    let mut pair_distances: BTreeMap<String, Vec<(String, Stimulus, ScoredPair)>> = BTreeMap::new();
     for row in sqlx::query!(
         "SELECT pair_id, metric, distance FROM pair_distances WHERE pair_id = ANY($1) ORDER BY pair_id",
         &pair_ids
@@ -334,8 +400,19 @@ pub async fn build_with_versus(
         pair_distances
             .entry(row.metric)
             .or_default()
-            .push((category, ScoredPair { distance: row.distance, same_share: tally.share() }));
+            .push((
+                category,
+                Stimulus::Pair(pair_index[&row.pair_id]),
+                ScoredPair {
+                    distance: row.distance,
+                    same_share: tally.share(),
+                },
+            ));
     }
+    let versus = options
+        .versus
+        .as_ref()
+        .map(|(a, b)| (a.as_str(), b.as_str()));
     if let Some((a, b)) = versus {
         for name in [a, b] {
             if !distances.contains_key(name) {
@@ -346,11 +423,41 @@ pub async fn build_with_versus(
             }
         }
     }
-    let mut report = assemble(experiments, counts, &judged, &distances);
+    let resampler = match options.resample {
+        Resample::Triplets => Resampler::Stimuli {
+            seed: BOOTSTRAP_SEED,
+        },
+        Resample::Workers => {
+            let by_worker = |kind| tallies::worker_tallies(pool, kind, experiment_ids, &excluded);
+            let triplet_tallies: Vec<(i64, tallies::Tally)> = judged
+                .iter()
+                .map(|t| {
+                    let tally = tallies::Tally {
+                        judgments: t.judgments,
+                        yes: t.chose_p1,
+                    };
+                    (t.id, tally)
+                })
+                .collect();
+            let pair_list: Vec<(i64, tallies::Tally)> =
+                pair_ids.iter().map(|id| (*id, pair_tallies[id])).collect();
+            Resampler::workers(
+                &triplet_tallies,
+                &by_worker(StimulusKind::Triplet).await?,
+                &pair_list,
+                &by_worker(StimulusKind::Pair).await?,
+                BOOTSTRAP_SEED,
+            )
+            .map_err(Error::BadRequest)?
+        }
+    };
+    let mut report = assemble(experiments, counts, &judged, &distances, &resampler);
+    report.resample = options.resample;
     let featured = distances.keys().find(|m| m.starts_with("lpips"));
     let pair = versus.or_else(|| featured.map(|f| (f.as_str(), "ssim-rgb")));
-    report.versus = pair.and_then(|(a, b)| metric_versus(&judged, &distances, a, b));
-    report.jnd = jnd_agreement(&pair_distances);
+    report.versus = pair.and_then(|(a, b)| metric_versus(&judged, &distances, a, b, &resampler));
+    report.jnd = jnd_agreement(&pair_distances, &resampler);
+    report.across_tasks = across_tasks(&report.metrics, &report.jnd);
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
     let metric_names: Vec<String> = distances.keys().cloned().collect();
     report.trained_metrics = crate::training::notes(pool, &metric_names, &triplet_ids).await?;
@@ -358,28 +465,33 @@ pub async fn build_with_versus(
 }
 
 /// Each metric's JND mAP with its interval, overall and per category.
-fn jnd_agreement(pair_distances: &BTreeMap<String, Vec<(String, ScoredPair)>>) -> Vec<MetricJnd> {
+fn jnd_agreement(
+    pair_distances: &BTreeMap<String, Vec<(String, Stimulus, ScoredPair)>>,
+    resampler: &Resampler,
+) -> Vec<MetricJnd> {
     let mut metrics: Vec<MetricJnd> = pair_distances
         .iter()
         .map(|(metric, scored)| {
-            let all: Vec<ScoredPair> = scored.iter().map(|(_, pair)| *pair).collect();
-            let mut categories: BTreeMap<&str, Vec<ScoredPair>> = BTreeMap::new();
-            for (category, pair) in scored {
-                categories.entry(category).or_default().push(*pair);
+            let all: Vec<(Stimulus, ScoredPair)> =
+                scored.iter().map(|(_, at, pair)| (*at, *pair)).collect();
+            let mut categories: BTreeMap<&str, Vec<(Stimulus, ScoredPair)>> = BTreeMap::new();
+            for (category, at, pair) in scored {
+                categories.entry(category).or_default().push((*at, *pair));
             }
+            let pairs_only: Vec<ScoredPair> = all.iter().map(|(_, pair)| *pair).collect();
             MetricJnd {
                 metric: metric.clone(),
                 pairs: all.len(),
-                map: agreement::bootstrap(&all, agreement::jnd_map, BOOTSTRAP_SEED),
+                map: resampler.estimate(&all, agreement::jnd_map),
                 per_category: categories
                     .into_iter()
                     .map(|(category, pairs)| CategoryJnd {
                         category: category.to_owned(),
                         pairs: pairs.len(),
-                        map: agreement::bootstrap(&pairs, agreement::jnd_map, BOOTSTRAP_SEED),
+                        map: resampler.estimate(&pairs, agreement::jnd_map),
                     })
                     .collect(),
-                curve: agreement::precision_recall(&all),
+                curve: agreement::precision_recall(&pairs_only),
             }
         })
         .collect();
@@ -393,6 +505,7 @@ fn assemble(
     counts: Counts,
     judged: &[JudgedTriplet],
     distances: &BTreeMap<String, HashMap<i64, (f64, f64)>>,
+    resampler: &Resampler,
 ) -> Report {
     let scored_by =
         |metric_distances: &HashMap<i64, (f64, f64)>| -> Vec<(&JudgedTriplet, ScoredTriplet)> {
@@ -412,23 +525,30 @@ fn assemble(
                 })
                 .collect()
         };
-    let humans: Vec<ScoredTriplet> = judged
+    let humans: Vec<(Stimulus, ScoredTriplet)> = judged
         .iter()
-        .map(|t| ScoredTriplet {
-            d0: 0.0,
-            d1: 0.0,
-            judgments: t.judgments,
-            chose_p1: t.chose_p1,
+        .map(|t| {
+            let scored = ScoredTriplet {
+                d0: 0.0,
+                d1: 0.0,
+                judgments: t.judgments,
+                chose_p1: t.chose_p1,
+            };
+            (Stimulus::Triplet(t.index), scored)
         })
-        .filter(|t| t.judgments >= 2.0)
+        .filter(|(_, t)| t.judgments >= 2.0)
         .collect();
     let human_ceiling = (!humans.is_empty()).then(|| {
-        agreement::bootstrap(
-            &humans,
-            |sample| agreement::human_two_afc_score(sample).unwrap_or(f64::NAN),
-            BOOTSTRAP_SEED,
-        )
+        resampler.estimate(&humans, |sample| {
+            agreement::human_two_afc_score(sample).unwrap_or(f64::NAN)
+        })
     });
+    let indexed = |scored: &[(&JudgedTriplet, ScoredTriplet)]| -> Vec<(Stimulus, ScoredTriplet)> {
+        scored
+            .iter()
+            .map(|(t, s)| (Stimulus::Triplet(t.index), *s))
+            .collect()
+    };
 
     let mut metrics = Vec::new();
     let mut by_distortion = Vec::new();
@@ -437,10 +557,13 @@ fn assemble(
         if scored.is_empty() {
             continue;
         }
-        let mut types: HashMap<&str, Vec<ScoredTriplet>> = HashMap::new();
+        let mut types: HashMap<&str, Vec<(Stimulus, ScoredTriplet)>> = HashMap::new();
         for (t, s) in &scored {
             for distortion in &t.distortions {
-                types.entry(distortion).or_default().push(*s);
+                types
+                    .entry(distortion)
+                    .or_default()
+                    .push((Stimulus::Triplet(t.index), *s));
             }
         }
         by_distortion.push(DistortionAgreement {
@@ -451,35 +574,30 @@ fn assemble(
                     let triplets = &types[distortion.as_str()];
                     TypeAgreement {
                         triplets: triplets.len(),
-                        two_afc: agreement::bootstrap(
-                            triplets,
-                            agreement::two_afc_score,
-                            BOOTSTRAP_SEED,
-                        ),
+                        two_afc: resampler.estimate(triplets, agreement::two_afc_score),
                         distortion,
                     }
                 })
                 .collect(),
         });
-        let mut categories: BTreeMap<&str, Vec<ScoredTriplet>> = BTreeMap::new();
+        let mut categories: BTreeMap<&str, Vec<(Stimulus, ScoredTriplet)>> = BTreeMap::new();
         for (t, s) in &scored {
-            categories.entry(&t.category).or_default().push(*s);
+            categories
+                .entry(&t.category)
+                .or_default()
+                .push((Stimulus::Triplet(t.index), *s));
         }
-        let all: Vec<ScoredTriplet> = scored.iter().map(|(_, s)| *s).collect();
+        let all = indexed(&scored);
         metrics.push(MetricAgreement {
             metric: metric.clone(),
             triplets: all.len(),
-            two_afc: agreement::bootstrap(&all, agreement::two_afc_score, BOOTSTRAP_SEED),
+            two_afc: resampler.estimate(&all, agreement::two_afc_score),
             per_category: categories
                 .into_iter()
                 .map(|(category, triplets)| CategoryAgreement {
                     category: category.to_owned(),
                     triplets: triplets.len(),
-                    two_afc: agreement::bootstrap(
-                        &triplets,
-                        agreement::two_afc_score,
-                        BOOTSTRAP_SEED,
-                    ),
+                    two_afc: resampler.estimate(&triplets, agreement::two_afc_score),
                 })
                 .collect(),
         });
@@ -492,18 +610,19 @@ fn assemble(
     for (i, a) in metrics.iter().enumerate() {
         for b in &metrics[i + 1..] {
             let (da, db) = (&distances[&a.metric], &distances[&b.metric]);
-            let (pa, pb): (Vec<ScoredTriplet>, Vec<ScoredTriplet>) = scored_by(da)
+            type Paired = Vec<(Stimulus, ScoredTriplet)>;
+            let (pa, pb): (Paired, Paired) = scored_by(da)
                 .into_iter()
                 .filter_map(|(t, sa)| {
                     let &(d0, d1) = db.get(&t.id)?;
-                    Some((sa, ScoredTriplet { d0, d1, ..sa }))
+                    let at = Stimulus::Triplet(t.index);
+                    Some(((at, sa), (at, ScoredTriplet { d0, d1, ..sa })))
                 })
                 .unzip();
             if pa.is_empty() {
                 continue;
             }
-            let (difference, p_value) =
-                agreement::paired_difference(&pa, &pb, agreement::two_afc_score, BOOTSTRAP_SEED);
+            let (difference, p_value) = resampler.paired(&pa, &pb, agreement::two_afc_score);
             comparisons.push(Comparison {
                 a: a.metric.clone(),
                 b: b.metric.clone(),
@@ -553,6 +672,7 @@ fn assemble(
     Report {
         experiments,
         counts,
+        resample: Resample::Triplets,
         human_ceiling,
         metrics,
         comparisons,
@@ -562,6 +682,7 @@ fn assemble(
         trained_metrics: Vec::new(),
         by_distortion,
         versus: None,
+        across_tasks: None,
     }
 }
 
@@ -572,6 +693,7 @@ fn metric_versus(
     distances: &BTreeMap<String, HashMap<i64, (f64, f64)>>,
     a: &str,
     b: &str,
+    resampler: &Resampler,
 ) -> Option<Versus> {
     let (da, db) = (distances.get(a)?, distances.get(b)?);
     let mut both_scored = 0;
@@ -594,10 +716,12 @@ fn metric_versus(
     if both_scored == 0 {
         return None;
     }
-    let a_scored: Vec<ScoredTriplet> = disagreeing.iter().map(|(_, s, _)| *s).collect();
+    let a_scored: Vec<(Stimulus, ScoredTriplet)> = disagreeing
+        .iter()
+        .map(|(t, s, _)| (Stimulus::Triplet(t.index), *s))
+        .collect();
     // Where they disagree, a's agreement is the share siding with a.
-    let people_side_with_a =
-        agreement::bootstrap(&a_scored, agreement::two_afc_score, BOOTSTRAP_SEED);
+    let people_side_with_a = resampler.estimate(&a_scored, agreement::two_afc_score);
     disagreeing.sort_by(|(_, x, _), (_, y, _)| {
         let clarity = |s: &ScoredTriplet| (s.agreement() - 0.5).abs();
         clarity(y)
@@ -624,6 +748,67 @@ fn metric_versus(
         people_side_with_a,
         strongest,
     })
+}
+
+/// Each metric scored on both tasks as a point (2AFC score, JND mAP), with
+/// the correlations over the metrics; `None` unless both tasks have some.
+fn across_tasks(metrics: &[MetricAgreement], jnd: &[MetricJnd]) -> Option<AcrossTasks> {
+    let points: Vec<TaskPoint> = metrics
+        .iter()
+        .filter_map(|m| {
+            let j = jnd.iter().find(|j| j.metric == m.metric)?;
+            Some(TaskPoint {
+                metric: m.metric.clone(),
+                two_afc: m.two_afc,
+                jnd_map: j.map,
+            })
+        })
+        .filter(|p| p.two_afc.value.is_finite() && p.jnd_map.value.is_finite())
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let xs: Vec<f64> = points.iter().map(|p| p.two_afc.value).collect();
+    let ys: Vec<f64> = points.iter().map(|p| p.jnd_map.value).collect();
+    let enough = points.len() >= 3;
+    Some(AcrossTasks {
+        pearson: enough.then(|| pearson(&xs, &ys)).flatten(),
+        spearman: enough.then(|| pearson(&ranks(&xs), &ranks(&ys))).flatten(),
+        points,
+    })
+}
+
+/// Pearson's r; `None` when either side has no spread.
+fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in xs.iter().zip(ys) {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx).powi(2);
+        syy += (y - my).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// Ranks from 1, ties given their average rank (as scipy's `rankdata`).
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let average = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
 }
 
 /// Distortion types in BAPPS' order (the distortions' catalogue, as
@@ -673,6 +858,7 @@ mod tests {
     fn triplet(id: i64, types: &[&str], chose_p1: f64) -> JudgedTriplet {
         JudgedTriplet {
             id,
+            index: id as usize - 1,
             category: "c".into(),
             distortions: types.iter().map(|t| t.to_string()).collect(),
             judgments: 4.0,
@@ -703,7 +889,13 @@ mod tests {
             pipelines.into_iter().collect::<Vec<_>>(),
             ["gaussian_blur", "jpeg"]
         );
-        let report = assemble(Vec::new(), Counts::default(), &judged, &distances);
+        let report = assemble(
+            Vec::new(),
+            Counts::default(),
+            &judged,
+            &distances,
+            &Resampler::Stimuli { seed: 1 },
+        );
         let [row] = &report.by_distortion[..] else {
             panic!("{:?}", report.by_distortion)
         };
@@ -741,7 +933,8 @@ mod tests {
                 HashMap::from([(1, (0.1, 0.5)), (2, (0.1, 0.5)), (3, (0.1, 0.2))]),
             ),
         ]);
-        let versus = metric_versus(&judged, &distances, "a", "b").unwrap();
+        let resampler = Resampler::Stimuli { seed: 1 };
+        let versus = metric_versus(&judged, &distances, "a", "b", &resampler).unwrap();
         assert_eq!((versus.both_scored, versus.disagreeing), (3, 2));
         // People side with a on all of 1 and a quarter of 2.
         assert_eq!(versus.people_side_with_a.value, (1.0 + 0.25) / 2.0);
@@ -751,6 +944,49 @@ mod tests {
             .map(|c| (c.triplet_id, c.people_side_with.as_str()))
             .collect();
         assert_eq!(sides, [(1, "a"), (2, "b")]);
-        assert!(metric_versus(&judged, &distances, "a", "c").is_none());
+        assert!(metric_versus(&judged, &distances, "a", "c", &resampler).is_none());
+    }
+
+    #[test]
+    fn across_tasks_correlates_two_afc_scores_with_jnd_maps() {
+        let estimate = |value| Estimate {
+            value,
+            low: value,
+            high: value,
+        };
+        let metric = |name: &str, score| MetricAgreement {
+            metric: name.into(),
+            triplets: 10,
+            two_afc: estimate(score),
+            per_category: Vec::new(),
+        };
+        let jnd = |name: &str, map| MetricJnd {
+            metric: name.into(),
+            pairs: 10,
+            map: estimate(map),
+            per_category: Vec::new(),
+            curve: PrecisionRecall {
+                precision: Vec::new(),
+                recall: Vec::new(),
+            },
+        };
+        let metrics = [
+            metric("a", 0.6),
+            metric("b", 0.7),
+            metric("c", 0.8),
+            metric("d", 0.9),
+        ];
+        // Only a, b, c scored JND: three points, in the same order on both.
+        let maps = [jnd("c", 0.5), jnd("a", 0.1), jnd("b", 0.4)];
+        let across = across_tasks(&metrics, &maps).unwrap();
+        let names: Vec<&str> = across.points.iter().map(|p| p.metric.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(across.spearman, Some(1.0));
+        // scipy.stats.pearsonr([0.6, 0.7, 0.8], [0.1, 0.4, 0.5])
+        assert!((across.pearson.unwrap() - 0.960_768_922_830_522_8).abs() < 1e-12);
+        // Two points give no correlation; no JND, no section.
+        assert_eq!(across_tasks(&metrics, &maps[..2]).unwrap().pearson, None);
+        assert!(across_tasks(&metrics, &[]).is_none());
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
     }
 }

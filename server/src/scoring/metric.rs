@@ -42,21 +42,54 @@ pub fn metric_help() -> String {
     );
     for net in Net::ALL {
         let name = net.name();
-        let side = net.min_side();
         help.push_str(&format!(
-            "  lpips-{name}: LPIPS v0.1 on {name} (Zhang et al. 2018), the official weights; from {side}×{side}\n  \
-             lpips-{name}-nolin: the same taps summed over channels (no learned layers)\n  \
-             lpips-{name}:NAME, lpips-{name}-nolin:NAME: weights from NAME.safetensors in the weights folder\n"
+            "  lpips-{name}: {}\n  lpips-{name}-nolin: {}\n  \
+             lpips-{name}:NAME, lpips-{name}-nolin:NAME: weights from NAME.safetensors in the weights folder\n",
+            lpips_description(net, Weighting::Lin),
+            lpips_description(net, Weighting::ChannelSum),
         ));
     }
-    help.push_str(
-        "  dists: DISTS (Ding et al. 2020), a distance as published (0 = identical), VGG16 with L2 pooling \
-         and the official α/β, at the image's own size (no resize, as pyiqa); any size\n",
-    );
+    help.push_str(&format!("  dists: {DISTS_DESCRIPTION}\n"));
     for native in NativeMetric::ALL {
         help.push_str(&format!("  {native}: {}\n", native.help()));
     }
     help
+}
+
+const DISTS_DESCRIPTION: &str = "DISTS (Ding et al. 2020), a distance as published (0 = identical), \
+    VGG16 with L2 pooling and the official α/β, at the image's own size (no resize, as pyiqa); any size";
+
+fn lpips_description(net: Net, weighting: Weighting) -> String {
+    let (name, side) = (net.name(), net.min_side());
+    match weighting {
+        Weighting::Lin => format!(
+            "LPIPS v0.1 on {name} (Zhang et al. 2018), the official weights; from {side}×{side}"
+        ),
+        Weighting::ChannelSum => {
+            format!("LPIPS on {name} with its taps summed over channels (no learned layers); from {side}×{side}")
+        }
+    }
+}
+
+/// Every metric with official weights, with what it stores and at which
+/// sizes: what the dashboard offers (`GET /api/metrics`).
+pub fn catalogue() -> Vec<(Metric, String)> {
+    let mut metrics = Vec::new();
+    for net in Net::ALL {
+        for weighting in [Weighting::Lin, Weighting::ChannelSum] {
+            let metric = Metric::Lpips {
+                net,
+                weighting,
+                weights: None,
+            };
+            metrics.push((metric, lpips_description(net, weighting)));
+        }
+    }
+    metrics.push((Metric::Dists, DISTS_DESCRIPTION.to_owned()));
+    for native in NativeMetric::ALL {
+        metrics.push((Metric::Native(native), native.help().to_owned()));
+    }
+    metrics
 }
 
 /// The names unknown-metric errors list.
@@ -334,6 +367,34 @@ mod tests {
         }
         assert!(help.contains("161×161"), "{help}");
         assert!(help.contains("1 − similarity"), "{help}");
+    }
+
+    #[test]
+    fn the_catalogue_offers_every_metric_with_official_weights_once() {
+        let names: Vec<String> = catalogue().iter().map(|(m, _)| m.to_string()).collect();
+        for name in [
+            "lpips-alex",
+            "lpips-vgg-nolin",
+            "dists",
+            "fsim",
+            "fsimc",
+            "ms-ssim",
+            "gmsd",
+            "vif",
+            "psnr",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
+        }
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for metric in default_metrics() {
+            assert!(names.contains(&metric.to_string()));
+        }
     }
 
     #[test]

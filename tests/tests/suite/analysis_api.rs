@@ -118,6 +118,82 @@ async fn the_owner_scores_reads_the_report_and_downloads_the_dataset(pool: PgPoo
     assert_eq!(metrics.len(), 2, "{report}");
     assert!(metrics.contains(&"l2-rgb") && metrics.contains(&"ssim-lab"));
     assert_eq!(report["counts"]["judgments"], 4);
+    assert_eq!(report["resample"], "triplets");
+
+    // The report's options: the worker bootstrap, stated; a chosen pair.
+    let report: Value = owner
+        .get(url("report?resample=workers&versus=ssim-lab,l2-rgb"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["resample"], "workers", "{report}");
+    assert_eq!(report["versus"]["a"], "ssim-lab", "{report}");
+    assert_eq!(report["versus"]["b"], "l2-rgb", "{report}");
+    let html = owner
+        .get(url("report.html?resample=workers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("resamples of the workers"), "{html}");
+    for (query, says) in [
+        ("resample=people", "triplets"),
+        ("versus=ssim-lab", "A,B"),
+        ("versus=ssim-lab,dists", "dists"),
+    ] {
+        let response = owner
+            .get(url(&format!("report?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
+
+    // The dashboard's metric choice: the whole catalogue, the defaults marked.
+    let catalogue: Value = owner
+        .get(app.url("/api/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = catalogue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "fsim",
+        "fsimc",
+        "ms-ssim",
+        "gmsd",
+        "vif",
+        "dists",
+        "lpips-alex",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {catalogue}");
+    }
+    let ms_ssim = catalogue
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ms-ssim")
+        .unwrap();
+    assert!(ms_ssim["description"].as_str().unwrap().contains("161×161"));
+    assert_eq!(ms_ssim["default"], false);
+
     let html = owner.get(url("report.html")).send().await.unwrap();
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
     let html = html.text().await.unwrap();

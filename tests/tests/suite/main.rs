@@ -23,6 +23,7 @@ mod jnd_api;
 mod jnd_browser;
 mod lifecycle;
 mod method_comparison;
+mod official_harness;
 mod openapi;
 mod pages;
 mod rate_limits;

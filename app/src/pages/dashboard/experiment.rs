@@ -368,21 +368,80 @@ fn Analysis(id: i64) -> impl IntoView {
         }
     });
     let starting = RwSignal::new(false);
+    // The catalogue's metrics; the defaults start chosen.
+    let options = LocalResource::new(researcher_client::metric_options);
+    let chosen = RwSignal::new(None::<Vec<String>>);
+    Effect::new(move |_| {
+        if let Some(Ok(options)) = options.get() {
+            if chosen.get_untracked().is_none() {
+                let defaults = options.iter().filter(|m| m.default).map(|m| m.name.clone());
+                chosen.set(Some(defaults.collect()));
+            }
+        }
+    });
+    let scoring_error = RwSignal::new(None::<String>);
     let start = move |_| {
+        let metrics = chosen.get_untracked().unwrap_or_default();
         starting.set(true);
         leptos::task::spawn_local(async move {
-            let _ = researcher_client::start_scoring(id).await;
+            let queued = researcher_client::start_scoring(id, metrics).await;
+            scoring_error.set(queued.err().map(|error| error.message()));
             starting.set(false);
             progress.refetch();
         });
     };
+    let toggle = move |name: String, on: bool| {
+        chosen.update(|chosen| {
+            let chosen = chosen.get_or_insert_with(Vec::new);
+            chosen.retain(|n| *n != name);
+            if on {
+                chosen.push(name);
+            }
+        })
+    };
     view! {
         <div class="dashboard-title">
             <h2>"Agreement with metrics"</h2>
-            <button type="button" id="start-scoring" disabled=move || starting.get() on:click=start>
-                "Score with LPIPS and baselines"
+            <button
+                type="button"
+                id="start-scoring"
+                disabled=move || starting.get() || chosen.with(|c| c.as_ref().is_none_or(Vec::is_empty))
+                on:click=start
+            >
+                "Score with the chosen metrics"
             </button>
         </div>
+        <fieldset id="metric-choice" class="metric-choice">
+            <legend>"Metrics (every one stored as a distance, smaller is closer; hover for what each computes)"</legend>
+            {move || match options.get() {
+                None => view! { <span class="loading">"Loading the metrics…"</span> }.into_any(),
+                Some(Err(error)) => view! { <span class="error">{error.message()}</span> }.into_any(),
+                Some(Ok(options)) => options
+                    .into_iter()
+                    .map(|option| {
+                        let name = option.name.clone();
+                        let checked_name = name.clone();
+                        let checked = move || {
+                            chosen.with(|c| c.as_ref().is_some_and(|c| c.contains(&checked_name)))
+                        };
+                        view! {
+                            <label title=option.description.clone()>
+                                <input
+                                    type="checkbox"
+                                    name="metric"
+                                    value=name.clone()
+                                    prop:checked=checked
+                                    on:change=move |ev| toggle(name.clone(), event_target_checked(&ev))
+                                />
+                                {option.name}
+                            </label>
+                        }
+                    })
+                    .collect_view()
+                    .into_any(),
+            }}
+        </fieldset>
+        {move || scoring_error.get().map(|error| view! { <p class="error">{error}</p> })}
         {move || match progress.get() {
             None => view! { <p class="loading">"Loading scoring progress…"</p> }.into_any(),
             Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
