@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use super::Report;
 
-const PALETTE: [RGBColor; 6] = [
+pub(super) const PALETTE: [RGBColor; 6] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -58,6 +58,9 @@ pub fn render_html(
             "<p class=\"lead\">JND: {} pairs with {} valid judgments.</p>",
             report.counts.pairs, report.counts.jnd_judgments
         )?;
+    }
+    if let Some(rankings) = &report.method_ranking {
+        page.push_str(&super::ranking::html_section(rankings)?);
     }
     if report.metrics.is_empty() && report.jnd.is_empty() {
         page.push_str(
@@ -249,7 +252,7 @@ fn trained_metrics_html(report: &Report) -> String {
     html
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -257,7 +260,7 @@ fn escape(text: &str) -> String {
 }
 
 /// An SVG chart of `size` pixels on white, drawn by `draw`.
-fn svg_chart(
+pub(super) fn svg_chart(
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()>,
 ) -> anyhow::Result<String> {
@@ -285,7 +288,7 @@ fn draw_legend<'a, X: Ranged, Y: Ranged>(
         .map_err(chart_error)
 }
 
-fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
+pub(super) fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing a chart: {error}")
 }
 
@@ -648,7 +651,7 @@ fn score_table(report: &Report) -> String {
 /// A p-value as papers write it: three decimals, or "< 0.001" below that
 /// (a bootstrap p-value of 0 only says it is smaller than the resampling
 /// can tell).
-fn p_value_text(p: f64) -> String {
+pub(super) fn p_value_text(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".into()
     } else {

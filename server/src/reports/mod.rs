@@ -4,6 +4,7 @@
 
 pub mod agreement;
 mod html;
+pub mod ranking;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -49,6 +50,9 @@ pub struct Report {
     /// Two metrics against each other on the triplets where they pick
     /// different sides (the paper's Figure 6); `None` unless both scored.
     pub versus: Option<Versus>,
+    /// Method comparisons: the methods ranked by people and by each metric
+    /// (`None` unless the experiments hold triplets of methods).
+    pub method_ranking: Option<ranking::MethodRankings>,
 }
 
 /// Metric `a` against metric `b` where they disagree.
@@ -354,6 +358,7 @@ pub async fn build_with_versus(
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
     let metric_names: Vec<String> = distances.keys().cloned().collect();
     report.trained_metrics = crate::training::notes(pool, &metric_names, &triplet_ids).await?;
+    report.method_ranking = ranking::build(pool, experiment_ids, &excluded).await?;
     Ok(report)
 }
 
@@ -562,6 +567,7 @@ fn assemble(
         trained_metrics: Vec::new(),
         by_distortion,
         versus: None,
+        method_ranking: None,
     }
 }
 

@@ -22,6 +22,7 @@ mod jnd_api;
 mod jnd_browser;
 mod lifecycle;
 mod method_comparison;
+mod method_ranking;
 mod openapi;
 mod pages;
 mod rate_limits;
