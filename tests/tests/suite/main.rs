@@ -23,6 +23,7 @@ mod jnd_browser;
 mod lifecycle;
 mod method_comparison;
 mod method_ranking;
+mod method_upload;
 mod openapi;
 mod pages;
 mod rate_limits;
