@@ -69,11 +69,11 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
     };
     // Each experiment is made once; a demo made before the method
     // comparison existed gets it added (and only it simulated).
-    let (methods, methods_created) = match existing(METHODS_NAME).await? {
-        Some(id) => (id, false),
-        None => (method_comparison(pool, owner_id, &photos).await?, true),
-    };
     if let (Some(two_afc), Some(jnd)) = (existing(TWO_AFC_NAME).await?, existing(JND_NAME).await?) {
+        let (methods, methods_created) = match existing(METHODS_NAME).await? {
+            Some(id) => (id, false),
+            None => (method_comparison(pool, owner_id, &photos).await?, true),
+        };
         return Ok(Demo {
             two_afc,
             jnd,
@@ -103,6 +103,13 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
         completion_redirect_url: None,
         max_sentinel_failure_share: 0.25,
     };
+    let method_photos: Vec<ReferenceFile> = photos
+        .iter()
+        .map(|photo| ReferenceFile {
+            file_name: photo.file_name.clone(),
+            bytes: photo.bytes.clone(),
+        })
+        .collect();
     let two_afc = experiments::create(pool, &two_afc_settings, photos, None).await?;
     // BAPPS' JND protocol on the 2AFC experiment's own stimuli.
     let jnd_settings = NewExperiment {
@@ -116,12 +123,14 @@ pub async fn experiments(pool: &PgPool, photos: Vec<ReferenceFile>) -> Result<De
         ..two_afc_settings
     };
     let jnd = experiments::create(pool, &jnd_settings, Vec::new(), None).await?;
+    // Made last, so the 2AFC and JND experiments keep ids 1 and 2.
+    let methods = method_comparison(pool, owner_id, &method_photos).await?;
     Ok(Demo {
         two_afc,
         jnd,
         methods,
         created: true,
-        methods_created,
+        methods_created: true,
     })
 }
 
