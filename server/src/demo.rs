@@ -167,11 +167,7 @@ pub fn resampled_outputs(photos: &[ReferenceFile]) -> Result<Vec<MethodOutputFil
 
 /// The method comparison: 4 patches per photo, 3 of the 6 pairs of methods
 /// per patch, 5 judgments per triplet.
-async fn method_comparison(
-    pool: &PgPool,
-    owner_id: i64,
-    photos: &[ReferenceFile],
-) -> Result<i64> {
+async fn method_comparison(pool: &PgPool, owner_id: i64, photos: &[ReferenceFile]) -> Result<i64> {
     let settings = NewExperiment {
         owner_id,
         name: METHODS_NAME.into(),

@@ -350,7 +350,9 @@ pub fn tree_from_files(
         let wrapper = top(first);
         if wrapper != "references"
             && wrapper != "methods"
-            && files.iter().all(|(path, _)| path.contains('/') && top(path) == wrapper)
+            && files
+                .iter()
+                .all(|(path, _)| path.contains('/') && top(path) == wrapper)
         {
             for (path, _) in &mut files {
                 *path = path[wrapper.len() + 1..].to_owned();

@@ -173,7 +173,11 @@ pub struct CreateArgs {
     /// FACTOR times smaller than their references (say a low-resolution
     /// input, superres-x4=4); they are enlarged by pixel replication.
     /// Repeatable. Without it, an output of another size is refused.
-    #[arg(long = "method-scale", requires = "methods", value_name = "METHOD=FACTOR")]
+    #[arg(
+        long = "method-scale",
+        requires = "methods",
+        value_name = "METHOD=FACTOR"
+    )]
     method_scales: Vec<String>,
     /// Method comparison: NAME=SPEC enters a traditional distortion
     /// pipeline (the JSON of `percept distort apply --spec`) applied to
@@ -716,7 +720,10 @@ pub(super) fn read_method_tree(
         Ok(())
     }
     if !dir.is_dir() {
-        anyhow::bail!("{} is not a folder of references/ and methods/<method>/", dir.display());
+        anyhow::bail!(
+            "{} is not a folder of references/ and methods/<method>/",
+            dir.display()
+        );
     }
     let mut files = Vec::new();
     walk(dir, dir, &mut files)?;

@@ -242,8 +242,7 @@ pub async fn import_bapps(
                         [item.p0_method.clone(), item.p1_method.clone()]
                     });
                     methods.extend(sides.iter().flatten().cloned());
-                    insert_triplet(&mut transaction, &imported_stimulus, distortions, sides)
-                        .await?
+                    insert_triplet(&mut transaction, &imported_stimulus, distortions, sides).await?
                 }
                 Kind::Jnd => {
                     insert_pair(&mut transaction, &imported_stimulus, (p1_pipeline, p1_seed))

@@ -115,8 +115,8 @@ pub fn unpack(file_name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
             .entries()
             .map_err(|error| refused(format!("not a readable .tar.gz archive: {error}")))?;
         for entry in entries {
-            let mut entry =
-                entry.map_err(|error| refused(format!("not a readable .tar.gz archive: {error}")))?;
+            let mut entry = entry
+                .map_err(|error| refused(format!("not a readable .tar.gz archive: {error}")))?;
             let kind = entry.header().entry_type();
             if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
                 continue;
@@ -138,7 +138,9 @@ pub fn unpack(file_name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
             files.push((name, content));
         }
     } else {
-        return Err(refused("neither a zip nor a gzip-compressed tar archive".into()));
+        return Err(refused(
+            "neither a zip nor a gzip-compressed tar archive".into(),
+        ));
     }
     Ok(files)
 }

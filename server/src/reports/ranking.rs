@@ -321,7 +321,15 @@ fn rank_scope(
     let mut metrics: Vec<MetricRanking> = distances
         .iter()
         .filter_map(|(metric, scored)| {
-            metric_ranking(metric, triplets, &sides, &methods, scored, &values, &scale.resamples)
+            metric_ranking(
+                metric,
+                triplets,
+                &sides,
+                &methods,
+                scored,
+                &values,
+                &scale.resamples,
+            )
         })
         .collect();
     metrics.sort_by(|a, b| {
@@ -475,9 +483,16 @@ fn headline(scope: &MethodRanking) -> String {
                 <code>percept score</code> to see which metric ranks them as people do.</p>"
             .into();
     };
-    let names: Vec<String> = best.iter().map(|m| format!("<b>{}</b>", escape(&m.metric))).collect();
+    let names: Vec<String> = best
+        .iter()
+        .map(|m| format!("<b>{}</b>", escape(&m.metric)))
+        .collect();
     let verb = if first.kendall_tau.value >= 1.0 - 1e-12 {
-        if best.len() > 1 { "rank the methods exactly as people do" } else { "ranks the methods exactly as people do" }
+        if best.len() > 1 {
+            "rank the methods exactly as people do"
+        } else {
+            "ranks the methods exactly as people do"
+        }
     } else if best.len() > 1 {
         "come closest to the people's ranking"
     } else {
@@ -566,12 +581,20 @@ fn significance_matrix(scope: &MethodRanking, unit: &str) -> String {
             let _ = write!(
                 html,
                 "<td class=\"{}\" title=\"{} − {}: 95% interval {:+.2} – {:+.2}\">{}</td>",
-                if d.significant { "significant" } else { "not-significant" },
+                if d.significant {
+                    "significant"
+                } else {
+                    "not-significant"
+                },
                 escape(&d.a),
                 escape(&d.b),
                 d.difference.low,
                 d.difference.high,
-                if d.significant { format!("<b>{text}</b>") } else { text },
+                if d.significant {
+                    format!("<b>{text}</b>")
+                } else {
+                    text
+                },
             );
         }
         html.push_str("</tr>");
@@ -636,7 +659,10 @@ fn ranking_chart(scope: &MethodRanking, unit: &str) -> anyhow::Result<String> {
     let methods = &scope.methods;
     let n = methods.len();
     let (low, high) = methods.iter().fold((0.0f64, 0.0f64), |(lo, hi), m| {
-        (lo.min(m.scale.low).min(m.scale.value), hi.max(m.scale.high).max(m.scale.value))
+        (
+            lo.min(m.scale.low).min(m.scale.value),
+            hi.max(m.scale.high).max(m.scale.value),
+        )
     });
     let pad = ((high - low) * 0.08).max(0.05);
     // Row i from the bottom is the (n − 1 − i)-th best method.
@@ -651,7 +677,9 @@ fn ranking_chart(scope: &MethodRanking, unit: &str) -> anyhow::Result<String> {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .x_desc(format!("people's scale ({unit}); higher is closer to the reference"))
+            .x_desc(format!(
+                "people's scale ({unit}); higher is closer to the reference"
+            ))
             .y_label_formatter(&|y| match y {
                 SegmentValue::CenterOf(i) if *i < n => methods[at(*i)].method.clone(),
                 _ => String::new(),
@@ -740,13 +768,22 @@ mod tests {
         assert_eq!(overall.workers, 8);
         assert_eq!(overall.judgments, 36.0 * 8.0);
         assert!(overall.methods[0].scale.low > overall.methods[1].scale.high);
-        assert!(overall.significance.iter().all(|s| s.significant && s.difference.value > 0.0));
+        assert!(overall
+            .significance
+            .iter()
+            .all(|s| s.significant && s.difference.value > 0.0));
         let [first, second] = &overall.metrics[..] else {
             panic!("{:?}", overall.metrics)
         };
         assert_eq!(first.metric, "agreeing");
-        assert_eq!((first.kendall_tau.value, first.spearman_rho.value), (1.0, 1.0));
-        assert_eq!((second.kendall_tau.value, second.spearman_rho.value), (-1.0, -1.0));
+        assert_eq!(
+            (first.kendall_tau.value, first.spearman_rho.value),
+            (1.0, 1.0)
+        );
+        assert_eq!(
+            (second.kendall_tau.value, second.spearman_rho.value),
+            (-1.0, -1.0)
+        );
         assert_eq!(overall.best_metrics, ["agreeing"]);
         let ranks: Vec<usize> = first.mean_distances.iter().map(|d| d.rank).collect();
         assert_eq!(ranks, [1, 2, 3]);

@@ -395,18 +395,29 @@ fn write_scaled_tree(dir: &Path) -> (RgbImage, RgbImage, RgbImage) {
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
-async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_method(
-    pool: PgPool,
-) {
+async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_method(pool: PgPool) {
     experiment_settings(&pool).await;
     let dir = tempfile::tempdir().unwrap();
     let (reference, sharp, small) = write_scaled_tree(dir.path());
     let tree = dir.path().to_str().unwrap();
     let create = |extra: &[&str]| {
         let mut args = vec![
-            "experiment", "create", "--kind", "2afc", "--methods", tree, "--owner",
-            "owner@example.org", "--name", "sr", "--patches-per-image", "3",
-            "--sentinel-rate", "0", "--seed", "9",
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--methods",
+            tree,
+            "--owner",
+            "owner@example.org",
+            "--name",
+            "sr",
+            "--patches-per-image",
+            "3",
+            "--sentinel-rate",
+            "0",
+            "--seed",
+            "9",
         ];
         args.extend_from_slice(extra);
         percept(&pool, &args)
@@ -428,10 +439,19 @@ async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_met
         "{stderr}"
     );
     for (flags, expected) in [
-        (["--method-scale", "nosuch=4"], "methods/ has no folder nosuch/"),
+        (
+            ["--method-scale", "nosuch=4"],
+            "methods/ has no folder nosuch/",
+        ),
         (["--method-scale", "lr-x4=1"], "from 2 to 16"),
-        (["--anchor", "jpeg-q30=[{\"type\":\"jpg\"}]"], "anchor jpeg-q30"),
-        (["--anchor", "sharp=[{\"type\":\"jpeg\",\"quality\":30}]"], "folder methods/sharp/"),
+        (
+            ["--anchor", "jpeg-q30=[{\"type\":\"jpg\"}]"],
+            "anchor jpeg-q30",
+        ),
+        (
+            ["--anchor", "sharp=[{\"type\":\"jpeg\",\"quality\":30}]"],
+            "folder methods/sharp/",
+        ),
     ] {
         let output = create(&flags);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -505,5 +525,8 @@ async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_met
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert!(recorded.contains("\"quality\":30") && recorded.contains("seed 0"), "{recorded}");
+    assert!(
+        recorded.contains("\"quality\":30") && recorded.contains("seed 0"),
+        "{recorded}"
+    );
 }

@@ -21,7 +21,12 @@ use server::stimuli::encode_png;
 use sqlx::PgPool;
 
 /// Methods named by their noise amplitude (gray levels), best first.
-const METHODS: [(&str, u8); 4] = [("denoise-a", 6), ("denoise-b", 16), ("denoise-c", 32), ("denoise-d", 56)];
+const METHODS: [(&str, u8); 4] = [
+    ("denoise-a", 6),
+    ("denoise-b", 16),
+    ("denoise-c", 32),
+    ("denoise-d", 56),
+];
 
 /// `image` plus uniform noise in ±`amplitude` from a fixed generator.
 fn noisy(image: &RgbImage, amplitude: u8, seed: u32) -> RgbImage {
@@ -57,7 +62,9 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
     settings.judgments_per_stimulus = 3;
     settings.trials_per_assignment = 20;
     settings.max_assignments_per_worker = 20;
-    let references: Vec<RgbImage> = (0..2).map(|i| synthetic_image(128, 96, 40 + 90 * i)).collect();
+    let references: Vec<RgbImage> = (0..2)
+        .map(|i| synthetic_image(128, 96, 40 + 90 * i))
+        .collect();
     let mut outputs = Vec::new();
     for (index, reference) in references.iter().enumerate() {
         for (m, (method, amplitude)) in METHODS.iter().enumerate() {
@@ -82,10 +89,9 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
         outputs,
         ..Default::default()
     };
-    let id =
-        experiments::create_with_methods(&pool, &settings, reference_files, comparison, None)
-            .await
-            .unwrap();
+    let id = experiments::create_with_methods(&pool, &settings, reference_files, comparison, None)
+        .await
+        .unwrap();
 
     // 2 references × 5 patches × 6 pairs, 3 judgments each from observers
     // following L2 with little noise.
@@ -193,7 +199,9 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
         .text()
         .await
         .unwrap();
-    let section = &html[html.find("<section id=\"ranking\">").expect("the ranking section")..];
+    let section = &html[html
+        .find("<section id=\"ranking\">")
+        .expect("the ranking section")..];
     assert!(section.contains("Ranking the methods"), "{section}");
     assert!(section.contains("<svg"), "a ranking chart");
     assert!(
@@ -216,7 +224,10 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
         .await
         .unwrap();
     for part in ["ref", "p0", "p1", "judge"] {
-        assert!(dir.path().join("2afc/val/denoising").join(part).is_dir(), "{part}");
+        assert!(
+            dir.path().join("2afc/val/denoising").join(part).is_dir(),
+            "{part}"
+        );
     }
     let owner_id: i64 = sqlx::query_scalar("SELECT owner_id FROM experiments WHERE id = $1")
         .bind(id)
@@ -233,11 +244,12 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
         .await
         .unwrap();
     let again = imported[0].id;
-    let methods: Vec<String> = sqlx::query_scalar("SELECT unnest(methods) FROM experiments WHERE id = $1")
-        .bind(again)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let methods: Vec<String> =
+        sqlx::query_scalar("SELECT unnest(methods) FROM experiments WHERE id = $1")
+            .bind(again)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(methods, METHODS.map(|(name, _)| name));
     let sides = |experiment: i64| {
         let pool = pool.clone();
@@ -255,9 +267,18 @@ async fn the_report_ranks_methods_as_observers_following_a_metric_do(pool: PgPoo
         }
     };
     assert_eq!(sides(again).await, sides(id).await);
-    let report = server::reports::build(&pool, &[again], false).await.unwrap();
-    let ranking = report.method_ranking.expect("the imported experiment is ranked");
-    let order: Vec<&str> = ranking.overall.methods.iter().map(|m| m.method.as_str()).collect();
+    let report = server::reports::build(&pool, &[again], false)
+        .await
+        .unwrap();
+    let ranking = report
+        .method_ranking
+        .expect("the imported experiment is ranked");
+    let order: Vec<&str> = ranking
+        .overall
+        .methods
+        .iter()
+        .map(|m| m.method.as_str())
+        .collect();
     assert_eq!(order, METHODS.map(|(name, _)| name));
     assert_eq!(ranking.overall.judgments, 180.0);
 }

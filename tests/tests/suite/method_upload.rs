@@ -132,11 +132,16 @@ async fn archives_and_folder_uploads_become_method_comparisons(pool: PgPool) {
     let client = app.signed_in(&pool, "owner@example.org").await;
 
     // A .tar.gz wrapped in a top folder, with a design.
-    let design = json!({"pairs_per_patch": 2, "anchors": {"jpeg-q30": [{"type": "jpeg", "quality": 30}]}});
+    let design =
+        json!({"pairs_per_patch": 2, "anchors": {"jpeg-q30": [{"type": "jpeg", "quality": 30}]}});
     let (status, created) = post(
         &client,
         &app,
-        upload("sr-study.tar.gz", tar_gz(&tree(), "sr-study/"), Some(design)),
+        upload(
+            "sr-study.tar.gz",
+            tar_gz(&tree(), "sr-study/"),
+            Some(design),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
@@ -164,7 +169,10 @@ async fn archives_and_folder_uploads_become_method_comparisons(pool: PgPool) {
     let form = tree().into_iter().fold(
         multipart::Form::new().text("settings", settings().to_string()),
         |form, (path, bytes)| {
-            form.part("method_files", multipart::Part::bytes(bytes).file_name(path))
+            form.part(
+                "method_files",
+                multipart::Part::bytes(bytes).file_name(path),
+            )
         },
     );
     let (status, created) = post(&client, &app, form).await;
@@ -173,7 +181,9 @@ async fn archives_and_folder_uploads_become_method_comparisons(pool: PgPool) {
     generated(&client, &app, id).await;
     let sides = method_sides(&pool, id).await;
     assert_eq!(sides.len(), 12);
-    assert!(sides.iter().all(|(a, b)| a != b && METHODS.contains(&a.as_str())));
+    assert!(sides
+        .iter()
+        .all(|(a, b)| a != b && METHODS.contains(&a.as_str())));
 }
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
@@ -252,7 +262,11 @@ async fn malformed_uploads_are_refused_by_file_name_and_store_nothing(pool: PgPo
             "t.rar: neither a zip nor a gzip-compressed tar archive",
         ),
         (
-            upload("t.zip", zip(&tree()), Some(json!({"method_scales": {"nosuch": 4}}))),
+            upload(
+                "t.zip",
+                zip(&tree()),
+                Some(json!({"method_scales": {"nosuch": 4}})),
+            ),
             "methods/ has no folder nosuch/",
         ),
         (
@@ -262,7 +276,10 @@ async fn malformed_uploads_are_refused_by_file_name_and_store_nothing(pool: PgPo
     ] {
         let (status, error) = post(&client, &app, form).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-        assert!(error["error"].as_str().unwrap().contains(expected), "{error}");
+        assert!(
+            error["error"].as_str().unwrap().contains(expected),
+            "{error}"
+        );
     }
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments")
         .fetch_one(&pool)

@@ -324,25 +324,39 @@ fn append_method_comparison(
         }
     }
     let mut scales = serde_json::Map::new();
-    for entry in text("method_scales").split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in text("method_scales")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         let (method, factor) = entry
             .split_once('=')
             .and_then(|(method, factor)| Some((method.trim(), factor.trim().parse::<u32>().ok()?)))
-            .ok_or_else(|| format!("declared scale {entry:?}: write METHOD=FACTOR, e.g. superres-x4=4"))?;
+            .ok_or_else(|| {
+                format!("declared scale {entry:?}: write METHOD=FACTOR, e.g. superres-x4=4")
+            })?;
         scales.insert(method.into(), factor.into());
     }
     design.insert("method_scales".into(), scales.into());
     let mut anchors = serde_json::Map::new();
-    for line in text("anchors").lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in text("anchors")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         let (name, spec) = line
             .split_once('=')
             .ok_or_else(|| format!("anchor {line:?}: write NAME=pipeline JSON"))?;
-        let pipeline: serde_json::Value = serde_json::from_str(spec.trim())
-            .map_err(|error| format!("anchor {}: its pipeline is not JSON: {error}", name.trim()))?;
+        let pipeline: serde_json::Value = serde_json::from_str(spec.trim()).map_err(|error| {
+            format!("anchor {}: its pipeline is not JSON: {error}", name.trim())
+        })?;
         anchors.insert(name.trim().into(), pipeline);
     }
     design.insert("anchors".into(), anchors.into());
     upload
-        .append_with_str("method_settings", &serde_json::Value::Object(design).to_string())
+        .append_with_str(
+            "method_settings",
+            &serde_json::Value::Object(design).to_string(),
+        )
         .map_err(|_| "the upload cannot be prepared".to_string())
 }
