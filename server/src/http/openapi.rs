@@ -156,8 +156,8 @@ pub struct NewExperimentUpload {
     pub methods_archive: Option<Vec<u8>>,
     /// …or the same tree as a folder upload: one file part each, its file
     /// name the path relative to the folder (`methods/edsr/butterfly.png`).
-    #[schema(value_type = Vec<String>, format = Binary)]
-    pub method_files: Vec<Vec<u8>>,
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    pub method_files: Option<Vec<Vec<u8>>>,
     /// A method comparison's design: a `MethodSettings` object as JSON text.
     #[schema(content_media_type = "application/json")]
     pub method_settings: Option<String>,
