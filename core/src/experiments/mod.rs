@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::jnd::{self, JndSettings};
 use crate::jobs::{self, JobKind, ProgressObserver};
 use crate::stimuli::{encode_png, ReferenceImage, SamplerSettings};
-pub use methods::{MethodComparison, MethodOutputFile};
+pub use methods::{parse_method_scale, Anchor, MethodComparison, MethodOutputFile};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExperimentKind {
@@ -283,11 +283,9 @@ pub async fn store_with_methods(
         _ => {
             references.len() as u64
                 * u64::from(settings.patches_per_image)
-                * methods.as_ref().map_or(1, |m| {
-                    let names: std::collections::BTreeSet<&str> =
-                        m.outputs.iter().map(|o| o.method.as_str()).collect();
-                    m.triplets_per_patch(names.len())
-                })
+                * methods
+                    .as_ref()
+                    .map_or(1, |m| m.triplets_per_patch(m.method_count()))
         }
     };
     let noun = match settings.kind {

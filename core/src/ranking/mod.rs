@@ -110,7 +110,7 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The 95% percentile interval of `samples` around `value`.
-pub(crate) fn interval(value: f64, mut samples: Vec<f64>) -> Interval {
+pub fn interval(value: f64, mut samples: Vec<f64>) -> Interval {
     samples.retain(|sample| sample.is_finite());
     samples.sort_by(f64::total_cmp);
     if samples.is_empty() {

@@ -169,6 +169,22 @@ pub struct CreateArgs {
     /// have a lower variance (flat sky, walls).
     #[arg(long, requires = "methods")]
     min_patch_variance: Option<f64>,
+    /// Method comparison: METHOD=FACTOR declares that METHOD's outputs are
+    /// FACTOR times smaller than their references (say a low-resolution
+    /// input, superres-x4=4); they are enlarged by pixel replication.
+    /// Repeatable. Without it, an output of another size is refused.
+    #[arg(
+        long = "method-scale",
+        requires = "methods",
+        value_name = "METHOD=FACTOR"
+    )]
+    method_scales: Vec<String>,
+    /// Method comparison: NAME=SPEC enters a traditional distortion
+    /// pipeline (the JSON of `percept distort apply --spec`) applied to
+    /// every reference as one more method, a known reference point; e.g.
+    /// jpeg-q30='[{"type":"jpeg","quality":30}]'. Repeatable.
+    #[arg(long = "anchor", requires = "methods", value_name = "NAME=SPEC")]
+    anchors: Vec<String>,
     /// Email of the researcher who owns the experiment.
     #[arg(long)]
     owner: String,
@@ -561,6 +577,16 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
                 pairs_per_patch: args.pairs_per_patch,
                 min_patch_variance: args.min_patch_variance,
                 outputs,
+                scales: args
+                    .method_scales
+                    .iter()
+                    .map(|text| experiments::parse_method_scale(text))
+                    .collect::<Result<_, _>>()?,
+                anchors: args
+                    .anchors
+                    .iter()
+                    .map(|text| experiments::Anchor::parse(text))
+                    .collect::<Result<_, _>>()?,
             };
             (references, Some(comparison))
         }
@@ -716,84 +742,36 @@ pub(super) fn read_reference_files(dir: &Path) -> anyhow::Result<Vec<ReferenceFi
         .collect()
 }
 
-/// A method-comparison folder: `references/` and `methods/<method>/`, every
-/// file of them (what is not an image is refused by name when checked).
-/// Anything else in the tree is refused here, by name.
+/// A method-comparison folder: `references/` and `methods/<method>/`, read
+/// whole and checked as the dashboard's uploads are
+/// ([`experiments::methods::tree_from_files`]: what does not belong is
+/// refused by name; images are checked when the experiment is stored).
 pub(super) fn read_method_tree(
     dir: &Path,
 ) -> anyhow::Result<(Vec<ReferenceFile>, Vec<MethodOutputFile>)> {
-    let entries = |folder: &Path| -> anyhow::Result<Vec<PathBuf>> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
-            .with_context(|| format!("cannot read the folder {}", folder.display()))?
-            .map(|entry| entry.map(|entry| entry.path()))
-            .collect::<Result<_, _>>()?;
-        paths.sort();
-        Ok(paths)
-    };
-    let name = |path: &Path| {
-        path.file_name()
-            .expect("a folder entry")
-            .to_string_lossy()
-            .into_owned()
-    };
-    let files = |folder: &Path| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        entries(folder)?
-            .into_iter()
-            .map(|path| {
-                if !path.is_file() {
-                    anyhow::bail!(
-                        "{} is not a file: a method comparison's folders hold only images",
-                        path.display()
-                    );
-                }
+    fn walk(root: &Path, folder: &Path, files: &mut Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(folder)
+            .with_context(|| format!("cannot read the folder {}", folder.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, files)?;
+            } else {
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                Ok((name(&path), bytes))
-            })
-            .collect()
-    };
-    for path in entries(dir)? {
-        let entry = name(&path);
-        if !(path.is_dir() && (entry == "references" || entry == "methods")) {
-            anyhow::bail!(
-                "{} does not belong in a method comparison: the folder holds references/ and \
-                 methods/<method>/ only",
-                path.display()
-            );
+                let relative = path.strip_prefix(root).expect("under the root");
+                files.push((relative.to_string_lossy().replace('\\', "/"), bytes));
+            }
         }
+        Ok(())
     }
-    let (references_dir, methods_dir) = (dir.join("references"), dir.join("methods"));
-    for needed in [&references_dir, &methods_dir] {
-        if !needed.is_dir() {
-            anyhow::bail!(
-                "{} is missing: a method comparison needs references/ and methods/<method>/",
-                needed.display()
-            );
-        }
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a folder of references/ and methods/<method>/",
+            dir.display()
+        );
     }
-    let references: Vec<ReferenceFile> = files(&references_dir)?
-        .into_iter()
-        .map(|(file_name, bytes)| ReferenceFile { file_name, bytes })
-        .collect();
-    if references.is_empty() {
-        anyhow::bail!("{} has no images", references_dir.display());
-    }
-    let mut outputs = Vec::new();
-    for method_dir in entries(&methods_dir)? {
-        if !method_dir.is_dir() {
-            anyhow::bail!(
-                "{} is not a folder: methods/ holds one folder per method",
-                method_dir.display()
-            );
-        }
-        let method = name(&method_dir);
-        for (file_name, bytes) in files(&method_dir)? {
-            outputs.push(MethodOutputFile {
-                method: method.clone(),
-                file_name,
-                bytes,
-            });
-        }
-    }
-    Ok((references, outputs))
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    Ok(experiments::methods::tree_from_files(files)?)
 }

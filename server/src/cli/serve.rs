@@ -102,16 +102,17 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
     );
     if let Some(photos) = demo_photos {
         let demo = crate::demo::experiments(&database.pool, photos).await?;
-        if demo.created {
+        if demo.created || demo.methods_created {
             crate::demo::simulate_judgments(&database.pool, &base_url, &demo).await?;
         }
         println!(
             "Demo: sign in at {base_url}/sign-in as {} with password {}; workers start at \
-             {base_url}/e/{} (2AFC) and {base_url}/e/{} (JND)",
+             {base_url}/e/{} (2AFC), {base_url}/e/{} (JND) and {base_url}/e/{} (method comparison)",
             crate::demo::RESEARCHER_EMAIL,
             crate::demo::RESEARCHER_PASSWORD,
             demo.two_afc,
             demo.jnd,
+            demo.methods,
         );
     }
     println!("Percept is running at {base_url}/");

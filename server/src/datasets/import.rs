@@ -60,6 +60,11 @@ struct ManifestItem {
     judgments: f64,
     p0: Option<ManifestDistortion>,
     p1: Option<ManifestDistortion>,
+    /// A method comparison's methods of p0 and p1 (an export writes them).
+    #[serde(default)]
+    p0_method: Option<String>,
+    #[serde(default)]
+    p1_method: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +185,8 @@ pub async fn import_bapps(
         .fetch_one(&mut *transaction)
         .await?;
 
+        // A method comparison's methods, from the manifest.
+        let mut methods = std::collections::BTreeSet::new();
         for stem in &folder.stems {
             let item = format!(
                 "{}/{}/{}/{stem}",
@@ -231,7 +238,11 @@ pub async fn import_bapps(
             match kind {
                 Kind::TwoAfc => {
                     let distortions = [(p0_pipeline, p0_seed), (p1_pipeline, p1_seed)];
-                    insert_triplet(&mut transaction, &imported_stimulus, distortions).await?
+                    let sides = known.map_or([None, None], |item| {
+                        [item.p0_method.clone(), item.p1_method.clone()]
+                    });
+                    methods.extend(sides.iter().flatten().cloned());
+                    insert_triplet(&mut transaction, &imported_stimulus, distortions, sides).await?
                 }
                 Kind::Jnd => {
                     insert_pair(&mut transaction, &imported_stimulus, (p1_pipeline, p1_seed))
@@ -239,6 +250,16 @@ pub async fn import_bapps(
                 }
             }
             progress.inc(1);
+        }
+        if !methods.is_empty() {
+            let methods: Vec<String> = methods.into_iter().collect();
+            sqlx::query!(
+                "UPDATE experiments SET methods = $2 WHERE id = $1",
+                experiment_id,
+                &methods
+            )
+            .execute(&mut *transaction)
+            .await?;
         }
         imported.push(ImportedExperiment {
             id: experiment_id,
@@ -270,6 +291,7 @@ async fn insert_triplet(
     transaction: &mut sqlx::PgConnection,
     stimulus: &ImportedStimulus<'_>,
     [(p0_pipeline, p0_seed), (p1_pipeline, p1_seed)]: [Distortion; 2],
+    [p0_method, p1_method]: [Option<String>; 2],
 ) -> anyhow::Result<()> {
     // The reference patch is the triplet's reference image, cropped at (0, 0).
     let reference_image_id = sqlx::query_scalar!(
@@ -285,8 +307,8 @@ async fn insert_triplet(
     let triplet_id = sqlx::query_scalar!(
         "INSERT INTO triplets (experiment_id, reference_image_id, crop_x, crop_y, ref_png,
                                p0_png, p1_png, p0_pipeline, p0_seed, p1_pipeline, p1_seed,
-                               imported_item)
-         VALUES ($1, $2, 0, 0, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                               imported_item, p0_method, p1_method)
+         VALUES ($1, $2, 0, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         stimulus.experiment_id,
         reference_image_id,
         &stimulus.patches[0],
@@ -297,6 +319,8 @@ async fn insert_triplet(
         p1_pipeline,
         p1_seed,
         stimulus.item,
+        p0_method,
+        p1_method,
     )
     .fetch_one(&mut *transaction)
     .await?;

@@ -19,6 +19,7 @@ mod health;
 mod jnd_judgments;
 mod jobs;
 mod judgments;
+mod method_upload;
 mod openapi;
 mod practice;
 pub mod rate_limits;

@@ -118,6 +118,7 @@ pub const SESSION_COOKIE: &str = "percept_session";
         app::api::training::TrainedModelSummary,
         app::api::jobs::JobSummary,
         crate::reports::Report,
+        super::method_upload::MethodSettings,
         crate::training::TrainedMetricNote,
         crate::reports::agreement::Estimate,
         super::health::Health,
@@ -146,9 +147,22 @@ pub struct NewExperimentUpload {
     /// The experiment's settings: a `NewExperimentSettings` object as JSON text.
     #[schema(content_media_type = "application/json")]
     pub settings: String,
-    /// The reference photos (PNG, JPEG or BMP), one file part each, with a file name.
-    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
+    /// The reference photos (PNG, JPEG or BMP), one file part each, with a
+    /// file name (none for a method comparison).
+    #[schema(value_type = Vec<String>, format = Binary)]
     pub images: Vec<Vec<u8>>,
+    /// A method comparison instead of `images`: one `.zip` or `.tar.gz` of
+    /// `references/NAME` and `methods/<method>/NAME` (outputs of the
+    /// reference's size, same names).
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub methods_archive: Option<Vec<u8>>,
+    /// …or the same tree as a folder upload: one file part each, its file
+    /// name the path relative to the folder (`methods/edsr/butterfly.png`).
+    #[schema(value_type = Option<Vec<String>>, format = Binary)]
+    pub method_files: Option<Vec<Vec<u8>>>,
+    /// A method comparison's design: a `MethodSettings` object as JSON text.
+    #[schema(content_media_type = "application/json")]
+    pub method_settings: Option<String>,
 }
 
 /// A PNG image's bytes, the body of the image routes.

@@ -40,7 +40,7 @@ const PALETTE: [RGBColor; 20] = [
 const CEILING_COLOR: RGBColor = RGBColor(0x22, 0x22, 0x22);
 
 /// The `i`-th series' colour: the palette's, then hues a golden angle apart.
-fn series_color(i: usize) -> RGBColor {
+pub(super) fn series_color(i: usize) -> RGBColor {
     if let Some(color) = PALETTE.get(i) {
         return *color;
     }
@@ -101,6 +101,9 @@ pub fn render_html(
         )?;
     }
     write!(page, "<p>{}</p>", report.resample.statement())?;
+    if let Some(rankings) = &report.method_ranking {
+        page.push_str(&super::ranking::html_section(rankings)?);
+    }
     if report.metrics.is_empty() && report.jnd.is_empty() {
         page.push_str(
             "<p>No metric has scored these stimuli yet: run <code>percept score</code>.</p>",
@@ -294,7 +297,7 @@ fn trained_metrics_html(report: &Report) -> String {
     html
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -302,7 +305,7 @@ fn escape(text: &str) -> String {
 }
 
 /// An SVG chart of `size` pixels on white, drawn by `draw`.
-fn svg_chart(
+pub(super) fn svg_chart(
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()>,
 ) -> anyhow::Result<String> {
@@ -330,7 +333,7 @@ fn draw_legend<'a, X: Ranged, Y: Ranged>(
         .map_err(chart_error)
 }
 
-fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
+pub(super) fn chart_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing a chart: {error}")
 }
 
@@ -774,7 +777,7 @@ fn score_table(report: &Report) -> String {
 /// A p-value as papers write it: three decimals, or "< 0.001" below that
 /// (a bootstrap p-value of 0 only says it is smaller than the resampling
 /// can tell).
-fn p_value_text(p: f64) -> String {
+pub(super) fn p_value_text(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".into()
     } else {

@@ -5,6 +5,7 @@
 pub mod agreement;
 mod html;
 pub mod resampling;
+pub mod ranking;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -58,6 +59,9 @@ pub struct Report {
     /// Each metric's 2AFC score against its JND mAP (the paper's Figure 5);
     /// `None` unless the report covers both tasks.
     pub across_tasks: Option<AcrossTasks>,
+    /// Method comparisons: the methods ranked by people and by each metric
+    /// (`None` unless the experiments hold triplets of methods).
+    pub method_ranking: Option<ranking::MethodRankings>,
 }
 
 /// The metrics scored on both tasks: does agreeing with people on 2AFC go
@@ -461,6 +465,7 @@ pub async fn build_with(
     let triplet_ids: Vec<i64> = judged.iter().map(|t| t.id).collect();
     let metric_names: Vec<String> = distances.keys().cloned().collect();
     report.trained_metrics = crate::training::notes(pool, &metric_names, &triplet_ids).await?;
+    report.method_ranking = ranking::build(pool, experiment_ids, &excluded).await?;
     Ok(report)
 }
 
@@ -683,6 +688,7 @@ fn assemble(
         by_distortion,
         versus: None,
         across_tasks: None,
+        method_ranking: None,
     }
 }
 

@@ -23,6 +23,8 @@ mod jnd_api;
 mod jnd_browser;
 mod lifecycle;
 mod method_comparison;
+mod method_ranking;
+mod method_upload;
 mod official_harness;
 mod openapi;
 mod pages;

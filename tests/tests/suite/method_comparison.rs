@@ -193,6 +193,7 @@ async fn a_set_number_of_pairs_per_patch_is_balanced(pool: PgPool) {
         pairs_per_patch: Some(1),
         min_patch_variance: Some(100.0),
         outputs,
+        ..Default::default()
     };
     let id = experiments::create_with_methods(&pool, &settings, references, comparison, None)
         .await
@@ -238,6 +239,7 @@ async fn refusal(
         pairs_per_patch: None,
         min_patch_variance: None,
         outputs,
+        ..Default::default()
     };
     let error = experiments::store_with_methods(pool, &settings, references, Some(comparison))
         .await
@@ -373,4 +375,158 @@ async fn a_stray_entry_in_the_folder_is_refused_by_the_cli(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+/// `dir/references/a.png` (128×96) with `methods/sharp/a.png` at full size
+/// and `methods/lr-x4/a.png` four times smaller.
+fn write_scaled_tree(dir: &Path) -> (RgbImage, RgbImage, RgbImage) {
+    let reference = synthetic_image(128, 96, 30);
+    let sharp = synthetic_image(128, 96, 45);
+    let small = imageops::resize(&reference, 32, 24, imageops::FilterType::Triangle);
+    for (folder, image) in [
+        ("references", &reference),
+        ("methods/sharp", &sharp),
+        ("methods/lr-x4", &small),
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        image.save(dir.join(folder).join("a.png")).unwrap();
+    }
+    (reference, sharp, small)
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_method(pool: PgPool) {
+    experiment_settings(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, sharp, small) = write_scaled_tree(dir.path());
+    let tree = dir.path().to_str().unwrap();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--methods",
+            tree,
+            "--owner",
+            "owner@example.org",
+            "--name",
+            "sr",
+            "--patches-per-image",
+            "3",
+            "--sentinel-rate",
+            "0",
+            "--seed",
+            "9",
+        ];
+        args.extend_from_slice(extra);
+        percept(&pool, &args)
+    };
+    // Undeclared: refused naming the file and the flag.
+    let output = create(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && stderr.contains("methods/lr-x4/a.png is 32×24 but references/a.png is 128×96")
+            && stderr.contains("--method-scale lr-x4=FACTOR"),
+        "{stderr}"
+    );
+    // Declared wrongly: refused with the size expected.
+    let output = create(&["--method-scale", "lr-x4=2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("must be 64×48"),
+        "{stderr}"
+    );
+    for (flags, expected) in [
+        (
+            ["--method-scale", "nosuch=4"],
+            "methods/ has no folder nosuch/",
+        ),
+        (["--method-scale", "lr-x4=1"], "from 2 to 16"),
+        (
+            ["--anchor", "jpeg-q30=[{\"type\":\"jpg\"}]"],
+            "anchor jpeg-q30",
+        ),
+        (
+            ["--anchor", "sharp=[{\"type\":\"jpeg\",\"quality\":30}]"],
+            "folder methods/sharp/",
+        ),
+    ] {
+        let output = create(&flags);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{flags:?}: {stderr}"
+        );
+    }
+    let stored = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM experiments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing stored by the refusals");
+
+    let spec = r#"[{"type":"jpeg","quality":30}]"#;
+    let anchor = format!("jpeg-q30={spec}");
+    let output = create(&["--method-scale", "lr-x4=4", "--anchor", &anchor]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let methods: Vec<String> =
+        sqlx::query_scalar("SELECT unnest(methods) FROM experiments WHERE id = $1")
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(methods, ["jpeg-q30", "lr-x4", "sharp"]);
+    let enlarged = imageops::resize(&small, 128, 96, imageops::FilterType::Nearest);
+    let jpeg = distortions::Pipeline::from_json(spec)
+        .unwrap()
+        .apply(&reference, 0)
+        .unwrap();
+    let expected = |method: &str| match method {
+        "sharp" => &sharp,
+        "lr-x4" => &enlarged,
+        "jpeg-q30" => &jpeg,
+        other => panic!("{other}"),
+    };
+    let triplets: Vec<StoredTriplet> = sqlx::query_as(
+        "SELECT t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png, t.p0_method, t.p1_method,
+                r.file_name
+         FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
+         WHERE t.experiment_id = $1 ORDER BY t.id",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(triplets.len(), 3 * 3);
+    for t in &triplets {
+        for (png, method) in [(&t.p0_png, &t.p0_method), (&t.p1_png, &t.p1_method)] {
+            assert_eq!(
+                decode_rgb8(png).unwrap(),
+                crop(expected(method), t.crop_x, t.crop_y, 64),
+                "{method}"
+            );
+        }
+    }
+    // The anchor's output records its pipeline and seed.
+    let recorded: String = sqlx::query_scalar(
+        "SELECT o.file_name FROM method_outputs o JOIN reference_images r ON r.id = o.reference_image_id
+         WHERE r.experiment_id = $1 AND o.method = 'jpeg-q30'",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        recorded.contains("\"quality\":30") && recorded.contains("seed 0"),
+        "{recorded}"
+    );
 }

@@ -1,5 +1,7 @@
 //! `/dashboard/new`: a 2AFC or JND experiment from uploaded reference images
-//! (a JND experiment may take its pairs from a 2AFC experiment instead).
+//! (a JND experiment may take its pairs from a 2AFC experiment instead), or
+//! a method comparison from a `.zip`/`.tar.gz` of `references/` and
+//! `methods/<method>/`.
 //! The upload is stored at once; the experiment page then shows the
 //! stimuli being generated.
 
@@ -55,6 +57,7 @@ pub fn NewExperimentPage() -> impl IntoView {
     };
     let default_sampler = SamplerChoice::default();
     let is_jnd = RwSignal::new(false);
+    let is_methods = RwSignal::new(false);
     view! {
         <section class="dashboard">
             <DashboardBar/>
@@ -67,10 +70,15 @@ pub fn NewExperimentPage() -> impl IntoView {
                         "Kind"
                         <select
                             name="kind"
-                            on:change=move |event| is_jnd.set(event_target_value(&event) == "jnd")
+                            on:change=move |event| {
+                                let kind = event_target_value(&event);
+                                is_jnd.set(kind == "jnd");
+                                is_methods.set(kind == "methods");
+                            }
                         >
                             <option value="2afc" selected>"2AFC: which of two is closer?"</option>
                             <option value="jnd">"JND: same or different?"</option>
+                            <option value="methods">"Method comparison (2AFC): your algorithms' outputs"</option>
                         </select>
                     </label>
                     <label>
@@ -83,7 +91,7 @@ pub fn NewExperimentPage() -> impl IntoView {
                     <label>
                         "Category" <input name="category" placeholder="e.g. traditional"/>
                     </label>
-                    <label class="wide">
+                    <label class="wide" class:hidden=move || is_methods.get()>
                         "Reference images (PNG or JPEG)"
                         <input
                             id="images"
@@ -91,8 +99,37 @@ pub fn NewExperimentPage() -> impl IntoView {
                             name="images"
                             multiple
                             accept="image/png,image/jpeg"
-                            required=move || !is_jnd.get()
+                            required=move || !is_jnd.get() && !is_methods.get()
                         />
+                    </label>
+                </fieldset>
+                <fieldset id="method-comparison" class:hidden=move || !is_methods.get()>
+                    <legend>"Method comparison"</legend>
+                    <label class="wide">
+                        "Outputs (.zip or .tar.gz): references/NAME.png and methods/<method>/NAME.png, same names and sizes"
+                        <input
+                            id="methods-archive"
+                            type="file"
+                            name="methods_archive"
+                            accept=".zip,.tar.gz,.tgz,application/zip,application/gzip"
+                            required=move || is_methods.get()
+                        />
+                    </label>
+                    <label>
+                        "Pairs of methods per patch (blank: all)"
+                        <input name="pairs_per_patch" type="number" min="1"/>
+                    </label>
+                    <label>
+                        "Skip patches whose gray-level variance is below"
+                        <input name="min_patch_variance" type="number" min="0" step="any"/>
+                    </label>
+                    <label class="wide">
+                        "Declared scales (comma-separated METHOD=FACTOR for outputs FACTOR times smaller)"
+                        <input name="method_scales" placeholder="superres-x4=4"/>
+                    </label>
+                    <label class="wide">
+                        "Anchors (one NAME=pipeline JSON per line, as percept distort apply --spec)"
+                        <textarea name="anchors" rows="2" placeholder=r#"jpeg-q30=[{"type":"jpeg","quality":30}]"#></textarea>
                     </label>
                 </fieldset>
                 <fieldset class:hidden=move || !is_jnd.get()>
@@ -240,6 +277,10 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
     upload
         .append_with_str("settings", &settings)
         .map_err(|_| "the upload cannot be prepared".to_string())?;
+    if text("kind") == "methods" {
+        append_method_comparison(&fields, &upload, &text)?;
+        return Ok(upload);
+    }
     for file in fields.get_all("images").iter() {
         let Ok(file) = file.dyn_into::<File>() else {
             continue;
@@ -253,4 +294,69 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
             .map_err(|_| format!("{} cannot be added to the upload", file.name()))?;
     }
     Ok(upload)
+}
+
+/// A method comparison's archive and its design (`method_settings`).
+fn append_method_comparison(
+    fields: &FormData,
+    upload: &FormData,
+    text: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    let archive = fields
+        .get("methods_archive")
+        .dyn_into::<File>()
+        .ok()
+        .filter(|file| !file.name().is_empty())
+        .ok_or("choose the .zip or .tar.gz of references/ and methods/<method>/")?;
+    upload
+        .append_with_blob_and_filename("methods_archive", &archive, &archive.name())
+        .map_err(|_| format!("{} cannot be added to the upload", archive.name()))?;
+    let mut design = serde_json::Map::new();
+    for (field, label) in [
+        ("pairs_per_patch", "pairs per patch"),
+        ("min_patch_variance", "the minimum patch variance"),
+    ] {
+        let value = text(field);
+        if !value.is_empty() {
+            let number: serde_json::Value = serde_json::from_str(&value)
+                .map_err(|_| format!("{label} must be a number, not {value:?}"))?;
+            design.insert(field.into(), number);
+        }
+    }
+    let mut scales = serde_json::Map::new();
+    for entry in text("method_scales")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (method, factor) = entry
+            .split_once('=')
+            .and_then(|(method, factor)| Some((method.trim(), factor.trim().parse::<u32>().ok()?)))
+            .ok_or_else(|| {
+                format!("declared scale {entry:?}: write METHOD=FACTOR, e.g. superres-x4=4")
+            })?;
+        scales.insert(method.into(), factor.into());
+    }
+    design.insert("method_scales".into(), scales.into());
+    let mut anchors = serde_json::Map::new();
+    for line in text("anchors")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        let (name, spec) = line
+            .split_once('=')
+            .ok_or_else(|| format!("anchor {line:?}: write NAME=pipeline JSON"))?;
+        let pipeline: serde_json::Value = serde_json::from_str(spec.trim()).map_err(|error| {
+            format!("anchor {}: its pipeline is not JSON: {error}", name.trim())
+        })?;
+        anchors.insert(name.trim().into(), pipeline);
+    }
+    design.insert("anchors".into(), anchors.into());
+    upload
+        .append_with_str(
+            "method_settings",
+            &serde_json::Value::Object(design).to_string(),
+        )
+        .map_err(|_| "the upload cannot be prepared".to_string())
 }
