@@ -124,9 +124,9 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     )
     .await;
     let headers = text(page, "#experiments thead").await;
-    assert!(headers.starts_with("Id\tKind\tExperiment"), "{headers:?}");
+    assert!(headers.starts_with("Id Kind Experiment"), "{headers:?}");
     let jnd_row = text(page, &format!("tr[data-experiment-id='{jnd_id}']")).await;
-    assert!(jnd_row.starts_with(&format!("{jnd_id}\tJND\tpairs")), "{jnd_row:?}");
+    assert!(jnd_row.starts_with(&format!("{jnd_id} JND pairs")), "{jnd_row:?}");
 
     // Failed jobs: one dismissed, one retried.
     let job_button = |job: i64, button: &str| {

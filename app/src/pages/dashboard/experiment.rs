@@ -69,9 +69,12 @@ fn Experiment(id: i64) -> impl IntoView {
             .and_then(Result::ok)
             .map(|experiment| experiment.stimuli_generated)
     });
+    // The Refresh button reloads the stimulus browser too.
+    let refreshed = RwSignal::new(0_u32);
     let refresh = move |_| {
         detail.refetch();
         workers.refetch();
+        refreshed.update(|count| *count += 1);
     };
     let patch_size = Signal::derive(move || {
         detail
@@ -103,9 +106,9 @@ fn Experiment(id: i64) -> impl IntoView {
         {move || match kind.get() {
             Some(Ok(kind)) => {
                 let browser = if kind == "jnd" {
-                    view! { <PairBrowser id generated patch_size/> }.into_any()
+                    view! { <PairBrowser id generated refreshed patch_size/> }.into_any()
                 } else {
-                    view! { <TripletBrowser id generated patch_size/> }.into_any()
+                    view! { <TripletBrowser id generated refreshed patch_size/> }.into_any()
                 };
                 view! {
                     <Analysis id kind=kind.clone()/>
@@ -146,11 +149,17 @@ fn NoExperiment(id: i64, error: ApiError) -> impl IntoView {
 
 /// The 2AFC triplet browser: a page of triplets with their judgments.
 #[component]
-fn TripletBrowser(id: i64, generated: Memo<Option<i32>>, patch_size: Signal<i32>) -> impl IntoView {
+fn TripletBrowser(
+    id: i64,
+    generated: Memo<Option<i32>>,
+    refreshed: RwSignal<u32>,
+    patch_size: Signal<i32>,
+) -> impl IntoView {
     let offset = RwSignal::new(0_i64);
     let triplets = LocalResource::new(move || {
         let offset = offset.get();
         generated.track();
+        refreshed.track();
         researcher_client::triplets(id, offset, TRIPLETS_PER_PAGE)
     });
     view! {

@@ -12,11 +12,17 @@ use crate::api::researcher_client;
 const PAIRS_PER_PAGE: i64 = 12;
 
 #[component]
-pub fn PairBrowser(id: i64, generated: Memo<Option<i32>>, patch_size: Signal<i32>) -> impl IntoView {
+pub fn PairBrowser(
+    id: i64,
+    generated: Memo<Option<i32>>,
+    refreshed: RwSignal<u32>,
+    patch_size: Signal<i32>,
+) -> impl IntoView {
     let offset = RwSignal::new(0_i64);
     let pairs = LocalResource::new(move || {
         let offset = offset.get();
         generated.track();
+        refreshed.track();
         researcher_client::pairs(id, offset, PAIRS_PER_PAGE)
     });
     view! {
