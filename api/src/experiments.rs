@@ -216,6 +216,10 @@ pub struct ExperimentSummary {
     /// experiment: valid judgments, and pairs × judgments per pair.
     pub judgments_collected: i64,
     pub judgments_target: i64,
+    /// Judgments that came with imported stimuli (a BAPPS tree's counts):
+    /// not collected here, so not in `judgments_collected`.
+    #[serde(default)]
+    pub judgments_imported: i64,
     pub created_at: DateTime<Utc>,
     /// Experiments shared with the signed-in researcher belong to someone else.
     pub owner_email: String,
@@ -260,6 +264,17 @@ pub struct ExperimentDetail {
     pub judgments: i64,
     pub judgments_collected: i64,
     pub judgments_target: i64,
+    /// Judgments that came with imported stimuli (a BAPPS tree's counts):
+    /// not collected here, so not in `judgments` or `judgments_collected`.
+    #[serde(default)]
+    pub judgments_imported: i64,
+    /// Stimuli imported from a BAPPS tree (triplets or pairs).
+    #[serde(default)]
+    pub imported_stimuli: i64,
+    /// Whether imported stimuli are handed out to workers too; by default
+    /// they are not (they come with their judgments).
+    #[serde(default)]
+    pub serve_imported_stimuli: bool,
     pub flagged_workers: i64,
     /// The page to send workers to.
     pub worker_url: String,
@@ -343,6 +358,10 @@ pub struct ExperimentPatch {
     pub judgments_per_stimulus: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment_ttl_minutes: Option<u64>,
+    /// Hand imported stimuli out to workers too (off by default: they come
+    /// with their judgments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve_imported_stimuli: Option<bool>,
     /// Settings that cannot change after creation, named so that a request
     /// naming one hears why it is refused.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -487,6 +506,67 @@ pub struct JudgmentView {
     pub worker_external_id: String,
     pub chose_p1: bool,
     pub response_ms: i32,
+    pub flagged_worker: bool,
+}
+
+/// `GET /api/experiments/{id}/pairs?offset=&limit=`: a JND experiment's pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairPage {
+    /// All pairs of the experiment, for paging.
+    pub total: i64,
+    pub offset: i64,
+    pub pairs: Vec<PairView>,
+}
+
+/// One JND pair: the reference and the distorted patch, how it was made,
+/// and every judgment with its measured timing and validity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairView {
+    pub id: i64,
+    /// The uploaded image it was cut from, or the source triplet's; none for
+    /// imported pairs.
+    pub reference_file_name: Option<String>,
+    pub crop_x: i32,
+    pub crop_y: i32,
+    /// A control pair shows the reference twice.
+    pub is_control: bool,
+    /// How the distorted patch was made; none for imported pairs.
+    pub pipeline: Option<serde_json::Value>,
+    pub seed: Option<i64>,
+    /// The 2AFC triplet it was taken from, if any.
+    pub source_triplet_id: Option<i64>,
+    /// The BAPPS item it was imported from, if any.
+    pub imported_item: Option<String>,
+    /// Judgments that came with the imported pair, and their share of "same".
+    pub imported_judgments: Option<i32>,
+    pub imported_same_share: Option<f64>,
+    /// Valid judgments of workers not flagged, and their share of "same".
+    pub judgments_counted: i64,
+    pub same_share: Option<f64>,
+    /// Every judgment, invalid ones and flagged workers' included and marked.
+    pub judgments: Vec<PairJudgmentView>,
+    pub ref_url: String,
+    pub distorted_url: String,
+}
+
+/// One judgment of a JND pair, with what the worker's browser measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairJudgmentView {
+    pub worker_id: WorkerId,
+    pub worker_platform: String,
+    pub worker_external_id: String,
+    pub said_same: bool,
+    pub response_ms: i32,
+    pub reference_exposure_ms: f64,
+    pub gap_ms: f64,
+    pub distorted_exposure_ms: f64,
+    pub refresh_interval_ms: f64,
+    /// Why the trial was invalid (timing off, page hidden or unfocused);
+    /// none for a valid one.
+    pub invalid_reason: Option<String>,
     pub flagged_worker: bool,
 }
 

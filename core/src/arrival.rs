@@ -9,7 +9,7 @@ use percept_api::arrival::{Arrival, Refusal};
 use percept_api::assignments::Platform;
 use sqlx::PgPool;
 
-use crate::assignments::stimuli_still_needed;
+use crate::assignments::{stimuli_still_needed, StillNeeded};
 use crate::error::Result;
 
 /// How experiment `experiment_id` meets a worker arriving at its link;
@@ -22,7 +22,7 @@ pub async fn arrival(
 ) -> Result<Arrival> {
     let Some(experiment) = sqlx::query!(
         "SELECT kind, status, lifecycle, judgments_per_stimulus, max_assignments_per_worker,
-                completion_redirect_url
+                completion_redirect_url, serve_imported_stimuli
          FROM experiments WHERE id = $1",
         experiment_id
     )
@@ -39,7 +39,15 @@ pub async fn arrival(
         Some(Refusal::Closed)
     } else if experiment.status != "ready" {
         Some(Refusal::NotReady)
-    } else if !stimuli_still_needed(pool, experiment_id, experiment.judgments_per_stimulus).await? {
+    } else if stimuli_still_needed(
+        pool,
+        experiment_id,
+        experiment.judgments_per_stimulus,
+        experiment.serve_imported_stimuli,
+    )
+    .await?
+        != StillNeeded::Servable
+    {
         Some(Refusal::Full)
     } else if let Some((platform, worker_id)) = worker {
         // Abandoned (expired, unfinished) assignments do not count, as when

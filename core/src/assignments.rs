@@ -46,7 +46,8 @@ pub async fn create(
     }
     let experiment = sqlx::query!(
         "SELECT kind, trials_per_assignment, sentinel_rate, judgments_per_stimulus,
-                max_assignments_per_worker, status, lifecycle, reference_ms, gap_ms, distorted_ms
+                max_assignments_per_worker, status, lifecycle, reference_ms, gap_ms, distorted_ms,
+                serve_imported_stimuli
          FROM experiments WHERE id = $1",
         experiment_id
     )
@@ -111,6 +112,7 @@ pub async fn create(
                 worker_row_id,
                 experiment.judgments_per_stimulus,
                 trial_count,
+                experiment.serve_imported_stimuli,
             )
             .await?,
         )
@@ -123,6 +125,7 @@ pub async fn create(
                 experiment.judgments_per_stimulus,
                 trial_count,
                 f64::from(experiment.sentinel_rate),
+                experiment.serve_imported_stimuli,
             )
             .await?,
         )
@@ -132,6 +135,7 @@ pub async fn create(
             &mut transaction,
             experiment_id,
             experiment.judgments_per_stimulus,
+            experiment.serve_imported_stimuli,
         )
         .await);
     }
@@ -212,6 +216,7 @@ impl Stimuli {
 /// Up to `trial_count` triplets the worker has not seen, in random order:
 /// the real ones with the fewest judgments plus open trials, and about
 /// `sentinel_rate` of them sentinels. Empty when no real triplet is left.
+/// Imported triplets only when `serve_imported` (they come with judgments).
 async fn triplets_for_worker(
     transaction: &mut sqlx::PgConnection,
     experiment_id: i64,
@@ -219,6 +224,7 @@ async fn triplets_for_worker(
     judgments_per_stimulus: i32,
     trial_count: usize,
     sentinel_rate: f64,
+    serve_imported: bool,
 ) -> Result<Vec<i64>> {
     let sentinels_wanted = sentinel_count(trial_count, sentinel_rate);
     let candidates = sqlx::query!(
@@ -230,6 +236,10 @@ async fn triplets_for_worker(
             -- Sentinels are checks, not data: they never fill up.
             WHERE experiment_id = $1
               AND (is_sentinel OR load < $3)
+              AND ($6 OR NOT EXISTS (
+                  SELECT 1 FROM triplets imported
+                  WHERE imported.id = triplet_loads.triplet_id AND imported.imported_item IS NOT NULL
+              ))
               AND NOT EXISTS (
                   SELECT 1 FROM assignment_trials seen
                   JOIN assignments mine ON mine.id = seen.assignment_id
@@ -246,6 +256,7 @@ async fn triplets_for_worker(
         i64::from(judgments_per_stimulus),
         sentinels_wanted as i64,
         trial_count as i64,
+        serve_imported,
     )
     .fetch_all(&mut *transaction)
     .await?;
@@ -294,18 +305,24 @@ async fn insert_two_afc_trials(
 /// Up to `trial_count` pairs the worker has not seen, the ones with the
 /// fewest valid judgments plus open trials first, in random order. Controls
 /// are data too (they measure how often "different" is said of identical
-/// patches), so they fill up like any pair.
+/// patches), so they fill up like any pair. Imported pairs only when
+/// `serve_imported`.
 async fn pairs_for_worker(
     transaction: &mut sqlx::PgConnection,
     experiment_id: i64,
     worker_row_id: i64,
     judgments_per_pair: i32,
     trial_count: usize,
+    serve_imported: bool,
 ) -> Result<Vec<i64>> {
     let mut pair_ids = sqlx::query_scalar!(
         r#"
         SELECT pair_id AS "pair_id!" FROM pair_loads
         WHERE experiment_id = $1 AND load < $3
+          AND ($5 OR NOT EXISTS (
+              SELECT 1 FROM pairs imported
+              WHERE imported.id = pair_loads.pair_id AND imported.imported_item IS NOT NULL
+          ))
           AND NOT EXISTS (
               SELECT 1 FROM jnd_trials seen
               JOIN assignments mine ON mine.id = seen.assignment_id
@@ -318,6 +335,7 @@ async fn pairs_for_worker(
         worker_row_id,
         i64::from(judgments_per_pair),
         trial_count as i64,
+        serve_imported,
     )
     .fetch_all(&mut *transaction)
     .await?;
@@ -352,40 +370,76 @@ fn sentinel_count(trial_count: usize, rate: f64) -> usize {
 }
 
 /// Why a worker gets no trials: the experiment is done, or they have seen
-/// every triplet (or pair) that still needs judgments.
+/// every triplet (or pair) that still needs judgments, or what is left is
+/// imported and not served.
 async fn nothing_left(
     transaction: &mut sqlx::PgConnection,
     experiment_id: i64,
     judgments_per_stimulus: i32,
+    serve_imported: bool,
 ) -> Error {
-    match stimuli_still_needed(transaction, experiment_id, judgments_per_stimulus).await {
-        Ok(true) => Error::Conflict(
+    match stimuli_still_needed(transaction, experiment_id, judgments_per_stimulus, serve_imported)
+        .await
+    {
+        Ok(StillNeeded::Servable) => Error::Conflict(
             "this worker has already been given every stimulus that still needs judgments".into(),
         ),
-        Ok(false) => Error::Conflict("this experiment needs no more judgments".into()),
+        Ok(StillNeeded::OnlyImported) => Error::Conflict(
+            "this experiment's stimuli that still need judgments are imported, and imported \
+             stimuli are not handed out to workers (the researcher can turn on \
+             serve_imported_stimuli)"
+                .into(),
+        ),
+        Ok(StillNeeded::Nothing) => Error::Conflict("this experiment needs no more judgments".into()),
         Err(error) => error,
     }
 }
 
+/// What of an experiment still needs judgments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StillNeeded {
+    /// Some stimulus that may be handed out to workers.
+    Servable,
+    /// Only imported stimuli, which are not handed out unless the
+    /// researcher turned on `serve_imported_stimuli`.
+    OnlyImported,
+    Nothing,
+}
+
 /// Whether some real triplet (2AFC) or pair (JND) of the experiment still
-/// has fewer than `judgments_per_stimulus` judgments plus open trials.
+/// has fewer than `judgments_per_stimulus` judgments plus open trials, and
+/// whether workers may be given it.
 pub(crate) async fn stimuli_still_needed(
     executor: impl sqlx::PgExecutor<'_>,
     experiment_id: i64,
     judgments_per_stimulus: i32,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
+    serve_imported: bool,
+) -> Result<StillNeeded> {
+    let open = sqlx::query!(
         r#"
-        SELECT EXISTS (
-            SELECT 1 FROM triplet_loads
-            WHERE experiment_id = $1 AND NOT is_sentinel AND load < $2
-        ) OR EXISTS (
-            SELECT 1 FROM pair_loads WHERE experiment_id = $1 AND load < $2
-        ) AS "open!"
+        WITH open AS (
+            SELECT t.imported_item IS NOT NULL AS imported FROM triplet_loads l
+            JOIN triplets t ON t.id = l.triplet_id
+            WHERE l.experiment_id = $1 AND NOT l.is_sentinel AND l.load < $2
+            UNION ALL
+            SELECT p.imported_item IS NOT NULL FROM pair_loads l
+            JOIN pairs p ON p.id = l.pair_id
+            WHERE l.experiment_id = $1 AND l.load < $2
+        )
+        SELECT EXISTS (SELECT 1 FROM open WHERE $3 OR NOT imported) AS "served!",
+               EXISTS (SELECT 1 FROM open) AS "any!"
         "#,
         experiment_id,
         i64::from(judgments_per_stimulus),
+        serve_imported,
     )
     .fetch_one(executor)
-    .await?)
+    .await?;
+    Ok(if open.served {
+        StillNeeded::Servable
+    } else if open.any {
+        StillNeeded::OnlyImported
+    } else {
+        StillNeeded::Nothing
+    })
 }

@@ -7,8 +7,8 @@ use web_sys::FormData;
 
 use super::client::{fetch, ApiError, RequestBody};
 use super::experiments::{
-    CreatedExperiment, ExperimentDetail, ExperimentShare, ExperimentSummary, NewShare, TripletPage,
-    WorkerStats,
+    CreatedExperiment, ExperimentDeletion, ExperimentDetail, ExperimentPatch, ExperimentShare,
+    ExperimentSummary, NewShare, PairPage, PatchedExperiment, TripletPage, WorkerStats,
 };
 use super::jobs::JobSummary;
 use super::scoring::{MetricOption, MetricProgress, QueuedJobs, ScoringRequest};
@@ -50,8 +50,45 @@ pub async fn triplets(
     .await
 }
 
+pub async fn pairs(experiment_id: i64, offset: i64, limit: i64) -> Result<PairPage, ApiError> {
+    read(&format!(
+        "/api/experiments/{experiment_id}/pairs?offset={offset}&limit={limit}"
+    ))
+    .await
+}
+
+/// Closes, reopens or archives the experiment, or edits its safe settings.
+pub async fn patch_experiment(
+    experiment_id: i64,
+    patch: &ExperimentPatch,
+) -> Result<PatchedExperiment, ApiError> {
+    let path = format!("/api/experiments/{experiment_id}");
+    redirect_if_signed_out(fetch("PATCH", &path, Some(json(patch)?)).await)
+}
+
+/// Deletes the experiment; `confirm` is its name, needed once it holds judgments.
+pub async fn delete_experiment(
+    experiment_id: i64,
+    confirm: &str,
+) -> Result<ExperimentDeletion, ApiError> {
+    let confirm = String::from(js_sys::encode_uri_component(confirm));
+    let path = format!("/api/experiments/{experiment_id}?confirm={confirm}");
+    redirect_if_signed_out(fetch("DELETE", &path, None).await)
+}
+
 pub async fn jobs() -> Result<Vec<JobSummary>, ApiError> {
     read("/api/jobs").await
+}
+
+/// Queues a failed job again from a clean slate.
+pub async fn retry_job(job_id: i64) -> Result<JobSummary, ApiError> {
+    redirect_if_signed_out(fetch("POST", &format!("/api/jobs/{job_id}/retry"), None).await)
+}
+
+/// Removes a finished or failed job from the list.
+pub async fn dismiss_job(job_id: i64) -> Result<(), ApiError> {
+    let path = format!("/api/jobs/{job_id}");
+    redirect_if_signed_out(fetch::<serde_json::Value>("DELETE", &path, None).await).map(|_| ())
 }
 
 pub async fn scoring_progress(experiment_id: i64) -> Result<Vec<MetricProgress>, ApiError> {

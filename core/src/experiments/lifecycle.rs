@@ -98,7 +98,8 @@ const FIXED_SETTINGS: &[(&str, &str)] = &[
 
 /// What [`patch`] may change: every field of [`ExperimentPatch`] but `fixed`.
 const EDITABLE: &str = "lifecycle, cut_off_open_assignments, name, completion_redirect_url, \
-                        max_assignments_per_worker, judgments_per_stimulus, assignment_ttl_minutes";
+                        max_assignments_per_worker, judgments_per_stimulus, assignment_ttl_minutes, \
+                        serve_imported_stimuli";
 
 /// Checks the whole patch, then applies it in one transaction; returns how
 /// many running assignments it cut off. Nothing changes when any part is
@@ -175,7 +176,8 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
              completion_redirect_url = CASE WHEN $4 THEN $5 ELSE completion_redirect_url END,
              max_assignments_per_worker = coalesce($6, max_assignments_per_worker),
              judgments_per_stimulus = coalesce($7, judgments_per_stimulus),
-             assignment_ttl = coalesce(make_interval(mins => $8), assignment_ttl)
+             assignment_ttl = coalesce(make_interval(mins => $8), assignment_ttl),
+             serve_imported_stimuli = coalesce($9, serve_imported_stimuli)
          WHERE id = $1
          RETURNING id",
         experiment_id,
@@ -186,6 +188,7 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
         patch.max_assignments_per_worker.map(|value| value as i32),
         patch.judgments_per_stimulus.map(|value| value as i32),
         patch.assignment_ttl_minutes.map(|minutes| minutes as i32),
+        patch.serve_imported_stimuli,
     )
     .fetch_optional(&mut *transaction)
     .await?;

@@ -1,12 +1,12 @@
 //! What the dashboard shows of experiments: a researcher's list, one
 //! experiment's settings, generation state and counts, its workers, and its
-//! triplets with their judgments and images.
+//! triplets (2AFC) or pairs (JND) with their judgments and images.
 
 use std::collections::{HashMap, HashSet};
 
 use percept_api::experiments::{
-    ExperimentDetail, ExperimentSummary, JudgmentView, Planning, TripletPage, TripletView,
-    WorkerId, WorkerLinks, WorkerStats,
+    ExperimentDetail, ExperimentSummary, JudgmentView, PairJudgmentView, PairPage, PairView,
+    Planning, TripletPage, TripletView, WorkerId, WorkerLinks, WorkerStats,
 };
 use sqlx::PgPool;
 
@@ -34,7 +34,12 @@ pub async fn list(pool: &PgPool, researcher_id: Option<i64>) -> Result<Vec<Exper
                    (SELECT count(*) FROM triplets t
                     WHERE t.experiment_id = e.id AND t.sentinel_answer IS NULL)
                    + (SELECT count(*) FROM pairs p WHERE p.experiment_id = e.id)
-               ) AS "judgments_target!"
+               ) AS "judgments_target!",
+               (SELECT coalesce(sum(ij.judgments), 0) FROM imported_judgments ij
+                JOIN triplets t ON t.id = ij.triplet_id WHERE t.experiment_id = e.id)
+               + (SELECT coalesce(sum(ip.judgments), 0) FROM imported_pair_judgments ip
+                  JOIN pairs p ON p.id = ip.pair_id WHERE p.experiment_id = e.id)
+                   AS "judgments_imported!"
         FROM experiments e
         WHERE $1::bigint IS NULL
            OR e.id IN (SELECT experiment_id FROM experiment_access WHERE researcher_id = $1)
@@ -62,8 +67,24 @@ pub async fn detail(
                extract(epoch FROM e.assignment_ttl)::float8 / 60 AS "assignment_ttl_minutes!",
                e.completion_redirect_url, e.max_sentinel_failure_share, e.created_at,
                e.status, e.lifecycle, e.generation_error, e.stimuli_total, e.stimuli_generated,
+               -- JND pairs taken from a 2AFC experiment have their source
+               -- triplets' reference images, not uploads of their own.
                (SELECT count(*) FROM reference_images r WHERE r.experiment_id = e.id)
+               + (SELECT count(DISTINCT t.reference_image_id) FROM pairs p
+                  JOIN triplets t ON t.id = p.source_triplet_id
+                  WHERE p.experiment_id = e.id AND p.reference_image_id IS NULL)
                    AS "reference_images!",
+               e.serve_imported_stimuli,
+               (SELECT count(*) FROM triplets t
+                WHERE t.experiment_id = e.id AND t.imported_item IS NOT NULL)
+               + (SELECT count(*) FROM pairs p
+                  WHERE p.experiment_id = e.id AND p.imported_item IS NOT NULL)
+                   AS "imported_stimuli!",
+               (SELECT coalesce(sum(ij.judgments), 0) FROM imported_judgments ij
+                JOIN triplets t ON t.id = ij.triplet_id WHERE t.experiment_id = e.id)
+               + (SELECT coalesce(sum(ip.judgments), 0) FROM imported_pair_judgments ip
+                  JOIN pairs p ON p.id = ip.pair_id WHERE p.experiment_id = e.id)
+                   AS "judgments_imported!",
                (SELECT count(*) FROM triplets t
                 WHERE t.experiment_id = e.id AND t.sentinel_answer IS NOT NULL)
                    AS "sentinel_triplets!",
@@ -134,6 +155,9 @@ pub async fn detail(
         judgments_collected: row.judgments_collected,
         // An experiment has triplets or pairs, never both.
         judgments_target: (row.real_triplets + row.pairs) * i64::from(row.judgments_per_stimulus),
+        judgments_imported: row.judgments_imported,
+        imported_stimuli: row.imported_stimuli,
+        serve_imported_stimuli: row.serve_imported_stimuli,
         flagged_workers: flagged_workers.len() as i64,
         worker_links: WorkerLinks {
             prolific: format!(
@@ -435,5 +459,144 @@ pub async fn triplet_image(
             "experiment {experiment_id} has no triplet {triplet_id}"
         ))
     })?;
+    Ok(png)
+}
+
+/// A page of a JND experiment's pairs (by id, from `offset`), each with how
+/// it was made and every judgment with its measured timing and validity.
+pub async fn pairs(pool: &PgPool, experiment_id: i64, offset: i64, limit: i64) -> Result<PairPage> {
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM pairs WHERE experiment_id = $1"#,
+        experiment_id
+    )
+    .fetch_one(pool)
+    .await?;
+    let pairs = sqlx::query!(
+        r#"SELECT p.id, coalesce(r.file_name, sr.file_name) AS file_name, p.crop_x, p.crop_y,
+                  p.is_control, p.pipeline, p.seed, p.source_triplet_id, p.imported_item,
+                  ip.judgments AS "imported_judgments?", ip.same_share AS "imported_same_share?"
+           FROM pairs p
+           LEFT JOIN reference_images r ON r.id = p.reference_image_id
+           LEFT JOIN triplets t ON t.id = p.source_triplet_id
+           LEFT JOIN reference_images sr ON sr.id = t.reference_image_id
+           LEFT JOIN imported_pair_judgments ip ON ip.pair_id = p.id
+           WHERE p.experiment_id = $1
+           ORDER BY p.id
+           OFFSET $2 LIMIT $3"#,
+        experiment_id,
+        offset,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    let pair_ids: Vec<i64> = pairs.iter().map(|pair| pair.id).collect();
+    let flagged: HashSet<i64> = quality::flagged_worker_ids(pool, experiment_id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut judgments: HashMap<i64, Vec<PairJudgmentView>> = HashMap::new();
+    for row in sqlx::query!(
+        r#"SELECT jt.pair_id, j.said_same, j.response_ms, j.refresh_interval_ms,
+                  j.reference_exposure_ms AS "reference_exposure_ms!",
+                  j.measured_gap_ms AS "measured_gap_ms!",
+                  j.distorted_exposure_ms AS "distorted_exposure_ms!",
+                  j.invalid_reason, w.id AS worker_id, w.platform, w.external_id
+           FROM jnd_judgments j
+           JOIN jnd_trials jt USING (assignment_id, position)
+           JOIN assignments a ON a.id = j.assignment_id
+           JOIN workers w ON w.id = a.worker_id
+           WHERE jt.pair_id = ANY($1)
+           ORDER BY j.server_time, j.id"#,
+        &pair_ids,
+    )
+    .fetch_all(pool)
+    .await?
+    {
+        judgments
+            .entry(row.pair_id)
+            .or_default()
+            .push(PairJudgmentView {
+                flagged_worker: flagged.contains(&row.worker_id),
+                worker_id: WorkerId(row.worker_id),
+                worker_platform: row.platform,
+                worker_external_id: row.external_id,
+                said_same: row.said_same,
+                response_ms: row.response_ms,
+                reference_exposure_ms: row.reference_exposure_ms,
+                gap_ms: row.measured_gap_ms,
+                distorted_exposure_ms: row.distorted_exposure_ms,
+                refresh_interval_ms: row.refresh_interval_ms,
+                invalid_reason: row.invalid_reason,
+            });
+    }
+    let pairs = pairs
+        .into_iter()
+        .map(|pair| {
+            let judgments = judgments.remove(&pair.id).unwrap_or_default();
+            let counted: Vec<&PairJudgmentView> = judgments
+                .iter()
+                .filter(|j| j.invalid_reason.is_none() && !j.flagged_worker)
+                .collect();
+            let same = counted.iter().filter(|j| j.said_same).count();
+            let url = |image: &str| {
+                format!(
+                    "/api/experiments/{experiment_id}/pairs/{}/{image}.png",
+                    pair.id
+                )
+            };
+            PairView {
+                judgments_counted: counted.len() as i64,
+                same_share: (!counted.is_empty()).then(|| same as f64 / counted.len() as f64),
+                ref_url: url("ref"),
+                distorted_url: url("distorted"),
+                judgments,
+                id: pair.id,
+                reference_file_name: pair.file_name,
+                crop_x: pair.crop_x,
+                crop_y: pair.crop_y,
+                is_control: pair.is_control,
+                pipeline: pair.pipeline,
+                seed: pair.seed,
+                source_triplet_id: pair.source_triplet_id,
+                imported_item: pair.imported_item,
+                imported_judgments: pair.imported_judgments,
+                imported_same_share: pair.imported_same_share,
+            }
+        })
+        .collect();
+    Ok(PairPage {
+        total,
+        offset,
+        pairs,
+    })
+}
+
+/// Image `image` (`ref.png` or `distorted.png`) of the experiment's pair
+/// `pair_id`, as PNG.
+pub async fn pair_image(
+    pool: &PgPool,
+    experiment_id: i64,
+    pair_id: i64,
+    image: &str,
+) -> Result<Vec<u8>> {
+    let image = image
+        .strip_suffix(".png")
+        .filter(|name| ["ref", "distorted"].contains(name));
+    let Some(image) = image else {
+        return Err(Error::NotFound(
+            "a pair's images are ref.png and distorted.png".into(),
+        ));
+    };
+    let png = sqlx::query_scalar!(
+        r#"SELECT CASE $3 WHEN 'ref' THEN p.ref_png ELSE p.distorted_png END AS "png!"
+           FROM pairs p
+           WHERE p.id = $1 AND p.experiment_id = $2"#,
+        pair_id,
+        experiment_id,
+        image,
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("experiment {experiment_id} has no pair {pair_id}")))?;
     Ok(png)
 }

@@ -108,6 +108,10 @@ pub struct EditArgs {
     judgments_per_stimulus: Option<u32>,
     #[arg(long)]
     assignment_ttl_minutes: Option<u64>,
+    /// Hand imported stimuli (a BAPPS tree's) out to workers too: true or
+    /// false (the default: they came with their own judgments).
+    #[arg(long)]
+    serve_imported_stimuli: Option<bool>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -510,6 +514,7 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         max_assignments_per_worker: args.max_assignments_per_worker,
         judgments_per_stimulus: args.judgments_per_stimulus,
         assignment_ttl_minutes: args.assignment_ttl_minutes,
+        serve_imported_stimuli: args.serve_imported_stimuli,
         ..ExperimentPatch::default()
     };
     with_database(&args.database, |pool| async move {

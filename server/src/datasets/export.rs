@@ -7,6 +7,7 @@
 //! jnd/<split>/<category>/same/000000.npy     share of valid judgments saying "same"
 //! manifest.json                              every item's stimulus specs and counts
 //! judgments.csv, jnd_judgments.csv           one row per judgment
+//! workers.csv                                one row per worker: their record
 //! ```
 //!
 //! Names are zero-padded so that sorted order pairs the files across
@@ -77,6 +78,9 @@ pub async fn export(
         },
     };
     let mut manifest_experiments = Vec::new();
+    // Each experiment's excluded workers, for workers.csv.
+    let mut excluded_by_experiment = Vec::new();
+    let mut any_jnd = false;
     for &experiment_id in &options.experiment_ids {
         let experiment = sqlx::query!(
             r#"SELECT id, name, kind, split, category, patch_size, seed, sampler,
@@ -111,6 +115,7 @@ pub async fn export(
             excluded: &excluded,
             flagged: &flagged,
         };
+        any_jnd |= experiment.kind == "jnd";
         let kind = if experiment.kind == "jnd" {
             StimulusKind::Pair
         } else {
@@ -138,6 +143,14 @@ pub async fn export(
             })),
             "control_share": (experiment.kind == "jnd").then_some(decimal(experiment.control_share)),
         }));
+        excluded_by_experiment.push((experiment_id, excluded));
+    }
+    // After every judgment, so a worker's pseudonym is the one the judgment
+    // CSVs gave them.
+    let mut workers_csv = csv_writer(&WORKER_CSV_COLUMNS, options.with_identifiers)?;
+    for (experiment_id, excluded) in &excluded_by_experiment {
+        write_worker_rows(pool, *experiment_id, excluded, &mut export.workers, &mut workers_csv)
+            .await?;
     }
 
     let manifest: Value = json!({
@@ -166,7 +179,12 @@ pub async fn export(
             .context("finishing the CSV")?,
     )
     .await?;
-    if export.summary.pairs > 0 {
+    sink.add(
+        "workers.csv",
+        &workers_csv.into_inner().context("finishing the workers CSV")?,
+    )
+    .await?;
+    if export.summary.pairs > 0 || any_jnd {
         let jnd_csv = export
             .jnd_judgments_csv
             .into_inner()
@@ -439,6 +457,67 @@ const CSV_COLUMNS: [&str; 20] = [
     "server_time",
     "user_agent",
 ];
+
+const WORKER_CSV_COLUMNS: [&str; 11] = [
+    "experiment_id",
+    "worker_platform",
+    "worker_id",
+    "worker_flagged",
+    "assignments",
+    "assignments_completed",
+    "judgments",
+    "sentinels_judged",
+    "sentinels_passed",
+    "median_response_ms",
+    "first_seen",
+];
+
+/// One CSV row per worker of the experiment (their dashboard record),
+/// leaving out the excluded workers.
+async fn write_worker_rows(
+    pool: &PgPool,
+    experiment_id: i64,
+    excluded: &[i64],
+    workers: &mut WorkerIdentities,
+    csv: &mut csv::Writer<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let first_seen: HashMap<i64, chrono::DateTime<chrono::Utc>> = sqlx::query!(
+        r#"SELECT a.worker_id, min(a.created_at) AS "first_seen!" FROM assignments a
+           WHERE a.experiment_id = $1 GROUP BY a.worker_id"#,
+        experiment_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.worker_id, row.first_seen))
+    .collect();
+    for worker in crate::experiments::overview::workers(pool, experiment_id).await? {
+        if excluded.contains(&worker.id.0) {
+            continue;
+        }
+        let record = [
+            experiment_id.to_string(),
+            worker.platform.clone(),
+            workers.worker_id(&worker.platform, worker.external_id),
+            worker.flagged.to_string(),
+            worker.assignments.to_string(),
+            worker.assignments_completed.to_string(),
+            worker.judgments.to_string(),
+            worker.sentinels_judged.to_string(),
+            worker.sentinels_passed.to_string(),
+            worker
+                .median_response_ms
+                .map(|ms| ms.to_string())
+                .unwrap_or_default(),
+            first_seen
+                .get(&worker.id.0)
+                .map(|time| time.to_rfc3339())
+                .unwrap_or_default(),
+        ];
+        csv.write_record(kept(&WORKER_CSV_COLUMNS, record, workers.keep))?;
+    }
+    Ok(())
+}
 
 /// One CSV row per judgment of the experiment (sentinels included, marked),
 /// leaving out the excluded workers.

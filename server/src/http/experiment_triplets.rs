@@ -22,14 +22,26 @@ const MAX_PAGE: i64 = 200;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
-    /// Triplets to skip, in generation order.
+    /// Stimuli (triplets or pairs) to skip, in generation order.
     #[serde(default)]
     #[param(minimum = 0)]
-    offset: i64,
-    /// Triplets to return (20 when left out).
+    pub(super) offset: i64,
+    /// Stimuli to return (20 when left out).
     #[serde(default = "default_limit")]
     #[param(minimum = 1, maximum = 200)]
-    limit: i64,
+    pub(super) limit: i64,
+}
+
+impl Page {
+    /// Refuses an offset or limit out of range (the pair browser's too).
+    pub(super) fn check(&self) -> Result<()> {
+        if self.offset < 0 || !(1..=MAX_PAGE).contains(&self.limit) {
+            return Err(Error::BadRequest(format!(
+                "offset must be at least 0 and limit between 1 and {MAX_PAGE}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn default_limit() -> i64 {
@@ -57,11 +69,7 @@ pub async fn list(
     QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<TripletPage>> {
     let experiment_id = access.experiment_id;
-    if page.offset < 0 || !(1..=MAX_PAGE).contains(&page.limit) {
-        return Err(Error::BadRequest(format!(
-            "offset must be at least 0 and limit between 1 and {MAX_PAGE}"
-        )));
-    }
+    page.check()?;
     Ok(Json(
         experiments::overview::triplets(&state.pool, experiment_id, page.offset, page.limit)
             .await?,

@@ -1,5 +1,7 @@
 //! `GET /api/experiments/{id}/export.tar.gz`: the BAPPS-style dataset,
-//! streamed as it is packed.
+//! streamed as it is packed; and its CSVs on their own
+//! (`judgments.csv`, `jnd_judgments.csv`, `workers.csv`), pseudonymised the
+//! same way unless identifiers are asked for.
 
 use axum::{
     body::Body,
@@ -14,10 +16,10 @@ use tokio_stream::StreamExt;
 use super::access::ExperimentAccess;
 use super::extract::QueryParams;
 use super::AppState;
-use crate::datasets::{self, ExportOptions, TarGzSink};
-use crate::error::Result;
+use crate::datasets::{self, DatasetSink, ExportOptions, TarGzSink};
+use crate::error::{Error, Result};
 
-/// The query of the export download.
+/// The query of the export download and of its CSVs.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
@@ -84,4 +86,132 @@ pub async fn tar_gz(
         body,
     )
         .into_response())
+}
+
+/// Keeps the one file of an export that was asked for, and drops the rest.
+struct OneFile {
+    name: &'static str,
+    bytes: Option<Vec<u8>>,
+}
+
+impl DatasetSink for OneFile {
+    async fn add(&mut self, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        if path == self.name {
+            self.bytes = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// One of the export's CSVs, exported exactly as in the `.tar.gz`.
+async fn csv_file(
+    state: &AppState,
+    access: &ExperimentAccess,
+    query: &ExportQuery,
+    name: &'static str,
+) -> Result<Response> {
+    let experiment_id = access.experiment_id;
+    let options = ExportOptions {
+        experiment_ids: vec![experiment_id],
+        include_flagged: query.include_flagged,
+        with_identifiers: query.with_identifiers,
+    };
+    let mut sink = OneFile { name, bytes: None };
+    datasets::export(&state.pool, &options, &mut sink)
+        .await
+        .map_err(Error::Internal)?;
+    let bytes = sink.bytes.ok_or_else(|| {
+        Error::NotFound(format!(
+            "experiment {experiment_id} is a 2AFC experiment: it has no {name}; its judgments \
+             are in judgments.csv"
+        ))
+    })?;
+    let stem = name.trim_end_matches(".csv");
+    let suffix = if query.with_identifiers {
+        "-with-identifiers"
+    } else {
+        ""
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"percept-experiment-{experiment_id}-{stem}{suffix}.csv\""
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/experiments/{experiment_id}/judgments.csv",
+    operation_id = "export_judgments_csv",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), ExportQuery),
+    responses(
+        (status = 200, description = "One row per 2AFC judgment, as judgments.csv of the export (workers pseudonymised unless with_identifiers)",
+            content_type = "text/csv", body = String),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn judgments_csv(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> Result<Response> {
+    csv_file(&state, &access, &query, "judgments.csv").await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/experiments/{experiment_id}/jnd_judgments.csv",
+    operation_id = "export_jnd_judgments_csv",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), ExportQuery),
+    responses(
+        (status = 200, description = "One row per JND judgment with its measured timing and validity, as jnd_judgments.csv of the export (workers pseudonymised unless with_identifiers)",
+            content_type = "text/csv", body = String),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment, or it is a 2AFC experiment", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn jnd_judgments_csv(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> Result<Response> {
+    csv_file(&state, &access, &query, "jnd_judgments.csv").await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/experiments/{experiment_id}/workers.csv",
+    operation_id = "export_workers_csv",
+    tag = "researchers",
+    security(("percept_session" = [])),
+    params(("experiment_id" = i64, Path, description = "The experiment's id"), ExportQuery),
+    responses(
+        (status = 200, description = "One row per worker (assignments, judgments, sentinels, median response, flag), as workers.csv of the export (workers pseudonymised unless with_identifiers)",
+            content_type = "text/csv", body = String),
+        (status = 400, description = "A path or query parameter is malformed", body = super::openapi::ErrorBody),
+        (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+    ),
+)]
+pub async fn workers_csv(
+    State(state): State<AppState>,
+    access: ExperimentAccess,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> Result<Response> {
+    csv_file(&state, &access, &query, "workers.csv").await
 }

@@ -10,6 +10,7 @@ mod access;
 mod assignment_progress;
 mod assignments;
 mod cross_origin;
+mod experiment_pairs;
 mod experiment_shares;
 mod experiment_triplets;
 mod experiments;
@@ -205,6 +206,26 @@ fn api() -> Router<AppState> {
         .route(
             "/experiments/{experiment_id}/export.tar.gz",
             get(exports::tar_gz),
+        )
+        .route(
+            "/experiments/{experiment_id}/judgments.csv",
+            get(exports::judgments_csv),
+        )
+        .route(
+            "/experiments/{experiment_id}/jnd_judgments.csv",
+            get(exports::jnd_judgments_csv),
+        )
+        .route(
+            "/experiments/{experiment_id}/workers.csv",
+            get(exports::workers_csv),
+        )
+        .route(
+            "/experiments/{experiment_id}/pairs",
+            get(experiment_pairs::list),
+        )
+        .route(
+            "/experiments/{experiment_id}/pairs/{pair_id}/{image}",
+            get(experiment_pairs::image),
         )
         .route("/jobs", get(jobs::list))
         .route("/jobs/{job_id}", delete(jobs::dismiss))

@@ -1,13 +1,20 @@
 //! `/dashboard/experiments/{experiment_id}`: one experiment's settings,
 //! generation and judgment progress (for JND, with the measured timing),
-//! scoring, metrics trained on it, workers, and a triplet browser.
+//! planning figures and worker links, its lifecycle (owner only), scoring,
+//! metrics trained on it, workers, and a triplet (2AFC) or pair (JND)
+//! browser. An experiment the researcher cannot see gets one message and
+//! no actions.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::lifecycle::Lifecycle;
+use super::pairs::PairBrowser;
+use super::planning::{PlanningFigures, WorkerLinks};
 use super::sharing::Sharing;
 use super::training::Training;
 use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
+use crate::api::client::ApiError;
 use crate::api::experiments::{ExperimentDetail, JndProgress, TripletView, WorkerStats};
 use crate::api::researcher_client;
 
@@ -44,56 +51,121 @@ fn Experiment(id: i64) -> impl IntoView {
             }
         }
     });
+    // Whether the experiment is there for this researcher, and its kind:
+    // changes only when that does, so the sections below are not rebuilt
+    // at every poll of the experiment.
+    let kind = Memo::new(move |_| match detail.get() {
+        None => None,
+        Some(Ok(experiment)) => Some(Ok(experiment.kind)),
+        Some(Err(error)) => Some(Err(error)),
+    });
+    // What the last lifecycle change did; kept across the reload it causes.
+    let notice = RwSignal::new(None::<String>);
     let workers = LocalResource::new(move || researcher_client::workers(id));
-    let offset = RwSignal::new(0_i64);
-    // New triplets appear as generation goes on: the browser follows.
+    // New stimuli appear as generation goes on: the browsers follow.
     let generated = Memo::new(move |_| {
         detail
             .get()
             .and_then(Result::ok)
             .map(|experiment| experiment.stimuli_generated)
     });
-    let triplets = LocalResource::new(move || {
-        let offset = offset.get();
-        generated.track();
-        researcher_client::triplets(id, offset, TRIPLETS_PER_PAGE)
-    });
+    // The Refresh button reloads the stimulus browser too.
+    let refreshed = RwSignal::new(0_u32);
     let refresh = move |_| {
         detail.refetch();
         workers.refetch();
-        triplets.refetch();
+        refreshed.update(|count| *count += 1);
     };
+    let patch_size = Signal::derive(move || {
+        detail
+            .get()
+            .and_then(Result::ok)
+            .map_or(64, |experiment| experiment.patch_size)
+    });
     view! {
         {move || match detail.get() {
             None => view! { <p class="loading">"Loading the experiment…"</p> }.into_any(),
-            Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+            // One message and nothing else: the page offers no action on an
+            // experiment the researcher cannot see.
+            Some(Err(error)) => view! { <NoExperiment id error/> }.into_any(),
             Some(Ok(experiment)) => {
                 let owner_email = experiment.owner_email.clone();
                 let owned_by_you = experiment.owned_by_you;
+                let controls = owned_by_you.then(|| {
+                    let experiment = experiment.clone();
+                    view! { <Lifecycle experiment detail notice/> }
+                });
                 view! {
                     <Overview experiment/>
+                    {controls}
                     <Sharing id owner_email owned_by_you/>
                 }
                 .into_any()
             }
         }}
-        <Analysis id/>
-        <Training id/>
-        <div class="dashboard-title">
-            <h2>"Workers"</h2>
-            <button type="button" id="refresh" on:click=refresh>"Refresh"</button>
-        </div>
-        {move || match workers.get() {
-            None => view! { <p class="loading">"Loading workers…"</p> }.into_any(),
-            Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
-            Some(Ok(workers)) => view! { <WorkerTable workers/> }.into_any(),
+        {move || match kind.get() {
+            Some(Ok(kind)) => {
+                let browser = if kind == "jnd" {
+                    view! { <PairBrowser id generated refreshed patch_size/> }.into_any()
+                } else {
+                    view! { <TripletBrowser id generated refreshed patch_size/> }.into_any()
+                };
+                view! {
+                    <Analysis id kind=kind.clone()/>
+                    <Training id/>
+                    <div class="dashboard-title">
+                        <h2>"Workers"</h2>
+                        <button type="button" id="refresh" on:click=refresh>"Refresh"</button>
+                    </div>
+                    {move || match workers.get() {
+                        None => view! { <p class="loading">"Loading workers…"</p> }.into_any(),
+                        Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
+                        Some(Ok(workers)) => view! { <WorkerTable workers/> }.into_any(),
+                    }}
+                    {browser}
+                }
+                .into_any()
+            }
+            _ => ().into_any(),
         }}
+    }
+}
+
+/// What a researcher sees of an experiment they cannot see: one message.
+#[component]
+fn NoExperiment(id: i64, error: ApiError) -> impl IntoView {
+    let message = match &error {
+        ApiError::Status { status: 404, .. } => format!(
+            "You have no experiment {id}: it does not exist, or it belongs to another \
+             researcher who has not shared it with you."
+        ),
+        other => other.message(),
+    };
+    view! {
+        <p class="error" id="no-experiment">{message}</p>
+        <p><a href="/dashboard">"Back to your experiments"</a></p>
+    }
+}
+
+/// The 2AFC triplet browser: a page of triplets with their judgments.
+#[component]
+fn TripletBrowser(
+    id: i64,
+    generated: Memo<Option<i32>>,
+    refreshed: RwSignal<u32>,
+    patch_size: Signal<i32>,
+) -> impl IntoView {
+    let offset = RwSignal::new(0_i64);
+    let triplets = LocalResource::new(move || {
+        let offset = offset.get();
+        generated.track();
+        refreshed.track();
+        researcher_client::triplets(id, offset, TRIPLETS_PER_PAGE)
+    });
+    view! {
         <h2>"Triplets"</h2>
         {move || {
-            let patch_size = detail
-                .get()
-                .and_then(Result::ok)
-                .map_or(64, |experiment| experiment.patch_size);
+            let patch_size = patch_size.get();
             match triplets.get() {
                 None => view! { <p class="loading">"Loading triplets…"</p> }.into_any(),
                 Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
@@ -271,6 +343,27 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
         "judgments of real triplets"
     };
     let jnd_timing = experiment.jnd.clone().map(|jnd| view! { <JndTiming jnd/> });
+    // Imported stimuli came with judgments made elsewhere: shown as such,
+    // beside the ones collected here.
+    let imported = (experiment.imported_stimuli > 0 || experiment.judgments_imported > 0).then(|| {
+        let served = if experiment.serve_imported_stimuli {
+            "They are handed out to workers too (see the settings below)."
+        } else {
+            "They are not handed out to workers (you can change that below)."
+        };
+        view! {
+            <p class="imported" id="imported-judgments">
+                {format!(
+                    "{} imported judgments came with {} imported {}: they count towards the target, \
+                     but were not collected here. ",
+                    experiment.judgments_imported,
+                    experiment.imported_stimuli,
+                    if experiment.jnd.is_some() { "pairs" } else { "triplets" },
+                )}
+                {served}
+            </p>
+        }
+    });
     view! {
         <div class="dashboard-title">
             <h1>{experiment.name.clone()}</h1>
@@ -287,10 +380,9 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
         </div>
         <p class="counts">{counts}</p>
         {jnd_timing}
-        <p class="worker-link">
-            "Send workers to " <a href=experiment.worker_url.clone()>{experiment.worker_url.clone()}</a>
-            " (add the platform's parameters, e.g. " <code>"?PROLIFIC_PID=…&STUDY_ID=…&SESSION_ID=…"</code> ")"
-        </p>
+        {imported}
+        <PlanningFigures planning=experiment.planning.clone() jnd=experiment.jnd.is_some()/>
+        <WorkerLinks links=experiment.worker_links.clone()/>
         <details class="settings">
             <summary>"Settings"</summary>
             <dl>
@@ -354,7 +446,7 @@ fn JndTiming(jnd: JndProgress) -> impl IntoView {
 
 /// Scoring progress per metric, and the way to the report and the dataset.
 #[component]
-fn Analysis(id: i64) -> impl IntoView {
+fn Analysis(id: i64, kind: String) -> impl IntoView {
     let progress = LocalResource::new(move || researcher_client::scoring_progress(id));
     // While a job is open, ask again; each answer schedules the next.
     Effect::new(move |_| {
@@ -470,13 +562,66 @@ fn Analysis(id: i64) -> impl IntoView {
         }}
         <p class="analysis-links">
             <a id="report-link" href=format!("/api/experiments/{id}/report.html") target="_blank">"Open the agreement report"</a>
-            " · "
-            <a id="dataset-link" href=format!("/api/experiments/{id}/export.tar.gz")>"Download the BAPPS-style dataset (.tar.gz)"</a>
-            " (workers pseudonymised, ready to publish) · "
-            <a id="dataset-with-identifiers-link" href=format!("/api/experiments/{id}/export.tar.gz?with_identifiers=true")>
-                "…with worker identifiers (Prolific/MTurk ids, study and session ids, user agents: for your own records, not for publishing)"
-            </a>
         </p>
+        <Downloads id kind/>
+    }
+}
+
+/// The dataset and its CSVs, pseudonymised (to publish) or with the
+/// workers' identifiers (for the researcher's own records).
+#[component]
+fn Downloads(id: i64, kind: String) -> impl IntoView {
+    let with_identifiers = RwSignal::new(false);
+    let href = move |file: &str| {
+        let base = format!("/api/experiments/{id}/{file}");
+        if with_identifiers.get() {
+            format!("{base}?with_identifiers=true")
+        } else {
+            base
+        }
+    };
+    let judgments_csv = if kind == "jnd" {
+        view! { <a id="jnd-judgments-csv-link" href=move || href("jnd_judgments.csv")>"JND judgments (.csv)"</a> }
+            .into_any()
+    } else {
+        view! { <a id="judgments-csv-link" href=move || href("judgments.csv")>"Judgments (.csv)"</a> }
+            .into_any()
+    };
+    view! {
+        <section class="downloads" id="downloads">
+            <h3>"Downloads"</h3>
+            <fieldset class="identifiers">
+                <legend>"Workers in the files"</legend>
+                <label>
+                    <input
+                        type="radio"
+                        name="identifiers"
+                        id="pseudonymised"
+                        prop:checked=move || !with_identifiers.get()
+                        on:change=move |_| with_identifiers.set(false)
+                    />
+                    " Pseudonymised (w0001, …; no study or session ids, no user agents): ready to publish"
+                </label>
+                <label>
+                    <input
+                        type="radio"
+                        name="identifiers"
+                        id="with-identifiers"
+                        prop:checked=move || with_identifiers.get()
+                        on:change=move |_| with_identifiers.set(true)
+                    />
+                    " With identifiers (Prolific/MTurk worker ids, study and session ids, user agents): \
+                     personal data, for your own records only, not for publishing"
+                </label>
+            </fieldset>
+            <p class="download-links">
+                <a id="dataset-link" href=move || href("export.tar.gz")>"BAPPS-style dataset (.tar.gz)"</a>
+                " · "
+                {judgments_csv}
+                " · "
+                <a id="workers-csv-link" href=move || href("workers.csv")>"Workers (.csv)"</a>
+            </p>
+        </section>
     }
 }
 
@@ -541,7 +686,7 @@ fn WorkerTable(workers: Vec<WorkerStats>) -> impl IntoView {
 
 /// A pipeline as its distortion types in order, e.g. `gaussian_blur → jpeg`,
 /// and its full spec with the seed (for the tooltip).
-fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> (String, String) {
+pub(super) fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> (String, String) {
     let (Some(pipeline), Some(seed)) = (pipeline, seed) else {
         return (
             "imported".into(),

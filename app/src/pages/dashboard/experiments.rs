@@ -1,6 +1,8 @@
-//! `/dashboard`: the signed-in researcher's experiments and their progress.
+//! `/dashboard`: the signed-in researcher's experiments and their progress
+//! (archived ones hidden unless asked for), and the job queue's work on them,
+//! where a failed job is retried or dismissed.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 
 use super::{DashboardBar, ProgressBar, StatusBadge};
 use crate::api::{experiments::ExperimentSummary, jobs::JobSummary, researcher_client};
@@ -19,6 +21,7 @@ pub fn ExperimentsPage() -> impl IntoView {
             }
         }
     });
+    let show_archived = RwSignal::new(false);
     view! {
         <section class="dashboard">
             <DashboardBar/>
@@ -33,10 +36,29 @@ pub fn ExperimentsPage() -> impl IntoView {
                     view! { <p class="hint">"No experiments yet."</p> }.into_any()
                 }
                 Some(Ok(list)) => {
+                    let archived = list.iter().filter(|e| e.lifecycle == "archived").count();
+                    let shown: Vec<ExperimentSummary> = list
+                        .into_iter()
+                        .filter(|e| show_archived.get() || e.lifecycle != "archived")
+                        .collect();
+                    let toggle = (archived > 0).then(|| view! {
+                        <label class="show-archived">
+                            <input
+                                type="checkbox"
+                                id="show-archived"
+                                prop:checked=move || show_archived.get()
+                                on:change=move |event| show_archived.set(event_target_checked(&event))
+                            />
+                            {format!(" Show archived experiments ({archived})")}
+                        </label>
+                    });
                     view! {
-                        <table class="experiments">
+                        {toggle}
+                        <table class="experiments" id="experiments">
                             <thead>
                                 <tr>
+                                    <th>"Id"</th>
+                                    <th>"Kind"</th>
                                     <th>"Experiment"</th>
                                     <th>"Split"</th>
                                     <th>"Status"</th>
@@ -45,7 +67,7 @@ pub fn ExperimentsPage() -> impl IntoView {
                                     <th>"Owner"</th>
                                 </tr>
                             </thead>
-                            <tbody>{list.into_iter().map(experiment_row).collect_view()}</tbody>
+                            <tbody>{shown.into_iter().map(experiment_row).collect_view()}</tbody>
                         </table>
                     }
                         .into_any()
@@ -72,8 +94,11 @@ fn Jobs() -> impl IntoView {
             }
         }
     });
+    // Why a retry or dismissal was refused, if it was.
+    let failure = RwSignal::new(None::<String>);
     view! {
         <h2>"Jobs"</h2>
+        {move || failure.get().map(|message| view! { <p class="error" id="job-action-error">{message}</p> })}
         {move || match jobs.get() {
             None => view! { <p class="loading">"Loading jobs…"</p> }.into_any(),
             Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
@@ -91,9 +116,10 @@ fn Jobs() -> impl IntoView {
                             <th>"Progress"</th>
                             <th>"Process"</th>
                             <th>"Error"</th>
+                            <th></th>
                         </tr>
                     </thead>
-                    <tbody>{list.into_iter().map(job_row).collect_view()}</tbody>
+                    <tbody>{list.into_iter().map(|job| job_row(job, jobs, failure)).collect_view()}</tbody>
                 </table>
             }
             .into_any(),
@@ -101,7 +127,34 @@ fn Jobs() -> impl IntoView {
     }
 }
 
-fn job_row(job: JobSummary) -> impl IntoView {
+/// One job; a failed one can be retried, a finished or failed one dismissed.
+fn job_row(
+    job: JobSummary,
+    jobs: LocalResource<Result<Vec<JobSummary>, crate::api::client::ApiError>>,
+    failure: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let job_id = job.id;
+    let act = move |retry: bool| {
+        spawn_local(async move {
+            let done = if retry {
+                researcher_client::retry_job(job_id).await.map(|_| ())
+            } else {
+                researcher_client::dismiss_job(job_id).await
+            };
+            failure.set(done.err().map(|error| error.message()));
+            jobs.refetch();
+        })
+    };
+    let retry = (job.status == "failed").then(|| {
+        view! {
+            <button type="button" class="retry-job" on:click=move |_| act(true)>"Retry"</button>
+        }
+    });
+    let dismiss = matches!(job.status.as_str(), "failed" | "done").then(|| {
+        view! {
+            <button type="button" class="dismiss-job" on:click=move |_| act(false)>"Dismiss"</button>
+        }
+    });
     let kind = match job.payload["metric"].as_str() {
         Some(metric) => format!("{} ({metric})", job.kind),
         None => job.kind.clone(),
@@ -126,6 +179,7 @@ fn job_row(job: JobSummary) -> impl IntoView {
             </td>
             <td>{job.owner_process.unwrap_or_default()}</td>
             <td>{job.error.unwrap_or_default()}</td>
+            <td>{retry} {dismiss}</td>
         </tr>
     }
 }
@@ -145,14 +199,20 @@ fn experiment_row(experiment: ExperimentSummary) -> impl IntoView {
             />
         }
     });
+    let lifecycle = (experiment.lifecycle != "open")
+        .then(|| view! { <StatusBadge status=experiment.lifecycle.clone()/> });
     view! {
-        <tr>
+        <tr data-experiment-id=experiment.id.to_string()>
+            <td>{experiment.id}</td>
+            <td>{experiment.kind.to_uppercase()}</td>
             <td>
                 <a href=href>{experiment.name}</a>
             </td>
             <td>{split}</td>
             <td>
                 <StatusBadge status=experiment.status/>
+                " "
+                {lifecycle}
                 {generating}
             </td>
             <td>
@@ -161,6 +221,9 @@ fn experiment_row(experiment: ExperimentSummary) -> impl IntoView {
                     total=experiment.judgments_target
                     unit="judgments"
                 />
+                {(experiment.judgments_imported > 0).then(|| view! {
+                    <span class="imported">{format!(" + {} imported", experiment.judgments_imported)}</span>
+                })}
             </td>
             <td>{super::utc_minute(experiment.created_at)}</td>
             <td>{experiment.owner_email}</td>

@@ -4,7 +4,10 @@
 
 pub mod experiment;
 pub mod experiments;
+mod lifecycle;
 pub mod new_experiment;
+mod pairs;
+mod planning;
 mod sharing;
 mod training;
 
