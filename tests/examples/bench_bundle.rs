@@ -17,7 +17,7 @@ use std::{
 use fantoccini::{Client, Locator};
 use percept_tests::two_afc::{create_experiment_from_photos, experiment_settings};
 use percept_tests::{Browser, TestApp};
-use server::http::rate_limits::RateLimitSettings;
+use server::http::{rate_limits::RateLimitSettings, static_files::StaticFiles};
 
 const CPU_SLOWDOWN: f64 = 4.0;
 const DOWNLOAD_KBPS: f64 = 1_600.0;
@@ -61,9 +61,12 @@ async fn main() {
         let folder = PathBuf::from(folder);
         let size =
             |file: &str| std::fs::metadata(folder.join("pkg").join(file)).map_or(0, |m| m.len());
-        let app =
-            TestApp::spawn_serving(pool.clone(), &RateLimitSettings::default(), folder.clone())
-                .await;
+        let app = TestApp::spawn_serving(
+            pool.clone(),
+            &RateLimitSettings::default(),
+            StaticFiles::read_dir(&folder).unwrap(),
+        )
+        .await;
         let phone = Browser::start_phone().await;
         phone
             .throttle(CPU_SLOWDOWN, DOWNLOAD_KBPS, LATENCY_MS)

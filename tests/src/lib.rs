@@ -11,7 +11,7 @@ pub mod two_afc;
 use std::{net::SocketAddr, path::PathBuf};
 
 use server::experiments::generation::StimulusGeneration;
-use server::http::{self, rate_limits::RateLimitSettings, AppState};
+use server::http::{self, rate_limits::RateLimitSettings, static_files::StaticFiles, AppState};
 use server::jobs::Runner;
 use sqlx::PgPool;
 
@@ -32,19 +32,20 @@ impl TestApp {
     /// With the rate limits given; like `percept serve --job-kinds
     /// generation`, it generates the stimuli of experiments created through it.
     pub async fn spawn_with_limits(pool: PgPool, limits: &RateLimitSettings) -> Self {
-        Self::spawn_serving(pool, limits, static_dir()).await
+        Self::spawn_serving(pool, limits, StaticFiles::embedded()).await
     }
 
-    /// With the CSS and wasm bundle of `static_dir` (the bundle bench
+    /// With these static files (the CSS and wasm bundle embedded in the
+    /// binary, as `percept serve` sends them, or a folder's: the bundle bench
     /// compares bundles).
     pub async fn spawn_serving(
         pool: PgPool,
         limits: &RateLimitSettings,
-        static_dir: PathBuf,
+        static_files: StaticFiles,
     ) -> Self {
         let runner = Runner::new(pool.clone()).with(StimulusGeneration);
         tokio::spawn(runner.run(std::future::pending()));
-        let state = AppState::new(pool, static_dir, limits);
+        let state = AppState::new(pool, static_files, limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");

@@ -12,7 +12,7 @@ use std::{
 
 use sqlx::PgPool;
 
-use crate::{percept_binary, static_dir};
+use crate::percept_binary;
 
 /// How long a server or cluster gets to come up before the test gives up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,8 +72,6 @@ impl ServerProcess {
         let child = Command::new(percept_binary())
             .args(["serve", "--job-kinds", "generation", "--addr"])
             .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--static-dir")
-            .arg(static_dir())
             .env("DATABASE_URL", &self.database_url)
             // Simulated workers answer as fast as the server lets them, all
             // from 127.0.0.1: lift the judgment rate limits (0 turns one off)

@@ -8,16 +8,18 @@ use super::score::WeightsArgs;
 use super::worker::JobKindsArgs;
 use super::DatabaseArgs;
 use crate::experiments::ReferenceFile;
-use crate::http::{self, rate_limits::RateLimitSettings, AppState};
+use crate::http::{self, rate_limits::RateLimitSettings, static_files::StaticFiles, AppState};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PERCEPT_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
-    /// Directory with the CSS and the built wasm bundle (`pkg/`).
-    #[arg(long, env = "PERCEPT_STATIC_DIR", default_value = "static")]
-    pub static_dir: PathBuf,
+    /// Serve the CSS and the wasm bundle (`pkg/`) from this folder, read at
+    /// start-up, instead of the copies embedded in the binary (for
+    /// development: the repository's `static/` after `cargo xtask build`).
+    #[arg(long, env = "PERCEPT_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
     #[command(flatten)]
     pub job_kinds: JobKindsArgs,
     #[command(flatten)]
@@ -56,13 +58,18 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyhow::Result<()> {
     // A missing GPU is refused before the server starts.
     args.job_kinds.device(&args.weights)?;
-    if !args.static_dir.join("pkg/app.js").exists() {
-        tracing::warn!(
-            "{} has no wasm bundle (pkg/app.js): pages render but will not respond; \
-             build it with `cargo xtask build`",
-            args.static_dir.display()
-        );
-    }
+    let static_files = match &args.static_dir {
+        Some(folder) => {
+            let files = StaticFiles::read_dir(folder)?;
+            files.require_bundle(&format!("--static-dir {}", folder.display()))?;
+            files
+        }
+        None => {
+            let files = StaticFiles::embedded();
+            files.require_bundle("this percept binary")?;
+            files
+        }
+    };
     // Bind first: a taken port should fail before a database is started for nothing.
     let listener = TcpListener::bind(args.addr).await.map_err(|error| {
         let hint = match error.kind() {
@@ -74,7 +81,7 @@ async fn serve(args: ServeArgs, demo_photos: Option<Vec<ReferenceFile>>) -> anyh
         anyhow::Error::new(error).context(format!("cannot listen on {}{hint}", args.addr))
     })?;
     let database = args.database.open().await?;
-    let state = AppState::new(database.pool.clone(), args.static_dir.clone(), &args.limits);
+    let state = AppState::new(database.pool.clone(), static_files, &args.limits);
     // One signal stops both the web server and the job runner.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

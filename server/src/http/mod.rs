@@ -1,10 +1,9 @@
 //! The web app: Leptos pages rendered on the server, the JSON API, and static files.
 //!
-//! Static files go out as `cargo xtask build` left them: precompressed
-//! (brotli, gzip) next to each file, picked by the request's
-//! `Accept-Encoding`. The hydration bundle sits under a content-hashed
-//! folder, `/pkg/<hash>/`, so browsers keep it for a year and a new build is
-//! a new URL; the CSS keeps its name and is revalidated (`Last-Modified`).
+//! Static files are embedded in the binary and sent precompressed, with
+//! caching headers (see [`static_files`]); the pages and the API are
+//! compressed as they go out when the client accepts it (images, already
+//! compressed, and archives excepted).
 
 mod access;
 mod assignment_progress;
@@ -27,31 +26,35 @@ pub mod rate_limits;
 mod reports;
 mod scoring;
 mod sessions;
+pub mod static_files;
 mod training;
 mod trial_images;
 mod worker_landing;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 use app::shell;
-use axum::http::{header, HeaderValue};
 use axum::{
-    extract::{DefaultBodyLimit, FromRef},
+    extract::{DefaultBodyLimit, FromRef, Request},
     middleware,
+    response::IntoResponse,
     routing::{delete, get, post},
     Router,
 };
 use leptos::prelude::LeptosOptions;
 use leptos_axum::LeptosRoutes;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    compression::{
+        predicate::{NotForContentType, Predicate},
+        CompressionLayer, DefaultPredicate,
+    },
+    trace::TraceLayer,
+};
 
 use crate::error::Error;
 use rate_limits::{RateLimitSettings, RateLimits};
+use static_files::StaticFiles;
 
 /// What every request handler can reach. Cheap to clone; beyond the pool it
 /// holds only rate-limit counters, which may differ between servers, so any
@@ -61,14 +64,16 @@ pub struct AppState {
     pub pool: PgPool,
     pub leptos: LeptosOptions,
     pub limits: Arc<RateLimits>,
+    pub static_files: StaticFiles,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, static_dir: PathBuf, limits: &RateLimitSettings) -> Self {
+    pub fn new(pool: PgPool, static_files: StaticFiles, limits: &RateLimitSettings) -> Self {
         Self {
             pool,
-            leptos: leptos_options(static_dir),
+            leptos: leptos_options(static_files.bundle_path()),
             limits: Arc::new(RateLimits::new(limits)),
+            static_files,
         }
     }
 }
@@ -79,50 +84,31 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Leptos settings for a site whose CSS and built wasm/js live in `static_dir`
-/// (the wasm bundle under `static_dir/pkg`, as `cargo xtask` builds it),
-/// served under [`bundle_path`].
-fn leptos_options(static_dir: PathBuf) -> LeptosOptions {
-    let bundle_path = bundle_path(&static_dir);
+/// Leptos settings for a site whose hydration bundle is served under
+/// `bundle_path` (see [`StaticFiles::bundle_path`]).
+fn leptos_options(bundle_path: &str) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("app")
-        .site_root(static_dir.to_string_lossy().into_owned())
         .site_pkg_dir(bundle_path)
         .build()
 }
 
-/// The URL folder of the hydration bundle: `pkg/` and the first 16 hex
-/// digits of the SHA-256 of its JavaScript and wasm (plain `pkg` when there
-/// is no bundle, which `percept serve` warns about).
-fn bundle_path(static_dir: &Path) -> String {
-    let mut hash = Sha256::new();
-    for file in ["app.js", "app_bg.wasm"] {
-        match std::fs::read(static_dir.join("pkg").join(file)) {
-            Ok(bytes) => hash.update(&bytes),
-            Err(_) => return "pkg".into(),
-        }
-    }
-    let digest = hash.finalize();
-    let hex: String = digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("pkg/{hex}")
+/// What is not a page or an API endpoint: a static file, or 404.
+async fn static_file(
+    axum::extract::State(files): axum::extract::State<StaticFiles>,
+    request: Request,
+) -> axum::response::Response {
+    files
+        .respond(request.method(), request.uri().path(), request.headers())
+        .unwrap_or_else(|| {
+            (axum::http::StatusCode::NOT_FOUND, "there is no such file").into_response()
+        })
 }
 
-/// Static files as a service, with what a cache may do with them and that
-/// they vary by encoding.
-fn cached(files: ServeDir, cache_control: &'static str) -> Router {
-    Router::new()
-        .fallback_service(files.precompressed_br().precompressed_gzip())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(cache_control),
-        ))
-        .layer(SetResponseHeaderLayer::appending(
-            header::VARY,
-            HeaderValue::from_static("accept-encoding"),
-        ))
+impl FromRef<AppState> for StaticFiles {
+    fn from_ref(state: &AppState) -> Self {
+        state.static_files.clone()
+    }
 }
 
 /// The JSON API, one module per resource.
@@ -237,23 +223,20 @@ fn api() -> Router<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let site_root = PathBuf::from(state.leptos.site_root.as_ref());
-    // A content-hashed name never changes meaning: keep it a year.
-    let bundle = cached(
-        ServeDir::new(site_root.join("pkg")),
-        "public, max-age=31536000, immutable",
-    );
-    let static_files = cached(ServeDir::new(&site_root), "no-cache");
     let routes = worker_landing::other_routes();
     let leptos = state.leptos.clone();
+    // Static files carry their own (pre)compression, which the layer leaves
+    // alone; PNGs are compressed already and exports are gzip archives.
+    let compressible =
+        DefaultPredicate::new().and(NotForContentType::const_new("application/gzip"));
     Router::new()
         .route("/healthz", get(health::check))
         .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api())
-        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), bundle)
         .route(worker_landing::PATH, get(worker_landing::page))
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
-        .fallback_service(static_files)
+        .fallback(static_file)
+        .layer(CompressionLayer::new().compress_when(compressible))
         .layer(middleware::from_fn(cross_origin::refuse_cross_site_changes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -9,8 +9,9 @@ use std::{
     time::Duration,
 };
 
+use fantoccini::Locator;
 use nix::{sys::signal::Signal, unistd::Pid};
-use percept_tests::{percept_binary, static_dir};
+use percept_tests::{percept_binary, wait_until, Browser};
 
 /// A data directory the `postgres` user can reach even when the clone is under /root.
 fn data_dir() -> tempfile::TempDir {
@@ -35,8 +36,6 @@ fn percept_serve(data_dir: &Path, port: u16) -> Command {
             "--data-dir",
         ])
         .arg(data_dir)
-        .arg("--static-dir")
-        .arg(static_dir())
         .env_remove("DATABASE_URL");
     command
 }
@@ -93,6 +92,96 @@ async fn serve_creates_its_private_database_serves_pages_and_stops_cleanly_on_si
         !cluster_is_running(data_dir.path()),
         "the private cluster should be stopped"
     );
+}
+
+/// The binary carries its CSS and hydration bundle: started in an empty
+/// folder outside the repository with no `--static-dir`, it serves them
+/// (revalidated by ETag, the HTML compressed) and Chromium hydrates a page.
+#[tokio::test]
+async fn the_binary_serves_its_own_assets_from_any_folder() {
+    let data_dir = data_dir();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut server = percept_serve(data_dir.path(), free_port())
+        .current_dir(elsewhere.path())
+        .env_remove("PERCEPT_STATIC_DIR")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = wait_until_serving(&mut server);
+    let http = reqwest::Client::new();
+
+    let css = http.get(format!("{url}percept.css")).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css");
+    assert_eq!(css.headers()["cache-control"], "no-cache");
+    let etag = css.headers()["etag"].clone();
+    assert!(css.text().await.unwrap().contains(".worker-page"));
+    let revalidated = http
+        .get(format!("{url}percept.css"))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        revalidated.status(),
+        304,
+        "an unchanged CSS is not sent again"
+    );
+    assert_eq!(revalidated.headers()["etag"], etag);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+
+    let page = http
+        .get(format!("{url}sign-in"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-encoding"],
+        "gzip",
+        "pages are compressed too"
+    );
+
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&format!("{url}sign-in")).await.unwrap();
+    wait_until(
+        client,
+        "the stylesheet",
+        "[...document.styleSheets].some(sheet => sheet.href && \
+         sheet.href.endsWith('/percept.css') && sheet.cssRules.length > 0)",
+    )
+    .await;
+    wait_until(
+        client,
+        "the sign-in page to hydrate",
+        "!document.querySelector('#sign-in').disabled",
+    )
+    .await;
+    let wasm_loaded: bool = client
+        .execute(
+            "return performance.getEntriesByType('resource')\
+                .some(entry => /\\/pkg\\/[0-9a-f]{16}\\/app_bg\\.wasm$/.test(entry.name));",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(
+        wasm_loaded,
+        "the page hydrated with the content-hashed bundle"
+    );
+    assert!(client.find(Locator::Id("sign-in")).await.is_ok());
+    browser.close().await;
+
+    nix::sys::signal::kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
 
 fn run_to_failure(mut command: Command) -> String {
