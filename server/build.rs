@@ -34,12 +34,13 @@ fn embed_static_files() {
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("static_files.rs");
     fs::write(out, source).unwrap();
     let bundled = |name: &str| files.iter().any(|(relative, _)| relative == name);
-    if !bundled("pkg/app.js") || !bundled("pkg/app_bg.wasm") {
+    let bundle = ["app.js", "app_bg.wasm", "worker.js", "worker_bg.wasm"];
+    if !bundle.iter().all(|name| bundled(&format!("pkg/{name}"))) {
         // Not an error, so that `cargo check`/`clippy` work in a fresh
         // clone; the binary refuses to serve without a bundle (see
         // `StaticFiles::require_bundle`).
         println!(
-            "cargo:warning=static/pkg has no hydration bundle (app.js, app_bg.wasm): this \
+            "cargo:warning=static/pkg lacks a hydration bundle (app.js, app_bg.wasm, worker.js, worker_bg.wasm): this \
              percept binary will refuse to serve; build with `cargo xtask build`, which \
              builds the bundle first"
         );

@@ -24,6 +24,7 @@ use leptos_router::{
 /// page nested in a router is so long that the debug info of those
 /// instantiations alone ran to gigabytes per binary.
 pub fn shell(options: LeptosOptions) -> AnyView {
+    let options = with_bundle_for_this_page(options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -41,6 +42,40 @@ pub fn shell(options: LeptosOptions) -> AnyView {
     .into_any()
 }
 
+/// The first URL segment of the crowd worker's pages: the landing page
+/// (`/e/{experiment_id}`) and an assignment's trials (`/a/{token}`).
+const WORKER_SEGMENTS: [&str; 2] = ["e", "a"];
+
+/// Which hydration bundle the page at `path` loads: `worker` on the crowd
+/// worker's pages, built without the researcher's pages (feature
+/// `researcher`) so that a worker on a phone downloads only what their
+/// trials run; `app`, with every page, elsewhere.
+pub fn bundle_for(path: &str) -> &'static str {
+    let first = path.trim_start_matches('/').split(['/', '?']).next();
+    if first.is_some_and(|segment| WORKER_SEGMENTS.contains(&segment)) {
+        "worker"
+    } else {
+        "app"
+    }
+}
+
+/// `options` naming the bundle of the page being rendered (see [`bundle_for`]).
+fn with_bundle_for_this_page(options: LeptosOptions) -> LeptosOptions {
+    #[cfg(feature = "ssr")]
+    if let Some(url) = use_context::<leptos_router::location::RequestUrl>() {
+        // leptos_axum gives a whole URL (`http://leptos.dev/e/1?…`).
+        let url: &str = url.as_ref();
+        let path = match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |start| &rest[start..]),
+            None => url,
+        };
+        let mut options = options;
+        options.output_name = bundle_for(path).into();
+        return options;
+    }
+    options
+}
+
 #[component]
 pub fn App() -> AnyView {
     provide_meta_context();
@@ -48,39 +83,62 @@ pub fn App() -> AnyView {
         <Stylesheet id="percept" href="/percept.css"/>
         <Title text="Percept"/>
         <Router>
-            <main>
-                <Routes fallback=|| view! { <p>"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=pages::home::HomePage/>
-                    <Route
-                        path=(StaticSegment("e"), ParamSegment("experiment_id"))
-                        view=pages::worker::landing::LandingPage
-                    />
-                    <Route
-                        path=(StaticSegment("a"), ParamSegment("token"))
-                        view=pages::worker::assignment::AssignmentPage
-                    />
-                    <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage/>
-                    <Route
-                        path=StaticSegment("dashboard")
-                        view=pages::dashboard::experiments::ExperimentsPage
-                    />
-                    <Route
-                        path=(StaticSegment("dashboard"), StaticSegment("new"))
-                        view=pages::dashboard::new_experiment::NewExperimentPage
-                    />
-                    <Route
-                        path=(
-                            StaticSegment("dashboard"),
-                            StaticSegment("experiments"),
-                            ParamSegment("experiment_id"),
-                        )
-                        view=pages::dashboard::experiment::ExperimentPage
-                    />
-                </Routes>
-            </main>
+            <main>{routes()}</main>
         </Router>
     }
     .into_any()
+}
+
+/// Every page: on the server, and in the `app` bundle.
+#[cfg(feature = "researcher")]
+fn routes() -> impl IntoView {
+    view! {
+        <Routes fallback=|| view! { <p>"Page not found."</p> }>
+            <Route path=StaticSegment("") view=pages::home::HomePage/>
+            <Route
+                path=(StaticSegment(WORKER_SEGMENTS[0]), ParamSegment("experiment_id"))
+                view=pages::worker::landing::LandingPage
+            />
+            <Route
+                path=(StaticSegment(WORKER_SEGMENTS[1]), ParamSegment("token"))
+                view=pages::worker::assignment::AssignmentPage
+            />
+            <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage/>
+            <Route
+                path=StaticSegment("dashboard")
+                view=pages::dashboard::experiments::ExperimentsPage
+            />
+            <Route
+                path=(StaticSegment("dashboard"), StaticSegment("new"))
+                view=pages::dashboard::new_experiment::NewExperimentPage
+            />
+            <Route
+                path=(
+                    StaticSegment("dashboard"),
+                    StaticSegment("experiments"),
+                    ParamSegment("experiment_id"),
+                )
+                view=pages::dashboard::experiment::ExperimentPage
+            />
+        </Routes>
+    }
+}
+
+/// The crowd worker's pages only: the `worker` bundle.
+#[cfg(not(feature = "researcher"))]
+fn routes() -> impl IntoView {
+    view! {
+        <Routes fallback=|| view! { <p>"Page not found."</p> }>
+            <Route
+                path=(StaticSegment(WORKER_SEGMENTS[0]), ParamSegment("experiment_id"))
+                view=pages::worker::landing::LandingPage
+            />
+            <Route
+                path=(StaticSegment(WORKER_SEGMENTS[1]), ParamSegment("token"))
+                view=pages::worker::assignment::AssignmentPage
+            />
+        </Routes>
+    }
 }
 
 /// Entry point of the wasm build: attaches the browser to the server-rendered DOM.

@@ -81,8 +81,8 @@ async fn main() {
         };
         println!(
             "{name:<28} {:>7} KB {:>7} KB {:>9} KB {:>10.2} s {:>12.2} s  {verdict}",
-            size("app_bg.wasm") / 1000,
-            size("app.js") / 1000,
+            size("worker_bg.wasm") / 1000,
+            size("worker.js") / 1000,
             bytes / 1000,
             hydrated,
             answerable,

@@ -1,4 +1,5 @@
-//! Building the site: the hydration bundle (wasm + js, in `static/pkg`) and the percept binary.
+//! Building the site: the hydration bundles (wasm + js, in `static/pkg`) and the
+//! percept binary, which embeds them (so it is built after them).
 
 use std::{fs, os::unix::process::CommandExt, path::PathBuf, process::Command};
 
@@ -50,54 +51,76 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// The hydration bundles, by output name, with the app crate's features
+/// each is built with: `worker`, which the crowd worker's pages load, has
+/// only their routes (a worker downloads no dashboard code); `app` has every
+/// page. `app::bundle_for` says which page loads which.
+pub const BUNDLES: [(&str, &str); 2] = [("app", "hydrate,researcher"), ("worker", "hydrate")];
+
 /// The app crate built for the browser, for size (the `wasm-release`
-/// profile), then wasm-bindgen'd into the files Leptos' hydration script
-/// loads, `static/pkg/app.js` and `app_bg.wasm`, shrunk by wasm-opt, and
-/// precompressed (`.br`, `.gz`) with the CSS for the server to send as is.
+/// profile), once per bundle of [`BUNDLES`], then wasm-bindgen'd into the
+/// files Leptos' hydration script loads (`static/pkg/NAME.js` and
+/// `NAME_bg.wasm`), shrunk by wasm-opt, and precompressed (`.br`, `.gz`) with
+/// the CSS for the server to embed and send as is.
 fn wasm_bundle() -> Result {
-    step("hydration bundle (static/pkg)", false);
-    run(cargo().args([
-        "build",
-        "--package",
-        "app",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-release",
-        "--no-default-features",
-        "--features",
-        "hydrate",
-    ]))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/app.wasm");
     let root = workspace_root().join("static");
     let bundle = root.join("pkg");
-    let assets = [
-        bundle.join("app.js"),
-        bundle.join("app_bg.wasm"),
-        root.join("percept.css"),
-    ];
+    let mut assets = vec![root.join("percept.css")];
+    for (name, features) in BUNDLES {
+        step(&format!("hydration bundle static/pkg/{name}.js"), false);
+        run(cargo().args([
+            "build",
+            "--package",
+            "app",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+            "--no-default-features",
+            "--features",
+            features,
+        ]))?;
+        // Both builds write app.wasm: keep each one's, and redo the rest
+        // only when it changed.
+        let built = target_dir().join("wasm32-unknown-unknown/wasm-release");
+        let wasm = fs::read(built.join("app.wasm"))
+            .map_err(|error| format!("cannot read the built app.wasm: {error}"))?;
+        let kept = built.join(format!("bundle-{name}.wasm"));
+        let js = bundle.join(format!("{name}.js"));
+        let optimised = bundle.join(format!("{name}_bg.wasm"));
+        if fs::read(&kept).ok().as_ref() != Some(&wasm) || !js.exists() || !optimised.exists() {
+            fs::write(&kept, &wasm)
+                .map_err(|error| format!("cannot write {}: {error}", kept.display()))?;
+            run(Command::new("wasm-bindgen")
+                .args([
+                    "--target",
+                    "web",
+                    "--no-typescript",
+                    "--out-name",
+                    name,
+                    "--out-dir",
+                ])
+                .arg(&bundle)
+                .arg(&kept))?;
+            let shrunk = bundle.join(format!("{name}_bg.opt.wasm"));
+            run(Command::new(setup::wasm_opt()?)
+                .args(["-Oz", "--strip-debug", "--strip-producers"])
+                .args(WASM_FEATURES)
+                .arg(&optimised)
+                .arg("-o")
+                .arg(&shrunk))?;
+            fs::rename(&shrunk, &optimised)
+                .map_err(|error| format!("cannot replace {}: {error}", optimised.display()))?;
+        }
+        assets.extend([js, optimised]);
+    }
     let modified = |path: &PathBuf| fs::metadata(path).and_then(|meta| meta.modified()).ok();
     let compressed = |asset: &PathBuf, extension: &str| {
         let mut name = asset.clone().into_os_string();
         name.push(extension);
         PathBuf::from(name)
     };
-    if modified(&bundle.join("app_bg.wasm")) < modified(&wasm) || !bundle.join("app.js").exists() {
-        run(Command::new("wasm-bindgen")
-            .args(["--target", "web", "--out-name", "app", "--out-dir"])
-            .arg(&bundle)
-            .arg(&wasm))?;
-        let optimised = bundle.join("app_bg.opt.wasm");
-        run(Command::new(setup::wasm_opt()?)
-            .args(["-Oz", "--strip-debug", "--strip-producers"])
-            .args(WASM_FEATURES)
-            .arg(bundle.join("app_bg.wasm"))
-            .arg("-o")
-            .arg(&optimised))?;
-        fs::rename(&optimised, bundle.join("app_bg.wasm"))
-            .map_err(|error| format!("cannot replace app_bg.wasm: {error}"))?;
-    }
     for asset in &assets {
         for (extension, command) in [
             (".br", ["brotli", "--best", "--force", "--keep"]),

@@ -41,7 +41,8 @@ pub fn run_bench() -> Result {
 }
 
 /// The app built for the browser as it was before the size profile: the
-/// dev profile with the app unoptimised, wasm-bindgen'd, no compressed copies.
+/// dev profile with the app unoptimised, every page in one bundle,
+/// wasm-bindgen'd, no compressed copies.
 fn debug_bundle() -> Result<std::path::PathBuf> {
     step("debug hydration bundle (for comparison)", false);
     run(cargo().args([
@@ -53,7 +54,7 @@ fn debug_bundle() -> Result<std::path::PathBuf> {
         "wasm32-unknown-unknown",
         "--no-default-features",
         "--features",
-        "hydrate",
+        "hydrate,researcher",
         "--config",
         "profile.dev.package.app.opt-level=0",
     ]))?;
@@ -66,9 +67,19 @@ fn debug_bundle() -> Result<std::path::PathBuf> {
         folder.join("percept.css"),
     )
     .map_err(|error| format!("cannot copy percept.css: {error}"))?;
-    run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-name", "app", "--out-dir"])
-        .arg(folder.join("pkg"))
-        .arg(target_dir().join("wasm32-unknown-unknown/debug/app.wasm")))?;
+    // Before, every page loaded the one bundle with every page in it.
+    for (name, _) in build::BUNDLES {
+        run(Command::new("wasm-bindgen")
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                name,
+                "--out-dir",
+            ])
+            .arg(folder.join("pkg"))
+            .arg(target_dir().join("wasm32-unknown-unknown/debug/app.wasm")))?;
+    }
     Ok(folder)
 }

@@ -28,8 +28,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 }
 
-/// The files of the hydration bundle, under `pkg/`.
-const BUNDLE: [&str; 2] = ["app.js", "app_bg.wasm"];
+/// The files of the hydration bundles (every page's `app`, and the crowd
+/// worker pages' `worker`: see `app::bundle_for`), under `pkg/`.
+const BUNDLE: [&str; 4] = ["app.js", "app_bg.wasm", "worker.js", "worker_bg.wasm"];
 
 /// What a cache may do with a name that never changes meaning.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -161,8 +162,8 @@ impl StaticFiles {
     }
 
     /// The URL folder of the hydration bundle, without a leading slash:
-    /// `pkg/` and the first 16 hex digits of the SHA-256 of its JavaScript
-    /// and wasm (plain `pkg` when there is no bundle).
+    /// `pkg/` and the first 16 hex digits of the SHA-256 of the bundles'
+    /// JavaScript and wasm (plain `pkg` when there is no bundle).
     pub fn bundle_path(&self) -> &str {
         &self.bundle_path
     }
@@ -181,9 +182,9 @@ impl StaticFiles {
         anyhow::bail!(
             "{source} has no hydration bundle ({} missing): pages would render but never \
              respond. Build the binary with `cargo xtask build` (it builds the bundle first \
-             and embeds it), or pass --static-dir with a folder holding pkg/app.js and \
-             pkg/app_bg.wasm",
-            missing.join(", ")
+             and embeds it), or pass --static-dir with a folder holding {}",
+            missing.join(", "),
+            BUNDLE.map(|name| format!("pkg/{name}")).join(", ")
         )
     }
 

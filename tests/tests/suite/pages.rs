@@ -113,6 +113,46 @@ async fn the_hydration_bundle_and_stylesheet_are_served_compressed(pool: PgPool)
     }
 }
 
+/// A crowd worker's pages load the `worker` bundle, which leaves out the
+/// researcher's pages and so is smaller; every other page loads `app`.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn worker_pages_load_the_smaller_worker_bundle(pool: PgPool) {
+    let settings = percept_tests::two_afc::experiment_settings(&pool).await;
+    let id = percept_tests::two_afc::create_experiment(&pool, &settings, 1).await;
+    let app = TestApp::spawn(pool).await;
+    let bundle = bundle_path(&app).await;
+
+    let landing = app.get(&format!("/e/{id}")).await.text().await.unwrap();
+    assert!(
+        landing.contains(&format!("{bundle}/worker.js")),
+        "{landing}"
+    );
+    assert!(landing.contains(&format!("{bundle}/worker_bg.wasm")));
+    assert!(!landing.contains("/app.js"));
+    let sign_in = app.get("/sign-in").await.text().await.unwrap();
+    assert!(sign_in.contains(&format!("{bundle}/app.js")));
+
+    let brotli_size = |name: &'static str| {
+        let request = app
+            .http
+            .get(app.url(&format!("{bundle}/{name}")))
+            .header("accept-encoding", "br");
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            response.bytes().await.unwrap().len()
+        }
+    };
+    let (worker, every_page) = (
+        brotli_size("worker_bg.wasm").await,
+        brotli_size("app_bg.wasm").await,
+    );
+    assert!(
+        worker < every_page,
+        "the worker bundle ({worker} bytes) is smaller than every page's ({every_page})"
+    );
+}
+
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn unknown_pages_are_404(pool: PgPool) {
     let app = TestApp::spawn(pool).await;

@@ -297,7 +297,8 @@ async fn assert_bundle_came_compressed(page: &Client) {
         .await
         .unwrap();
     let entries: Vec<(String, u64, u64)> = serde_json::from_value(entries).unwrap();
-    for suffix in ["/app.js", "/app_bg.wasm"] {
+    // Workers get the worker-only bundle (see `app::bundle_for`).
+    for suffix in ["/worker.js", "/worker_bg.wasm"] {
         let (name, encoded, decoded) = entries
             .iter()
             .find(|(name, _, _)| name.ends_with(suffix))
