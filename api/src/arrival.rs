@@ -49,7 +49,9 @@ impl Refusal {
             Refusal::NotFound => "There is no study at this link.",
             Refusal::Closed => "This study has closed: it takes no more participants.",
             Refusal::NotReady => "This study is not open yet.",
-            Refusal::Full => "This study has all the answers it needs: it takes no more participants.",
+            Refusal::Full => {
+                "This study has all the answers it needs: it takes no more participants."
+            }
             Refusal::WorkerLimit => {
                 "You have already taken part in this study as many times as it allows."
             }

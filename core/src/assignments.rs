@@ -378,8 +378,13 @@ async fn nothing_left(
     judgments_per_stimulus: i32,
     serve_imported: bool,
 ) -> Error {
-    match stimuli_still_needed(transaction, experiment_id, judgments_per_stimulus, serve_imported)
-        .await
+    match stimuli_still_needed(
+        transaction,
+        experiment_id,
+        judgments_per_stimulus,
+        serve_imported,
+    )
+    .await
     {
         Ok(StillNeeded::Servable) => Error::Conflict(
             "this worker has already been given every stimulus that still needs judgments".into(),
@@ -390,7 +395,9 @@ async fn nothing_left(
              serve_imported_stimuli)"
                 .into(),
         ),
-        Ok(StillNeeded::Nothing) => Error::Conflict("this experiment needs no more judgments".into()),
+        Ok(StillNeeded::Nothing) => {
+            Error::Conflict("this experiment needs no more judgments".into())
+        }
         Err(error) => error,
     }
 }

@@ -3,8 +3,7 @@
 //! browser (`client`, `researcher_client`).
 
 pub use percept_api::{
-    arrival, assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions,
-    training,
+    arrival, assignments, experiments, jnd, jobs, judgments, practice, scoring, sessions, training,
 };
 
 pub mod client;

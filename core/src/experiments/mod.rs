@@ -111,9 +111,7 @@ impl NewExperiment {
             trials_per_assignment: settings.trials_per_assignment,
             sentinel_rate: settings.sentinel_rate,
             max_assignments_per_worker: settings.max_assignments_per_worker,
-            assignment_ttl: Duration::from_secs(
-                settings.assignment_ttl_minutes.saturating_mul(60),
-            ),
+            assignment_ttl: Duration::from_secs(settings.assignment_ttl_minutes.saturating_mul(60)),
             completion_redirect_url: non_blank(settings.completion_redirect_url),
             max_sentinel_failure_share: settings.max_sentinel_failure_share,
         }

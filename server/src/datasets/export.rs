@@ -149,8 +149,14 @@ pub async fn export(
     // CSVs gave them.
     let mut workers_csv = csv_writer(&WORKER_CSV_COLUMNS, options.with_identifiers)?;
     for (experiment_id, excluded) in &excluded_by_experiment {
-        write_worker_rows(pool, *experiment_id, excluded, &mut export.workers, &mut workers_csv)
-            .await?;
+        write_worker_rows(
+            pool,
+            *experiment_id,
+            excluded,
+            &mut export.workers,
+            &mut workers_csv,
+        )
+        .await?;
     }
 
     let manifest: Value = json!({
@@ -181,7 +187,9 @@ pub async fn export(
     .await?;
     sink.add(
         "workers.csv",
-        &workers_csv.into_inner().context("finishing the workers CSV")?,
+        &workers_csv
+            .into_inner()
+            .context("finishing the workers CSV")?,
     )
     .await?;
     if export.summary.pairs > 0 || any_jnd {

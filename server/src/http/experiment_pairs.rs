@@ -70,9 +70,8 @@ pub async fn image(
     access: ExperimentAccess,
     PathParams((_, pair_id, image)): PathParams<(i64, i64, String)>,
 ) -> Result<Response> {
-    let png =
-        experiments::overview::pair_image(&state.pool, access.experiment_id, pair_id, &image)
-            .await?;
+    let png = experiments::overview::pair_image(&state.pool, access.experiment_id, pair_id, &image)
+        .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

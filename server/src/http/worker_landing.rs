@@ -66,9 +66,9 @@ async fn lookup(
             .cloned()
     });
     let request = identity.assignment_request(None);
-    let worker = request.as_ref().and_then(|request| {
-        Some((request.platform, request.platform_worker_id.as_deref()?))
-    });
+    let worker = request
+        .as_ref()
+        .and_then(|request| Some((request.platform, request.platform_worker_id.as_deref()?)));
     match percept_core::arrival::arrival(&state.pool, experiment_id, worker).await {
         Ok(arrival) => Some(arrival),
         Err(error) => {

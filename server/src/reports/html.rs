@@ -874,6 +874,7 @@ mod tests {
             by_distortion: Vec::new(),
             versus: None,
             across_tasks: None,
+            method_ranking: None,
         }
     }
 

@@ -4,8 +4,8 @@
 
 pub mod agreement;
 mod html;
-pub mod resampling;
 pub mod ranking;
+pub mod resampling;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -6,4 +6,6 @@ mod jobs;
 mod metric;
 
 pub use jobs::{enqueue, progress, runner, ScoringJobs};
-pub use metric::{catalogue, default_metrics, default_weights_dir, metric_help, LoadedMetric, Metric};
+pub use metric::{
+    catalogue, default_metrics, default_weights_dir, metric_help, LoadedMetric, Metric,
+};

@@ -24,7 +24,14 @@ const OWNER: &str = "owner@example.org";
 fn cli_create(pool: &PgPool, images: &Path, extra: &[&str]) -> Output {
     Command::new(percept_binary())
         .args(["experiment", "create", "--kind", "2afc", "--owner", OWNER])
-        .args(["--name", "agreement", "--patch-size", "32", "--patches-per-image", "2"])
+        .args([
+            "--name",
+            "agreement",
+            "--patch-size",
+            "32",
+            "--patches-per-image",
+            "2",
+        ])
         .arg("--images")
         .arg(images)
         .args(extra)
@@ -151,7 +158,10 @@ async fn the_cli_and_the_upload_refuse_the_same_settings_and_files(pool: PgPool)
         let (status, body) = upload(&client, &app, images, settings(form)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
         let message = body["error"].as_str().unwrap();
-        assert!(message.contains(expected), "{what}: the upload said {message}");
+        assert!(
+            message.contains(expected),
+            "{what}: the upload said {message}"
+        );
         assert_eq!(experiments(&pool).await, 0, "{what}: something was stored");
     }
 }
@@ -172,12 +182,25 @@ async fn the_cli_takes_the_forms_sampler_and_skips_only_hidden_files(pool: PgPoo
         &pool,
         images.path(),
         &[
-            "--split", "val", "--types", "jpeg,gaussian_blur", "--types", "shift",
-            "--min-steps", "2", "--max-steps", "3", "--seed", "5",
+            "--split",
+            "val",
+            "--types",
+            "jpeg,gaussian_blur",
+            "--types",
+            "shift",
+            "--min-steps",
+            "2",
+            "--max-steps",
+            "3",
+            "--seed",
+            "5",
         ],
     );
     assert!(output.status.success(), "{output:?}");
-    let cli_id: i64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+    let cli_id: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
 
     std::fs::remove_file(images.path().join(".DS_Store")).unwrap();
     std::fs::remove_dir(images.path().join("rejected")).unwrap();
@@ -230,7 +253,11 @@ async fn jnd_timing_on_a_2afc_experiment_is_refused(pool: PgPool) {
         stderr.contains("--reference-ms is for JND experiments (--kind jnd): a 2AFC trial shows the reference and both patches together"),
         "{stderr}"
     );
-    let output = cli_create(&pool, images.path(), &["--gap-ms", "100", "--control-share", "0.2"]);
+    let output = cli_create(
+        &pool,
+        images.path(),
+        &["--gap-ms", "100", "--control-share", "0.2"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--gap-ms, --control-share are for JND experiments"),
@@ -241,7 +268,14 @@ async fn jnd_timing_on_a_2afc_experiment_is_refused(pool: PgPool) {
     // A JND experiment takes them.
     let output = Command::new(percept_binary())
         .args(["experiment", "create", "--kind", "jnd", "--owner", OWNER])
-        .args(["--name", "timed", "--patch-size", "32", "--patches-per-image", "2"])
+        .args([
+            "--name",
+            "timed",
+            "--patch-size",
+            "32",
+            "--patches-per-image",
+            "2",
+        ])
         .args(["--reference-ms", "500", "--gap-ms", "100"])
         .arg("--images")
         .arg(images.path())

@@ -27,7 +27,11 @@ async fn get_text(client: &Client, app: &TestApp, path: &str) -> (StatusCode, St
         .get("content-type")
         .map(|value| value.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (response.status(), content_type, response.text().await.unwrap())
+    (
+        response.status(),
+        content_type,
+        response.text().await.unwrap(),
+    )
 }
 
 /// A Prolific worker takes an assignment and answers every trial "left".
@@ -44,7 +48,9 @@ async fn judge_all(app: &TestApp, experiment_id: i64, worker: &str, study: &str,
         .unwrap();
     let token = assignment["token"].as_str().expect("an assignment");
     for position in 0..assignment["trials"].as_array().unwrap().len() {
-        let (status, receipt) = app.submit_judgment(token, &judgment(position as i64, "left")).await;
+        let (status, receipt) = app
+            .submit_judgment(token, &judgment(position as i64, "left"))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{receipt}");
     }
 }
@@ -102,25 +108,43 @@ async fn a_jnd_experiments_page_counts_its_pairs_and_browses_them_with_timing(po
     let pairs = page["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), 16);
     assert!(pairs.iter().all(|pair| pair["source_triplet_id"].is_i64()
-        && pair["reference_file_name"].as_str().is_some_and(|name| name.ends_with(".png"))));
+        && pair["reference_file_name"]
+            .as_str()
+            .is_some_and(|name| name.ends_with(".png"))));
     let judged: Vec<&Value> = pairs
         .iter()
         .flat_map(|pair| pair["judgments"].as_array().unwrap())
         .collect();
     assert_eq!(judged.len(), 2);
-    let valid = judged.iter().find(|j| j["invalid_reason"].is_null()).unwrap();
+    let valid = judged
+        .iter()
+        .find(|j| j["invalid_reason"].is_null())
+        .unwrap();
     assert_eq!(valid["said_same"], true);
     assert!((valid["reference_exposure_ms"].as_f64().unwrap() - 1000.0).abs() < 1e-9);
     assert!((valid["gap_ms"].as_f64().unwrap() - 250.0).abs() < 1e-9);
-    let invalid = judged.iter().find(|j| !j["invalid_reason"].is_null()).unwrap();
+    let invalid = judged
+        .iter()
+        .find(|j| !j["invalid_reason"].is_null())
+        .unwrap();
     assert!((invalid["gap_ms"].as_f64().unwrap() - 290.0).abs() < 1e-9);
-    assert!(invalid["invalid_reason"].as_str().unwrap().contains("gap"), "{invalid}");
-    let counted: i64 = pairs.iter().map(|pair| pair["judgments_counted"].as_i64().unwrap()).sum();
+    assert!(
+        invalid["invalid_reason"].as_str().unwrap().contains("gap"),
+        "{invalid}"
+    );
+    let counted: i64 = pairs
+        .iter()
+        .map(|pair| pair["judgments_counted"].as_i64().unwrap())
+        .sum();
     assert_eq!(counted, 1);
 
     // Both patches of a pair, as PNG.
     for url in [&pairs[0]["ref_url"], &pairs[0]["distorted_url"]] {
-        let response = owner.get(app.url(url.as_str().unwrap())).send().await.unwrap();
+        let response = owner
+            .get(app.url(url.as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "image/png");
         assert!(response.bytes().await.unwrap().starts_with(b"\x89PNG"));
@@ -132,7 +156,10 @@ async fn a_jnd_experiments_page_counts_its_pairs_and_browses_them_with_timing(po
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(refusal["error"], "a pair's images are ref.png and distorted.png");
+    assert_eq!(
+        refusal["error"],
+        "a pair's images are ref.png and distorted.png"
+    );
 
     // Another researcher: no such experiment.
     let stranger = app.signed_in(&pool, "stranger@example.org").await;
@@ -182,14 +209,22 @@ async fn imported_stimuli_show_their_judgments_and_are_served_only_when_asked(po
     assert_eq!(detail["serve_imported_stimuli"], false);
     assert_eq!(detail["planning"]["judgments_still_needed"], 12);
     let (_, list) = get_json(&owner, &app, "/api/experiments").await;
-    let listed = list.as_array().unwrap().iter().find(|e| e["id"] == id).unwrap();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap();
     assert_eq!(listed["judgments_imported"], 8);
 
     // Not handed out to workers, and the refusal says why.
     let (status, refusal) = app.request_assignment(id, "newcomer").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refusal}");
     assert!(
-        refusal["error"].as_str().unwrap().contains("imported stimuli are not handed out"),
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("imported stimuli are not handed out"),
         "{refusal}"
     );
 
@@ -212,8 +247,22 @@ async fn csvs_download_from_the_page_pseudonymised_unless_identifiers_are_asked(
     let settings = experiment_settings(&pool).await;
     let id = create_experiment(&pool, &settings, 1).await;
     let app = TestApp::spawn(pool.clone()).await;
-    judge_all(&app, id, "5f1e2d3c4b5a69788776cc01", "STUDY-77aa01", "SESSION-99bb01").await;
-    judge_all(&app, id, "5f1e2d3c4b5a69788776cc02", "STUDY-77aa01", "SESSION-99bb02").await;
+    judge_all(
+        &app,
+        id,
+        "5f1e2d3c4b5a69788776cc01",
+        "STUDY-77aa01",
+        "SESSION-99bb01",
+    )
+    .await;
+    judge_all(
+        &app,
+        id,
+        "5f1e2d3c4b5a69788776cc02",
+        "STUDY-77aa01",
+        "SESSION-99bb02",
+    )
+    .await;
     let owner = app.signed_in_as("owner@example.org").await;
     let identifiers = [
         "5f1e2d3c4b5a69788776cc01",
@@ -222,29 +271,48 @@ async fn csvs_download_from_the_page_pseudonymised_unless_identifiers_are_asked(
         "SESSION-99bb01",
     ];
 
-    let (status, content_type, judgments) =
-        get_text(&owner, &app, &format!("/api/experiments/{id}/judgments.csv")).await;
+    let (status, content_type, judgments) = get_text(
+        &owner,
+        &app,
+        &format!("/api/experiments/{id}/judgments.csv"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{judgments}");
     assert!(content_type.starts_with("text/csv"), "{content_type}");
     assert_eq!(judgments.lines().count(), 1 + 8);
-    let (_, _, workers) = get_text(&owner, &app, &format!("/api/experiments/{id}/workers.csv")).await;
+    let (_, _, workers) =
+        get_text(&owner, &app, &format!("/api/experiments/{id}/workers.csv")).await;
     assert_eq!(
         workers.lines().next().unwrap(),
         "experiment_id,worker_platform,worker_id,worker_flagged,assignments,\
          assignments_completed,judgments,sentinels_judged,sentinels_passed,\
          median_response_ms,first_seen"
     );
-    let rows: Vec<Vec<&str>> = workers.lines().skip(1).map(|row| row.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = workers
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').collect())
+        .collect();
     assert_eq!(rows.len(), 2);
     // The pseudonyms are those of judgments.csv.
     for row in &rows {
         assert!(row[2].starts_with('w') && row[2].len() == 5, "{row:?}");
-        assert!(judgments.contains(&format!(",{},", row[2])), "{} not in judgments.csv", row[2]);
+        assert!(
+            judgments.contains(&format!(",{},", row[2])),
+            "{} not in judgments.csv",
+            row[2]
+        );
         assert_eq!(row[6], "4");
     }
     for identifier in identifiers {
-        assert!(!judgments.contains(identifier), "{identifier} leaks into judgments.csv");
-        assert!(!workers.contains(identifier), "{identifier} leaks into workers.csv");
+        assert!(
+            !judgments.contains(identifier),
+            "{identifier} leaks into judgments.csv"
+        );
+        assert!(
+            !workers.contains(identifier),
+            "{identifier} leaks into workers.csv"
+        );
     }
 
     // With identifiers: the platform's ids are there.
@@ -266,10 +334,23 @@ async fn csvs_download_from_the_page_pseudonymised_unless_identifiers_are_asked(
     assert!(kept_workers.contains("5f1e2d3c4b5a69788776cc01"));
 
     // A 2AFC experiment has no JND CSV; a stranger has no experiment.
-    let (status, refusal) = get_json(&owner, &app, &format!("/api/experiments/{id}/jnd_judgments.csv")).await;
+    let (status, refusal) = get_json(
+        &owner,
+        &app,
+        &format!("/api/experiments/{id}/jnd_judgments.csv"),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(refusal["error"].as_str().unwrap().contains("judgments.csv"), "{refusal}");
+    assert!(
+        refusal["error"].as_str().unwrap().contains("judgments.csv"),
+        "{refusal}"
+    );
     let stranger = app.signed_in(&pool, "stranger@example.org").await;
-    let (status, _) = get_json(&stranger, &app, &format!("/api/experiments/{id}/judgments.csv")).await;
+    let (status, _) = get_json(
+        &stranger,
+        &app,
+        &format!("/api/experiments/{id}/judgments.csv"),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

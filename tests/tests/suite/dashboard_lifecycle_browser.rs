@@ -110,7 +110,12 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     let browser = Browser::start().await;
     let page = &browser.client;
     page.goto(&app.url("/sign-in")).await.unwrap();
-    wait_until(page, "hydration", "!document.querySelector('#sign-in').disabled").await;
+    wait_until(
+        page,
+        "hydration",
+        "!document.querySelector('#sign-in').disabled",
+    )
+    .await;
     fill(page, "#email", "owner@example.org").await;
     fill(page, "#password", PASSWORD).await;
     click(page, "#sign-in").await;
@@ -126,7 +131,10 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     let headers = text(page, "#experiments thead").await;
     assert!(headers.starts_with("Id Kind Experiment"), "{headers:?}");
     let jnd_row = text(page, &format!("tr[data-experiment-id='{jnd_id}']")).await;
-    assert!(jnd_row.starts_with(&format!("{jnd_id} JND pairs")), "{jnd_row:?}");
+    assert!(
+        jnd_row.starts_with(&format!("{jnd_id} JND pairs")),
+        "{jnd_row:?}"
+    );
 
     // Failed jobs: one dismissed, one retried.
     let job_button = |job: i64, button: &str| {
@@ -135,17 +143,32 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
                .find(row => row.cells[0].innerText === '{job}')?.querySelector('.{button}')"
         )
     };
-    wait_until(page, "the failed jobs", &job_button(failed[1], "dismiss-job")).await;
-    page.execute(&format!("{}.click()", job_button(failed[1], "dismiss-job")), vec![])
-        .await
-        .unwrap();
-    page.execute(&format!("{}.click()", job_button(failed[0], "retry-job")), vec![])
-        .await
-        .unwrap();
+    wait_until(
+        page,
+        "the failed jobs",
+        &job_button(failed[1], "dismiss-job"),
+    )
+    .await;
+    page.execute(
+        &format!("{}.click()", job_button(failed[1], "dismiss-job")),
+        vec![],
+    )
+    .await
+    .unwrap();
+    page.execute(
+        &format!("{}.click()", job_button(failed[0], "retry-job")),
+        vec![],
+    )
+    .await
+    .unwrap();
     wait_until(
         page,
         "the dismissed job to leave the list",
-        &format!("!{} && !{}", job_button(failed[1], "dismiss-job"), job_button(failed[0], "retry-job")),
+        &format!(
+            "!{} && !{}",
+            job_button(failed[1], "dismiss-job"),
+            job_button(failed[0], "retry-job")
+        ),
     )
     .await;
     let jobs: Vec<(i64, String)> = sqlx::query_as("SELECT id, status FROM jobs ORDER BY id")
@@ -155,11 +178,21 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     assert_eq!(jobs, [(failed[0], "queued".to_owned())]);
 
     // The experiment's page: worker links, planning figures, lifecycle.
-    page.goto(&app.url(&format!("/dashboard/experiments/{id}"))).await.unwrap();
-    wait_until(page, "the worker links", "document.querySelector('#worker-link-prolific')").await;
+    page.goto(&app.url(&format!("/dashboard/experiments/{id}")))
+        .await
+        .unwrap();
+    wait_until(
+        page,
+        "the worker links",
+        "document.querySelector('#worker-link-prolific')",
+    )
+    .await;
     let origin = app.url("");
     let prolific: String = page
-        .execute("return document.querySelector('#worker-link-prolific').value", vec![])
+        .execute(
+            "return document.querySelector('#worker-link-prolific').value",
+            vec![],
+        )
         .await
         .unwrap()
         .as_str()
@@ -170,15 +203,26 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
         format!("{origin}/e/{id}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}")
     );
     let anonymous = page
-        .execute("return document.querySelector('#worker-link-anonymous').value", vec![])
+        .execute(
+            "return document.querySelector('#worker-link-anonymous').value",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(anonymous, format!("{origin}/e/{id}"));
     // 8 triplets × 2 judgments, one in: 15 still needed, 4 assignments of 4.
     let planning = text(page, "#planning").await;
-    assert!(planning.contains("Judgments still needed\n15"), "{planning}");
-    assert!(planning.contains("Worker-assignments to buy\n4 on Prolific or MTurk"), "{planning}");
-    assert!(text(page, "#lifecycle-state").await.contains("1 assignment is running now."));
+    assert!(
+        planning.contains("Judgments still needed\n15"),
+        "{planning}"
+    );
+    assert!(
+        planning.contains("Worker-assignments to buy\n4 on Prolific or MTurk"),
+        "{planning}"
+    );
+    assert!(text(page, "#lifecycle-state")
+        .await
+        .contains("1 assignment is running now."));
 
     if std::env::var_os("PERCEPT_SCREENSHOTS").is_some() {
         page.set_window_size(1280, 2200).await.unwrap();
@@ -191,7 +235,8 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
         .await
         .unwrap();
         let png = page.screenshot().await.unwrap();
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard-lifecycle.png");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard-lifecycle.png");
         std::fs::write(&path, png).unwrap();
     }
 
@@ -213,12 +258,20 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     .await
     .unwrap();
     assert_eq!(running, 0);
-    wait_until(page, "the reopen button", "document.querySelector('#reopen')").await;
+    wait_until(
+        page,
+        "the reopen button",
+        "document.querySelector('#reopen')",
+    )
+    .await;
 
     // Edits: a refusal shown as the server gives it, then a saved change.
-    page.execute("document.querySelector('#edit-settings').open = true", vec![])
-        .await
-        .unwrap();
+    page.execute(
+        "document.querySelector('#edit-settings').open = true",
+        vec![],
+    )
+    .await
+    .unwrap();
     fill(page, "#edit-judgments", "0").await;
     click(page, "#save-settings").await;
     wait_until(page, "the refusal", "document.querySelector('#edit-error')").await;
@@ -244,7 +297,12 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     assert_eq!((name.as_str(), wanted), ("Street scenes v2", 3));
 
     // Archived: hidden from the list unless asked for.
-    wait_until(page, "the archive button", "document.querySelector('#archive')").await;
+    wait_until(
+        page,
+        "the archive button",
+        "document.querySelector('#archive')",
+    )
+    .await;
     click(page, "#archive").await;
     wait_until(
         page,
@@ -254,11 +312,19 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     .await;
     assert_eq!(lifecycle(&pool, id).await, "archived");
     page.goto(&app.url("/dashboard")).await.unwrap();
-    wait_until(page, "the archived toggle", "document.querySelector('#show-archived')").await;
+    wait_until(
+        page,
+        "the archived toggle",
+        "document.querySelector('#show-archived')",
+    )
+    .await;
     assert_eq!(
-        page.execute("return document.querySelectorAll('#experiments tbody tr').length", vec![])
-            .await
-            .unwrap(),
+        page.execute(
+            "return document.querySelectorAll('#experiments tbody tr').length",
+            vec![]
+        )
+        .await
+        .unwrap(),
         1
     );
     click(page, "#show-archived").await;
@@ -270,10 +336,19 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     .await;
 
     // The JND experiment: its pairs, counted and browsed.
-    page.goto(&app.url(&format!("/dashboard/experiments/{jnd_id}"))).await.unwrap();
-    wait_until(page, "the pair browser", "document.querySelector('#pair-range')").await;
+    page.goto(&app.url(&format!("/dashboard/experiments/{jnd_id}")))
+        .await
+        .unwrap();
+    wait_until(
+        page,
+        "the pair browser",
+        "document.querySelector('#pair-range')",
+    )
+    .await;
     assert_eq!(text(page, "#pair-range").await, "Pairs 1–12 of 16");
-    assert!(text(page, ".counts").await.starts_with("2 reference images · 16 pairs"));
+    assert!(text(page, ".counts")
+        .await
+        .starts_with("2 reference images · 16 pairs"));
     wait_until(
         page,
         "the pairs' patches",
@@ -284,30 +359,73 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     assert!(!text(page, "body").await.contains("No triplets yet"));
 
     // Another researcher's experiment: one message, no actions.
-    page.goto(&app.url(&format!("/dashboard/experiments/{foreign_id}"))).await.unwrap();
-    wait_until(page, "the refusal", "document.querySelector('#no-experiment')").await;
+    page.goto(&app.url(&format!("/dashboard/experiments/{foreign_id}")))
+        .await
+        .unwrap();
+    wait_until(
+        page,
+        "the refusal",
+        "document.querySelector('#no-experiment')",
+    )
+    .await;
     let body = text(page, "section.dashboard").await;
-    assert_eq!(body.matches(&format!("experiment {foreign_id}")).count(), 1, "{body}");
-    for absent in ["#start-scoring", "#report-link", "#dataset-link", "#lifecycle", "#refresh"] {
+    assert_eq!(
+        body.matches(&format!("experiment {foreign_id}")).count(),
+        1,
+        "{body}"
+    );
+    for absent in [
+        "#start-scoring",
+        "#report-link",
+        "#dataset-link",
+        "#lifecycle",
+        "#refresh",
+    ] {
         let found = page
-            .execute(&format!("return Boolean(document.querySelector('{absent}'))"), vec![])
+            .execute(
+                &format!("return Boolean(document.querySelector('{absent}'))"),
+                vec![],
+            )
             .await
             .unwrap();
         assert_eq!(found, false, "{absent} on a foreign experiment's page");
     }
 
     // Deleting needs the name typed, and says what is lost.
-    page.goto(&app.url(&format!("/dashboard/experiments/{id}"))).await.unwrap();
-    wait_until(page, "the delete form", "document.querySelector('#delete-experiment')").await;
-    page.execute("document.querySelector('#delete-experiment').open = true", vec![])
+    page.goto(&app.url(&format!("/dashboard/experiments/{id}")))
         .await
         .unwrap();
+    wait_until(
+        page,
+        "the delete form",
+        "document.querySelector('#delete-experiment')",
+    )
+    .await;
+    page.execute(
+        "document.querySelector('#delete-experiment').open = true",
+        vec![],
+    )
+    .await
+    .unwrap();
     let loss = text(page, "#delete-loss").await;
-    assert!(loss.contains("1 collected judgments from 1 workers"), "{loss}");
+    assert!(
+        loss.contains("1 collected judgments from 1 workers"),
+        "{loss}"
+    );
     let disabled = "document.querySelector('#delete').disabled";
-    assert_eq!(page.execute(&format!("return {disabled}"), vec![]).await.unwrap(), true);
+    assert_eq!(
+        page.execute(&format!("return {disabled}"), vec![])
+            .await
+            .unwrap(),
+        true
+    );
     fill(page, "#delete-confirm", "Street scenes").await;
-    assert_eq!(page.execute(&format!("return {disabled}"), vec![]).await.unwrap(), true);
+    assert_eq!(
+        page.execute(&format!("return {disabled}"), vec![])
+            .await
+            .unwrap(),
+        true
+    );
     fill(page, "#delete-confirm", "Street scenes v2").await;
     wait_until(page, "the delete button", &format!("!{disabled}")).await;
     click(page, "#delete").await;

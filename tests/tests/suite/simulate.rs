@@ -301,15 +301,28 @@ async fn the_summary_says_who_got_no_work_and_why(pool: PgPool) {
         "{line}"
     );
 
-    let first = simulation::run(&app.url(""), capped, &settings(3, 0.0), &ProgressBar::hidden())
-        .await
-        .unwrap();
+    let first = simulation::run(
+        &app.url(""),
+        capped,
+        &settings(3, 0.0),
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.assignments_completed, 3);
     assert_eq!(first.workers_without_work_total(), 0);
-    assert!(first.to_string().contains("every worker got work"), "{first}");
-    let again = simulation::run(&app.url(""), capped, &settings(3, 0.0), &ProgressBar::hidden())
-        .await
-        .unwrap();
+    assert!(
+        first.to_string().contains("every worker got work"),
+        "{first}"
+    );
+    let again = simulation::run(
+        &app.url(""),
+        capped,
+        &settings(3, 0.0),
+        &ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         again.workers_without_work,
         BTreeMap::from([(NoWork::WorkerCapReached, 3)])
@@ -339,7 +352,9 @@ async fn the_summary_says_who_got_no_work_and_why(pool: PgPool) {
         BTreeMap::from([(NoWork::ExperimentClosed, 2)])
     );
     assert!(
-        closed.to_string().contains("2 because the experiment is closed"),
+        closed
+            .to_string()
+            .contains("2 because the experiment is closed"),
         "{closed}"
     );
 }
@@ -378,7 +393,10 @@ async fn a_simulation_survives_a_server_restart_and_its_summary_matches_what_is_
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while stored().await < 60 {
-        assert!(Instant::now() < deadline, "the simulation did not get going");
+        assert!(
+            Instant::now() < deadline,
+            "the simulation did not get going"
+        );
         assert!(
             simulate.try_wait().unwrap().is_none(),
             "the simulation ended before the kill"

@@ -101,8 +101,15 @@ async fn a_worker_is_told_on_arrival_when_there_is_nothing_to_do(pool: PgPool) {
             && html.contains(&format!(r#"href="{RETURN_URL}""#)),
         "{html}"
     );
-    let html = landing(&app, &format!("/e/{with_return}?workerId=p1&assignmentId=a&hitId=h")).await;
-    assert!(offers_consent(&html), "the limit is per platform id: {html}");
+    let html = landing(
+        &app,
+        &format!("/e/{with_return}?workerId=p1&assignmentId=a&hitId=h"),
+    )
+    .await;
+    assert!(
+        offers_consent(&html),
+        "the limit is per platform id: {html}"
+    );
 
     // Full: every triplet is in an assignment (the other 4 go to p2).
     let (status, _) = app.request_assignment(with_return, "p2").await;
@@ -173,7 +180,9 @@ async fn chromium_shows_the_jnd_instructions_without_scripts_and_after_hydration
     assert_eq!(text("h1").await, JND_HEADING);
     assert!(text(".instructions").await.contains(JND_TASK));
     assert!(
-        page.find(Locator::Css("[data-hydrated='true']")).await.is_err(),
+        page.find(Locator::Css("[data-hydrated='true']"))
+            .await
+            .is_err(),
         "no script ran"
     );
 
@@ -199,12 +208,14 @@ async fn chromium_shows_the_jnd_instructions_without_scripts_and_after_hydration
         "document.querySelector(\".worker-page[data-hydrated='true']\")",
     )
     .await;
-    assert!(text("#arrival-refusal").await.contains("This study has closed"));
-    let link = page
-        .find(Locator::Id("return-to-platform"))
+    assert!(text("#arrival-refusal")
         .await
-        .unwrap();
-    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some(RETURN_URL));
+        .contains("This study has closed"));
+    let link = page.find(Locator::Id("return-to-platform")).await.unwrap();
+    assert_eq!(
+        link.attr("href").await.unwrap().as_deref(),
+        Some(RETURN_URL)
+    );
     assert!(page.find(Locator::Id("consent")).await.is_err());
     browser.close().await;
 }

@@ -686,7 +686,10 @@ fn WorkerTable(workers: Vec<WorkerStats>) -> impl IntoView {
 
 /// A pipeline as its distortion types in order, e.g. `gaussian_blur → jpeg`,
 /// and its full spec with the seed (for the tooltip).
-pub(super) fn pipeline_summary(pipeline: &Option<serde_json::Value>, seed: Option<i64>) -> (String, String) {
+pub(super) fn pipeline_summary(
+    pipeline: &Option<serde_json::Value>,
+    seed: Option<i64>,
+) -> (String, String) {
     let (Some(pipeline), Some(seed)) = (pipeline, seed) else {
         return (
             "imported".into(),

@@ -52,7 +52,12 @@ fn LifecycleState(
             match researcher_client::patch_experiment(id, &patch).await {
                 Ok(patched) => {
                     error.set(None);
-                    notice.set(Some(lifecycle_notice(lifecycle, running, patched.assignments_cut_off, patch.cut_off_open_assignments)));
+                    notice.set(Some(lifecycle_notice(
+                        lifecycle,
+                        running,
+                        patched.assignments_cut_off,
+                        patch.cut_off_open_assignments,
+                    )));
                     detail.refetch();
                 }
                 Err(refusal) => error.set(Some(refusal.message())),
@@ -142,7 +147,12 @@ fn EditSettings(
 ) -> impl IntoView {
     let id = experiment.id;
     let name = RwSignal::new(experiment.name.clone());
-    let redirect = RwSignal::new(experiment.completion_redirect_url.clone().unwrap_or_default());
+    let redirect = RwSignal::new(
+        experiment
+            .completion_redirect_url
+            .clone()
+            .unwrap_or_default(),
+    );
     let cap = RwSignal::new(experiment.max_assignments_per_worker.to_string());
     let wanted = RwSignal::new(experiment.judgments_per_stimulus.to_string());
     let ttl = RwSignal::new(format!("{:.0}", experiment.assignment_ttl_minutes));
@@ -151,7 +161,15 @@ fn EditSettings(
     let before = experiment.clone();
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
-        let patch = match edited(&before, &name.get_untracked(), &redirect.get_untracked(), &cap.get_untracked(), &wanted.get_untracked(), &ttl.get_untracked(), serve_imported.get_untracked()) {
+        let patch = match edited(
+            &before,
+            &name.get_untracked(),
+            &redirect.get_untracked(),
+            &cap.get_untracked(),
+            &wanted.get_untracked(),
+            &ttl.get_untracked(),
+            serve_imported.get_untracked(),
+        ) {
             Ok(patch) => patch,
             Err(message) => {
                 error.set(Some(message));
@@ -173,7 +191,11 @@ fn EditSettings(
             }
         });
     };
-    let stimulus = if experiment.jnd.is_some() { "pair" } else { "triplet" };
+    let stimulus = if experiment.jnd.is_some() {
+        "pair"
+    } else {
+        "triplet"
+    };
     let imported_choice = (experiment.imported_stimuli > 0).then(|| {
         view! {
             <label class="checkbox">
@@ -242,11 +264,13 @@ fn edited(
         completion_redirect_url: (Some(redirect) != before.completion_redirect_url.as_deref()
             && !(redirect.is_empty() && before.completion_redirect_url.is_none()))
         .then(|| redirect.to_owned()),
-        max_assignments_per_worker: (i64::from(cap) != i64::from(before.max_assignments_per_worker))
-            .then_some(cap),
+        max_assignments_per_worker: (i64::from(cap)
+            != i64::from(before.max_assignments_per_worker))
+        .then_some(cap),
         judgments_per_stimulus: (i64::from(wanted) != i64::from(before.judgments_per_stimulus))
             .then_some(wanted),
-        assignment_ttl_minutes: (ttl as f64 != before.assignment_ttl_minutes.round()).then_some(ttl),
+        assignment_ttl_minutes: (ttl as f64 != before.assignment_ttl_minutes.round())
+            .then_some(ttl),
         serve_imported_stimuli: (serve_imported != before.serve_imported_stimuli)
             .then_some(serve_imported),
         ..ExperimentPatch::default()

@@ -86,7 +86,10 @@ fn PairCard(pair: PairView, patch_size: i32) -> impl IntoView {
         }
     };
     let (summary, spec) = if pair.is_control {
-        ("identical (control)".to_owned(), "a control pair shows the reference twice".to_owned())
+        (
+            "identical (control)".to_owned(),
+            "a control pair shows the reference twice".to_owned(),
+        )
     } else {
         pipeline_summary(&pair.pipeline, pair.seed)
     };

@@ -160,7 +160,9 @@ fn copy_to_clipboard(text: &str) -> bool {
     if clipboard.is_undefined() || clipboard.is_null() {
         return false;
     }
-    let Ok(write) = get(&clipboard, "writeText").and_then(|write| write.dyn_into::<js_sys::Function>().map_err(JsValue::from)) else {
+    let Ok(write) = get(&clipboard, "writeText")
+        .and_then(|write| write.dyn_into::<js_sys::Function>().map_err(JsValue::from))
+    else {
         return false;
     };
     write.call1(&clipboard, &JsValue::from_str(text)).is_ok()
