@@ -83,6 +83,7 @@ async fn researcher_routes_admit_only_the_owner_and_those_it_is_shared_with(pool
             let path = template
                 .replace("{experiment_id}", &experiment_id.to_string())
                 .replace("{triplet_id}", &triplet_id.to_string())
+                .replace("{pair_id}", "1")
                 .replace("{image}", "ref.png")
                 .replace("{researcher_id}", &colleague_id.to_string())
                 // No metric is trained here: the training tests draw curves.
@@ -192,10 +193,12 @@ async fn researcher_routes_admit_only_the_owner_and_those_it_is_shared_with(pool
         .unwrap();
     assert_eq!(listed[0]["id"], experiment_id);
     assert_eq!(listed[0]["owner_email"], "owner@example.org");
-    for (_, path, _) in scoped
-        .iter()
-        .filter(|(method, path, _)| method == Method::GET && !path.ends_with("curve.svg"))
-    {
+    // A 2AFC experiment has no JND pairs: those routes answer 404 to anyone
+    // admitted, and were checked for refusals above.
+    let jnd_only = |path: &str| path.contains("/pairs/") || path.ends_with("/jnd_judgments.csv");
+    for (_, path, _) in scoped.iter().filter(|(method, path, _)| {
+        method == Method::GET && !path.ends_with("curve.svg") && !jnd_only(path)
+    }) {
         let response = colleague.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "colleague: GET {path}");
     }

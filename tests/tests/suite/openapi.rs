@@ -15,6 +15,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/jobs"),
+    ("GET", "/api/metrics"),
+    ("GET", "/api/experiments/{experiment_id}/judgments.csv"),
+    ("GET", "/api/experiments/{experiment_id}/jnd_judgments.csv"),
+    ("GET", "/api/experiments/{experiment_id}/workers.csv"),
+    ("GET", "/api/experiments/{experiment_id}/pairs"),
+    (
+        "GET",
+        "/api/experiments/{experiment_id}/pairs/{pair_id}/{image}",
+    ),
     ("POST", "/api/jobs/{job_id}/retry"),
     ("DELETE", "/api/jobs/{job_id}"),
     ("POST", "/api/experiments/{experiment_id}/assignments"),
@@ -134,6 +143,16 @@ fn routes_in_router_source() -> BTreeSet<(String, String)> {
                 .map(|(index, _)| index)
                 .expect("a closed .route( call");
             let arguments = &call[..close];
+            rest = &call[close..];
+            // A page route names its path by a constant (the worker's
+            // landing page, `worker_landing::PATH`): pages are not API routes.
+            if !arguments.trim_start().starts_with('"') {
+                assert!(
+                    prefix.is_empty(),
+                    "an API route with a computed path: {arguments}"
+                );
+                continue;
+            }
             let path = arguments
                 .split('"')
                 .nth(1)
@@ -150,7 +169,6 @@ fn routes_in_router_source() -> BTreeSet<(String, String)> {
                     routes.insert((method.to_uppercase(), format!("{prefix}{path}")));
                 }
             }
-            rest = &call[close..];
         }
     }
     routes
@@ -282,6 +300,7 @@ async fn operations_declare_their_parameters_security_and_content(pool: PgPool) 
             && !path.ends_with("/assignments")
             && !path.contains("/practice")
             || path.starts_with("/api/jobs")
+            || path == "/api/metrics"
             || (path == "/api/session" && method == "GET");
         if researcher_only {
             assert_eq!(
