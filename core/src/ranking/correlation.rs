@@ -38,7 +38,7 @@ pub fn kendall_tau(x: &[f64], y: &[f64]) -> f64 {
 /// either ranking is all ties.
 pub fn spearman_rho(x: &[f64], y: &[f64]) -> f64 {
     assert_eq!(x.len(), y.len(), "two rankings of the same methods");
-    pearson(&average_ranks(x), &average_ranks(y))
+    pearson_r(&average_ranks(x), &average_ranks(y))
 }
 
 /// Ranks from 1, ties sharing their mean rank.
@@ -61,7 +61,9 @@ fn average_ranks(values: &[f64]) -> Vec<f64> {
     ranks
 }
 
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
+/// Pearson's r. NaN when either side has no spread.
+pub fn pearson_r(x: &[f64], y: &[f64]) -> f64 {
+    assert_eq!(x.len(), y.len(), "paired values");
     let n = x.len() as f64;
     let (mean_x, mean_y) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);

@@ -22,7 +22,7 @@ pub mod correlation;
 pub mod scaling;
 
 pub use bootstrap::{bootstrap_scale, ScaleBootstrap, Significance};
-pub use correlation::{kendall_tau, spearman_rho, RankAgreement};
+pub use correlation::{kendall_tau, pearson_r, spearman_rho, RankAgreement};
 pub use scaling::{fit, Model, DEFAULT_RIDGE};
 
 /// A statistic and its 95% percentile-bootstrap interval.

@@ -9,6 +9,7 @@ pub mod resampling;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use percept_core::ranking::{pearson_r, spearman_rho};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -778,43 +779,15 @@ fn across_tasks(metrics: &[MetricAgreement], jnd: &[MetricJnd]) -> Option<Across
     let ys: Vec<f64> = points.iter().map(|p| p.jnd_map.value).collect();
     let enough = points.len() >= 3;
     Some(AcrossTasks {
-        pearson: enough.then(|| pearson(&xs, &ys)).flatten(),
-        spearman: enough.then(|| pearson(&ranks(&xs), &ranks(&ys))).flatten(),
+        // NaN (no spread on a side) becomes `None`.
+        pearson: enough
+            .then(|| pearson_r(&xs, &ys))
+            .filter(|r| r.is_finite()),
+        spearman: enough
+            .then(|| spearman_rho(&xs, &ys))
+            .filter(|r| r.is_finite()),
         points,
     })
-}
-
-/// Pearson's r; `None` when either side has no spread.
-fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let n = xs.len() as f64;
-    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in xs.iter().zip(ys) {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx).powi(2);
-        syy += (y - my).powi(2);
-    }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
-}
-
-/// Ranks from 1, ties given their average rank (as scipy's `rankdata`).
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && values[order[end]] == values[order[start]] {
-            end += 1;
-        }
-        let average = (start + end + 1) as f64 / 2.0;
-        for &i in &order[start..end] {
-            ranks[i] = average;
-        }
-        start = end;
-    }
-    ranks
 }
 
 /// Distortion types in BAPPS' order (the distortions' catalogue, as
@@ -993,6 +966,5 @@ mod tests {
         // Two points give no correlation; no JND, no section.
         assert_eq!(across_tasks(&metrics, &maps[..2]).unwrap().pearson, None);
         assert!(across_tasks(&metrics, &[]).is_none());
-        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
     }
 }
