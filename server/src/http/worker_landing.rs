@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 
-use app::api::arrival::Arrival;
+use app::api::arrival::{Arrival, Refusal};
 use app::pages::worker::crowd::CrowdIdentity;
 use app::{shell, App};
 use axum::{
     body::Body,
     extract::{Query, State},
-    http::Request,
+    http::{Request, StatusCode},
     response::{IntoResponse, Response},
 };
 use leptos::prelude::provide_context;
@@ -34,6 +34,11 @@ pub async fn page(
         // The page itself says the link leads nowhere.
         None => None,
     };
+    // A link to no experiment is a 404 (the page still tells the worker
+    // so, with the way back to their platform).
+    let missing = arrival
+        .as_ref()
+        .is_some_and(|arrival| arrival.refusal == Some(Refusal::NotFound));
     let leptos = state.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
         move || {
@@ -43,7 +48,11 @@ pub async fn page(
         },
         move || shell(leptos.clone()),
     );
-    render(request).await.into_response()
+    let mut response = render(request).await.into_response();
+    if missing {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
 }
 
 /// The id in `/e/{id}`, if it is one.

@@ -19,10 +19,16 @@ const TWO_AFC_HEADING: &str = "Which patch looks closer?";
 const TWO_AFC_TASK: &str = "Choose the patch that looks more like the middle one";
 const RETURN_URL: &str = "https://app.prolific.com/submissions/complete?cc=C0DE";
 
-/// The landing page as the server sends it.
+/// The landing page as the server sends it: 404 for an experiment that
+/// does not exist, 200 otherwise.
 async fn landing(app: &TestApp, path_and_query: &str) -> String {
     let response = app.get(path_and_query).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path_and_query}");
+    let expected = if path_and_query.starts_with("/e/999999") {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    assert_eq!(response.status(), expected, "{path_and_query}");
     response.text().await.unwrap()
 }
 
