@@ -64,9 +64,40 @@ pub async fn export(
     options: &ExportOptions,
     sink: &mut impl DatasetSink,
 ) -> anyhow::Result<ExportSummary> {
+    write(pool, options, Contents::Dataset, sink).await
+}
+
+/// Writes only the export's tables (`judgments.csv`, `workers.csv`, and
+/// `jnd_judgments.csv` when there are JND experiments) to `sink`, the same
+/// bytes as in the whole export, without reading a single patch image: for
+/// the experiment page's CSV downloads.
+pub async fn export_tables(
+    pool: &PgPool,
+    options: &ExportOptions,
+    sink: &mut impl DatasetSink,
+) -> anyhow::Result<ExportSummary> {
+    write(pool, options, Contents::Tables, sink).await
+}
+
+/// What an export writes. The tables need every judged stimulus's item name
+/// (numbered in the order of the images), so both go through the same loop;
+/// the tables alone skip the patches, their share files and the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contents {
+    Dataset,
+    Tables,
+}
+
+async fn write(
+    pool: &PgPool,
+    options: &ExportOptions,
+    contents: Contents,
+    sink: &mut impl DatasetSink,
+) -> anyhow::Result<ExportSummary> {
     let mut export = Export {
         pool,
         sink,
+        contents,
         summary: ExportSummary::default(),
         items: Vec::new(),
         judgments_csv: csv_writer(&CSV_COLUMNS, options.with_identifiers)?,
@@ -175,8 +206,10 @@ pub async fn export(
         "items": export.items,
     });
     let sink = export.sink;
-    sink.add("manifest.json", &serde_json::to_vec_pretty(&manifest)?)
-        .await?;
+    if contents == Contents::Dataset {
+        sink.add("manifest.json", &serde_json::to_vec_pretty(&manifest)?)
+            .await?;
+    }
     sink.add(
         "judgments.csv",
         &export
@@ -250,6 +283,7 @@ impl WorkerIdentities {
 struct Export<'a, S> {
     pool: &'a PgPool,
     sink: &'a mut S,
+    contents: Contents,
     summary: ExportSummary,
     items: Vec<Value>,
     judgments_csv: csv::Writer<Vec<u8>>,
@@ -293,24 +327,33 @@ impl<S: DatasetSink> Export<'_, S> {
         };
         let folder = judged.folder;
         let mut item_of_stimulus: HashMap<i64, String> = HashMap::new();
-        let mut stimuli = exported_stimuli(self.pool, kind, judged.experiment_id, patch_size);
+        let with_images = self.contents == Contents::Dataset;
+        let mut stimuli = exported_stimuli(
+            self.pool,
+            kind,
+            judged.experiment_id,
+            patch_size,
+            with_images,
+        );
         while let Some(stimulus) = stimuli.try_next().await? {
             let Some(tally) = tallies.get(&stimulus.id) else {
                 continue;
             };
             let name = self.next_name(folder);
-            for (part, png) in &stimulus.images {
+            let share = tally.share();
+            if with_images {
+                for (part, png) in &stimulus.images {
+                    self.sink
+                        .add(&format!("{folder}/{part}/{name}.png"), png)
+                        .await?;
+                }
                 self.sink
-                    .add(&format!("{folder}/{part}/{name}.png"), png)
+                    .add(
+                        &format!("{folder}/{share_folder}/{name}.npy"),
+                        &npy::encode_share(share),
+                    )
                     .await?;
             }
-            let share = tally.share();
-            self.sink
-                .add(
-                    &format!("{folder}/{share_folder}/{name}.npy"),
-                    &npy::encode_share(share),
-                )
-                .await?;
             let item = format!("{folder}/{name}");
             let mut fields = stimulus.manifest_fields;
             fields.insert("item".into(), json!(item));
@@ -358,7 +401,8 @@ impl<S: DatasetSink> Export<'_, S> {
 }
 
 /// A stimulus as the export writes it: its patches by BAPPS folder (`ref`,
-/// `p0`, `p1`) and the manifest fields that say where it came from.
+/// `p0`, `p1`; empty when the images were not asked for) and the manifest
+/// fields that say where it came from.
 struct ExportedStimulus {
     id: i64,
     images: Vec<(&'static str, Vec<u8>)>,
@@ -366,27 +410,40 @@ struct ExportedStimulus {
 }
 
 /// The experiment's stimuli of `kind` that can be judged (no sentinels, no
-/// controls), in id order. BAPPS' JND layout keeps the reference as `p0` and
-/// the distorted patch as `p1`.
+/// controls), in id order, with their images if `with_images` (without,
+/// PostgreSQL does not read the out-of-line PNGs at all). BAPPS' JND layout
+/// keeps the reference as `p0` and the distorted patch as `p1`.
 fn exported_stimuli<'a>(
     pool: &'a PgPool,
     kind: StimulusKind,
     experiment_id: i64,
     patch_size: i32,
+    with_images: bool,
 ) -> BoxStream<'a, sqlx::Result<ExportedStimulus>> {
     let fields = |value: Value| match value {
         Value::Object(map) => map,
         _ => unreachable!("json! of an object literal"),
     };
+    // The parts that were read, by BAPPS folder.
+    let images = |parts: Vec<(&'static str, Option<Vec<u8>>)>| -> Vec<(&'static str, Vec<u8>)> {
+        parts
+            .into_iter()
+            .filter_map(|(part, png)| Some((part, png?)))
+            .collect()
+    };
     match kind {
         StimulusKind::Triplet => sqlx::query!(
-            r#"SELECT t.id, t.crop_x, t.crop_y, t.ref_png, t.p0_png, t.p1_png,
+            r#"SELECT t.id, t.crop_x, t.crop_y,
+                      CASE WHEN $2 THEN t.ref_png END AS "ref_png?",
+                      CASE WHEN $2 THEN t.p0_png END AS "p0_png?",
+                      CASE WHEN $2 THEN t.p1_png END AS "p1_png?",
                       t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.imported_item,
                       t.p0_method, t.p1_method, r.file_name
                FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
                WHERE t.experiment_id = $1 AND t.sentinel_answer IS NULL
                ORDER BY t.id"#,
-            experiment_id
+            experiment_id,
+            with_images
         )
         .fetch(pool)
         .map_ok(move |triplet| ExportedStimulus {
@@ -412,20 +469,23 @@ fn exported_stimuli<'a>(
                 }
                 manifest
             },
-            images: vec![
+            images: images(vec![
                 ("ref", triplet.ref_png),
                 ("p0", triplet.p0_png),
                 ("p1", triplet.p1_png),
-            ],
+            ]),
         })
         .boxed(),
         StimulusKind::Pair => sqlx::query!(
-            r#"SELECT p.id, p.crop_x, p.crop_y, p.ref_png, p.distorted_png, p.pipeline, p.seed,
-                      p.source_triplet_id, r.file_name AS "file_name?"
+            r#"SELECT p.id, p.crop_x, p.crop_y,
+                      CASE WHEN $2 THEN p.ref_png END AS "ref_png?",
+                      CASE WHEN $2 THEN p.distorted_png END AS "distorted_png?",
+                      p.pipeline, p.seed, p.source_triplet_id, r.file_name AS "file_name?"
                FROM pairs p LEFT JOIN reference_images r ON r.id = p.reference_image_id
                WHERE p.experiment_id = $1 AND NOT p.is_control
                ORDER BY p.id"#,
-            experiment_id
+            experiment_id,
+            with_images
         )
         .fetch(pool)
         .map_ok(move |pair| ExportedStimulus {
@@ -437,7 +497,7 @@ fn exported_stimuli<'a>(
                 "crop": { "x": pair.crop_x, "y": pair.crop_y, "size": patch_size },
                 "p1": distortion(pair.pipeline, pair.seed),
             })),
-            images: vec![("p0", pair.ref_png), ("p1", pair.distorted_png)],
+            images: images(vec![("p0", pair.ref_png), ("p1", pair.distorted_png)]),
         })
         .boxed(),
     }

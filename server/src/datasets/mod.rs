@@ -7,6 +7,6 @@ mod import;
 pub use percept_core::npy;
 mod sink;
 
-pub use export::{export, ExportOptions, ExportSummary};
+pub use export::{export, export_tables, ExportOptions, ExportSummary};
 pub use import::{import_bapps, ImportOptions, ImportedExperiment};
 pub use sink::{DatasetSink, FolderSink, TarGzSink};

@@ -88,7 +88,7 @@ pub async fn tar_gz(
         .into_response())
 }
 
-/// Keeps the one file of an export that was asked for, and drops the rest.
+/// Keeps the one table of an export that was asked for, and drops the rest.
 struct OneFile {
     name: &'static str,
     bytes: Option<Vec<u8>>,
@@ -103,7 +103,8 @@ impl DatasetSink for OneFile {
     }
 }
 
-/// One of the export's CSVs, exported exactly as in the `.tar.gz`.
+/// One of the export's CSVs, exactly as in the `.tar.gz`, from the export's
+/// tables alone (no patch image is read).
 async fn csv_file(
     state: &AppState,
     access: &ExperimentAccess,
@@ -117,7 +118,7 @@ async fn csv_file(
         with_identifiers: query.with_identifiers,
     };
     let mut sink = OneFile { name, bytes: None };
-    datasets::export(&state.pool, &options, &mut sink)
+    datasets::export_tables(&state.pool, &options, &mut sink)
         .await
         .map_err(Error::Internal)?;
     let bytes = sink.bytes.ok_or_else(|| {

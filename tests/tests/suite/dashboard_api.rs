@@ -354,3 +354,133 @@ async fn csvs_download_from_the_page_pseudonymised_unless_identifiers_are_asked(
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The files of a `.tar.gz`, by path.
+fn unpacked(archive: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(path, bytes);
+    }
+    files
+}
+
+/// Records the paths an export writes.
+#[derive(Default)]
+struct Paths(Vec<String>);
+
+impl datasets::DatasetSink for Paths {
+    async fn add(&mut self, path: &str, _: &[u8]) -> anyhow::Result<()> {
+        self.0.push(path.to_owned());
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn csv_downloads_are_the_archives_tables_made_without_reading_a_patch(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let two_afc_id = create_experiment(&pool, &settings, 1).await;
+    let jnd_id = server::experiments::create(
+        &pool,
+        &NewExperiment {
+            name: "from triplets".into(),
+            kind: ExperimentKind::Jnd(JndSettings {
+                control_share: 0.0,
+                source_experiment_id: Some(two_afc_id),
+                ..JndSettings::default()
+            }),
+            ..settings.clone()
+        },
+        Vec::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    judge_all(&app, two_afc_id, "PID-aa01", "STUDY-aa", "SESSION-aa01").await;
+    judge_all(&app, two_afc_id, "PID-aa02", "STUDY-aa", "SESSION-aa02").await;
+    let assignment: Value = app
+        .post_json(
+            &format!("/api/experiments/{jnd_id}/assignments"),
+            &json!({ "platform": "prolific", "platform_worker_id": "PID-bb01",
+                     "study_id": "STUDY-bb", "session_id": "SESSION-bb01" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = assignment["token"].as_str().expect("an assignment");
+    for position in 0..2 {
+        let response = app
+            .post_json(
+                &format!("/api/assignments/{token}/jnd-judgments"),
+                &jnd_judgment(position, position == 0, timing(0.0)),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let owner = app.signed_in_as("owner@example.org").await;
+
+    for (id, tables) in [
+        (two_afc_id, &["judgments.csv", "workers.csv"][..]),
+        (jnd_id, &["judgments.csv", "workers.csv", "jnd_judgments.csv"][..]),
+    ] {
+        for query in ["", "?with_identifiers=true"] {
+            let archive = owner
+                .get(app.url(&format!("/api/experiments/{id}/export.tar.gz{query}")))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let archived = unpacked(&archive);
+            for table in tables {
+                let (status, _, csv) =
+                    get_text(&owner, &app, &format!("/api/experiments/{id}/{table}{query}")).await;
+                assert_eq!(status, StatusCode::OK, "{table}: {csv}");
+                assert_eq!(
+                    csv.as_bytes(),
+                    archived[*table].as_slice(),
+                    "experiment {id}: {table}{query} differs from the archive's"
+                );
+                // Pseudonymised by default; identifiers only when asked.
+                for identifier in ["PID-aa01", "PID-bb01", "SESSION-aa01", "SESSION-bb01"] {
+                    let judged_here = (id == two_afc_id) == identifier.contains("aa");
+                    let in_table = match *table {
+                        "workers.csv" => identifier.starts_with("PID"),
+                        "judgments.csv" => id == two_afc_id,
+                        _ => true,
+                    };
+                    let expected = !query.is_empty() && judged_here && in_table;
+                    assert_eq!(
+                        csv.contains(identifier),
+                        expected,
+                        "experiment {id}: {identifier} in {table}{query}"
+                    );
+                }
+            }
+        }
+        // The tables alone: not one patch, share file or manifest.
+        let mut written = Paths::default();
+        datasets::export_tables(
+            &pool,
+            &ExportOptions {
+                experiment_ids: vec![id],
+                include_flagged: false,
+                with_identifiers: false,
+            },
+            &mut written,
+        )
+        .await
+        .unwrap();
+        let mut expected: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+        expected.sort();
+        written.0.sort();
+        assert_eq!(written.0, expected);
+    }
+}
