@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    ParamSegment, StaticSegment,
+    MatchNestedRoutes, ParamSegment, StaticSegment,
 };
 
 /// The HTML document around every page: the server renders it once per request.
@@ -89,57 +89,64 @@ pub fn App() -> AnyView {
     .into_any()
 }
 
-/// Every page: on the server, and in the `app` bundle.
-#[cfg(feature = "researcher")]
+/// Every page: on the server, and in the `app` bundle; the `worker` bundle
+/// has the crowd worker's pages only (its researcher routes are none).
 fn routes() -> impl IntoView {
     view! {
         <Routes fallback=|| view! { <p>"Page not found."</p> }>
-            <Route path=StaticSegment("") view=pages::home::HomePage/>
-            <Route
-                path=(StaticSegment(WORKER_SEGMENTS[0]), ParamSegment("experiment_id"))
-                view=pages::worker::landing::LandingPage
-            />
-            <Route
-                path=(StaticSegment(WORKER_SEGMENTS[1]), ParamSegment("token"))
-                view=pages::worker::assignment::AssignmentPage
-            />
-            <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage/>
-            <Route
-                path=StaticSegment("dashboard")
-                view=pages::dashboard::experiments::ExperimentsPage
-            />
-            <Route
-                path=(StaticSegment("dashboard"), StaticSegment("new"))
-                view=pages::dashboard::new_experiment::NewExperimentPage
-            />
-            <Route
-                path=(
-                    StaticSegment("dashboard"),
-                    StaticSegment("experiments"),
-                    ParamSegment("experiment_id"),
-                )
-                view=pages::dashboard::experiment::ExperimentPage
-            />
+            <WorkerRoutes/>
+            <ResearcherRoutes/>
         </Routes>
     }
 }
 
-/// The crowd worker's pages only: the `worker` bundle.
-#[cfg(not(feature = "researcher"))]
-fn routes() -> impl IntoView {
+/// The crowd worker's pages, in both bundles.
+#[component(transparent)]
+fn WorkerRoutes() -> impl MatchNestedRoutes + Clone {
     view! {
-        <Routes fallback=|| view! { <p>"Page not found."</p> }>
-            <Route
-                path=(StaticSegment(WORKER_SEGMENTS[0]), ParamSegment("experiment_id"))
-                view=pages::worker::landing::LandingPage
-            />
-            <Route
-                path=(StaticSegment(WORKER_SEGMENTS[1]), ParamSegment("token"))
-                view=pages::worker::assignment::AssignmentPage
-            />
-        </Routes>
+        <Route
+            path=(StaticSegment(WORKER_SEGMENTS[0]), ParamSegment("experiment_id"))
+            view=pages::worker::landing::LandingPage
+        />
+        <Route
+            path=(StaticSegment(WORKER_SEGMENTS[1]), ParamSegment("token"))
+            view=pages::worker::assignment::AssignmentPage
+        />
     }
+    .into_inner()
 }
+
+/// The researcher's pages: on the server, and in the `app` bundle.
+#[cfg(feature = "researcher")]
+#[component(transparent)]
+fn ResearcherRoutes() -> impl MatchNestedRoutes + Clone {
+    view! {
+        <Route path=StaticSegment("") view=pages::home::HomePage/>
+        <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage/>
+        <Route
+            path=StaticSegment("dashboard")
+            view=pages::dashboard::experiments::ExperimentsPage
+        />
+        <Route
+            path=(StaticSegment("dashboard"), StaticSegment("new"))
+            view=pages::dashboard::new_experiment::NewExperimentPage
+        />
+        <Route
+            path=(
+                StaticSegment("dashboard"),
+                StaticSegment("experiments"),
+                ParamSegment("experiment_id"),
+            )
+            view=pages::dashboard::experiment::ExperimentPage
+        />
+    }
+    .into_inner()
+}
+
+/// The `worker` bundle has no researcher's page.
+#[cfg(not(feature = "researcher"))]
+#[component(transparent)]
+fn ResearcherRoutes() -> impl MatchNestedRoutes + Clone {}
 
 /// Entry point of the wasm build: attaches the browser to the server-rendered DOM.
 #[cfg(feature = "hydrate")]
