@@ -425,6 +425,15 @@ pub async fn triplets(
     })
 }
 
+/// The part named by `image` (`<part>.png`, one of `parts`), or a 404
+/// saying what the stimulus's images are.
+fn stimulus_part<'a>(image: &'a str, parts: &[&str], names: &str) -> Result<&'a str> {
+    image
+        .strip_suffix(".png")
+        .filter(|name| parts.contains(name))
+        .ok_or_else(|| Error::NotFound(names.into()))
+}
+
 /// Image `image` (`ref.png`, `p0.png` or `p1.png`) of the experiment's
 /// triplet `triplet_id`, as PNG.
 pub async fn triplet_image(
@@ -433,14 +442,11 @@ pub async fn triplet_image(
     triplet_id: i64,
     image: &str,
 ) -> Result<Vec<u8>> {
-    let image = image
-        .strip_suffix(".png")
-        .filter(|name| ["ref", "p0", "p1"].contains(name));
-    let Some(image) = image else {
-        return Err(Error::NotFound(
-            "a triplet's images are ref.png, p0.png and p1.png".into(),
-        ));
-    };
+    let image = stimulus_part(
+        image,
+        &["ref", "p0", "p1"],
+        "a triplet's images are ref.png, p0.png and p1.png",
+    )?;
     let png = sqlx::query_scalar!(
         r#"
         SELECT CASE $3 WHEN 'ref' THEN t.ref_png WHEN 'p0' THEN t.p0_png ELSE t.p1_png END
@@ -579,14 +585,11 @@ pub async fn pair_image(
     pair_id: i64,
     image: &str,
 ) -> Result<Vec<u8>> {
-    let image = image
-        .strip_suffix(".png")
-        .filter(|name| ["ref", "distorted"].contains(name));
-    let Some(image) = image else {
-        return Err(Error::NotFound(
-            "a pair's images are ref.png and distorted.png".into(),
-        ));
-    };
+    let image = stimulus_part(
+        image,
+        &["ref", "distorted"],
+        "a pair's images are ref.png and distorted.png",
+    )?;
     let png = sqlx::query_scalar!(
         r#"SELECT CASE $3 WHEN 'ref' THEN p.ref_png ELSE p.distorted_png END AS "png!"
            FROM pairs p

@@ -3,16 +3,11 @@
 //! with its measured timing and validity, and their images.
 
 use app::api::experiments::PairPage;
-use axum::{
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-    Json,
-};
+use axum::{extract::State, response::Response, Json};
 
 use super::access::ExperimentAccess;
-use super::experiment_triplets::Page;
 use super::extract::{PathParams, QueryParams};
+use super::stimulus_pages::{stored_png, Page};
 use super::AppState;
 use crate::error::Result;
 use crate::experiments;
@@ -72,13 +67,5 @@ pub async fn image(
 ) -> Result<Response> {
     let png = experiments::overview::pair_image(&state.pool, access.experiment_id, pair_id, &image)
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            // Stored stimuli never change; only researchers with access may see them.
-            (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
-        ],
-        png,
-    )
-        .into_response())
+    Ok(stored_png(png))
 }

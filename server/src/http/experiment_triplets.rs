@@ -2,51 +2,14 @@
 //! of triplets with their specs and judgments, and their images.
 
 use app::api::experiments::TripletPage;
-use axum::{
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-    Json,
-};
-use serde::Deserialize;
+use axum::{extract::State, response::Response, Json};
 
 use super::access::ExperimentAccess;
 use super::extract::{PathParams, QueryParams};
+use super::stimulus_pages::{stored_png, Page};
 use super::AppState;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::experiments;
-
-const DEFAULT_PAGE: i64 = 20;
-const MAX_PAGE: i64 = 200;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// Stimuli (triplets or pairs) to skip, in generation order.
-    #[serde(default)]
-    #[param(minimum = 0)]
-    pub(super) offset: i64,
-    /// Stimuli to return (20 when left out).
-    #[serde(default = "default_limit")]
-    #[param(minimum = 1, maximum = 200)]
-    pub(super) limit: i64,
-}
-
-impl Page {
-    /// Refuses an offset or limit out of range (the pair browser's too).
-    pub(super) fn check(&self) -> Result<()> {
-        if self.offset < 0 || !(1..=MAX_PAGE).contains(&self.limit) {
-            return Err(Error::BadRequest(format!(
-                "offset must be at least 0 and limit between 1 and {MAX_PAGE}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-fn default_limit() -> i64 {
-    DEFAULT_PAGE
-}
 
 /// `GET /api/experiments/{id}/triplets?offset=&limit=`, in generation order.
 #[utoipa::path(
@@ -105,13 +68,5 @@ pub async fn image(
     let experiment_id = access.experiment_id;
     let png = experiments::overview::triplet_image(&state.pool, experiment_id, triplet_id, &image)
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            // Stored stimuli never change; only researchers with access may see them.
-            (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
-        ],
-        png,
-    )
-        .into_response())
+    Ok(stored_png(png))
 }

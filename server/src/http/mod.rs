@@ -27,6 +27,7 @@ mod reports;
 mod scoring;
 mod sessions;
 pub mod static_files;
+mod stimulus_pages;
 mod training;
 mod trial_images;
 mod worker_landing;

@@ -5,21 +5,20 @@
 //! browser. An experiment the researcher cannot see gets one message and
 //! no actions.
 
+use std::future::Future;
+
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::lifecycle::Lifecycle;
-use super::pairs::PairBrowser;
 use super::planning::{PlanningFigures, WorkerLinks};
 use super::sharing::Sharing;
+use super::stimulus_browser::{stimulus_browser, Page, Stimulus};
 use super::training::Training;
 use super::{utc_minute, DashboardBar, ProgressBar, StatusBadge};
 use crate::api::client::ApiError;
-use crate::api::experiments::{ExperimentDetail, JndProgress, TripletView, WorkerStats};
+use crate::api::experiments::{ExperimentDetail, JndProgress, PairView, TripletView, WorkerStats};
 use crate::api::researcher_client;
-
-/// Triplets per page of the browser.
-const TRIPLETS_PER_PAGE: i64 = 12;
 
 #[component]
 pub fn ExperimentPage() -> impl IntoView {
@@ -106,9 +105,9 @@ fn Experiment(id: i64) -> impl IntoView {
         {move || match kind.get() {
             Some(Ok(kind)) => {
                 let browser = if kind == "jnd" {
-                    view! { <PairBrowser id generated refreshed patch_size/> }.into_any()
+                    stimulus_browser::<PairView>(id, generated, refreshed, patch_size).into_any()
                 } else {
-                    view! { <TripletBrowser id generated refreshed patch_size/> }.into_any()
+                    stimulus_browser::<TripletView>(id, generated, refreshed, patch_size).into_any()
                 };
                 view! {
                     <Analysis id kind=kind.clone()/>
@@ -147,70 +146,28 @@ fn NoExperiment(id: i64, error: ApiError) -> impl IntoView {
     }
 }
 
-/// The 2AFC triplet browser: a page of triplets with their judgments.
-#[component]
-fn TripletBrowser(
-    id: i64,
-    generated: Memo<Option<i32>>,
-    refreshed: RwSignal<u32>,
-    patch_size: Signal<i32>,
-) -> impl IntoView {
-    let offset = RwSignal::new(0_i64);
-    let triplets = LocalResource::new(move || {
-        let offset = offset.get();
-        generated.track();
-        refreshed.track();
-        researcher_client::triplets(id, offset, TRIPLETS_PER_PAGE)
-    });
-    view! {
-        <h2>"Triplets"</h2>
-        {move || {
-            let patch_size = patch_size.get();
-            match triplets.get() {
-                None => view! { <p class="loading">"Loading triplets…"</p> }.into_any(),
-                Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
-                Some(Ok(page)) => {
-                    let first = page.offset + 1;
-                    let last = page.offset + page.triplets.len() as i64;
-                    let total = page.total;
-                    let at_start = page.offset == 0;
-                    let at_end = last >= total;
-                    view! {
-                        <div class="pager">
-                            <button
-                                type="button"
-                                disabled=at_start
-                                on:click=move |_| offset.update(|offset| *offset = (*offset - TRIPLETS_PER_PAGE).max(0))
-                            >
-                                "← Previous"
-                            </button>
-                            <span id="triplet-range">
-                                {if total == 0 {
-                                    "No triplets yet".to_string()
-                                } else {
-                                    format!("Triplets {first}–{last} of {total}")
-                                }}
-                            </span>
-                            <button
-                                type="button"
-                                disabled=at_end
-                                on:click=move |_| offset.update(|offset| *offset += TRIPLETS_PER_PAGE)
-                            >
-                                "Next →"
-                            </button>
-                        </div>
-                        <div class="triplets">
-                            {page
-                                .triplets
-                                .into_iter()
-                                .map(|triplet| view! { <TripletCard triplet patch_size/> })
-                                .collect_view()}
-                        </div>
-                    }
-                        .into_any()
-                }
-            }
-        }}
+impl Stimulus for TripletView {
+    const PLURAL: &'static str = "Triplets";
+    const RANGE_ID: &'static str = "triplet-range";
+    const LIST_CLASS: &'static str = "triplets";
+
+    fn fetch(
+        id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Page<Self>, ApiError>> + 'static {
+        async move {
+            let page = researcher_client::triplets(id, offset, limit).await?;
+            Ok(Page {
+                offset: page.offset,
+                total: page.total,
+                items: page.triplets,
+            })
+        }
+    }
+
+    fn card(self, patch_size: i32) -> AnyView {
+        view! { <TripletCard triplet=self patch_size/> }.into_any()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The researcher's dashboard: experiments, their progress and workers, and
-//! a triplet browser. Pages render a loading state on the server and fetch
+//! a browser of their triplets or pairs. Pages render a loading state on the server and fetch
 //! their data after hydration; a 401 sends the browser to `/sign-in`.
 
 pub mod experiment;
@@ -9,6 +9,7 @@ pub mod new_experiment;
 mod pairs;
 mod planning;
 mod sharing;
+mod stimulus_browser;
 mod training;
 
 use std::time::Duration;

@@ -1,75 +1,39 @@
-//! The JND pair browser: a page of pairs, each with its two patches, how
+//! The JND pairs in the stimulus browser: each with its two patches, how
 //! the distorted one was made, and every judgment with the timing the
 //! worker's browser measured and whether it was valid.
+
+use std::future::Future;
 
 use leptos::prelude::*;
 
 use super::experiment::pipeline_summary;
+use super::stimulus_browser::{Page, Stimulus};
+use crate::api::client::ApiError;
 use crate::api::experiments::PairView;
 use crate::api::researcher_client;
 
-/// Pairs per page of the browser.
-const PAIRS_PER_PAGE: i64 = 12;
+impl Stimulus for PairView {
+    const PLURAL: &'static str = "Pairs";
+    const RANGE_ID: &'static str = "pair-range";
+    const LIST_CLASS: &'static str = "triplets pairs";
 
-#[component]
-pub fn PairBrowser(
-    id: i64,
-    generated: Memo<Option<i32>>,
-    refreshed: RwSignal<u32>,
-    patch_size: Signal<i32>,
-) -> impl IntoView {
-    let offset = RwSignal::new(0_i64);
-    let pairs = LocalResource::new(move || {
-        let offset = offset.get();
-        generated.track();
-        refreshed.track();
-        researcher_client::pairs(id, offset, PAIRS_PER_PAGE)
-    });
-    view! {
-        <h2>"Pairs"</h2>
-        {move || {
-            let patch_size = patch_size.get();
-            match pairs.get() {
-                None => view! { <p class="loading">"Loading pairs…"</p> }.into_any(),
-                Some(Err(error)) => view! { <p class="error">{error.message()}</p> }.into_any(),
-                Some(Ok(page)) => {
-                    let first = page.offset + 1;
-                    let last = page.offset + page.pairs.len() as i64;
-                    let total = page.total;
-                    let at_start = page.offset == 0;
-                    let at_end = last >= total;
-                    view! {
-                        <div class="pager">
-                            <button
-                                type="button"
-                                disabled=at_start
-                                on:click=move |_| offset.update(|offset| *offset = (*offset - PAIRS_PER_PAGE).max(0))
-                            >
-                                "← Previous"
-                            </button>
-                            <span id="pair-range">
-                                {if total == 0 {
-                                    "No pairs yet".to_string()
-                                } else {
-                                    format!("Pairs {first}–{last} of {total}")
-                                }}
-                            </span>
-                            <button
-                                type="button"
-                                disabled=at_end
-                                on:click=move |_| offset.update(|offset| *offset += PAIRS_PER_PAGE)
-                            >
-                                "Next →"
-                            </button>
-                        </div>
-                        <div class="triplets pairs">
-                            {page.pairs.into_iter().map(|pair| view! { <PairCard pair patch_size/> }).collect_view()}
-                        </div>
-                    }
-                    .into_any()
-                }
-            }
-        }}
+    fn fetch(
+        id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Page<Self>, ApiError>> + 'static {
+        async move {
+            let page = researcher_client::pairs(id, offset, limit).await?;
+            Ok(Page {
+                offset: page.offset,
+                total: page.total,
+                items: page.pairs,
+            })
+        }
+    }
+
+    fn card(self, patch_size: i32) -> AnyView {
+        view! { <PairCard pair=self patch_size/> }.into_any()
     }
 }
 
