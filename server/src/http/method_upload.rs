@@ -90,6 +90,16 @@ pub fn unpack(file_name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(())
     };
     let mut files = Vec::new();
+    // One entry of `size` bytes (as its header says), read up to the cap.
+    let mut add = |name: String, size: u64, entry: &mut dyn Read| -> Result<()> {
+        count(size)?;
+        let mut content = Vec::with_capacity(size as usize);
+        Read::take(entry, MAX_UNPACKED_BYTES)
+            .read_to_end(&mut content)
+            .map_err(|error| refused(format!("{name} cannot be unpacked: {error}")))?;
+        files.push((name, content));
+        Ok(())
+    };
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|error| refused(format!("not a readable zip archive: {error}")))?;
@@ -100,14 +110,7 @@ pub fn unpack(file_name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
             if entry.is_dir() {
                 continue;
             }
-            let name = entry.name().to_owned();
-            count(entry.size())?;
-            let mut content = Vec::with_capacity(entry.size() as usize);
-            (&mut entry)
-                .take(MAX_UNPACKED_BYTES)
-                .read_to_end(&mut content)
-                .map_err(|error| refused(format!("{name} cannot be unpacked: {error}")))?;
-            files.push((name, content));
+            add(entry.name().to_owned(), entry.size(), &mut entry)?;
         }
     } else if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
@@ -129,13 +132,7 @@ pub fn unpack(file_name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
             if !kind.is_file() {
                 return Err(refused(format!("{name} is not a plain file")));
             }
-            count(entry.size())?;
-            let mut content = Vec::with_capacity(entry.size() as usize);
-            (&mut entry)
-                .take(MAX_UNPACKED_BYTES)
-                .read_to_end(&mut content)
-                .map_err(|error| refused(format!("{name} cannot be unpacked: {error}")))?;
-            files.push((name, content));
+            add(name, entry.size(), &mut entry)?;
         }
     } else {
         return Err(refused(
