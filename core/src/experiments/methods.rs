@@ -103,10 +103,11 @@ pub struct MethodOutputFile {
 }
 
 /// The checked outputs: the methods (sorted) and, per reference in the
-/// references' order, each method's output in that order.
+/// references' order, each method's output in that order with its file's
+/// name (`None` for an anchor's, which has no file).
 pub(crate) struct CheckedOutputs {
     pub methods: Vec<String>,
-    pub per_reference: Vec<Vec<(String, RgbImage)>>,
+    pub per_reference: Vec<Vec<(Option<String>, RgbImage)>>,
 }
 
 /// A file's name without its extension: what pairs outputs with references.
@@ -202,7 +203,7 @@ impl MethodComparison {
             }
         }
         let methods: Vec<String> = methods.into_iter().map(str::to_owned).collect();
-        let mut found: Vec<Vec<Option<(String, RgbImage)>>> =
+        let mut found: Vec<Vec<Option<(Option<String>, RgbImage)>>> =
             vec![(0..methods.len()).map(|_| None).collect(); references.len()];
         for output in &self.outputs {
             let path = format!("methods/{}/{}", output.method, output.file_name);
@@ -214,7 +215,7 @@ impl MethodComparison {
             let method = methods
                 .binary_search(&output.method)
                 .expect("collected from the outputs");
-            if let Some((earlier, _)) = &found[reference][method] {
+            if let Some((Some(earlier), _)) = &found[reference][method] {
                 return invalid(format!(
                     "methods/{}/{earlier} and {path} are both outputs for references/{}",
                     output.method, references[reference].file_name
@@ -268,7 +269,7 @@ impl MethodComparison {
                     imageops::resize(&image, full.0, full.1, imageops::FilterType::Nearest)
                 }
             };
-            found[reference][method] = Some((output.file_name.clone(), image));
+            found[reference][method] = Some((Some(output.file_name.clone()), image));
         }
         for anchor in &self.anchors {
             let method = methods
@@ -284,10 +285,7 @@ impl MethodComparison {
                             anchor.name, reference.file_name
                         ))
                     })?;
-                outputs[method] = Some((
-                    format!("anchor: {} seed {ANCHOR_SEED}", anchor.pipeline.to_json()),
-                    image,
-                ));
+                outputs[method] = Some((None, image));
             }
         }
         let per_reference = found
@@ -312,6 +310,24 @@ impl MethodComparison {
         Ok(CheckedOutputs {
             methods,
             per_reference,
+        })
+    }
+
+    /// What the experiment records of its anchors (its `anchors` column):
+    /// each anchor's pipeline and seed by name; `None` without anchors.
+    pub(crate) fn anchor_specs(&self) -> Option<serde_json::Value> {
+        (!self.anchors.is_empty()).then(|| {
+            self.anchors
+                .iter()
+                .map(|anchor| {
+                    let spec = serde_json::json!({
+                        "pipeline": anchor.pipeline,
+                        "seed": ANCHOR_SEED,
+                    });
+                    (anchor.name.clone(), spec)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
         })
     }
 

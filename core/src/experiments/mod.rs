@@ -318,7 +318,8 @@ pub async fn store_with_methods(
                 Ok(image)
             })
             .collect::<Result<Vec<_>>>()?;
-        // Each reference's outputs as (method, file name, PNG).
+        // Each reference's outputs as (method, file name or none for an
+        // anchor, PNG).
         let method_outputs = match &methods {
             None => None,
             Some(comparison) => {
@@ -340,6 +341,7 @@ pub async fn store_with_methods(
                     checked.methods,
                     comparison.pairs_per_patch,
                     comparison.min_patch_variance,
+                    comparison.anchor_specs(),
                     pngs,
                 ))
             }
@@ -405,14 +407,16 @@ pub async fn store_with_methods(
         _ => error.into(),
     })?;
 
-    if let Some((methods, pairs_per_patch, min_patch_variance, _)) = &method_outputs {
+    if let Some((methods, pairs_per_patch, min_patch_variance, anchors, _)) = &method_outputs {
         sqlx::query!(
-            "UPDATE experiments SET methods = $2, pairs_per_patch = $3, min_patch_variance = $4
+            "UPDATE experiments SET methods = $2, pairs_per_patch = $3, min_patch_variance = $4,
+                                    anchors = $5
              WHERE id = $1",
             experiment_id,
             methods as &[String],
             pairs_per_patch.map(|k| k as i32),
             min_patch_variance.map(|v| v as f32),
+            anchors.as_ref(),
         )
         .execute(&mut *transaction)
         .await?;
@@ -445,7 +449,7 @@ pub async fn store_with_methods(
                  VALUES ($1, $2, $3, $4)",
                 reference_image_id,
                 method,
-                file_name,
+                file_name.as_deref(),
                 png,
             )
             .execute(&mut *transaction)

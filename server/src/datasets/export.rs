@@ -5,7 +5,8 @@
 //! 2afc/<split>/<category>/judge/000000.npy   share of judgments preferring p1
 //! jnd/<split>/<category>/{p0,p1}/000000.png  the reference and the distorted patch
 //! jnd/<split>/<category>/same/000000.npy     share of valid judgments saying "same"
-//! manifest.json                              every item's stimulus specs and counts
+//! manifest.json                              every item's stimulus specs and counts,
+//!                                            each experiment's settings (and anchors)
 //! judgments.csv, jnd_judgments.csv           one row per judgment
 //! workers.csv                                one row per worker: their record
 //! ```
@@ -116,7 +117,7 @@ async fn write(
         let experiment = sqlx::query!(
             r#"SELECT id, name, kind, split, category, patch_size, seed, sampler,
                       judgments_per_stimulus, sentinel_rate, max_sentinel_failure_share,
-                      reference_ms, gap_ms, distorted_ms, control_share
+                      reference_ms, gap_ms, distorted_ms, control_share, anchors
                FROM experiments WHERE id = $1"#,
             experiment_id
         )
@@ -153,7 +154,7 @@ async fn write(
             StimulusKind::Triplet
         };
         export.stimuli(&judged, kind, experiment.patch_size).await?;
-        manifest_experiments.push(json!({
+        let mut manifest_experiment = json!({
             "id": experiment.id,
             "name": experiment.name,
             "kind": experiment.kind,
@@ -173,7 +174,12 @@ async fn write(
                 "distorted": experiment.distorted_ms,
             })),
             "control_share": (experiment.kind == "jnd").then_some(decimal(experiment.control_share)),
-        }));
+        });
+        // A method comparison's anchors: each one's pipeline and seed.
+        if let Some(anchors) = experiment.anchors {
+            manifest_experiment["anchors"] = anchors;
+        }
+        manifest_experiments.push(manifest_experiment);
         excluded_by_experiment.push((experiment_id, excluded));
     }
     // After every judgment, so a worker's pseudonym is the one the judgment

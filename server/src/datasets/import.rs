@@ -75,7 +75,26 @@ struct ManifestDistortion {
 
 #[derive(Deserialize)]
 struct Manifest {
+    #[serde(default)]
+    experiments: Vec<ManifestExperiment>,
     items: Vec<ManifestItem>,
+}
+
+/// What an export's manifest says about an experiment that the items do
+/// not: a method comparison's anchors (their pipelines and seeds by name).
+#[derive(Deserialize)]
+struct ManifestExperiment {
+    folder: String,
+    #[serde(default)]
+    anchors: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An export's manifest, if the tree has one: its items by name, and the
+/// anchors of each folder's experiments.
+#[derive(Default)]
+struct KnownManifest {
+    items: HashMap<String, ManifestItem>,
+    anchors: HashMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The two kinds of BAPPS tree: their top folder, the patch folders, and the
@@ -185,15 +204,11 @@ pub async fn import_bapps(
         .fetch_one(&mut *transaction)
         .await?;
 
-        // A method comparison's methods, from the manifest.
+        // A method comparison's methods (and anchors), from the manifest.
         let mut methods = std::collections::BTreeSet::new();
+        let folder_name = format!("{}/{}/{}", kind.name(), folder.split, folder.category);
         for stem in &folder.stems {
-            let item = format!(
-                "{}/{}/{}/{stem}",
-                kind.name(),
-                folder.split,
-                folder.category
-            );
+            let item = format!("{folder_name}/{stem}");
             let mut patches = Vec::with_capacity(3);
             for part in kind.patch_parts() {
                 let path = folder.path.join(part).join(format!("{stem}.png"));
@@ -220,7 +235,7 @@ pub async fn import_bapps(
                 .with_context(|| format!("cannot read {}", share_path.display()))?;
             let share = npy::decode_share(&share_bytes)
                 .with_context(|| format!("{}", share_path.display()))?;
-            let known = manifest.get(&item);
+            let known = manifest.items.get(&item);
             let judgments = known.map_or(f64::from(default_judgments), |item| item.judgments);
             let distortion = |which: Option<&ManifestDistortion>| {
                 which.map_or((None, None), |d| (Some(d.pipeline.clone()), Some(d.seed)))
@@ -253,10 +268,15 @@ pub async fn import_bapps(
         }
         if !methods.is_empty() {
             let methods: Vec<String> = methods.into_iter().collect();
+            let anchors = manifest
+                .anchors
+                .get(&folder_name)
+                .map(|specs| serde_json::Value::Object(specs.clone()));
             sqlx::query!(
-                "UPDATE experiments SET methods = $2 WHERE id = $1",
+                "UPDATE experiments SET methods = $2, anchors = $3 WHERE id = $1",
                 experiment_id,
-                &methods
+                &methods,
+                anchors
             )
             .execute(&mut *transaction)
             .await?;
@@ -506,19 +526,29 @@ fn read_patch(path: &Path) -> anyhow::Result<image::RgbImage> {
     )
 }
 
-/// An export's manifest.json, by item, if the tree has one.
-fn read_manifest(root: &Path) -> anyhow::Result<HashMap<String, ManifestItem>> {
+/// An export's manifest.json, if the tree has one.
+fn read_manifest(root: &Path) -> anyhow::Result<KnownManifest> {
     let path = root.join("manifest.json");
     if !path.exists() {
-        return Ok(HashMap::new());
+        return Ok(KnownManifest::default());
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a Percept manifest", path.display()))?;
-    Ok(manifest
-        .items
-        .into_iter()
-        .map(|item| (item.item.clone(), item))
-        .collect())
+    let mut anchors: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    // Experiments exported into one folder become one: their anchors join.
+    for experiment in manifest.experiments {
+        if let Some(specs) = experiment.anchors {
+            anchors.entry(experiment.folder).or_default().extend(specs);
+        }
+    }
+    Ok(KnownManifest {
+        items: manifest
+            .items
+            .into_iter()
+            .map(|item| (item.item.clone(), item))
+            .collect(),
+        anchors,
+    })
 }

@@ -516,17 +516,109 @@ async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_met
             );
         }
     }
-    // The anchor's output records its pipeline and seed.
-    let recorded: String = sqlx::query_scalar(
-        "SELECT o.file_name FROM method_outputs o JOIN reference_images r ON r.id = o.reference_image_id
-         WHERE r.experiment_id = $1 AND o.method = 'jpeg-q30'",
+    // The experiment records the anchor's pipeline and seed; its outputs
+    // have no file.
+    let anchors = || async {
+        sqlx::query_scalar::<_, Option<serde_json::Value>>(
+            "SELECT anchors FROM experiments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let pipeline = distortions::Pipeline::from_json(spec).unwrap();
+    let expected_anchors = serde_json::json!({ "jpeg-q30": { "pipeline": pipeline, "seed": 0 } });
+    assert_eq!(anchors().await, Some(expected_anchors.clone()));
+    let file_names: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT o.method, o.file_name FROM method_outputs o
+         JOIN reference_images r ON r.id = o.reference_image_id
+         WHERE r.experiment_id = $1 ORDER BY o.method, r.id",
     )
     .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        file_names,
+        [
+            ("jpeg-q30".into(), None),
+            ("lr-x4".into(), Some("a.png".into())),
+            ("sharp".into(), Some("a.png".into())),
+        ]
+    );
+
+    // An experiment stored before the column (the spec in the output's
+    // file_name) gets it from the migration.
+    sqlx::raw_sql("ALTER TABLE experiments DROP COLUMN anchors")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE method_outputs SET file_name = $1 WHERE method = 'jpeg-q30'")
+        .bind(format!("anchor: {} seed 0", pipeline.to_json()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../../../migrations/0018_anchor_specs.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(anchors().await, Some(expected_anchors.clone()));
+    let old_names: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM method_outputs WHERE file_name LIKE 'anchor:%'",
+    )
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert!(
-        recorded.contains("\"quality\":30") && recorded.contains("seed 0"),
-        "{recorded}"
-    );
+    assert_eq!(old_names, 0);
+
+    // The export's manifest names the anchor, and an import keeps it.
+    sqlx::query(
+        "INSERT INTO imported_judgments (triplet_id, judgments, p1_share)
+         SELECT id, 1, 0.5 FROM triplets WHERE experiment_id = $1",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let export = tempfile::tempdir().unwrap();
+    server::datasets::export(
+        &pool,
+        &server::datasets::ExportOptions {
+            experiment_ids: vec![id],
+            include_flagged: true,
+            with_identifiers: false,
+        },
+        &mut server::datasets::FolderSink::new(export.path().to_owned()),
+    )
+    .await
+    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.path().join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["experiments"][0]["anchors"], expected_anchors);
+    let owner_id: i64 = sqlx::query_scalar("SELECT owner_id FROM experiments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let imported = server::datasets::import_bapps(
+        &pool,
+        &server::datasets::ImportOptions {
+            root: export.path().to_owned(),
+            owner_id,
+            judgments_per_stimulus: None,
+            name: None,
+        },
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    let again: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT anchors FROM experiments WHERE id = $1")
+            .bind(imported[0].id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(again, Some(expected_anchors));
 }
