@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use tch::{Device, Tensor};
 
+use crate::dists_kernels::l2_pool;
 use crate::error::{LpipsError, Result};
 use crate::weights::WeightFile;
 
@@ -324,6 +325,9 @@ impl Backbone {
 
     fn onednn_taps(&self, input: &Tensor) -> Vec<Tensor> {
         let mut current = input.contiguous().to_mkldnn();
+        // The previous slice's tap: `current` in dense form, until a layer
+        // runs (DISTS' pooling reads it instead of converting again).
+        let mut tap: Option<Tensor> = None;
         self.slices
             .iter()
             .map(|layers| {
@@ -351,22 +355,17 @@ impl Backbone {
                             [1, 1],
                             false,
                         ),
-                        LoadedLayer::L2Pool { filter, channels } => {
-                            let dense = current.to_dense(None, false);
-                            (dense.square().conv2d(
-                                filter,
-                                None::<Tensor>,
-                                [2, 2],
-                                [1, 1],
-                                [1, 1],
-                                *channels,
-                            ) + 1e-12)
-                                .sqrt()
-                                .to_mkldnn()
+                        // One pass over the dense map: see `dists_kernels`.
+                        LoadedLayer::L2Pool { .. } => {
+                            let dense = tap.take().unwrap_or_else(|| current.to_dense(None, false));
+                            l2_pool(&dense).to_mkldnn()
                         }
                     };
+                    tap = None;
                 }
-                current.to_dense(None, false)
+                let dense = current.to_dense(None, false);
+                tap = Some(dense.shallow_clone());
+                dense
             })
             .collect()
     }

@@ -26,6 +26,7 @@ use image::RgbImage;
 use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{Backbone, Engine, Net, Pooling};
+use crate::dists_kernels::{self, FeatureSet, C};
 use crate::error::Result;
 use crate::image_input::check_pair;
 use crate::model::Features;
@@ -34,16 +35,15 @@ use crate::weights::WeightFile;
 /// Channels of the six feature sets: the image, then the five stages.
 pub const CHANNELS: [i64; 6] = [3, 64, 128, 256, 512, 512];
 const TOTAL_CHANNELS: i64 = 1475;
-const C: f64 = 1e-6;
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// A loaded DISTS model.
 pub struct Dists {
     backbone: Backbone,
-    /// α and β divided by their joint sum, split per feature set: (1, C).
-    alpha: Vec<Tensor>,
-    beta: Vec<Tensor>,
+    /// α and β divided by their joint sum, split per feature set.
+    alpha: Vec<Vec<f32>>,
+    beta: Vec<Vec<f32>>,
     mean: Tensor,
     std: Tensor,
 }
@@ -72,16 +72,18 @@ impl Dists {
             learned.take("beta", &shape)?,
         );
         let total = alpha.sum(Kind::Float) + beta.sum(Kind::Float);
-        let split = |weights: Tensor| {
-            (weights / &total)
-                .to(device)
+        let split = |weights: Tensor| -> Result<Vec<Vec<f32>>> {
+            Ok((weights / &total)
                 .view([1, TOTAL_CHANNELS])
                 .split_with_sizes(CHANNELS, 1)
+                .iter()
+                .map(|part| Vec::<f32>::try_from(part.contiguous().view([-1])))
+                .collect::<std::result::Result<_, _>>()?)
         };
         Ok(Self {
             backbone,
-            alpha: split(alpha),
-            beta: split(beta),
+            alpha: split(alpha)?,
+            beta: split(beta)?,
             mean: Tensor::from_slice(&IMAGENET_MEAN)
                 .view([1, 3, 1, 1])
                 .to(device),
@@ -136,7 +138,9 @@ impl Dists {
     }
 
     /// DISTS between image `a_index[k]` of `a` and `b_index[k]` of `b` for
-    /// every k; a float32 tensor of that length.
+    /// every k; a float32 tensor of that length (on the CPU, where the
+    /// features are, by the single-pass kernels of `dists_kernels`; elsewhere by tensor ops
+    /// on the device).
     pub fn distances(
         &self,
         a: &Features,
@@ -144,9 +148,38 @@ impl Dists {
         b: &Features,
         b_index: &Tensor,
     ) -> Tensor {
+        if self.device() != Device::Cpu {
+            return self.device_distances(a, a_index, b, b_index);
+        }
+        let indices = |index: &Tensor| Vec::<i64>::try_from(index).expect("int64 indices");
+        let sets: Vec<FeatureSet<'_>> = a
+            .taps
+            .iter()
+            .zip(&b.taps)
+            .enumerate()
+            .map(|(k, (a, b))| FeatureSet {
+                a,
+                b,
+                alpha: &self.alpha[k],
+                beta: &self.beta[k],
+            })
+            .collect();
+        dists_kernels::distances(&sets, &indices(a_index), &indices(b_index))
+    }
+
+    /// [`Self::distances`] as tensor ops, as the official module computes
+    /// it, for features on a GPU.
+    fn device_distances(
+        &self,
+        a: &Features,
+        a_index: &Tensor,
+        b: &Features,
+        b_index: &Tensor,
+    ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
+        let device = self.device();
         let dims = &[2i64, 3][..];
-        let (a_index, b_index) = (a_index.to(self.device()), b_index.to(self.device()));
+        let (a_index, b_index) = (a_index.to(device), b_index.to(device));
         let similarity = a
             .taps
             .iter()
@@ -167,9 +200,11 @@ impl Dists {
                 let y_var = (&y - &y_mean).square().mean_dim(dims, true, Kind::Float);
                 let covariance = (&x * &y).mean_dim(dims, true, Kind::Float) - &x_mean * &y_mean;
                 let texture = (covariance * 2.0 + C) / (x_var + y_var + C);
-                let weigh = |weights: &Tensor, term: Tensor| {
-                    (term.flatten(1, -1) * weights).sum_dim_intlist(1, false, Kind::Float)
-                };
+                let weigh =
+                    |weights: &[f32], term: Tensor| {
+                        (term.flatten(1, -1) * Tensor::from_slice(weights).to(device))
+                            .sum_dim_intlist(1, false, Kind::Float)
+                    };
                 (
                     weigh(&self.alpha[k], structure),
                     weigh(&self.beta[k], texture),

@@ -15,6 +15,7 @@
 pub mod backbone;
 pub mod device;
 pub mod dists;
+mod dists_kernels;
 pub mod error;
 pub mod image_input;
 pub mod model;
