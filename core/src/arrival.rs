@@ -6,20 +6,26 @@
 //! order.
 
 use percept_api::arrival::{Arrival, Refusal};
-use percept_api::assignments::Platform;
+use percept_api::assignments::AssignmentRequest;
 use sqlx::PgPool;
 
-use crate::assignments::{stimuli_still_needed, StillNeeded};
+use crate::assignments::{open_for_session, stimuli_still_needed, StillNeeded};
 use crate::error::Result;
 
 /// How experiment `experiment_id` meets a worker arriving at its link;
-/// `worker` is the platform and id the link carries, if it names one (the
-/// per-worker limit is checked for it).
+/// `worker` is the assignment request the link makes, if it names a worker
+/// (the per-worker limit is checked for them). A worker who holds an open
+/// assignment for the link's session is not refused: asking again gives
+/// them that assignment.
 pub async fn arrival(
     pool: &PgPool,
     experiment_id: i64,
-    worker: Option<(Platform, &str)>,
+    worker: Option<&AssignmentRequest>,
 ) -> Result<Arrival> {
+    let worker = worker.and_then(|request| {
+        let id = request.platform_worker_id.as_deref()?.trim();
+        Some((request, id))
+    });
     let Some(experiment) = sqlx::query!(
         "SELECT kind, status, lifecycle, judgments_per_stimulus, max_assignments_per_worker,
                 completion_redirect_url, serve_imported_stimuli
@@ -35,7 +41,17 @@ pub async fn arrival(
             return_url: None,
         });
     };
-    let refusal = if experiment.lifecycle != "open" {
+    let resumes = match worker {
+        Some((request, worker_id)) => {
+            open_for_session(pool, experiment_id, request, worker_id)
+                .await?
+                .is_some()
+        }
+        None => false,
+    };
+    let refusal = if resumes {
+        None
+    } else if experiment.lifecycle != "open" {
         Some(Refusal::Closed)
     } else if experiment.status != "ready" {
         Some(Refusal::NotReady)
@@ -49,7 +65,7 @@ pub async fn arrival(
         != StillNeeded::Servable
     {
         Some(Refusal::Full)
-    } else if let Some((platform, worker_id)) = worker {
+    } else if let Some((request, worker_id)) = worker {
         // Abandoned (expired, unfinished) assignments do not count, as when
         // one is handed out.
         let taken = sqlx::query_scalar!(
@@ -58,8 +74,8 @@ pub async fn arrival(
                WHERE w.experiment_id = $1 AND w.platform = $2 AND w.external_id = $3
                  AND (a.completed_at IS NOT NULL OR a.expires_at > now())"#,
             experiment_id,
-            platform.as_str(),
-            worker_id.trim(),
+            request.platform.as_str(),
+            worker_id,
         )
         .fetch_one(pool)
         .await?;

@@ -5,6 +5,17 @@
 //! trials come first. Creation is serialised per experiment with a
 //! transaction-scoped advisory lock, so any number of servers sharing the
 //! database never hand out the same spare judgment twice.
+//!
+//! A request is idempotent per crowd session: a worker who asks again with
+//! the same study and session id while their assignment of that session is
+//! open (a retry after a dropped connection, a second tab, another device)
+//! gets that assignment back rather than a second one, which would hold its
+//! trials and the worker's quota until it expired. The session id is the key
+//! the platforms already give each attempt (Prolific's `SESSION_ID`,
+//! MTurk's `assignmentId`, `percept simulate`'s per-assignment session), so
+//! a new attempt (a new session) still gets a new assignment, recorded with
+//! its own session. Requests without a session id (anonymous workers, whose
+//! browser does not repeat the request) always get a new one.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use percept_api::assignments::{Assignment, AssignmentRequest, Platform, TrialUrls};
@@ -17,9 +28,17 @@ use crate::error::{Error, Result};
 /// Platform ids are short; anything longer is not one.
 const MAX_ID_CHARS: usize = 200;
 
+/// What [`create`] gave: a new assignment, or the one the worker already
+/// holds open for the same study and session.
+pub enum Created {
+    New(Assignment),
+    Existing(Assignment),
+}
+
 /// A new assignment of `experiment_id` for the worker `request` names
-/// (within their quota), with its trials; refused with the reason when the
-/// experiment is not open or has nothing left for them.
+/// (within their quota), with its trials, or the open one they already hold
+/// for the request's session; refused with the reason when the experiment is
+/// not open or has nothing left for them.
 #[tracing::instrument(
     name = "assignment",
     skip(pool, request),
@@ -29,7 +48,7 @@ pub async fn create(
     pool: &PgPool,
     experiment_id: i64,
     request: &AssignmentRequest,
-) -> Result<Assignment> {
+) -> Result<Created> {
     let platform_worker_id = platform_worker_id(request)?;
     for (field, value) in [
         ("study_id", &request.study_id),
@@ -54,6 +73,31 @@ pub async fn create(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+
+    let mut transaction = pool.begin().await?;
+    // Keyed by the experiment id alone: this is the only advisory lock Percept takes.
+    // Taken before looking for the session's open assignment, so a retry
+    // racing its original waits for it and finds what it made.
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", experiment_id)
+        .execute(&mut *transaction)
+        .await?;
+    // Looked for before the experiment's state: an assignment handed out
+    // before it closed may still be finished.
+    if let Some(open) =
+        open_for_session(&mut *transaction, experiment_id, request, &platform_worker_id).await?
+    {
+        transaction.commit().await?;
+        tracing::Span::current().record("assignment_id", open.id);
+        let progress = crate::trials::progress(pool, &open.token).await?;
+        return Ok(Created::Existing(Assignment {
+            trials: progress.trials,
+            jnd: progress.jnd,
+            token: open.token,
+            platform_worker_id,
+            expires_at: progress.expires_at,
+        }));
+    }
+
     if experiment.lifecycle != "open" {
         return Err(Error::Gone(format!(
             "experiment {experiment_id} is closed: it takes no more judgments"
@@ -71,11 +115,6 @@ pub async fn create(
         )));
     }
 
-    let mut transaction = pool.begin().await?;
-    // Keyed by the experiment id alone: this is the only advisory lock Percept takes.
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", experiment_id)
-        .execute(&mut *transaction)
-        .await?;
     let worker_row_id = sqlx::query_scalar!(
         "INSERT INTO workers (experiment_id, platform, external_id) VALUES ($1, $2, $3)
          ON CONFLICT (experiment_id, platform, external_id)
@@ -190,13 +229,48 @@ pub async fn create(
     };
     transaction.commit().await?;
 
-    Ok(Assignment {
+    Ok(Created::New(Assignment {
         trials,
         jnd,
         token,
         platform_worker_id,
         expires_at: assignment.expires_at,
-    })
+    }))
+}
+
+/// An assignment's id and token.
+pub(crate) struct OpenAssignment {
+    pub id: i64,
+    pub token: String,
+}
+
+/// The open (unfinished, unexpired) assignment of `experiment_id` that the
+/// worker `platform_worker_id` holds for the request's study and session, if
+/// the request names a session and there is one.
+pub(crate) async fn open_for_session(
+    executor: impl sqlx::PgExecutor<'_>,
+    experiment_id: i64,
+    request: &AssignmentRequest,
+    platform_worker_id: &str,
+) -> Result<Option<OpenAssignment>> {
+    let Some(session_id) = &request.session_id else {
+        return Ok(None);
+    };
+    Ok(sqlx::query_as!(
+        OpenAssignment,
+        r#"SELECT a.id, a.token FROM assignments a JOIN workers w ON w.id = a.worker_id
+           WHERE a.experiment_id = $1 AND w.platform = $2 AND w.external_id = $3
+             AND a.study_id IS NOT DISTINCT FROM $4 AND a.session_id = $5
+             AND a.completed_at IS NULL AND a.expires_at > now()
+           ORDER BY a.id DESC LIMIT 1"#,
+        experiment_id,
+        request.platform.as_str(),
+        platform_worker_id,
+        request.study_id,
+        session_id,
+    )
+    .fetch_optional(executor)
+    .await?)
 }
 
 /// What an assignment's trials show, in trial order: triplets (2AFC) or pairs (JND).

@@ -1,6 +1,7 @@
 //! 2AFC fixtures: synthetic reference images, experiments made the way
 //! `percept experiment create` makes them, and the worker's side of the API.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use distortions::image::{Rgb, RgbImage};
@@ -107,16 +108,20 @@ impl TestApp {
             .expect("request to the test app")
     }
 
-    /// Asks for an assignment for a Prolific worker; returns status and body.
+    /// Asks for an assignment for a Prolific worker, in a session of its
+    /// own (as a worker starting the study again would: the same session
+    /// would get its open assignment back); returns status and body.
     pub async fn request_assignment(
         &self,
         experiment_id: i64,
         worker_id: &str,
     ) -> (reqwest::StatusCode, Value) {
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let session = format!("session-{}", SESSIONS.fetch_add(1, Ordering::Relaxed));
         let response = self
             .post_json(
                 &format!("/api/experiments/{experiment_id}/assignments"),
-                &json!({ "platform": "prolific", "worker_id": worker_id, "study_id": "s1", "session_id": "x" }),
+                &json!({ "platform": "prolific", "worker_id": worker_id, "study_id": "s1", "session_id": session }),
             )
             .await;
         (response.status(), response.json().await.unwrap())

@@ -328,7 +328,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>17}  owner",
+        "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>22}  owner",
         "id", "kind", "name", "split/category", "state", "stimuli", "judgments"
     );
     for experiment in experiments {
@@ -336,13 +336,22 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             Some(category) => format!("{}/{category}", experiment.split),
             None => experiment.split.clone(),
         };
+        // Judgments imported with the stimuli are said as such, as the
+        // dashboard's list does.
+        let mut judgments = format!(
+            "{}/{}",
+            experiment.judgments_collected, experiment.judgments_target
+        );
+        if experiment.judgments_imported > 0 {
+            judgments += &format!(" + {} imported", experiment.judgments_imported);
+        }
         let state = if experiment.status == "ready" {
             experiment.lifecycle.clone()
         } else {
             experiment.status.clone()
         };
         println!(
-            "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>17}  {}",
+            "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>22}  {}",
             experiment.id,
             experiment.kind,
             experiment.name,
@@ -352,10 +361,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                 "{}/{}",
                 experiment.stimuli_generated, experiment.stimuli_total
             ),
-            format!(
-                "{}/{}",
-                experiment.judgments_collected, experiment.judgments_target
-            ),
+            judgments,
             experiment.owner_email
         );
     }
@@ -429,10 +435,41 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
         "  completion redirect: {}",
         e.completion_redirect_url.as_deref().unwrap_or("none")
     );
-    println!(
-        "  judgments: {}/{} counted toward the target ({} in all), {} workers, {} flagged",
-        e.judgments_collected, e.judgments_target, e.judgments, e.workers, e.flagged_workers
-    );
+    // Imported stimuli came with judgments made elsewhere: said as such,
+    // beside the ones collected here, as the dashboard does.
+    if e.judgments_imported > 0 || e.imported_stimuli > 0 {
+        println!(
+            "  judgments: {} imported + {} collected here, of {} wanted ({} collected in all), \
+             {} workers, {} flagged",
+            e.judgments_imported,
+            e.judgments_collected,
+            e.judgments_target,
+            e.judgments,
+            e.workers,
+            e.flagged_workers
+        );
+        println!(
+            "  imported: {} {} came with {} judgments made elsewhere: they count towards the \
+             target, but were not collected here; {}",
+            e.imported_stimuli,
+            if e.kind == "jnd" { "pairs" } else { "triplets" },
+            e.judgments_imported,
+            if e.serve_imported_stimuli {
+                "they are handed out to workers too".to_owned()
+            } else {
+                format!(
+                    "they are not handed out to workers \
+                     (`percept experiment edit {} --serve-imported-stimuli true` would)",
+                    e.id
+                )
+            }
+        );
+    } else {
+        println!(
+            "  judgments: {}/{} counted toward the target ({} in all), {} workers, {} flagged",
+            e.judgments_collected, e.judgments_target, e.judgments, e.workers, e.flagged_workers
+        );
+    }
     let p = &e.planning;
     println!("  planning:");
     println!("    judgments still needed: {}", p.judgments_still_needed);

@@ -75,10 +75,7 @@ async fn lookup(
             .cloned()
     });
     let request = identity.assignment_request(None);
-    let worker = request
-        .as_ref()
-        .and_then(|request| Some((request.platform, request.platform_worker_id.as_deref()?)));
-    match percept_core::arrival::arrival(&state.pool, experiment_id, worker).await {
+    match percept_core::arrival::arrival(&state.pool, experiment_id, request.as_ref()).await {
         Ok(arrival) => Some(arrival),
         Err(error) => {
             tracing::warn!(experiment_id, %error, "the landing page is rendered without the experiment's state");

@@ -451,3 +451,126 @@ async fn the_cli_lists_shows_closes_reopens_archives_and_deletes(pool: PgPool) {
         String::from_utf8_lossy(&missing.stderr).contains(&format!("there is no experiment {id}"))
     );
 }
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn the_cli_shows_imported_judgments_as_imported(pool: PgPool) {
+    // One worker judges each of the 4 triplets once; the export of that is
+    // imported, through the CLI, as a new experiment wanting 5 per triplet.
+    let mut settings = experiment_settings(&pool).await;
+    settings.judgments_per_stimulus = 1;
+    let judged = create_experiment(&pool, &settings, 1).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (status, assignment) = app.request_assignment(judged, "worker-a").await;
+    assert_eq!(status, StatusCode::CREATED, "{assignment}");
+    let token = assignment["token"].as_str().unwrap();
+    for position in 0..assignment["trials"].as_array().unwrap().len() as i64 {
+        let (status, receipt) = app
+            .submit_judgment(token, &judgment(position, "left"))
+            .await;
+        assert!(status.is_success(), "{receipt}");
+    }
+    let tree = tempfile::tempdir().unwrap();
+    let out = tree.path().join("export");
+    succeeded(&percept(
+        &pool,
+        &[
+            "export",
+            "--experiment",
+            &judged.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let imported = succeeded(&percept(
+        &pool,
+        &[
+            "import-bapps",
+            out.to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--judgments-per-stimulus",
+            "5",
+            "--name",
+            "Imported scenes",
+        ],
+    ));
+    let id: i64 = imported
+        .strip_prefix("experiment ")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no experiment id in {imported:?}"));
+    let id_arg = id.to_string();
+
+    // JSON: the imported judgments and stimuli, apart from those collected.
+    let shown: Value = serde_json::from_str(&succeeded(&percept(
+        &pool,
+        &["experiment", "show", &id_arg, "--json"],
+    )))
+    .unwrap();
+    let experiment = &shown["experiment"];
+    assert_eq!(experiment["judgments_imported"], 4, "{experiment}");
+    assert_eq!(experiment["imported_stimuli"], 4);
+    assert_eq!(experiment["judgments_collected"], 0);
+    assert_eq!(experiment["judgments_target"], 20);
+    assert_eq!(experiment["serve_imported_stimuli"], false);
+    assert_eq!(experiment["planning"]["judgments_still_needed"], 16);
+
+    // Text: imported, not "0/20 counted".
+    let text = succeeded(&percept(&pool, &["experiment", "show", &id_arg]));
+    for expected in [
+        "judgments: 4 imported + 0 collected here, of 20 wanted",
+        "imported: 4 triplets came with 4 judgments made elsewhere",
+        &format!("not handed out to workers (`percept experiment edit {id} --serve-imported-stimuli true` would)"),
+    ] {
+        assert!(text.contains(expected), "{text} lacks {expected}");
+    }
+    assert!(!text.contains("0/20 counted"), "{text}");
+
+    // The list says so too, as the dashboard's list does.
+    let table = succeeded(&percept(&pool, &["experiment", "list"]));
+    let row = table
+        .lines()
+        .find(|line| line.contains("Imported scenes"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("0/20 + 4 imported"), "{row}");
+    let listed: Value = serde_json::from_str(&succeeded(&percept(
+        &pool,
+        &["experiment", "list", "--json"],
+    )))
+    .unwrap();
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap();
+    assert_eq!(listed["judgments_imported"], 4);
+
+    // Once they are handed out, show says so.
+    succeeded(&percept(
+        &pool,
+        &[
+            "experiment",
+            "edit",
+            &id_arg,
+            "--serve-imported-stimuli",
+            "true",
+        ],
+    ));
+    let text = succeeded(&percept(&pool, &["experiment", "show", &id_arg]));
+    assert!(
+        text.contains("they are handed out to workers too"),
+        "{text}"
+    );
+
+    // An experiment with nothing imported reads as before.
+    let text = succeeded(&percept(
+        &pool,
+        &["experiment", "show", &judged.to_string()],
+    ));
+    assert!(
+        text.contains("judgments: 4/4 counted toward the target"),
+        "{text}"
+    );
+    assert!(!text.contains("imported"), "{text}");
+}

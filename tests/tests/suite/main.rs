@@ -8,6 +8,7 @@
 mod access;
 mod analysis_api;
 mod api_fuzz;
+mod assignment_retries;
 mod browser;
 mod cli_errors;
 mod cnn_mix;
