@@ -129,6 +129,7 @@ pub struct DeleteArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ShareArgs {
+    /// The experiment's id.
     #[arg(long)]
     experiment: i64,
     /// Email of the researcher to share it with.
@@ -345,21 +346,43 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>17}  {}",
             experiment.id,
             experiment.kind,
-            experiment.name,
-            dataset,
+            fit(&experiment.name, 24),
+            fit(&dataset, 20),
             state,
             format!(
                 "{}/{}",
                 experiment.stimuli_generated, experiment.stimuli_total
             ),
-            format!(
-                "{}/{}",
-                experiment.judgments_collected, experiment.judgments_target
-            ),
+            judgments_column(&experiment),
             experiment.owner_email
         );
     }
     Ok(())
+}
+
+/// `text` cut to `width` characters (the last one an ellipsis), so that a
+/// long name does not push the table's columns out of line.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The list's judgments column: collected over the target, and the
+/// imported ones (a BAPPS tree's) as such.
+fn judgments_column(experiment: &percept_api::experiments::ExperimentSummary) -> String {
+    let counted = format!(
+        "{}/{}",
+        experiment.judgments_collected, experiment.judgments_target
+    );
+    if experiment.judgments_imported > 0 {
+        format!("{counted} +{} imported", experiment.judgments_imported)
+    } else {
+        counted
+    }
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
@@ -433,6 +456,19 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
         "  judgments: {}/{} counted toward the target ({} in all), {} workers, {} flagged",
         e.judgments_collected, e.judgments_target, e.judgments, e.workers, e.flagged_workers
     );
+    if e.judgments_imported > 0 {
+        println!(
+            "  imported: {} judgments on {} imported stimuli (counted toward the target; \
+             {} to workers)",
+            e.judgments_imported,
+            e.imported_stimuli,
+            if e.serve_imported_stimuli {
+                "served"
+            } else {
+                "not served"
+            }
+        );
+    }
     let p = &e.planning;
     println!("  planning:");
     println!("    judgments still needed: {}", p.judgments_still_needed);
@@ -517,6 +553,13 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         serve_imported_stimuli: args.serve_imported_stimuli,
         ..ExperimentPatch::default()
     };
+    if patch == ExperimentPatch::default() {
+        anyhow::bail!(
+            "nothing to change: pass one or more of --name, --completion-redirect-url, \
+             --max-assignments-per-worker, --judgments-per-stimulus, --assignment-ttl-minutes, \
+             --serve-imported-stimuli (`percept experiment show {id}` shows the current settings)"
+        );
+    }
     with_database(&args.database, |pool| async move {
         Ok(lifecycle::patch(&pool, id, &patch).await?)
     })
