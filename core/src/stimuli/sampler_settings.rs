@@ -35,8 +35,14 @@ impl SamplerSettings {
         let type_names: Vec<&str> = self.types.iter().map(String::as_str).collect();
         Sampler::new(self.min_steps, self.max_steps, &type_names).map_err(|error| {
             let known: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+            // The sampler's own message, without its "sampler: " prefix,
+            // which would say "sampler" twice.
+            let cause = match error {
+                distortions::DistortionError::InvalidSampler(message) => message,
+                other => other.to_string(),
+            };
             Error::Invalid(format!(
-                "invalid distortion sampler: {error} (the types are {})",
+                "invalid distortion sampler: {cause} (the types are {})",
                 known.join(", ")
             ))
         })

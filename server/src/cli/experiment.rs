@@ -129,6 +129,7 @@ pub struct DeleteArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ShareArgs {
+    /// The experiment's id.
     #[arg(long)]
     experiment: i64,
     /// Email of the researcher to share it with.
@@ -354,8 +355,8 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             "{:>4}  {:<4}  {:<24}  {:<20}  {:<8}  {:<10}  {:>22}  {}",
             experiment.id,
             experiment.kind,
-            experiment.name,
-            dataset,
+            fit(&experiment.name, 24),
+            fit(&dataset, 20),
             state,
             format!(
                 "{}/{}",
@@ -366,6 +367,17 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `text` cut to `width` characters (the last one an ellipsis), so that a
+/// long name does not push the table's columns out of line.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
@@ -554,6 +566,13 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         serve_imported_stimuli: args.serve_imported_stimuli,
         ..ExperimentPatch::default()
     };
+    if patch == ExperimentPatch::default() {
+        anyhow::bail!(
+            "nothing to change: pass one or more of --name, --completion-redirect-url, \
+             --max-assignments-per-worker, --judgments-per-stimulus, --assignment-ttl-minutes, \
+             --serve-imported-stimuli (`percept experiment show {id}` shows the current settings)"
+        );
+    }
     with_database(&args.database, |pool| async move {
         Ok(lifecycle::patch(&pool, id, &patch).await?)
     })

@@ -59,6 +59,13 @@ pub fn run(args: LpipsArgs) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         Scorer::set_threads(threads);
     }
+    // Checked before the network loads, and named: a missing --dir1 would
+    // otherwise read as "no file has a namesake".
+    for (flag, dir) in [("--dir0", &args.dir0), ("--dir1", &args.dir1)] {
+        if let Some(dir) = dir.as_deref().filter(|dir| !dir.is_dir()) {
+            bail!("{flag} {} is not a folder", dir.display());
+        }
+    }
     let model = load_model(&args)?;
     match (&args.a, &args.b, &args.dir0, &args.dir1) {
         (Some(a), Some(b), None, None) => compare_images(model, a, b, args.spatial.as_deref()),

@@ -11,6 +11,7 @@ use crate::researchers;
 pub enum ResearcherCommand {
     /// Create a researcher account and print its id.
     Add {
+        /// The researcher's email, used to sign in and as `--owner` of experiments.
         #[arg(long)]
         email: String,
         /// Read the password from the first line of stdin instead of prompting.

@@ -29,16 +29,18 @@ pub async fn page(
     request: Request<Body>,
 ) -> Response {
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    let arrival = match experiment_id(request.uri().path()) {
+    let id = experiment_id(request.uri().path());
+    let arrival = match id {
         Some(experiment_id) => lookup(&state, experiment_id, &query).await,
         // The page itself says the link leads nowhere.
         None => None,
     };
-    // A link to no experiment is a 404 (the page still tells the worker
-    // so, with the way back to their platform).
-    let missing = arrival
-        .as_ref()
-        .is_some_and(|arrival| arrival.refusal == Some(Refusal::NotFound));
+    // A link to no experiment (an unknown id, or no id at all, `/e/abc`) is
+    // a 404 (the page still tells the worker so).
+    let missing = id.is_none()
+        || arrival
+            .as_ref()
+            .is_some_and(|arrival| arrival.refusal == Some(Refusal::NotFound));
     let leptos = state.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
         move || {

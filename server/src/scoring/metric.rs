@@ -153,7 +153,7 @@ impl FromStr for Metric {
         };
         metric.with_context(|| {
             format!(
-                "unknown metric {name:?}; the metrics are {} (`--help` says what each stores)",
+                "unknown metric {name:?}; the metrics are {} (what each stores: `GET /api/metrics`, or `--help` of any `--metric` flag)",
                 metric_names()
             )
         })

@@ -198,3 +198,88 @@ async fn import_bapps_says_a_folder_is_missing_and_validates_before_the_database
     ));
     assert!(!error.contains("unexpected argument"), "{error}");
 }
+
+#[test]
+fn lpips_names_a_folder_that_is_not_there() {
+    let dir0 = tempfile::tempdir().unwrap();
+    let error = failure(&percept(
+        &[
+            "lpips",
+            "--dir0",
+            dir0.path().to_str().unwrap(),
+            "--dir1",
+            "/no/such/folder",
+        ],
+        None,
+    ));
+    assert!(
+        error.contains("--dir1 /no/such/folder is not a folder"),
+        "{error}"
+    );
+}
+
+/// What a new user met after creating an experiment: an unknown distortion
+/// type said "sampler" twice, `experiment edit` with nothing to change said
+/// it had changed it, and a long name pushed the list's columns out of line.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn experiment_commands_say_what_is_wrong_and_keep_the_list_in_line(pool: PgPool) {
+    server::researchers::add(&pool, "owner@example.org", "a long password")
+        .await
+        .unwrap();
+    let images = tempfile::tempdir().unwrap();
+    synthetic_image(80, 80, 0)
+        .save(images.path().join("a.png"))
+        .unwrap();
+    let url = database_url(&pool);
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "experiment",
+            "create",
+            "--kind",
+            "2afc",
+            "--images",
+            images.path().to_str().unwrap(),
+            "--owner",
+            "owner@example.org",
+            "--name",
+            "A name longer than the list's name column",
+            "--patches-per-image",
+            "2",
+            "--judgments-per-stimulus",
+            "1",
+            "--seed",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        percept(&args, Some(&url))
+    };
+    let error = failure(&create(&["--types", "jpeg,bogus"]));
+    assert!(
+        error.contains("invalid distortion sampler: unknown distortion type `bogus`"),
+        "{error}"
+    );
+    assert_eq!(error.matches("sampler").count(), 1, "{error}");
+
+    let created = create(&[]);
+    assert!(created.status.success(), "{created:?}");
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let error = failure(&percept(&["experiment", "edit", &id], Some(&url)));
+    assert!(
+        error.contains("nothing to change: pass one or more of --name"),
+        "{error}"
+    );
+
+    let output = percept(&["experiment", "list"], Some(&url));
+    assert!(output.status.success(), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(table.contains("A name longer than the l…"), "{table}");
+    // The split column starts at the same character in the header and the row.
+    let column = |line: &str, text: &str| line.find(text).map(|at| line[..at].chars().count());
+    let mut lines = table.lines();
+    let header = column(lines.next().unwrap(), "split/category");
+    let row = column(lines.next().unwrap(), "train");
+    assert!(
+        header.is_some() && header == row,
+        "the columns stay in line:\n{table}"
+    );
+}

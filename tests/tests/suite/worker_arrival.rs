@@ -20,14 +20,15 @@ const TWO_AFC_TASK: &str = "Choose the patch that looks more like the middle one
 const RETURN_URL: &str = "https://app.prolific.com/submissions/complete?cc=C0DE";
 
 /// The landing page as the server sends it: 404 for an experiment that
-/// does not exist, 200 otherwise.
+/// does not exist (or a link with no id), 200 otherwise.
 async fn landing(app: &TestApp, path_and_query: &str) -> String {
     let response = app.get(path_and_query).await;
-    let expected = if path_and_query.starts_with("/e/999999") {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::OK
-    };
+    let expected =
+        if path_and_query.starts_with("/e/999999") || path_and_query.starts_with("/e/abc") {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
     assert_eq!(response.status(), expected, "{path_and_query}");
     response.text().await.unwrap()
 }
@@ -90,6 +91,9 @@ async fn a_worker_is_told_on_arrival_when_there_is_nothing_to_do(pool: PgPool) {
     assert_eq!(refusal(&html), Some("not_found"), "{html}");
     assert!(html.contains("There is no study at this link."), "{html}");
     assert!(html.contains("Return submission"), "{html}");
+    assert!(!offers_consent(&html), "{html}");
+    // A link whose id is no number leads nowhere either: 404 as well.
+    let html = landing(&app, "/e/abc?PROLIFIC_PID=p1").await;
     assert!(!offers_consent(&html), "{html}");
 
     // Open: consent and practice.
