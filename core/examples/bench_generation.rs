@@ -15,8 +15,8 @@ use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 use percept_api::experiments::DistortionFamily;
 use percept_core::experiments::{self, generation, ExperimentKind, NewExperiment, ReferenceFile};
 use percept_core::stimuli::{
-    crop, encode_png, Distorter, DistortionPlan, PatchDistortion, ReferenceImage, SamplerSettings,
-    TripletPlan,
+    crop, encode_stimulus_png, Distorter, DistortionPlan, PatchDistortion, ReferenceImage,
+    SamplerSettings, TripletPlan,
 };
 
 const PATCH_SIZE: u32 = 64;
@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         distorting += started.elapsed();
         let started = Instant::now();
         for image in [&patch, &p0, &p1] {
-            encode_png(image)?;
+            encode_stimulus_png(image)?;
         }
         encoding += started.elapsed();
     }

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 
 use super::triplet::{crop, random_corner};
-use super::{encode_png, DistortedPatch, PatchDistortion, TripletStimulus};
+use super::{encode_stimulus_png, DistortedPatch, PatchDistortion, TripletStimulus};
 use crate::error::{Error, Result};
 
 /// Crops tried per patch before a flat image is given up on.
@@ -69,7 +69,7 @@ pub fn generate_method_triplets(
             .iter()
             .map(|output| crop(&output.image, x, y, patch_size))
             .collect();
-        let ref_png = encode_png(&reference_patch)?;
+        let ref_png = encode_stimulus_png(&reference_patch)?;
         let pairs: Vec<(usize, usize)> = if per_patch == all_pairs.len() {
             all_pairs.clone()
         } else {
@@ -101,7 +101,7 @@ pub fn generate_method_triplets(
                     DistortedPatch {
                         distortion: PatchDistortion::Pipeline(Pipeline::default()),
                         seed: 0,
-                        png: encode_png(&method_patches[method])?,
+                        png: encode_stimulus_png(&method_patches[method])?,
                         pending: None,
                         method: Some(outputs[method].method.clone()),
                     }

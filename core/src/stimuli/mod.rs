@@ -13,7 +13,7 @@ mod triplet;
 
 pub use method_triplet::{generate_method_triplets, method_pairs, patch_variance, MethodOutput};
 pub use pair::{PairPlan, PairStimulus};
-pub use png::encode_png;
+pub use png::{encode_png, encode_stimulus_png};
 pub use reference_image::ReferenceImage;
 pub use sampler_settings::SamplerSettings;
 pub use triplet::{

@@ -1,7 +1,9 @@
 use distortions::image::RgbImage;
 use rand::{Rng, RngCore};
 
-use super::{crop, encode_png, triplet::random_corner, DistortedPatch, Distorter, DistortionPlan};
+use super::{
+    crop, encode_stimulus_png, triplet::random_corner, DistortedPatch, Distorter, DistortionPlan,
+};
 use crate::error::Result;
 
 /// One JND pair, ready to store: a reference patch and a distorted version
@@ -47,11 +49,12 @@ impl PairPlan {
     /// Cuts the patch from `reference`, distorts and encodes it.
     pub fn render(self, reference: &RgbImage, patch_size: u32) -> Result<PairStimulus> {
         let patch = crop(reference, self.crop_x, self.crop_y, patch_size);
+        let ref_png = encode_stimulus_png(&patch)?;
         Ok(PairStimulus {
             crop_x: self.crop_x,
             crop_y: self.crop_y,
-            ref_png: encode_png(&patch)?,
-            distorted: self.distortion.render(&patch)?,
+            distorted: self.distortion.render(&patch, &ref_png)?,
+            ref_png,
             is_control: self.is_control,
         })
     }

@@ -6,7 +6,7 @@ use percept_api::experiments::DistortionFamily;
 use rand::{Rng, RngCore};
 use sqlx::PgPool;
 
-use super::encode_png;
+use super::encode_stimulus_png;
 use crate::cnn_bank::{CnnDistorter, NetworkRef, BUILD_HINT};
 use crate::error::{Error, Result};
 
@@ -107,8 +107,17 @@ impl DistortionPlan {
 
     /// `patch` distorted by the plan's pipeline and encoded; a CNN side
     /// keeps the clean patch for [`render_cnn`], which runs its network.
-    pub fn render(self, patch: &RgbImage) -> Result<DistortedPatch> {
+    /// `patch_png` is `patch` encoded, which the empty pipeline (the patch
+    /// itself) reuses instead of encoding it again.
+    pub fn render(self, patch: &RgbImage, patch_png: &[u8]) -> Result<DistortedPatch> {
         Ok(match self.distortion {
+            PatchDistortion::Pipeline(pipeline) if pipeline.steps.is_empty() => DistortedPatch {
+                distortion: PatchDistortion::Pipeline(pipeline),
+                seed: self.seed,
+                png: patch_png.to_vec(),
+                pending: None,
+                method: None,
+            },
             PatchDistortion::Pipeline(pipeline) => {
                 let distorted = pipeline
                     .apply(patch, self.seed)
@@ -116,7 +125,7 @@ impl DistortionPlan {
                 DistortedPatch {
                     distortion: PatchDistortion::Pipeline(pipeline),
                     seed: self.seed,
-                    png: encode_png(&distorted)?,
+                    png: encode_stimulus_png(&distorted)?,
                     pending: None,
                     method: None,
                 }
@@ -169,7 +178,7 @@ pub fn render_cnn<'a>(
             cnn.distort(pool, &network, &inputs, &seeds)?
         };
         for (patch, output) in patches.into_iter().zip(outputs) {
-            patch.png = encode_png(&output)?;
+            patch.png = encode_stimulus_png(&output)?;
             patch.pending = None;
         }
     }
@@ -232,12 +241,13 @@ impl TripletPlan {
     /// Cuts the patch from `reference`, distorts and encodes it.
     pub fn render(self, reference: &RgbImage, patch_size: u32) -> Result<TripletStimulus> {
         let patch = crop(reference, self.crop_x, self.crop_y, patch_size);
+        let ref_png = encode_stimulus_png(&patch)?;
         Ok(TripletStimulus {
             crop_x: self.crop_x,
             crop_y: self.crop_y,
-            ref_png: encode_png(&patch)?,
-            p0: self.p0.render(&patch)?,
-            p1: self.p1.render(&patch)?,
+            p0: self.p0.render(&patch, &ref_png)?,
+            p1: self.p1.render(&patch, &ref_png)?,
+            ref_png,
             sentinel_answer: self.sentinel_answer,
         })
     }

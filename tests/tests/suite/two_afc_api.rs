@@ -11,7 +11,7 @@ use percept_tests::two_afc::{
 use percept_tests::{percept_binary, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use server::stimuli::{crop, encode_png};
+use server::stimuli::{crop, encode_stimulus_png};
 use sqlx::{PgPool, Row};
 
 fn decode(png: &[u8]) -> RgbImage {
@@ -79,7 +79,7 @@ async fn stimuli_regenerate_byte_for_byte_and_sentinels_copy_the_reference(pool:
             let seed: i64 = row.get(format!("{side}_seed").as_str());
             let regenerated = pipeline.apply(&patch, seed as u64).unwrap();
             assert_eq!(
-                encode_png(&regenerated).unwrap(),
+                encode_stimulus_png(&regenerated).unwrap(),
                 stored,
                 "{side} of a triplet"
             );
