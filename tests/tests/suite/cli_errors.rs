@@ -283,3 +283,45 @@ async fn experiment_commands_say_what_is_wrong_and_keep_the_list_in_line(pool: P
         "the columns stay in line:\n{table}"
     );
 }
+
+/// `percept simulate` refuses what it cannot do before it sends anything:
+/// a negative number gets its range (not "unexpected argument"), no
+/// workers, and a URL that is no http(s) address (which it used to retry
+/// silently for five minutes).
+#[test]
+fn simulate_refuses_bad_settings_before_sending_anything() {
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--experiment",
+            "1",
+            "--url",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        failure(&percept(&args, None))
+    };
+    let error = simulate(&["--noise", "-1"]);
+    assert!(
+        error.contains("the noise must be a finite number ≥ 0, not -1"),
+        "{error}"
+    );
+    let error = simulate(&["--careless-share", "-0.5"]);
+    assert!(
+        error.contains("the careless share must be between 0 and 1, not -0.5"),
+        "{error}"
+    );
+    let error = simulate(&["--workers", "0"]);
+    assert!(
+        error.contains("the number of workers must be at least 1, not 0"),
+        "{error}"
+    );
+    let error = failure(&percept(
+        &["simulate", "--experiment", "1", "--url", "notaurl"],
+        None,
+    ));
+    assert!(
+        error.contains("must be an http:// or https:// address"),
+        "{error}"
+    );
+}
