@@ -325,3 +325,35 @@ fn simulate_refuses_bad_settings_before_sending_anything() {
         "{error}"
     );
 }
+
+/// `percept report --versus A,B`, as the README and `--help` write it, is
+/// two metrics (clap used to count it as one value and refuse it); one or
+/// three metrics are refused with what the flag takes.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn report_takes_versus_as_documented(pool: PgPool) {
+    let url = database_url(&pool);
+    let report = |versus: &str| {
+        failure(&percept(
+            &[
+                "report",
+                "--experiment",
+                "1",
+                "--versus",
+                versus,
+                "--json",
+                "-",
+            ],
+            Some(&url),
+        ))
+    };
+    let error = report("lpips-alex,ssim-rgb");
+    assert!(!error.contains("values required"), "{error}");
+    assert!(error.contains("experiment 1"), "{error}");
+    for versus in ["lpips-alex", "a,b,c"] {
+        let error = report(versus);
+        assert!(
+            error.contains("--versus takes two metrics, A,B (e.g. lpips-alex,ssim-rgb)"),
+            "{error}"
+        );
+    }
+}
