@@ -357,3 +357,47 @@ async fn report_takes_versus_as_documented(pool: PgPool) {
         );
     }
 }
+
+/// `percept distort`: a spec that is neither JSON nor a file says it can
+/// be either, and `sample --count 0` is refused rather than writing an
+/// empty sheet.
+#[test]
+fn distort_says_what_a_spec_and_a_count_may_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    synthetic_image(32, 32, 0).save(&input).unwrap();
+    let error = failure(&percept(
+        &[
+            "distort",
+            "apply",
+            "--input",
+            input.to_str().unwrap(),
+            "--spec",
+            "notjson",
+            "--seed",
+            "1",
+            "--out",
+            dir.path().join("out.png").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(
+        error.contains("is neither a JSON pipeline (it starts with [ or {) nor a file"),
+        "{error}"
+    );
+    let error = failure(&percept(
+        &[
+            "distort",
+            "sample",
+            "--input",
+            input.to_str().unwrap(),
+            "--count",
+            "0",
+            "--out-dir",
+            dir.path().join("sheet").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(error.contains("--count"), "{error}");
+    assert!(!dir.path().join("sheet").exists());
+}
