@@ -54,8 +54,8 @@ pub enum DistortCommand {
         /// Reference image.
         #[arg(long)]
         input: PathBuf,
-        /// Number of distorted images to make.
-        #[arg(long, default_value_t = 12)]
+        /// Number of distorted images to make (at least 1).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
         count: u32,
         /// Seed of the whole batch: pipelines and per-image seeds derive from it.
         #[arg(long, default_value_t = 0)]
@@ -351,7 +351,12 @@ fn read_spec(spec: &str) -> anyhow::Result<Pipeline> {
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         return Ok(Pipeline::from_json(spec)?);
     }
-    let text = fs::read_to_string(spec).with_context(|| format!("cannot read spec file {spec}"))?;
+    let text = fs::read_to_string(spec).with_context(|| {
+        format!(
+            "--spec {spec:?} is neither a JSON pipeline (it starts with [ or {{) \
+             nor a file that can be read"
+        )
+    })?;
     Pipeline::from_json(&text).with_context(|| format!("in spec file {spec}"))
 }
 

@@ -25,7 +25,9 @@ pub struct ReportArgs {
     /// The metric-against-metric section's two metrics, `A,B` (both must
     /// have scored the experiments) [default: the first LPIPS metric
     /// against ssim-rgb].
-    #[arg(long, value_delimiter = ',', num_args = 2, value_name = "A,B")]
+    // Not `num_args = 2`: clap counts the values before splitting at the
+    // comma, and refused the documented `--versus A,B` as one value.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
     versus: Vec<String>,
     /// What the bootstrap intervals resample: the triplets (and JND pairs),
     /// or the workers with each one's judgments kept together (pwcmp's
@@ -42,6 +44,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     if args.out.is_none() && args.json.is_none() {
         anyhow::bail!(
             "say where the report goes: --out report.html and/or --json report.json (or --json -)"
+        );
+    }
+    if !args.versus.is_empty() && args.versus.len() != 2 {
+        anyhow::bail!(
+            "--versus takes two metrics, A,B (e.g. lpips-alex,ssim-rgb), not {:?}",
+            args.versus.join(",")
         );
     }
     tokio::runtime::Runtime::new()?.block_on(async {

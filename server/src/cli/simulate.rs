@@ -6,6 +6,7 @@ use super::score::WeightsArgs;
 use crate::simulation::{self, ObserverMetric, SimulationSettings};
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct SimulateArgs {
     #[arg(long)]
     experiment: i64,

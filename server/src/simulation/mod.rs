@@ -6,7 +6,7 @@ mod observer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -221,6 +221,18 @@ pub async fn run(
             settings.noise
         );
     }
+    if settings.workers == 0 {
+        bail!("the number of workers must be at least 1, not 0");
+    }
+    // Checked here: a URL that cannot be requested at all would otherwise be
+    // retried, silently, like a server that is restarting.
+    match reqwest::Url::parse(base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+        _ => bail!(
+            "the server's URL must be an http:// or https:// address such as \
+             http://127.0.0.1:3000, not {base_url:?}"
+        ),
+    }
     let careless_count = (f64::from(settings.workers) * settings.careless_share).round() as u32;
     let client = Client {
         http: reqwest::Client::builder()
@@ -230,6 +242,7 @@ pub async fn run(
             .build()?,
         base_url: base_url.trim_end_matches('/').to_owned(),
         retries: Arc::new(AtomicU32::new(0)),
+        warned: Arc::new(AtomicBool::new(false)),
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
     let mut workers = JoinSet::new();
@@ -298,6 +311,9 @@ struct Client {
     base_url: String,
     /// Requests sent again, over the whole run.
     retries: Arc<AtomicU32>,
+    /// Whether the first connection error has been reported (once per run,
+    /// so that a server that is not there is not met with silence).
+    warned: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -346,11 +362,21 @@ impl Client {
                 }
                 Ok(answer) => return Ok(answer),
                 Err(error) => {
+                    let error = anyhow::Error::from(error);
                     if started.elapsed() > GIVE_UP_AFTER {
-                        return Err(anyhow::Error::from(error).context(format!(
+                        return Err(error.context(format!(
                             "{what}: no answer from the server for {} s",
                             GIVE_UP_AFTER.as_secs()
                         )));
+                    }
+                    if !self.warned.swap(true, Ordering::Relaxed) {
+                        eprintln!(
+                            "no answer from {} ({error:#}); trying again for up to {} s, \
+                             as for a server that is restarting (is `percept serve` running \
+                             there? --url names another address)",
+                            self.base_url,
+                            GIVE_UP_AFTER.as_secs()
+                        );
                     }
                     delay
                 }

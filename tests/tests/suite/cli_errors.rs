@@ -283,3 +283,121 @@ async fn experiment_commands_say_what_is_wrong_and_keep_the_list_in_line(pool: P
         "the columns stay in line:\n{table}"
     );
 }
+
+/// `percept simulate` refuses what it cannot do before it sends anything:
+/// a negative number gets its range (not "unexpected argument"), no
+/// workers, and a URL that is no http(s) address (which it used to retry
+/// silently for five minutes).
+#[test]
+fn simulate_refuses_bad_settings_before_sending_anything() {
+    let simulate = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--experiment",
+            "1",
+            "--url",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        failure(&percept(&args, None))
+    };
+    let error = simulate(&["--noise", "-1"]);
+    assert!(
+        error.contains("the noise must be a finite number ≥ 0, not -1"),
+        "{error}"
+    );
+    let error = simulate(&["--careless-share", "-0.5"]);
+    assert!(
+        error.contains("the careless share must be between 0 and 1, not -0.5"),
+        "{error}"
+    );
+    let error = simulate(&["--workers", "0"]);
+    assert!(
+        error.contains("the number of workers must be at least 1, not 0"),
+        "{error}"
+    );
+    let error = failure(&percept(
+        &["simulate", "--experiment", "1", "--url", "notaurl"],
+        None,
+    ));
+    assert!(
+        error.contains("must be an http:// or https:// address"),
+        "{error}"
+    );
+}
+
+/// `percept report --versus A,B`, as the README and `--help` write it, is
+/// two metrics (clap used to count it as one value and refuse it); one or
+/// three metrics are refused with what the flag takes.
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn report_takes_versus_as_documented(pool: PgPool) {
+    let url = database_url(&pool);
+    let report = |versus: &str| {
+        failure(&percept(
+            &[
+                "report",
+                "--experiment",
+                "1",
+                "--versus",
+                versus,
+                "--json",
+                "-",
+            ],
+            Some(&url),
+        ))
+    };
+    let error = report("lpips-alex,ssim-rgb");
+    assert!(!error.contains("values required"), "{error}");
+    assert!(error.contains("experiment 1"), "{error}");
+    for versus in ["lpips-alex", "a,b,c"] {
+        let error = report(versus);
+        assert!(
+            error.contains("--versus takes two metrics, A,B (e.g. lpips-alex,ssim-rgb)"),
+            "{error}"
+        );
+    }
+}
+
+/// `percept distort`: a spec that is neither JSON nor a file says it can
+/// be either, and `sample --count 0` is refused rather than writing an
+/// empty sheet.
+#[test]
+fn distort_says_what_a_spec_and_a_count_may_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    synthetic_image(32, 32, 0).save(&input).unwrap();
+    let error = failure(&percept(
+        &[
+            "distort",
+            "apply",
+            "--input",
+            input.to_str().unwrap(),
+            "--spec",
+            "notjson",
+            "--seed",
+            "1",
+            "--out",
+            dir.path().join("out.png").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(
+        error.contains("is neither a JSON pipeline (it starts with [ or {) nor a file"),
+        "{error}"
+    );
+    let error = failure(&percept(
+        &[
+            "distort",
+            "sample",
+            "--input",
+            input.to_str().unwrap(),
+            "--count",
+            "0",
+            "--out-dir",
+            dir.path().join("sheet").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(error.contains("--count"), "{error}");
+    assert!(!dir.path().join("sheet").exists());
+}
