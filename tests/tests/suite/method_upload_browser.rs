@@ -377,6 +377,15 @@ async fn a_researcher_uploads_method_outputs_and_reads_their_ranking(pool: PgPoo
         )
         .await
         .unwrap();
+    // One row per method, and no empty one.
+    assert!(
+        !chart_labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|label| label == ""),
+        "{chart_labels}"
+    );
     for row in &rows {
         assert!(
             chart_labels
