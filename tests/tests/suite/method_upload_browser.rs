@@ -7,7 +7,8 @@
 //! through the same form is refused naming the file, and stores nothing.
 //!
 //! With `PERCEPT_SCREENSHOTS` set, the filled-in form is saved to
-//! `docs/method-upload-form.png`.
+//! `docs/method-upload-form.png` and the report's ranking section to
+//! `docs/method-ranking.png`.
 
 use std::path::{Path, PathBuf};
 
@@ -396,6 +397,19 @@ async fn a_researcher_uploads_method_outputs_and_reads_their_ranking(pool: PgPoo
             "{} in the chart: {chart_labels}",
             row[1]
         );
+    }
+
+    if std::env::var_os("PERCEPT_SCREENSHOTS").is_some() {
+        page.set_window_size(1100, 1500).await.unwrap();
+        page.execute(
+            "document.querySelector('#ranking').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let png = page.screenshot().await.unwrap();
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/method-ranking.png");
+        std::fs::write(&path, png).unwrap();
     }
 
     browser.close().await;
