@@ -500,7 +500,12 @@ fn headline(scope: &MethodRanking) -> String {
     };
     format!(
         "<p class=\"lead headline\">{}: {} {verb}: Kendall τ {} (95% interval {} – {}), Spearman ρ {} ({} – {}).</p>",
-        escape(&scope.category).replace("all", "Overall"),
+        // The overall scope is named "all"; a category's own name may contain it.
+        if scope.category == "all" {
+            "Overall".to_owned()
+        } else {
+            escape(&scope.category)
+        },
         names.join(", "),
         signed(first.kendall_tau.value),
         signed(first.kendall_tau.low),
@@ -672,7 +677,8 @@ fn ranking_chart(scope: &MethodRanking, unit: &str) -> anyhow::Result<String> {
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(150)
-            .build_cartesian_2d(low - pad..high + pad, (0..n).into_segmented())
+            // A segmented `a..b` has a segment for b too: n rows are 0..n − 1.
+            .build_cartesian_2d(low - pad..high + pad, (0..n.saturating_sub(1)).into_segmented())
             .map_err(chart_error)?;
         chart
             .configure_mesh()

@@ -28,6 +28,7 @@ mod lifecycle;
 mod method_comparison;
 mod method_ranking;
 mod method_upload;
+mod method_upload_browser;
 mod official_harness;
 mod openapi;
 mod pages;

@@ -29,7 +29,7 @@ const METHODS: [(&str, u8); 4] = [
 ];
 
 /// `image` plus uniform noise in ±`amplitude` from a fixed generator.
-fn noisy(image: &RgbImage, amplitude: u8, seed: u32) -> RgbImage {
+pub(super) fn noisy(image: &RgbImage, amplitude: u8, seed: u32) -> RgbImage {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     let mut next = move || {
         state ^= state << 13;

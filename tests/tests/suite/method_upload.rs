@@ -35,7 +35,7 @@ fn tree() -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn tar_gz(files: &[(String, Vec<u8>)], wrapper: &str) -> Vec<u8> {
+pub(super) fn tar_gz(files: &[(String, Vec<u8>)], wrapper: &str) -> Vec<u8> {
     let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut builder = tar::Builder::new(encoder);
     for (path, bytes) in files {
@@ -50,7 +50,7 @@ fn tar_gz(files: &[(String, Vec<u8>)], wrapper: &str) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub(super) fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (path, bytes) in files {
         writer
