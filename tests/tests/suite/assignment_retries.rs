@@ -62,10 +62,11 @@ async fn landing_refusal(app: &TestApp, experiment_id: i64, session: &str) -> Op
 
 #[sqlx::test(migrator = "server::db::MIGRATOR")]
 async fn a_repeated_request_gets_the_sessions_open_assignment_once(pool: PgPool) {
-    // 8 triplets, 4 trials per assignment, at most 2 assignments per worker.
+    // 12 triplets, 4 trials per assignment, at most 2 assignments per worker
+    // (so a third assignment, after one expired, has triplets still unseen).
     let mut settings = experiment_settings(&pool).await;
     settings.max_assignments_per_worker = 2;
-    let id = create_experiment(&pool, &settings, 2).await;
+    let id = create_experiment(&pool, &settings, 3).await;
     let app = TestApp::spawn(pool.clone()).await;
 
     // The request, then the same request again (its answer was lost).
