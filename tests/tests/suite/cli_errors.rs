@@ -272,7 +272,7 @@ async fn experiment_commands_say_what_is_wrong_and_keep_the_list_in_line(pool: P
     let output = percept(&["experiment", "list"], Some(&url));
     assert!(output.status.success(), "{output:?}");
     let table = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(table.contains("A name longer than the l…"), "{table}");
+    assert!(table.contains("A name longer than the …"), "{table}");
     // The split column starts at the same character in the header and the row.
     let column = |line: &str, text: &str| line.find(text).map(|at| line[..at].chars().count());
     let mut lines = table.lines();
