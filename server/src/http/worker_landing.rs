@@ -3,10 +3,16 @@
 //! its kind, so the instructions are the right ones before any script runs,
 //! and whether it has work, so that a worker is told on arrival (with the
 //! way back to their platform) rather than after consent and practice.
+//!
+//! A worker who can take part also gets the practice trial in the page,
+//! with its images preloaded from the page's head: on a slow phone the
+//! practice is answerable as soon as the page hydrates, instead of after
+//! the round trips to ask for it and then for its images.
 
 use std::collections::HashMap;
 
 use app::api::arrival::{Arrival, Refusal};
+use app::api::practice::PracticeTrial;
 use app::pages::worker::crowd::CrowdIdentity;
 use app::{shell, App};
 use axum::{
@@ -30,10 +36,19 @@ pub async fn page(
 ) -> Response {
     let query = query.map(|Query(query)| query).unwrap_or_default();
     let id = experiment_id(request.uri().path());
-    let arrival = match id {
-        Some(experiment_id) => lookup(&state, experiment_id, &query).await,
+    let (arrival, practice) = match id {
+        Some(experiment_id) => {
+            let arrival = lookup(&state, experiment_id, &query).await;
+            let practice = match &arrival {
+                Some(arrival) if arrival.refusal.is_none() => {
+                    practice_trial(&state, experiment_id).await
+                }
+                _ => None,
+            };
+            (arrival, practice)
+        }
         // The page itself says the link leads nowhere.
-        None => None,
+        None => (None, None),
     };
     // A link to no experiment (an unknown id, or no id at all, `/e/abc`) is
     // a 404 (the page still tells the worker so).
@@ -46,6 +61,9 @@ pub async fn page(
         move || {
             if let Some(arrival) = arrival.clone() {
                 provide_context(arrival);
+            }
+            if let Some(practice) = practice.clone() {
+                provide_context(practice);
             }
         },
         move || shell(leptos.clone()),
@@ -81,6 +99,18 @@ async fn lookup(
         Ok(arrival) => Some(arrival),
         Err(error) => {
             tracing::warn!(experiment_id, %error, "the landing page is rendered without the experiment's state");
+            None
+        }
+    }
+}
+
+/// The experiment's practice trial; `None` (the page then asks for it
+/// after hydration, as before) if the database cannot say now.
+async fn practice_trial(state: &AppState, experiment_id: i64) -> Option<PracticeTrial> {
+    match percept_core::practice::trial(&state.pool, experiment_id).await {
+        Ok(trial) => Some(trial),
+        Err(error) => {
+            tracing::warn!(experiment_id, %error, "the landing page is rendered without its practice trial");
             None
         }
     }

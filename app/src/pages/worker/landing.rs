@@ -10,6 +10,7 @@
 //! practice.
 
 use leptos::{prelude::*, task::spawn_local};
+use leptos_meta::Link;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use super::{browser, crowd::CrowdIdentity, practice::Practice};
@@ -57,6 +58,9 @@ fn Landing(experiment_id: i64) -> impl IntoView {
     // Looked up by the server as it rendered the page, and carried into
     // hydration; absent when the page is reached some other way.
     let arrival = SharedValue::new(use_context::<Arrival>).into_inner();
+    // The practice trial, given by the server with the page when the worker
+    // can take part (its images then load with the page's code).
+    let practice = SharedValue::new(use_context::<PracticeTrial>).into_inner();
     let unfinished_token = RwSignal::new(None::<String>);
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| {
@@ -90,6 +94,7 @@ fn Landing(experiment_id: i64) -> impl IntoView {
         None => view! {
             <Welcome
                 experiment_id
+                server_practice=practice
                 server_says_jnd=arrival.is_some_and(|arrival| arrival.is_jnd())
                 hydrated
                 unfinished_token
@@ -146,6 +151,8 @@ fn Resume(unfinished_token: RwSignal<Option<String>>) -> impl IntoView {
 #[component]
 fn Welcome(
     experiment_id: i64,
+    /// The practice trial as the server rendered it, if it did.
+    server_practice: Option<PracticeTrial>,
     /// The experiment's kind as the server rendered it, until the practice
     /// trial confirms it.
     server_says_jnd: bool,
@@ -160,7 +167,9 @@ fn Welcome(
     let step = RwSignal::new(Step::Instructions);
     let consent = RwSignal::new(false);
     // The practice trial, which also says what kind of experiment this is.
-    let practice = RwSignal::new(None::<Result<PracticeTrial, String>>);
+    let preloads = server_practice.as_ref().map(image_urls).unwrap_or_default();
+    let given = server_practice.is_some();
+    let practice = RwSignal::new(server_practice.map(Ok::<_, String>));
     let is_jnd = Memo::new(move |_| {
         practice.with(|practice| match practice {
             Some(Ok(trial)) => matches!(trial, PracticeTrial::Jnd { .. }),
@@ -168,6 +177,9 @@ fn Welcome(
         })
     });
     Effect::new(move |_| {
+        if given {
+            return;
+        }
         spawn_local(async move {
             let trial = client::practice_trial(experiment_id)
                 .await
@@ -211,6 +223,11 @@ fn Welcome(
     // the moment it begins.
     let practice_begun = Memo::new(move |_| step.get() != Step::Instructions);
     view! {
+        // Fetched with the page's code, so the practice is shown at once.
+        {preloads
+            .into_iter()
+            .map(|href| view! { <Link rel="preload" as_="image" href/> })
+            .collect_view()}
         <div class="worker-page" data-hydrated=move || hydrated.get().then_some("true")>
             <h1>{move || if is_jnd.get() { "Did the patch change?" } else { "Which patch looks closer?" }}</h1>
             // One screen at a time: the practice replaces the instructions,
@@ -247,6 +264,23 @@ fn Welcome(
     }
     // Erased here: the page's full view type is too deep for the compiler.
     .into_any()
+}
+
+/// The images a practice trial shows.
+fn image_urls(trial: &PracticeTrial) -> Vec<String> {
+    match trial {
+        PracticeTrial::TwoAfc {
+            reference_url,
+            left_url,
+            right_url,
+            ..
+        } => vec![left_url.clone(), reference_url.clone(), right_url.clone()],
+        PracticeTrial::Jnd {
+            reference_url,
+            distorted_url,
+            ..
+        } => vec![reference_url.clone(), distorted_url.clone()],
+    }
 }
 
 #[component]
