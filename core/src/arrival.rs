@@ -42,11 +42,9 @@ pub async fn arrival(
         });
     };
     let resumes = match worker {
-        Some((request, worker_id)) => {
-            open_for_session(pool, experiment_id, request, worker_id)
-                .await?
-                .is_some()
-        }
+        Some((request, worker_id)) => open_for_session(pool, experiment_id, request, worker_id)
+            .await?
+            .is_some(),
         None => false,
     };
     let refusal = if resumes {

@@ -83,8 +83,13 @@ pub async fn create(
         .await?;
     // Looked for before the experiment's state: an assignment handed out
     // before it closed may still be finished.
-    if let Some(open) =
-        open_for_session(&mut *transaction, experiment_id, request, &platform_worker_id).await?
+    if let Some(open) = open_for_session(
+        &mut *transaction,
+        experiment_id,
+        request,
+        &platform_worker_id,
+    )
+    .await?
     {
         transaction.commit().await?;
         tracing::Span::current().record("assignment_id", open.id);

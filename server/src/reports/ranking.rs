@@ -678,7 +678,10 @@ fn ranking_chart(scope: &MethodRanking, unit: &str) -> anyhow::Result<String> {
             .x_label_area_size(40)
             .y_label_area_size(150)
             // A segmented `a..b` has a segment for b too: n rows are 0..n − 1.
-            .build_cartesian_2d(low - pad..high + pad, (0..n.saturating_sub(1)).into_segmented())
+            .build_cartesian_2d(
+                low - pad..high + pad,
+                (0..n.saturating_sub(1)).into_segmented(),
+            )
             .map_err(chart_error)?;
         chart
             .configure_mesh()

@@ -105,7 +105,10 @@ async fn a_repeated_request_gets_the_sessions_open_assignment_once(pool: PgPool)
         refusal["error"].as_str().unwrap().contains("limit of 2"),
         "{refusal}"
     );
-    assert_eq!(landing_refusal(&app, id, "SESSION-3").await.as_deref(), Some("worker_limit"));
+    assert_eq!(
+        landing_refusal(&app, id, "SESSION-3").await.as_deref(),
+        Some("worker_limit")
+    );
     // The landing page agrees: the worker arriving for an open session is
     // not turned away at the limit.
     assert_eq!(landing_refusal(&app, id, "SESSION-1").await, None);
@@ -154,7 +157,9 @@ async fn a_finished_assignment_is_not_handed_back(pool: PgPool) {
     let trials = first["trials"].as_array().unwrap().len();
     let mut completed = false;
     for position in 0..trials as i64 {
-        let (status, receipt) = app.submit_judgment(token, &judgment(position, "left")).await;
+        let (status, receipt) = app
+            .submit_judgment(token, &judgment(position, "left"))
+            .await;
         assert!(status.is_success(), "{receipt}");
         completed = receipt["completed"] == true;
     }

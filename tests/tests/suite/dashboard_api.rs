@@ -427,7 +427,10 @@ async fn csv_downloads_are_the_archives_tables_made_without_reading_a_patch(pool
 
     for (id, tables) in [
         (two_afc_id, &["judgments.csv", "workers.csv"][..]),
-        (jnd_id, &["judgments.csv", "workers.csv", "jnd_judgments.csv"][..]),
+        (
+            jnd_id,
+            &["judgments.csv", "workers.csv", "jnd_judgments.csv"][..],
+        ),
     ] {
         for query in ["", "?with_identifiers=true"] {
             let archive = owner
@@ -440,8 +443,12 @@ async fn csv_downloads_are_the_archives_tables_made_without_reading_a_patch(pool
                 .unwrap();
             let archived = unpacked(&archive);
             for table in tables {
-                let (status, _, csv) =
-                    get_text(&owner, &app, &format!("/api/experiments/{id}/{table}{query}")).await;
+                let (status, _, csv) = get_text(
+                    &owner,
+                    &app,
+                    &format!("/api/experiments/{id}/{table}{query}"),
+                )
+                .await;
                 assert_eq!(status, StatusCode::OK, "{table}: {csv}");
                 assert_eq!(
                     csv.as_bytes(),

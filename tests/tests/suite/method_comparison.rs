@@ -564,12 +564,11 @@ async fn a_declared_scale_enlarges_smaller_outputs_and_an_anchor_is_one_more_met
         .await
         .unwrap();
     assert_eq!(anchors().await, Some(expected_anchors.clone()));
-    let old_names: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM method_outputs WHERE file_name LIKE 'anchor:%'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let old_names: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM method_outputs WHERE file_name LIKE 'anchor:%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(old_names, 0);
 
     // The export's manifest names the anchor, and an import keeps it.

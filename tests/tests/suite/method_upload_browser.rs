@@ -207,8 +207,7 @@ async fn a_researcher_uploads_method_outputs_and_reads_their_ranking(pool: PgPoo
         page.set_window_size(1100, 1300).await.unwrap();
         page.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
         let png = page.screenshot().await.unwrap();
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/method-upload-form.png");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/method-upload-form.png");
         std::fs::write(&path, png).unwrap();
     }
     click(page, "#create-experiment").await;
