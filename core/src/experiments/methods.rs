@@ -347,7 +347,11 @@ impl MethodComparison {
 /// A method comparison's tree from its files' relative paths (`/`
 /// separators), however it arrived: a folder (the CLI), an archive or a
 /// folder upload (the dashboard). One top folder around everything (an
-/// archive of `sr-study/`) is looked through. Refusals name the file.
+/// archive of `sr-study/`) is looked through. What the operating system
+/// adds on its own (hidden files such as `.DS_Store` and `._photo.png`,
+/// and the `__MACOSX/` folder of a zip made on a Mac) is left out, as the
+/// CLI's image folders do; anything else that does not belong is refused,
+/// naming the file.
 pub fn tree_from_files(
     mut files: Vec<(String, Vec<u8>)>,
 ) -> Result<(Vec<ReferenceFile>, Vec<MethodOutputFile>)> {
@@ -355,6 +359,9 @@ pub fn tree_from_files(
     for (path, _) in &mut files {
         let trimmed = path.trim_start_matches("./").to_owned();
         *path = trimmed;
+    }
+    files.retain(|(path, _)| !is_system_file(path));
+    for (path, _) in &files {
         if path.starts_with('/') || path.split('/').any(|part| part == ".." || part.is_empty()) {
             return invalid(format!(
                 "{path}: file paths must be relative and plain (no '..', no leading '/')"
@@ -423,4 +430,56 @@ pub fn tree_from_files(
         );
     }
     Ok((references, outputs))
+}
+
+/// A file the operating system made, not the researcher: a hidden file or
+/// folder (`.DS_Store`, `._photo.png`) or a Mac zip's `__MACOSX/`.
+fn is_system_file(path: &str) -> bool {
+    path.split('/')
+        .any(|part| part.starts_with('.') || part == "__MACOSX")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> (String, Vec<u8>) {
+        (path.to_owned(), vec![1, 2, 3])
+    }
+
+    #[test]
+    fn files_the_system_made_are_left_out_and_a_stray_file_is_still_refused() {
+        let (references, outputs) = tree_from_files(vec![
+            file("study/references/a.png"),
+            file("study/references/.DS_Store"),
+            file("study/methods/ours/a.png"),
+            file("study/methods/ours/._a.png"),
+            file("__MACOSX/study/methods/ours/._a.png"),
+            file("study/.git/config"),
+        ])
+        .unwrap();
+        assert_eq!(
+            references
+                .iter()
+                .map(|r| r.file_name.as_str())
+                .collect::<Vec<_>>(),
+            ["a.png"]
+        );
+        assert_eq!(
+            outputs
+                .iter()
+                .map(|o| (o.method.as_str(), o.file_name.as_str()))
+                .collect::<Vec<_>>(),
+            [("ours", "a.png")]
+        );
+        let Err(refused) = tree_from_files(vec![
+            file("references/a.png"),
+            file("methods/ours/a.png"),
+            file("notes.txt"),
+        ]) else {
+            panic!("a stray notes.txt was taken");
+        };
+        let refused = refused.to_string();
+        assert!(refused.contains("notes.txt"), "{refused}");
+    }
 }
