@@ -485,6 +485,11 @@ pub struct TripletView {
     pub p0_seed: Option<i64>,
     pub p1_pipeline: Option<serde_json::Value>,
     pub p1_seed: Option<i64>,
+    /// In a method comparison, the method whose output p0 and p1 are (an
+    /// anchor's name for an anchor; none for a sentinel's copy of the
+    /// reference, and outside method comparisons).
+    pub p0_method: Option<String>,
+    pub p1_method: Option<String>,
     /// The right answer of a sentinel (0 = p0, 1 = p1); none for real triplets.
     pub sentinel_answer: Option<i16>,
     /// Judgments that count: flagged workers' are left out.

@@ -342,7 +342,8 @@ pub async fn triplets(
     .await?;
     let triplets = sqlx::query!(
         "SELECT t.id, t.reference_image_id, r.file_name, t.crop_x, t.crop_y,
-                t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.sentinel_answer
+                t.p0_pipeline, t.p0_seed, t.p1_pipeline, t.p1_seed, t.sentinel_answer,
+                t.p0_method, t.p1_method
          FROM triplets t JOIN reference_images r ON r.id = t.reference_image_id
          WHERE t.experiment_id = $1
          ORDER BY t.id
@@ -414,6 +415,8 @@ pub async fn triplets(
                 p0_seed: triplet.p0_seed,
                 p1_pipeline: triplet.p1_pipeline,
                 p1_seed: triplet.p1_seed,
+                p0_method: triplet.p0_method,
+                p1_method: triplet.p1_method,
                 sentinel_answer: triplet.sentinel_answer,
             }
         })

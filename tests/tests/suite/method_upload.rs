@@ -156,7 +156,29 @@ async fn archives_and_folder_uploads_become_method_comparisons(pool: PgPool) {
             .unwrap();
     assert_eq!(methods, ["bicubic", "edsr", "jpeg-q30", "ours"]);
     // 2 references × 2 patches × 2 pairs.
-    assert_eq!(method_sides(&pool, id).await.len(), 8);
+    let mut sides = method_sides(&pool, id).await;
+    assert_eq!(sides.len(), 8);
+    // The dashboard's triplet browser names each side's method.
+    let page: Value = client
+        .get(app.url(&format!("/api/experiments/{id}/triplets?limit=20")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut shown: Vec<(String, String)> = page["triplets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let side = |key: &str| t[key].as_str().unwrap_or_else(|| panic!("{t}")).to_owned();
+            (side("p0_method"), side("p1_method"))
+        })
+        .collect();
+    shown.sort();
+    sides.sort();
+    assert_eq!(shown, sides);
 
     // A .zip, all pairs.
     let (status, created) = post(&client, &app, upload("sr.zip", zip(&tree()), None)).await;
@@ -165,8 +187,17 @@ async fn archives_and_folder_uploads_become_method_comparisons(pool: PgPool) {
     generated(&client, &app, id).await;
     assert_eq!(method_sides(&pool, id).await.len(), 2 * 2 * 3);
 
-    // A folder upload: one part per file, named by its relative path.
-    let form = tree().into_iter().fold(
+    // A folder upload: one part per file, named by its relative path. What
+    // a Mac adds on its own (.DS_Store, ._ files, __MACOSX/) is left out.
+    let mut files = tree();
+    for system_file in [
+        "references/.DS_Store",
+        "methods/ours/._a.png",
+        "__MACOSX/methods/ours/._a.png",
+    ] {
+        files.push((system_file.to_owned(), b"not an image".to_vec()));
+    }
+    let form = files.into_iter().fold(
         multipart::Form::new().text("settings", settings().to_string()),
         |form, (path, bytes)| {
             form.part(

@@ -667,6 +667,19 @@ pub(super) fn pipeline_summary(
     (summary, format!("seed {seed}: {pipeline}"))
 }
 
+/// What a triplet's side shows: a method comparison's method, otherwise
+/// its pipeline ([`pipeline_summary`]).
+fn side_summary(
+    method: &Option<String>,
+    pipeline: &Option<serde_json::Value>,
+    seed: Option<i64>,
+) -> (String, String) {
+    match method {
+        Some(method) => (method.clone(), format!("the output of method {method}")),
+        None => pipeline_summary(pipeline, seed),
+    }
+}
+
 #[component]
 fn TripletCard(triplet: TripletView, patch_size: i32) -> impl IntoView {
     let side = (patch_size * 2).to_string();
@@ -716,11 +729,11 @@ fn TripletCard(triplet: TripletView, patch_size: i32) -> impl IntoView {
             <div class="patches">
                 {patch(triplet.ref_url.clone(), "ref".into(), String::new(), "reference patch".into())}
                 {
-                    let (summary, spec) = pipeline_summary(&triplet.p0_pipeline, triplet.p0_seed);
+                    let (summary, spec) = side_summary(&triplet.p0_method, &triplet.p0_pipeline, triplet.p0_seed);
                     patch(triplet.p0_url.clone(), "p0".into(), summary, spec)
                 }
                 {
-                    let (summary, spec) = pipeline_summary(&triplet.p1_pipeline, triplet.p1_seed);
+                    let (summary, spec) = side_summary(&triplet.p1_method, &triplet.p1_pipeline, triplet.p1_seed);
                     patch(triplet.p1_url.clone(), "p1".into(), summary, spec)
                 }
             </div>
