@@ -40,7 +40,7 @@ fn floats(tensor: &Tensor) -> &[f32] {
             && tensor.is_contiguous(),
         "a dense contiguous float32 CPU tensor"
     );
-    let len = usize::try_from(tensor.numel()).expect("tensor size");
+    let len = tensor.numel();
     if len == 0 {
         return &[];
     }
