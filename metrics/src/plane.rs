@@ -29,35 +29,42 @@ pub(crate) fn yiq_component(image: &RgbImage, row: usize, scale: f32, out: &mut 
     }));
 }
 
+/// MATLAB's `rgb2gray` weights (its `rgb2ntsc` matrix's first row, as
+/// MATLAB's own code spells them).
+const MATLAB_GRAY: [f64; 3] = [0.298936021293776, 0.587043074451121, 0.114020904255103];
+
 /// MATLAB's `rgb2gray` on 8-bit input: the NTSC luminance rounded (half
 /// away from zero) to a level, as the authors' MATLAB scripts for GMSD,
 /// MS-SSIM and SSIM received their input in pyiqa's calibration.
+///
+/// The float64 products and their left-to-right sum are exactly MATLAB's
+/// (no fused multiply-add: Rust never contracts), whatever instruction set
+/// a caller is compiled for, so a vectorised caller gives the same levels.
+#[inline(always)]
 pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
     let [r, g, b] = pixel.map(f64::from);
-    round_level(0.298936021293776 * r + 0.587043074451121 * g + 0.114020904255103 * b)
+    let luminance = MATLAB_GRAY[0] * r + MATLAB_GRAY[1] * g + MATLAB_GRAY[2] * b;
+    // Rounding half up, which for these non-negative values is half away
+    // from zero, by truncation: no libm `round` call, and a plain (not
+    // saturating) conversion that vectorises.
+    // SAFETY: the weights sum to 1, so `luminance + 0.5` is in [0, 255.5],
+    // well inside i32.
+    unsafe { (luminance + 0.5).to_int_unchecked::<i32>() as u8 }
 }
 
-/// Rounds a non-negative luminance half up, which for these values is half
-/// away from zero; the truncating cast avoids a libm `round` call.
-fn round_level(luminance: f64) -> u8 {
-    (luminance + 0.5) as u8
+/// [`matlab_gray_level`] of each pixel of an interleaved RGB row, into the
+/// first `rgb.len() / 3` elements of `out`.
+#[inline(always)]
+pub(crate) fn matlab_gray_row(rgb: &[u8], out: &mut [u8]) {
+    for (pixel, level) in rgb.chunks_exact(3).zip(out) {
+        *level = matlab_gray_level([pixel[0], pixel[1], pixel[2]]);
+    }
 }
 
-/// [`matlab_gray_level`] of every pixel, into `out`: per-channel tables of
-/// the same float64 products, summed in the same order, so the same bits.
+/// [`matlab_gray_level`] of every pixel, into `out`.
 pub(crate) fn matlab_gray_levels(image: &RgbImage, out: &mut Vec<u8>) {
-    let table = |weight: f64| -> [f64; 256] { std::array::from_fn(|v| weight * v as f64) };
-    let (r, g, b) = (
-        table(0.298936021293776),
-        table(0.587043074451121),
-        table(0.114020904255103),
-    );
-    out.clear();
-    out.extend(
-        image.as_raw().chunks_exact(3).map(|p| {
-            round_level(r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])])
-        }),
-    );
+    out.resize(image.as_raw().len() / 3, 0);
+    matlab_gray_row(image.as_raw(), out);
 }
 
 /// Fills `out` with [`matlab_gray_level`] of every pixel, as `v / 255 * scale`.
@@ -158,17 +165,31 @@ pub(crate) fn gradient_magnitude(
     }
     let out = scratch(out, width * height);
     for (y, dst) in out.chunks_exact_mut(width).enumerate() {
-        let row = |dy: usize| &padded[(y + dy) * padded_width..(y + dy + 1) * padded_width];
-        let (above, middle, below) = (row(0), row(1), row(2));
-        for (x, value) in dst.iter_mut().enumerate() {
-            let gx = smooth[0] * (above[x + 2] - above[x])
-                + smooth[1] * (middle[x + 2] - middle[x])
-                + smooth[2] * (below[x + 2] - below[x]);
-            let gy = smooth[0] * (below[x] - above[x])
-                + smooth[1] * (below[x + 1] - above[x + 1])
-                + smooth[2] * (below[x + 2] - above[x + 2]);
-            *value = (gx * gx + gy * gy).sqrt();
-        }
+        gradient_row(padded, width, y, smooth, dst);
+    }
+}
+
+/// Row `y` of [`gradient_magnitude`], from the plane already stored with
+/// its zero border in `padded` (rows of `width + 2`), into `out`.
+#[inline(always)]
+pub(crate) fn gradient_row(
+    padded: &[f32],
+    width: usize,
+    y: usize,
+    smooth: [f32; 3],
+    out: &mut [f32],
+) {
+    let padded_width = width + 2;
+    let row = |dy: usize| &padded[(y + dy) * padded_width..(y + dy + 1) * padded_width];
+    let (above, middle, below) = (row(0), row(1), row(2));
+    for (x, value) in out[..width].iter_mut().enumerate() {
+        let gx = smooth[0] * (above[x + 2] - above[x])
+            + smooth[1] * (middle[x + 2] - middle[x])
+            + smooth[2] * (below[x + 2] - below[x]);
+        let gy = smooth[0] * (below[x] - above[x])
+            + smooth[1] * (below[x + 1] - above[x + 1])
+            + smooth[2] * (below[x + 2] - above[x + 2]);
+        *value = (gx * gx + gy * gy).sqrt();
     }
 }
 
@@ -197,7 +218,7 @@ pub(crate) fn average_pool(
 }
 
 /// The Dice-like similarity `(2xy + c) / (x² + y² + c)` of two values.
-#[inline]
+#[inline(always)]
 pub(crate) fn similarity(x: f32, y: f32, c: f32) -> f32 {
     (2.0 * x * y + c) / (x * x + y * y + c)
 }
