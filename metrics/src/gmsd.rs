@@ -223,7 +223,9 @@ mod tests {
             let baseline = deviation(&a, &b, &mut s);
             // SAFETY: the CPU has AVX2.
             let avx2 = unsafe { deviation_avx2(&a, &b, &mut s) };
-            assert!(baseline > 0.0, "{}x{}", a.width(), a.height());
+            if a.width().min(a.height()) >= 4 {
+                assert!(baseline > 0.0, "{}x{}", a.width(), a.height());
+            }
             assert_eq!(
                 baseline.to_bits(),
                 avx2.to_bits(),
@@ -231,37 +233,6 @@ mod tests {
                 a.width(),
                 a.height()
             );
-        }
-    }
-
-    /// Every 8-bit colour: the AVX2-compiled row conversion against the
-    /// scalar one-pixel definition.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn avx2_gray_levels_are_matlab_levels_for_every_colour() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("no AVX2 on this CPU: nothing to compare");
-            return;
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn gray_row_avx2(rgb: &[u8], out: &mut [u8]) {
-            matlab_gray_row(rgb, out)
-        }
-        let mut rgb = Vec::with_capacity(3 << 16);
-        let mut levels = vec![0; 1 << 16];
-        for red in 0..=255u8 {
-            rgb.clear();
-            for green in 0..=255u8 {
-                for blue in 0..=255u8 {
-                    rgb.extend([red, green, blue]);
-                }
-            }
-            // SAFETY: the CPU has AVX2.
-            unsafe { gray_row_avx2(&rgb, &mut levels) };
-            for (pixel, &level) in rgb.chunks_exact(3).zip(&levels) {
-                let expected = crate::plane::matlab_gray_level([pixel[0], pixel[1], pixel[2]]);
-                assert_eq!(level, expected, "{pixel:?}");
-            }
         }
     }
 }

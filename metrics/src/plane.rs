@@ -39,25 +39,69 @@ const MATLAB_GRAY: [f64; 3] = [0.298936021293776, 0.587043074451121, 0.114020904
 ///
 /// The float64 products and their left-to-right sum are exactly MATLAB's
 /// (no fused multiply-add: Rust never contracts), whatever instruction set
-/// a caller is compiled for, so a vectorised caller gives the same levels.
+/// a caller is compiled for.
 #[inline(always)]
 pub(crate) fn matlab_gray_level(pixel: [u8; 3]) -> u8 {
     let [r, g, b] = pixel.map(f64::from);
     let luminance = MATLAB_GRAY[0] * r + MATLAB_GRAY[1] * g + MATLAB_GRAY[2] * b;
     // Rounding half up, which for these non-negative values is half away
-    // from zero, by truncation: no libm `round` call, and a plain (not
-    // saturating) conversion that vectorises.
-    // SAFETY: the weights sum to 1, so `luminance + 0.5` is in [0, 255.5],
-    // well inside i32.
-    unsafe { (luminance + 0.5).to_int_unchecked::<i32>() as u8 }
+    // from zero, by truncation: no libm `round` call.
+    (luminance + 0.5) as u8
 }
 
+/// [`MATLAB_GRAY`] in 24-bit fixed point (rounded to nearest): a level's
+/// three products and the rounding bias sum to less than 2³², so a row
+/// converts in 32-bit integer lanes, twice as many per vector as float64.
+const FIXED_GRAY: [u32; 3] = [
+    fixed_weight(MATLAB_GRAY[0]),
+    fixed_weight(MATLAB_GRAY[1]),
+    fixed_weight(MATLAB_GRAY[2]),
+];
+const FIXED_SHIFT: u32 = 24;
+const FIXED_HALF: u32 = 1 << (FIXED_SHIFT - 1);
+/// How close (in fixed-point units) to a rounding boundary a fixed-point sum
+/// may fall before the float64 definition decides instead. The fixed point
+/// is off from the exact sum of the float64 weights' products by at most
+/// `255 · Σ |FIXED_GRAY[i] − 2²⁴ w_i|` ≈ 255.0000002 units, and the float64
+/// arithmetic from that exact sum by less than 10⁻⁵ units; outside this
+/// margin all three fall on the same side of the boundary.
+const FIXED_MARGIN: u32 = 512;
+
+const fn fixed_weight(weight: f64) -> u32 {
+    (weight * (1u32 << FIXED_SHIFT) as f64 + 0.5) as u32
+}
+
+const _: () = {
+    let one = (1u32 << FIXED_SHIFT) as f64;
+    let mut error = 0.0;
+    let mut sum = FIXED_HALF as u64 + FIXED_MARGIN as u64;
+    let mut i = 0;
+    while i < 3 {
+        error += (FIXED_GRAY[i] as f64 - MATLAB_GRAY[i] * one).abs() * 255.0;
+        sum += FIXED_GRAY[i] as u64 * 255;
+        i += 1;
+    }
+    assert!(error + 1.0 < FIXED_MARGIN as f64);
+    assert!(sum <= u32::MAX as u64);
+};
+
 /// [`matlab_gray_level`] of each pixel of an interleaved RGB row, into the
-/// first `rgb.len() / 3` elements of `out`.
+/// first `rgb.len() / 3` elements of `out`: in fixed point, unless a pixel
+/// falls within [`FIXED_MARGIN`] of a rounding boundary (about one in
+/// 16,000 on varied colours), when the row is redone in float64.
 #[inline(always)]
 pub(crate) fn matlab_gray_row(rgb: &[u8], out: &mut [u8]) {
-    for (pixel, level) in rgb.chunks_exact(3).zip(out) {
-        *level = matlab_gray_level([pixel[0], pixel[1], pixel[2]]);
+    let mut near_boundary = false;
+    for (pixel, level) in rgb.chunks_exact(3).zip(&mut *out) {
+        let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(u32::from);
+        let sum = FIXED_GRAY[0] * r + FIXED_GRAY[1] * g + FIXED_GRAY[2] * b + FIXED_HALF;
+        near_boundary |= (sum + FIXED_MARGIN) % (1 << FIXED_SHIFT) < 2 * FIXED_MARGIN;
+        *level = (sum >> FIXED_SHIFT) as u8;
+    }
+    if near_boundary {
+        for (pixel, level) in rgb.chunks_exact(3).zip(out) {
+            *level = matlab_gray_level([pixel[0], pixel[1], pixel[2]]);
+        }
     }
 }
 
@@ -171,6 +215,10 @@ pub(crate) fn gradient_magnitude(
 
 /// Row `y` of [`gradient_magnitude`], from the plane already stored with
 /// its zero border in `padded` (rows of `width + 2`), into `out`.
+///
+/// Computed [`LANES`] outputs at a time from copies in fixed-size arrays,
+/// which the compiler vectorises without the overlap checks between `out`
+/// and `padded` that keep a plain loop over slices scalar.
 #[inline(always)]
 pub(crate) fn gradient_row(
     padded: &[f32],
@@ -180,16 +228,58 @@ pub(crate) fn gradient_row(
     out: &mut [f32],
 ) {
     let padded_width = width + 2;
-    let row = |dy: usize| &padded[(y + dy) * padded_width..(y + dy + 1) * padded_width];
-    let (above, middle, below) = (row(0), row(1), row(2));
-    for (x, value) in out[..width].iter_mut().enumerate() {
-        let gx = smooth[0] * (above[x + 2] - above[x])
-            + smooth[1] * (middle[x + 2] - middle[x])
-            + smooth[2] * (below[x + 2] - below[x]);
-        let gy = smooth[0] * (below[x] - above[x])
-            + smooth[1] * (below[x + 1] - above[x + 1])
-            + smooth[2] * (below[x + 2] - above[x + 2]);
+    // No closures here: a closure is a function of its own, compiled for
+    // baseline x86-64 even when this is inlined into an AVX2 function, and
+    // not always inlined back.
+    let rows = [
+        &padded[y * padded_width..(y + 1) * padded_width],
+        &padded[(y + 1) * padded_width..(y + 2) * padded_width],
+        &padded[(y + 2) * padded_width..(y + 3) * padded_width],
+    ];
+    let mut blocks = out[..width].chunks_exact_mut(LANES);
+    for (block, out) in (&mut blocks).enumerate() {
+        out.copy_from_slice(&gradient_lanes(rows, block * LANES, smooth));
+    }
+    let rest = blocks.into_remainder();
+    if !rest.is_empty() {
+        let magnitudes = gradient_lanes(rows, width - rest.len(), smooth);
+        rest.copy_from_slice(&magnitudes[..rest.len()]);
+    }
+}
+
+/// [`gradient_row`] at `x..x + LANES` from the padded rows above, at and
+/// below (any past the row's end unused).
+#[inline(always)]
+fn gradient_lanes([above, middle, below]: [&[f32]; 3], x: usize, smooth: [f32; 3]) -> [f32; LANES] {
+    let (a0, a1, a2) = (lanes(above, x), lanes(above, x + 1), lanes(above, x + 2));
+    let (m0, m2) = (lanes(middle, x), lanes(middle, x + 2));
+    let (b0, b1, b2) = (lanes(below, x), lanes(below, x + 1), lanes(below, x + 2));
+    let mut magnitudes = [0.0; LANES];
+    for (i, value) in magnitudes.iter_mut().enumerate() {
+        let gx =
+            smooth[0] * (a2[i] - a0[i]) + smooth[1] * (m2[i] - m0[i]) + smooth[2] * (b2[i] - b0[i]);
+        let gy =
+            smooth[0] * (b0[i] - a0[i]) + smooth[1] * (b1[i] - a1[i]) + smooth[2] * (b2[i] - a2[i]);
         *value = (gx * gx + gy * gy).sqrt();
+    }
+    magnitudes
+}
+
+/// How many values [`gradient_row`] computes at a time: one AVX2 vector.
+const LANES: usize = 8;
+
+/// `row[x..x + LANES]`, or at the end of a row what is left of it, padded
+/// with zeros that are not used.
+#[inline(always)]
+fn lanes(row: &[f32], x: usize) -> [f32; LANES] {
+    match row.get(x..x + LANES) {
+        Some(full) => full.try_into().expect("LANES values"),
+        None => {
+            let mut lanes = [0.0; LANES];
+            let tail = &row[x..];
+            lanes[..tail.len()].copy_from_slice(tail);
+            lanes
+        }
     }
 }
 
@@ -284,5 +374,70 @@ impl Moments {
             }
         }
         (sub_width, sub_height)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks `gray_row` against [`matlab_gray_level`] on every 8-bit colour,
+    /// in rows of 16 pixels so that nearly all take the fixed-point path.
+    fn check_every_colour(gray_row: impl Fn(&[u8], &mut [u8])) {
+        let mut rgb = Vec::with_capacity(3 << 16);
+        let mut levels = [0u8; 16];
+        for red in 0..=255u8 {
+            rgb.clear();
+            for green in 0..=255u8 {
+                for blue in 0..=255u8 {
+                    rgb.extend([red, green, blue]);
+                }
+            }
+            for row in rgb.chunks_exact(3 * levels.len()) {
+                gray_row(row, &mut levels);
+                for (pixel, &level) in row.chunks_exact(3).zip(&levels) {
+                    let expected = matlab_gray_level([pixel[0], pixel[1], pixel[2]]);
+                    assert_eq!(level, expected, "{pixel:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_point_gray_levels_are_matlab_levels_for_every_colour() {
+        check_every_colour(matlab_gray_row);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_gray_levels_are_matlab_levels_for_every_colour() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("no AVX2 on this CPU: only the baseline path exists");
+            return;
+        }
+        #[target_feature(enable = "avx2")]
+        fn gray_row_avx2(rgb: &[u8], out: &mut [u8]) {
+            matlab_gray_row(rgb, out)
+        }
+        // SAFETY: the CPU has AVX2.
+        check_every_colour(|rgb, out| unsafe { gray_row_avx2(rgb, out) });
+    }
+
+    /// The float64 fallback is needed: some colours' fixed-point sums fall
+    /// on the other side of a rounding boundary than the float64 sums, and
+    /// the margin catches them.
+    #[test]
+    fn fixed_point_alone_would_round_some_colours_differently() {
+        let mut mismatches = 0;
+        for rgb in 0..1u32 << 24 {
+            let pixel = [(rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8];
+            let [r, g, b] = pixel.map(u32::from);
+            let sum = FIXED_GRAY[0] * r + FIXED_GRAY[1] * g + FIXED_GRAY[2] * b + FIXED_HALF;
+            if (sum >> FIXED_SHIFT) as u8 != matlab_gray_level(pixel) {
+                mismatches += 1;
+                assert!((sum + FIXED_MARGIN) % (1 << FIXED_SHIFT) < 2 * FIXED_MARGIN);
+            }
+        }
+        assert!(mismatches > 0);
     }
 }
