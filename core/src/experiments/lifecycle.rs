@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use percept_api::count;
 use percept_api::experiments::{ExperimentDeletion, ExperimentPatch};
 use sqlx::PgPool;
 
@@ -240,19 +241,21 @@ impl fmt::Display for Loss<'_> {
         let loss = self.0;
         write!(
             f,
-            "experiment {} ({:?}) holds {} judgments from {} workers in {} assignments, \
-             {} imported judgments, {} stimuli from {} reference images, {} metric distances \
-             and {} jobs",
+            "experiment {} ({:?}) holds {} from {} in {}, {}, {} from {}, {} and {}",
             loss.id,
             loss.name,
-            loss.judgments,
-            loss.workers,
-            loss.assignments,
-            loss.imported_judgments,
-            loss.stimuli,
-            loss.reference_images,
-            loss.distances,
-            loss.jobs
+            count(loss.judgments, "judgment", "judgments"),
+            count(loss.workers, "worker", "workers"),
+            count(loss.assignments, "assignment", "assignments"),
+            count(
+                loss.imported_judgments,
+                "imported judgment",
+                "imported judgments"
+            ),
+            count(loss.stimuli, "stimulus", "stimuli"),
+            count(loss.reference_images, "reference image", "reference images"),
+            count(loss.distances, "metric distance", "metric distances"),
+            count(loss.jobs, "job", "jobs"),
         )
     }
 }
