@@ -585,7 +585,7 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         );
     }
     with_database(&args.database, |pool| async move {
-        Ok(lifecycle::patch(&pool, id, &patch).await?)
+        Ok(lifecycle::patch(&pool, id, &patch, lifecycle::SettingNames::CliFlags).await?)
     })
     .await?;
     eprintln!("experiment {id} is changed");
