@@ -142,8 +142,12 @@ pub async fn create(
     .await?;
     if taken >= i64::from(experiment.max_assignments_per_worker) {
         return Err(Error::Forbidden(format!(
-            "worker {platform_worker_id} has reached this experiment's limit of {} assignments",
-            experiment.max_assignments_per_worker
+            "worker {platform_worker_id} has reached this experiment's limit of {}",
+            percept_api::count(
+                experiment.max_assignments_per_worker,
+                "assignment",
+                "assignments"
+            )
         )));
     }
 

@@ -223,6 +223,9 @@ fn rgb_to_lab(image: &RgbImage) -> Vec<f64> {
         .collect()
 }
 
+/// The smallest side [`dssim`] takes: its 7×7 window must fit.
+pub const DSSIM_MIN_SIDE: u32 = Window::SCIKIT_IMAGE.side as u32;
+
 /// A separable SSIM window.
 struct Window {
     side: usize,

@@ -103,6 +103,19 @@ impl NativeMetric {
         }
     }
 
+    /// The smallest side, in pixels, of the images the metric can score:
+    /// the minimum [`distance`](Self::distance) enforces, for callers to
+    /// refuse sizes up front (a scoring request on 64×64 patches, say).
+    pub fn min_side(self) -> u32 {
+        match self {
+            NativeMetric::Fsim | NativeMetric::Fsimc => fsim::MIN_SIDE,
+            NativeMetric::MsSsim => ms_ssim::MIN_SIDE,
+            NativeMetric::Vif => vif::MIN_SIDE,
+            NativeMetric::Ssim(_) => baselines::DSSIM_MIN_SIDE,
+            NativeMetric::Gmsd | NativeMetric::L2(_) | NativeMetric::Psnr => 1,
+        }
+    }
+
     /// The distance between `a` and `b` (smaller is closer); `a` is the
     /// reference where the metric is asymmetric (VIF).
     pub fn distance(&self, a: &RgbImage, b: &RgbImage) -> Result<f64> {
@@ -136,5 +149,44 @@ impl FromStr for NativeMetric {
                 name: name.to_owned(),
                 known: NativeMetric::ALL.map(NativeMetric::name).join(", "),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(side: u32, shift: u8) -> RgbImage {
+        RgbImage::from_fn(side, side, |x, y| {
+            image::Rgb([
+                (x * 7 + y) as u8,
+                (y * 5) as u8,
+                shift.wrapping_add((x * y) as u8),
+            ])
+        })
+    }
+
+    #[test]
+    fn min_side_is_the_size_each_metric_scores_from() {
+        for metric in NativeMetric::ALL {
+            let side = metric.min_side();
+            assert!(
+                metric
+                    .distance(&gradient(side, 0), &gradient(side, 9))
+                    .is_ok(),
+                "{metric} at {side}×{side}"
+            );
+            if side > 1 {
+                let below = side - 1;
+                assert!(
+                    matches!(
+                        metric.distance(&gradient(below, 0), &gradient(below, 9)),
+                        Err(MetricError::TooSmall { min_side, .. }) if min_side == side
+                    ),
+                    "{metric} at {below}×{below}"
+                );
+            }
+        }
+        assert_eq!(NativeMetric::MsSsim.min_side(), 161);
     }
 }

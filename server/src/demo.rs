@@ -246,9 +246,7 @@ pub async fn simulate_judgments(pool: &PgPool, base_url: &str, demo: &Demo) -> a
             "demo judgments from {} simulated workers",
             summary.workers
         );
-        for metric in demo_metrics() {
-            crate::scoring::enqueue(pool, experiment_id, &metric).await?;
-        }
+        crate::scoring::enqueue_all(pool, experiment_id, &demo_metrics()).await?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use percept_api::count;
 use percept_api::experiments::{ExperimentDeletion, ExperimentPatch};
 use sqlx::PgPool;
 
@@ -101,10 +102,33 @@ const EDITABLE: &str = "lifecycle, cut_off_open_assignments, name, completion_re
                         max_assignments_per_worker, judgments_per_stimulus, assignment_ttl_minutes, \
                         serve_imported_stimuli";
 
+/// How refusals name the settings: as the API's JSON fields
+/// (`judgments_per_stimulus`), or as the flags of `percept experiment edit`
+/// (`--judgments-per-stimulus`), so each caller reads the names it typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingNames {
+    ApiFields,
+    CliFlags,
+}
+
+impl SettingNames {
+    fn of(self, field: &str) -> String {
+        match self {
+            SettingNames::ApiFields => field.to_owned(),
+            SettingNames::CliFlags => format!("--{}", field.replace('_', "-")),
+        }
+    }
+}
+
 /// Checks the whole patch, then applies it in one transaction; returns how
 /// many running assignments it cut off. Nothing changes when any part is
-/// refused.
-pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -> Result<i64> {
+/// refused; refusals name the settings as `names` says.
+pub async fn patch(
+    pool: &PgPool,
+    experiment_id: i64,
+    patch: &ExperimentPatch,
+    names: SettingNames,
+) -> Result<i64> {
     let mut refusals = Vec::new();
     for key in patch.fixed.keys() {
         match FIXED_SETTINGS.iter().find(|(name, _)| name == key) {
@@ -124,11 +148,17 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
     if patch.cut_off_open_assignments
         && !matches!(lifecycle, Some(Lifecycle::Closed | Lifecycle::Archived))
     {
-        refusals.push("cut_off_open_assignments goes with lifecycle closed or archived".into());
+        refusals.push(format!(
+            "{} goes with lifecycle closed or archived",
+            names.of("cut_off_open_assignments")
+        ));
     }
     let name = patch.name.as_deref().map(str::trim);
     if name.is_some_and(str::is_empty) {
-        refusals.push("the experiment's name must not be empty".into());
+        refusals.push(match names {
+            SettingNames::ApiFields => "the experiment's name must not be empty".into(),
+            SettingNames::CliFlags => "--name must not be empty".into(),
+        });
     }
     // An empty redirect removes it.
     let redirect = patch
@@ -138,7 +168,11 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
     if let Some(Some(url)) = redirect {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             refusals.push(format!(
-                "the completion redirect URL must start with https:// or http://, not {url:?}"
+                "{} must start with https:// or http://, not {url:?}",
+                match names {
+                    SettingNames::ApiFields => "the completion redirect URL".into(),
+                    SettingNames::CliFlags => names.of("completion_redirect_url"),
+                }
             ));
         }
     }
@@ -152,7 +186,8 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
         if let Some(value) = value {
             if value == 0 || i32::try_from(value).is_err() {
                 refusals.push(format!(
-                    "{field} must be at least 1 and below 2^31, not {value}"
+                    "{} must be at least 1 and below 2^31, not {value}",
+                    names.of(field)
                 ));
             }
         }
@@ -160,7 +195,8 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
     if let Some(minutes) = patch.assignment_ttl_minutes {
         if !(1..=60 * 24 * 365).contains(&minutes) {
             refusals.push(format!(
-                "assignment_ttl_minutes must be between 1 and 525600 (a year), not {minutes}"
+                "{} must be between 1 and 525600 (a year), not {minutes}",
+                names.of("assignment_ttl_minutes")
             ));
         }
     }
@@ -213,7 +249,8 @@ pub async fn patch(pool: &PgPool, experiment_id: i64, patch: &ExperimentPatch) -
     Ok(cut_off)
 }
 
-/// Sets the lifecycle alone (the CLI's close, reopen and archive).
+/// Sets the lifecycle alone (the CLI's close, reopen and archive, whose
+/// refusals name its flags).
 pub async fn set_lifecycle(
     pool: &PgPool,
     experiment_id: i64,
@@ -228,6 +265,7 @@ pub async fn set_lifecycle(
             cut_off_open_assignments,
             ..ExperimentPatch::default()
         },
+        SettingNames::CliFlags,
     )
     .await
 }
@@ -240,19 +278,21 @@ impl fmt::Display for Loss<'_> {
         let loss = self.0;
         write!(
             f,
-            "experiment {} ({:?}) holds {} judgments from {} workers in {} assignments, \
-             {} imported judgments, {} stimuli from {} reference images, {} metric distances \
-             and {} jobs",
+            "experiment {} ({:?}) holds {} from {} in {}, {}, {} from {}, {} and {}",
             loss.id,
             loss.name,
-            loss.judgments,
-            loss.workers,
-            loss.assignments,
-            loss.imported_judgments,
-            loss.stimuli,
-            loss.reference_images,
-            loss.distances,
-            loss.jobs
+            count(loss.judgments, "judgment", "judgments"),
+            count(loss.workers, "worker", "workers"),
+            count(loss.assignments, "assignment", "assignments"),
+            count(
+                loss.imported_judgments,
+                "imported judgment",
+                "imported judgments"
+            ),
+            count(loss.stimuli, "stimulus", "stimuli"),
+            count(loss.reference_images, "reference image", "reference images"),
+            count(loss.distances, "metric distance", "metric distances"),
+            count(loss.jobs, "job", "jobs"),
         )
     }
 }

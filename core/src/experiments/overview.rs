@@ -235,12 +235,11 @@ pub async fn planning(
     .await?
     .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
     let trials = f64::from(row.trials_per_assignment);
-    // Sentinels take their share of a 2AFC assignment (JND controls are
-    // stimuli with a target of their own, so they count as real).
+    // JND controls are stimuli with a target of their own, so they count as real.
     let real_trials_per_assignment = if row.kind == "jnd" {
         trials
     } else {
-        trials * (1.0 - f64::from(row.sentinel_rate))
+        real_trials(row.trials_per_assignment, row.sentinel_rate)
     };
     let assignments_still_needed =
         (row.still_needed as f64 / real_trials_per_assignment).ceil() as i64;
@@ -269,6 +268,19 @@ pub async fn planning(
         lost_share,
         worker_assignments_to_buy,
     })
+}
+
+/// The trials of a 2AFC assignment that are not sentinels, on average. The
+/// rate is stored as a REAL: it is taken as the decimal it was given as
+/// (0.1, not the 0.10000000149 its f32 widens to), and the result to a
+/// millionth, so the figure reads 18, not 17.999999970197678.
+fn real_trials(trials_per_assignment: i32, sentinel_rate: f32) -> f64 {
+    let rate: f64 = sentinel_rate
+        .to_string()
+        .parse()
+        .expect("a float's decimal form parses");
+    let real = f64::from(trials_per_assignment) * (1.0 - rate);
+    (real * 1e6).round() / 1e6
 }
 
 /// The experiment's workers and their records.
@@ -605,4 +617,20 @@ pub async fn pair_image(
     .await?
     .ok_or_else(|| Error::NotFound(format!("experiment {experiment_id} has no pair {pair_id}")))?;
     Ok(png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::real_trials;
+
+    #[test]
+    fn real_trials_carry_no_float_noise_from_the_stored_rate() {
+        assert_eq!(real_trials(20, 0.1), 18.0);
+        assert_eq!(real_trials(20, 0.15), 17.0);
+        assert_eq!(real_trials(4, 0.25), 3.0);
+        assert_eq!(real_trials(10, 0.05), 9.5);
+        assert_eq!(real_trials(7, 0.1).to_string(), "6.3");
+        assert_eq!(real_trials(1000, 0.1), 900.0);
+        assert_eq!(real_trials(12, 0.0), 12.0);
+    }
 }

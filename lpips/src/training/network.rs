@@ -318,11 +318,14 @@ pub(crate) fn pair_distances(
             .zip(lins)
             .map(|(tap, lin)| {
                 let reference = tap.index_select(0, &slots[0]);
-                let mut diff = (reference - tap.index_select(0, &slots[pair])).square();
-                if let Some(draws) = dropout.as_deref_mut() {
-                    let mask = draws.half_dropout_mask(&diff.size(), diff.device());
-                    diff = diff * mask;
-                }
+                let squared = (reference - tap.index_select(0, &slots[pair])).square();
+                let diff = match dropout.as_deref_mut() {
+                    Some(draws) => {
+                        let mask = draws.half_dropout_mask(&squared.size(), squared.device());
+                        squared * mask
+                    }
+                    None => squared,
+                };
                 (diff * lin).sum_dim_intlist(1, true, Kind::Float).mean_dim(
                     &[2i64, 3][..],
                     false,

@@ -17,6 +17,7 @@ use crate::experiments::{
 use crate::jobs::ProgressObserver;
 use crate::researchers;
 use crate::sharing;
+use percept_api::count;
 use percept_api::experiments::{
     defaults, DistortionFamily, ExperimentPatch, JndChoice, NewExperimentSettings, SamplerChoice,
 };
@@ -426,20 +427,23 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
         None => e.status.clone(),
     };
     println!(
-        "  stimuli: {}/{} generated ({generation}), {} reference images, {} sentinel triplets",
-        e.stimuli_generated, e.stimuli_total, e.reference_images, e.sentinel_triplets
+        "  stimuli: {}/{} generated ({generation}), {}, {}",
+        e.stimuli_generated,
+        e.stimuli_total,
+        count(e.reference_images, "reference image", "reference images"),
+        count(e.sentinel_triplets, "sentinel triplet", "sentinel triplets"),
     );
     println!(
-        "  settings: patch {} px, {} patches per image, seed {}, {} judgments per stimulus, \
-         {} trials per assignment, sentinel rate {}, at most {} assignments per worker, \
+        "  settings: patch {} px, {} per image, seed {}, {} per stimulus, \
+         {} per assignment, sentinel rate {}, at most {} per worker, \
          assignments expire after {} min, flag workers failing over {} of sentinels",
         e.patch_size,
-        e.patches_per_image,
+        count(e.patches_per_image, "patch", "patches"),
         e.seed,
-        e.judgments_per_stimulus,
-        e.trials_per_assignment,
+        count(e.judgments_per_stimulus, "judgment", "judgments"),
+        count(e.trials_per_assignment, "trial", "trials"),
         e.sentinel_rate,
-        e.max_assignments_per_worker,
+        count(e.max_assignments_per_worker, "assignment", "assignments"),
         e.assignment_ttl_minutes,
         e.max_sentinel_failure_share
     );
@@ -452,20 +456,23 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
     if e.judgments_imported > 0 || e.imported_stimuli > 0 {
         println!(
             "  judgments: {} imported + {} collected here, of {} wanted ({} collected in all), \
-             {} workers, {} flagged",
+             {}, {} flagged",
             e.judgments_imported,
             e.judgments_collected,
             e.judgments_target,
             e.judgments,
-            e.workers,
+            count(e.workers, "worker", "workers"),
             e.flagged_workers
         );
         println!(
-            "  imported: {} {} came with {} judgments made elsewhere: they count towards the \
+            "  imported: {} came with {} made elsewhere: they count towards the \
              target, but were not collected here; {}",
-            e.imported_stimuli,
-            if e.kind == "jnd" { "pairs" } else { "triplets" },
-            e.judgments_imported,
+            if e.kind == "jnd" {
+                count(e.imported_stimuli, "pair", "pairs")
+            } else {
+                count(e.imported_stimuli, "triplet", "triplets")
+            },
+            count(e.judgments_imported, "judgment", "judgments"),
             if e.serve_imported_stimuli {
                 "they are handed out to workers too".to_owned()
             } else {
@@ -478,8 +485,12 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "  judgments: {}/{} counted toward the target ({} in all), {} workers, {} flagged",
-            e.judgments_collected, e.judgments_target, e.judgments, e.workers, e.flagged_workers
+            "  judgments: {}/{} counted toward the target ({} in all), {}, {} flagged",
+            e.judgments_collected,
+            e.judgments_target,
+            e.judgments,
+            count(e.workers, "worker", "workers"),
+            e.flagged_workers
         );
     }
     let p = &e.planning;
@@ -574,7 +585,7 @@ async fn edit(args: EditArgs) -> anyhow::Result<()> {
         );
     }
     with_database(&args.database, |pool| async move {
-        Ok(lifecycle::patch(&pool, id, &patch).await?)
+        Ok(lifecycle::patch(&pool, id, &patch, lifecycle::SettingNames::CliFlags).await?)
     })
     .await?;
     eprintln!("experiment {id} is changed");

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use percept_api::count;
+
 use super::DatabaseArgs;
 use crate::datasets::{self, ExportOptions, FolderSink};
 
@@ -50,14 +52,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         database.close().await?;
         let summary = exported?;
         eprintln!(
-            "wrote {} triplets with {} judgments and {} JND pairs with {} valid judgments to {} \
-             ({} flagged workers left out)",
-            summary.triplets,
-            summary.judgments,
-            summary.pairs,
-            summary.jnd_judgments,
+            "wrote {} with {} and {} with {} to {} ({} left out)",
+            count(summary.triplets, "triplet", "triplets"),
+            count(summary.judgments, "judgment", "judgments"),
+            count(summary.pairs, "JND pair", "JND pairs"),
+            count(summary.jnd_judgments, "valid judgment", "valid judgments"),
             args.out.display(),
-            summary.excluded_workers
+            count(
+                summary.excluded_workers,
+                "flagged worker",
+                "flagged workers"
+            ),
         );
         Ok(())
     })

@@ -92,10 +92,7 @@ async fn score(
     } else {
         args.metrics.clone()
     };
-    let mut job_ids = Vec::new();
-    for metric in &metrics {
-        job_ids.push(scoring::enqueue(pool, args.experiment, metric).await?);
-    }
+    let job_ids = scoring::enqueue_all(pool, args.experiment, &metrics).await?;
     if args.no_wait {
         println!("queued scoring jobs {job_ids:?}");
         return Ok(());

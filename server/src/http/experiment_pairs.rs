@@ -7,7 +7,7 @@ use axum::{extract::State, response::Response, Json};
 
 use super::access::ExperimentAccess;
 use super::extract::{PathParams, QueryParams};
-use super::stimulus_pages::{stored_png, Page};
+use super::stimulus_pages::{check_holds, stored_png, Page, Stimuli};
 use super::AppState;
 use crate::error::Result;
 use crate::experiments;
@@ -21,10 +21,10 @@ use crate::experiments;
     security(("percept_session" = [])),
     params(("experiment_id" = i64, Path, description = "The experiment's id"), Page),
     responses(
-        (status = 200, description = "A page of the JND experiment's pairs, in generation order (none for a 2AFC experiment)", body = PairPage),
+        (status = 200, description = "A page of the JND experiment's pairs, in generation order", body = PairPage),
         (status = 400, description = "A path or query parameter is malformed or out of range", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
-        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment, or it is a 2AFC experiment (its triplets are at `/api/experiments/{experiment_id}/triplets`)", body = super::openapi::ErrorBody),
     ),
 )]
 pub async fn list(
@@ -33,6 +33,7 @@ pub async fn list(
     QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<PairPage>> {
     page.check()?;
+    check_holds(&state.pool, access.experiment_id, Stimuli::Pairs).await?;
     Ok(Json(
         experiments::overview::pairs(&state.pool, access.experiment_id, page.offset, page.limit)
             .await?,

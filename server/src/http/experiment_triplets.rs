@@ -6,7 +6,7 @@ use axum::{extract::State, response::Response, Json};
 
 use super::access::ExperimentAccess;
 use super::extract::{PathParams, QueryParams};
-use super::stimulus_pages::{stored_png, Page};
+use super::stimulus_pages::{check_holds, stored_png, Page, Stimuli};
 use super::AppState;
 use crate::error::Result;
 use crate::experiments;
@@ -20,10 +20,10 @@ use crate::experiments;
     security(("percept_session" = [])),
     params(("experiment_id" = i64, Path, description = "The experiment's id"), Page),
     responses(
-        (status = 200, description = "A page of the experiment's triplets, in generation order", body = TripletPage),
+        (status = 200, description = "A page of the 2AFC experiment's triplets, in generation order", body = TripletPage),
         (status = 400, description = "A path or query parameter is malformed or out of range", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
-        (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
+        (status = 404, description = "The signed-in researcher has no such experiment, or it is a JND experiment (its pairs are at `/api/experiments/{experiment_id}/pairs`)", body = super::openapi::ErrorBody),
     ),
 )]
 pub async fn list(
@@ -33,6 +33,7 @@ pub async fn list(
 ) -> Result<Json<TripletPage>> {
     let experiment_id = access.experiment_id;
     page.check()?;
+    check_holds(&state.pool, experiment_id, Stimuli::Triplets).await?;
     Ok(Json(
         experiments::overview::triplets(&state.pool, experiment_id, page.offset, page.limit)
             .await?,

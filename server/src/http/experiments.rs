@@ -266,7 +266,13 @@ pub async fn patch(
     JsonBody(patch): JsonBody<ExperimentPatch>,
 ) -> Result<Json<PatchedExperiment>> {
     access.require_owner("change it")?;
-    let assignments_cut_off = lifecycle::patch(&state.pool, access.experiment_id, &patch).await?;
+    let assignments_cut_off = lifecycle::patch(
+        &state.pool,
+        access.experiment_id,
+        &patch,
+        lifecycle::SettingNames::ApiFields,
+    )
+    .await?;
     let experiment = experiments::overview::detail(&state.pool, access.experiment_id, true).await?;
     Ok(Json(PatchedExperiment {
         experiment,

@@ -6,6 +6,7 @@
 //! compressed, and archives excepted).
 
 mod access;
+mod assignment_page;
 mod assignment_progress;
 mod assignments;
 mod cross_origin;
@@ -235,6 +236,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api())
         .route(worker_landing::PATH, get(worker_landing::page))
+        .route(assignment_page::PATH, get(assignment_page::page))
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback(static_file)
         .layer(CompressionLayer::new().compress_when(compressible))

@@ -71,7 +71,7 @@ pub async fn progress(
     request_body = ScoringRequest,
     responses(
         (status = 202, description = "Scoring jobs are queued, one per metric", body = QueuedJobs),
-        (status = 400, description = "The body or path is malformed, or a metric is unknown", body = super::openapi::ErrorBody),
+        (status = 400, description = "The body or path is malformed, a metric is unknown, or the experiment's patches are smaller than a metric needs", body = super::openapi::ErrorBody),
         (status = 415, description = "The body is not sent as `Content-Type: application/json`", body = super::openapi::ErrorBody),
         (status = 401, description = "Not signed in", body = super::openapi::ErrorBody),
         (status = 404, description = "The signed-in researcher has no such experiment", body = super::openapi::ErrorBody),
@@ -95,9 +95,6 @@ pub async fn enqueue(
             })
             .collect::<Result<_>>()?
     };
-    let mut job_ids = Vec::new();
-    for metric in &metrics {
-        job_ids.push(scoring::enqueue(&state.pool, experiment_id, metric).await?);
-    }
+    let job_ids = scoring::enqueue_all(&state.pool, experiment_id, &metrics).await?;
     Ok((StatusCode::ACCEPTED, Json(QueuedJobs { job_ids })))
 }

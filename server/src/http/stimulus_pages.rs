@@ -1,12 +1,13 @@
 //! What the researcher's triplet and pair browsers share
-//! (`/api/experiments/{id}/triplets` and `…/pairs`): the paging query, and
-//! how a stored patch is sent.
+//! (`/api/experiments/{id}/triplets` and `…/pairs`): the paging query, the
+//! refusal of the other kind's browser, and how a stored patch is sent.
 
 use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
+use sqlx::PgPool;
 
 use crate::error::{Error, Result};
 
@@ -40,6 +41,49 @@ impl Page {
 
 fn default_limit() -> i64 {
     DEFAULT_PAGE
+}
+
+/// The stimuli an experiment holds: triplets (2AFC, method comparisons
+/// included) or pairs (JND), each listed by its own browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stimuli {
+    Triplets,
+    Pairs,
+}
+
+impl Stimuli {
+    /// The plural noun, which is also the browser's last path segment.
+    fn name(self) -> &'static str {
+        match self {
+            Stimuli::Triplets => "triplets",
+            Stimuli::Pairs => "pairs",
+        }
+    }
+}
+
+/// Refuses the `wanted` browser on an experiment holding the other kind of
+/// stimuli (404), saying which kind it is and where its stimuli are listed:
+/// an empty page would read as an experiment with no stimuli.
+pub(super) async fn check_holds(pool: &PgPool, experiment_id: i64, wanted: Stimuli) -> Result<()> {
+    let kind = sqlx::query_scalar!("SELECT kind FROM experiments WHERE id = $1", experiment_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("there is no experiment {experiment_id}")))?;
+    let holds = if kind == "jnd" {
+        Stimuli::Pairs
+    } else {
+        Stimuli::Triplets
+    };
+    if holds == wanted {
+        return Ok(());
+    }
+    Err(Error::NotFound(format!(
+        "experiment {experiment_id} is a {} experiment: it has {}, not {}; they are listed at /api/experiments/{experiment_id}/{}",
+        kind.to_uppercase(),
+        holds.name(),
+        wanted.name(),
+        holds.name()
+    )))
 }
 
 /// One of a stimulus's stored patches, as PNG.

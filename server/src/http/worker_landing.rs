@@ -116,7 +116,15 @@ async fn practice_trial(state: &AppState, experiment_id: i64) -> Option<Practice
     }
 }
 
-/// The app's routes for `leptos_routes`, without this one.
+/// The app's routes for `leptos_routes`, without this one and the
+/// assignment page's (`super::assignment_page`), which have handlers of
+/// their own.
 pub fn other_routes() -> Vec<leptos_axum::AxumRouteListing> {
-    leptos_axum::generate_route_list_with_exclusions(App, Some(vec![PATH.to_owned()]))
+    leptos_axum::generate_route_list_with_exclusions(
+        App,
+        Some(vec![
+            PATH.to_owned(),
+            super::assignment_page::PATH.to_owned(),
+        ]),
+    )
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
+use percept_api::count;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -80,24 +81,35 @@ pub fn render_html(
     if report.counts.triplets > 0 || report.counts.pairs == 0 {
         write!(
             page,
-            "<p class=\"lead\">2AFC: {} triplets with {} judgments from {} workers ({} flagged workers \
-             and their {} judgments left out){}.</p>",
-            report.counts.triplets,
-            report.counts.judgments,
-            report.counts.workers,
-            report.counts.excluded_workers,
-            report.counts.excluded_judgments,
+            "<p class=\"lead\">2AFC: {} with {} from {} ({} and their {} left out){}.</p>",
+            count(report.counts.triplets, "triplet", "triplets"),
+            count(report.counts.judgments, "judgment", "judgments"),
+            count(report.counts.workers, "worker", "workers"),
+            count(
+                report.counts.excluded_workers,
+                "flagged worker",
+                "flagged workers"
+            ),
+            count(report.counts.excluded_judgments, "judgment", "judgments"),
             match report.counts.imported_judgments {
                 0 => String::new(),
-                n => format!(", plus {n} judgments imported with the triplets"),
+                n => format!(
+                    ", plus {} imported with the triplets",
+                    count(n, "judgment", "judgments")
+                ),
             },
         )?;
     }
     if report.counts.pairs > 0 {
         write!(
             page,
-            "<p class=\"lead\">JND: {} pairs with {} valid judgments.</p>",
-            report.counts.pairs, report.counts.jnd_judgments
+            "<p class=\"lead\">JND: {} with {}.</p>",
+            count(report.counts.pairs, "pair", "pairs"),
+            count(
+                report.counts.jnd_judgments,
+                "valid judgment",
+                "valid judgments"
+            ),
         )?;
     }
     write!(page, "<p>{}</p>", report.resample.statement())?;

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use distortions::rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
+use percept_api::count;
 use percept_core::ranking::{
     bootstrap::index_below, bootstrap_scale, ComparisonTable, Interval, Model, RankAgreement,
     DEFAULT_RIDGE,
@@ -547,8 +548,9 @@ fn scope_html(scope: &MethodRanking, unit: &str) -> anyhow::Result<String> {
     }
     let _ = write!(
         html,
-        "</table><p>{} judgments from {} workers.</p>",
-        scope.judgments, scope.workers
+        "</table><p>{} from {}.</p>",
+        count(scope.judgments, "judgment", "judgments"),
+        count(scope.workers, "worker", "workers"),
     );
     html.push_str(&significance_matrix(scope, unit));
     html.push_str(&metric_table(scope));

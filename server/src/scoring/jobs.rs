@@ -25,32 +25,63 @@ use crate::stimuli::StimulusKind;
 /// at most this much.
 const ITEMS_PER_BATCH: i64 = 256;
 
-/// Queues scoring `metric` on the experiment's stimuli; returns the job id.
-/// A job already open for the same experiment and metric is joined.
+/// Queues scoring `metric` on the experiment's stimuli; returns the job id
+/// (see [`enqueue_all`]).
 pub async fn enqueue(
     pool: &PgPool,
     experiment_id: i64,
     metric: &Metric,
 ) -> crate::error::Result<i64> {
-    let exists = sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM experiments WHERE id = $1) AS \"exists!\"",
+    let job_ids = enqueue_all(pool, experiment_id, std::slice::from_ref(metric)).await?;
+    Ok(job_ids[0])
+}
+
+/// Queues scoring each of `metrics` on the experiment's stimuli; returns
+/// the job ids. A job already open for the same experiment and metric is
+/// joined. A metric the experiment's patches are too small for is refused
+/// up front, naming its minimum, and then none is queued.
+pub async fn enqueue_all(
+    pool: &PgPool,
+    experiment_id: i64,
+    metrics: &[Metric],
+) -> crate::error::Result<Vec<i64>> {
+    let patch_size = sqlx::query_scalar!(
+        "SELECT patch_size FROM experiments WHERE id = $1",
         experiment_id
     )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Err(crate::error::Error::NotFound(format!(
-            "there is no experiment {experiment_id}"
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        crate::error::Error::NotFound(format!("there is no experiment {experiment_id}"))
+    })?;
+    let too_small: Vec<String> = metrics
+        .iter()
+        .filter(|metric| patch_size < metric.min_side() as i32)
+        .map(|metric| {
+            let side = metric.min_side();
+            format!("{metric} needs patches of at least {side}×{side}")
+        })
+        .collect();
+    if !too_small.is_empty() {
+        return Err(crate::error::Error::BadRequest(format!(
+            "experiment {experiment_id} has {patch_size}×{patch_size} patches, too small to score: {}",
+            too_small.join("; ")
         )));
     }
     let mut connection = pool.acquire().await?;
-    Ok(jobs::enqueue(
-        &mut connection,
-        JobKind::Scoring,
-        Some(experiment_id),
-        &serde_json::json!({ "metric": metric.to_string() }),
-    )
-    .await?)
+    let mut job_ids = Vec::with_capacity(metrics.len());
+    for metric in metrics {
+        job_ids.push(
+            jobs::enqueue(
+                &mut connection,
+                JobKind::Scoring,
+                Some(experiment_id),
+                &serde_json::json!({ "metric": metric.to_string() }),
+            )
+            .await?,
+        );
+    }
+    Ok(job_ids)
 }
 
 /// For each metric with a job on the experiment: stimuli scored so far, and

@@ -34,6 +34,18 @@ pub enum Metric {
     Native(NativeMetric),
 }
 
+impl Metric {
+    /// The smallest patch side the metric scores: its network's, or the
+    /// native metric's own minimum (DISTS takes any size).
+    pub fn min_side(&self) -> u32 {
+        match self {
+            Metric::Lpips { net, .. } => net.min_side(),
+            Metric::Dists => 1,
+            Metric::Native(native) => native.min_side(),
+        }
+    }
+}
+
 /// Every metric name form with what it stores, one per line: the long help
 /// of every `--metric` flag and the list unknown names are answered with.
 pub fn metric_help() -> String {

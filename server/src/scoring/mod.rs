@@ -5,7 +5,7 @@
 mod jobs;
 mod metric;
 
-pub use jobs::{enqueue, progress, runner, ScoringJobs};
+pub use jobs::{enqueue, enqueue_all, progress, runner, ScoringJobs};
 pub use metric::{
     catalogue, default_metrics, default_weights_dir, metric_help, LoadedMetric, Metric,
 };

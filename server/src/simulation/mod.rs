@@ -18,6 +18,7 @@ use app::api::jnd::{
 use chrono::Utc;
 use distortions::image::{self, RgbImage};
 use indicatif::ProgressBar;
+use percept_api::count;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -115,11 +116,11 @@ impl fmt::Display for SimulationSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} workers ({} careless) completed {} assignments with {} judgments",
-            self.workers,
+            "{} ({} careless) completed {} with {}",
+            count(self.workers, "worker", "workers"),
             self.careless_workers.len(),
-            self.assignments_completed,
-            self.judgments
+            count(self.assignments_completed, "assignment", "assignments"),
+            count(self.judgments, "judgment", "judgments"),
         )?;
         let without_work = self.workers_without_work_total();
         if without_work > 0 {

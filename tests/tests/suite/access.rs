@@ -195,7 +195,9 @@ async fn researcher_routes_admit_only_the_owner_and_those_it_is_shared_with(pool
     assert_eq!(listed[0]["owner_email"], "owner@example.org");
     // A 2AFC experiment has no JND pairs: those routes answer 404 to anyone
     // admitted, and were checked for refusals above.
-    let jnd_only = |path: &str| path.contains("/pairs/") || path.ends_with("/jnd_judgments.csv");
+    let jnd_only = |path: &str| {
+        path.contains("/pairs/") || path.ends_with("/pairs") || path.ends_with("/jnd_judgments.csv")
+    };
     for (_, path, _) in scoped.iter().filter(|(method, path, _)| {
         method == Method::GET && !path.ends_with("curve.svg") && !jnd_only(path)
     }) {

@@ -268,6 +268,38 @@ async fn experiment_commands_say_what_is_wrong_and_keep_the_list_in_line(pool: P
         error.contains("nothing to change: pass one or more of --name"),
         "{error}"
     );
+    // Refusals name the flags typed, not the API's fields.
+    let error = failure(&percept(
+        &[
+            "experiment",
+            "edit",
+            &id,
+            "--judgments-per-stimulus",
+            "0",
+            "--assignment-ttl-minutes",
+            "0",
+            "--completion-redirect-url",
+            "ftp://example.org",
+            "--name",
+            " ",
+        ],
+        Some(&url),
+    ));
+    for expected in [
+        "--judgments-per-stimulus must be at least 1",
+        "--assignment-ttl-minutes must be between 1 and 525600",
+        "--completion-redirect-url must start with https://",
+        "--name must not be empty",
+    ] {
+        assert!(error.contains(expected), "{expected} missing from {error}");
+    }
+    for field in [
+        "judgments_per_stimulus",
+        "assignment_ttl_minutes",
+        "the completion redirect URL",
+    ] {
+        assert!(!error.contains(field), "{error}");
+    }
 
     let output = percept(&["experiment", "list"], Some(&url));
     assert!(output.status.success(), "{output:?}");

@@ -161,6 +161,22 @@ async fn a_jnd_experiments_page_counts_its_pairs_and_browses_them_with_timing(po
         "a pair's images are ref.png and distorted.png"
     );
 
+    // Each browser on the other kind's experiment: 404, pointing to the
+    // right one (an empty page would read as no stimuli at all).
+    for (id, wrong, kind, right) in [
+        (jnd_id, "triplets", "a JND experiment", "pairs"),
+        (source_id, "pairs", "a 2AFC experiment", "triplets"),
+    ] {
+        let (status, refusal) =
+            get_json(&owner, &app, &format!("/api/experiments/{id}/{wrong}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{wrong}: {refusal}");
+        let error = refusal["error"].as_str().unwrap();
+        assert!(
+            error.contains(kind) && error.contains(&format!("/api/experiments/{id}/{right}")),
+            "{error}"
+        );
+    }
+
     // Another researcher: no such experiment.
     let stranger = app.signed_in(&pool, "stranger@example.org").await;
     let (status, _) = get_json(&stranger, &app, &format!("/api/experiments/{jnd_id}/pairs")).await;

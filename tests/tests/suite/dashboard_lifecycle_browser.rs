@@ -412,7 +412,7 @@ async fn a_researcher_runs_an_experiments_lifecycle_from_its_page(pool: PgPool) 
     .unwrap();
     let loss = text(page, "#delete-loss").await;
     assert!(
-        loss.contains("1 collected judgments from 1 workers"),
+        loss.contains("1 collected judgment from 1 worker,"),
         "{loss}"
     );
     let disabled = "document.querySelector('#delete').disabled";

@@ -234,6 +234,11 @@ async fn the_owner_closes_reopens_edits_and_deletes_an_experiment_over_http(pool
         message.contains("holds 2 judgments from 2 workers in 2 assignments"),
         "{message}"
     );
+    // Its one job (the generation) is counted in the singular.
+    assert!(
+        message.contains("0 metric distances and 1 job: deleting it"),
+        "{message}"
+    );
     assert!(
         message.contains("send ?confirm= with its name"),
         "{message}"

@@ -127,15 +127,24 @@ async fn a_researcher_uploads_method_outputs_and_reads_their_ranking(pool: PgPoo
     )
     .await;
 
-    // The kind shows the method comparison's fields in place of the images.
+    // The kind shows the method comparison's fields in place of the images
+    // and of the distortion settings, which do not apply to it.
     let hidden = |selector: &str| {
         format!("document.querySelector('{selector}').closest('.hidden') !== null")
     };
     assert_eq!(
-        page.execute(&format!("return {}", hidden("#methods-archive")), vec![])
-            .await
-            .unwrap(),
-        true
+        page.execute(
+            &format!(
+                "return [{}, {}, {}]",
+                hidden("#methods-archive"),
+                hidden("#methods-folder"),
+                hidden("#distortion-family")
+            ),
+            vec![]
+        )
+        .await
+        .unwrap(),
+        serde_json::json!([true, true, false])
     );
     page.find(Locator::Css("select[name=kind]"))
         .await
@@ -146,9 +155,25 @@ async fn a_researcher_uploads_method_outputs_and_reads_their_ranking(pool: PgPoo
     wait_until(
         page,
         "the method comparison's fields",
-        &format!("!({}) && {}", hidden("#methods-archive"), hidden("#images")),
+        &format!(
+            "!({}) && !({}) && {} && {} && {}",
+            hidden("#methods-archive"),
+            hidden("#methods-folder"),
+            hidden("#images"),
+            hidden("#distortion-family"),
+            hidden("input[name=types]")
+        ),
     )
     .await;
+    assert_eq!(
+        page.execute(
+            "return document.querySelector('#methods-folder').hasAttribute('webkitdirectory')",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        true
+    );
     fill(page, "input[name=name]", "SR x4, three methods").await;
     page.find(Locator::Css("select[name=split]"))
         .await

@@ -334,3 +334,51 @@ async fn failed_jobs_are_retried_or_dismissed_over_http_and_the_cli(pool: PgPool
         .unwrap();
     assert_eq!(left, 0);
 }
+
+/// A metric the experiment's patches are too small for is refused when it is
+/// asked for, from the CLI and the API alike, naming the metric, the patch
+/// size and its minimum; nothing is queued (not even the metrics that fit).
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn a_metric_too_big_for_the_patches_is_refused_up_front(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    assert_eq!(settings.patch_size, 64);
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let expected = |error: &str| {
+        for part in ["ms-ssim", "64×64", "161×161"] {
+            assert!(error.contains(part), "{part} missing from {error}");
+        }
+        assert!(!error.contains("l2-rgb"), "{error}");
+    };
+
+    let output = Command::new(percept_binary())
+        .args(["score", "--experiment", &experiment_id.to_string()])
+        .args(["--metric", "l2-rgb", "--metric", "ms-ssim", "--no-wait"])
+        .env("DATABASE_URL", database_url(&pool))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    expected(&String::from_utf8_lossy(&output.stderr));
+
+    let app = percept_tests::TestApp::spawn(pool.clone()).await;
+    let owner = app.signed_in_as("owner@example.org").await;
+    let response = owner
+        .post(app.url(&format!("/api/experiments/{experiment_id}/scoring")))
+        .json(&serde_json::json!({ "metrics": ["l2-rgb", "ms-ssim"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    expected(body["error"].as_str().unwrap());
+
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'scoring'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0);
+    // What fits is queued as before.
+    let metric: Metric = "vif".parse().unwrap();
+    assert!(scoring::enqueue(&pool, experiment_id, &metric)
+        .await
+        .is_ok());
+}

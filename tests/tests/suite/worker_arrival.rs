@@ -229,3 +229,28 @@ async fn chromium_shows_the_jnd_instructions_without_scripts_and_after_hydration
     assert!(page.find(Locator::Id("consent")).await.is_err());
     browser.close().await;
 }
+
+#[sqlx::test(migrator = "server::db::MIGRATOR")]
+async fn an_assignment_link_with_an_unknown_token_is_a_404_saying_so(pool: PgPool) {
+    let settings = experiment_settings(&pool).await;
+    let experiment_id = create_experiment(&pool, &settings, 1).await;
+    let app = TestApp::spawn(pool).await;
+    let invalid = "This link is not valid";
+
+    for path in ["/a/no-such-token", "/a/0000000000000000"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(invalid), "{html}");
+        assert!(html.contains(r#"data-phase="failed""#), "{html}");
+    }
+
+    let (status, assignment) = app.request_assignment(experiment_id, "w1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = format!("/a/{}", assignment["token"].as_str().unwrap());
+    let response = app.get(&path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(!html.contains(invalid), "{html}");
+    assert!(html.contains(r#"data-phase="loading""#), "{html}");
+}

@@ -9,6 +9,7 @@ use std::future::Future;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use percept_api::count;
 
 use super::lifecycle::Lifecycle;
 use super::planning::{PlanningFigures, WorkerLinks};
@@ -267,7 +268,10 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
                         presentation.reference_ms, presentation.gap_ms, presentation.distorted_ms
                     ),
                 ),
-                ("Control pairs", format!("{:.0}%", jnd.control_share * 100.0)),
+                (
+                    "Control pairs",
+                    format!("{:.0}%", jnd.control_share * 100.0),
+                ),
                 (
                     "Pairs from",
                     jnd.source_experiment_id
@@ -275,23 +279,31 @@ fn Overview(experiment: ExperimentDetail) -> impl IntoView {
                 ),
             ]);
             format!(
-                "{} reference images · {} pairs ({} controls) · {} workers · {} judgments ({} invalid)",
-                experiment.reference_images,
-                jnd.pairs,
+                "{} · {} ({} controls) · {} · {} ({} invalid)",
+                count(
+                    experiment.reference_images,
+                    "reference image",
+                    "reference images"
+                ),
+                count(jnd.pairs, "pair", "pairs"),
                 jnd.control_pairs,
-                experiment.workers,
-                experiment.judgments,
+                count(experiment.workers, "worker", "workers"),
+                count(experiment.judgments, "judgment", "judgments"),
                 jnd.invalid_judgments,
             )
         }
         None => format!(
-            "{} reference images · {} triplets ({} sentinels) · {} workers ({} flagged) · {} judgments",
-            experiment.reference_images,
-            experiment.stimuli_generated,
+            "{} · {} ({} sentinels) · {} ({} flagged) · {}",
+            count(
+                experiment.reference_images,
+                "reference image",
+                "reference images"
+            ),
+            count(experiment.stimuli_generated, "triplet", "triplets"),
             experiment.sentinel_triplets,
-            experiment.workers,
+            count(experiment.workers, "worker", "workers"),
             experiment.flagged_workers,
-            experiment.judgments,
+            count(experiment.judgments, "judgment", "judgments"),
         ),
     };
     let judgment_unit = if experiment.jnd.is_some() {

@@ -5,6 +5,7 @@
 //! lost. The same as `PATCH`/`DELETE /api/experiments/{id}`.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use percept_api::count;
 
 use super::StatusBadge;
 use crate::api::client::ApiError;
@@ -286,14 +287,29 @@ fn DeleteExperiment(experiment: ExperimentDetail) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let loss = format!(
-        "Deleting it loses, for good: {} collected judgments from {} workers, {} imported judgments, \
-         {} {} from {} reference images, and every metric distance, report and job of it.",
-        experiment.judgments,
-        experiment.workers,
-        experiment.judgments_imported,
-        experiment.stimuli_generated,
-        if experiment.jnd.is_some() { "pairs" } else { "triplets" },
-        experiment.reference_images,
+        "Deleting it loses, for good: {} from {}, {}, \
+         {} from {}, and every metric distance, report and job of it.",
+        count(
+            experiment.judgments,
+            "collected judgment",
+            "collected judgments"
+        ),
+        count(experiment.workers, "worker", "workers"),
+        count(
+            experiment.judgments_imported,
+            "imported judgment",
+            "imported judgments"
+        ),
+        if experiment.jnd.is_some() {
+            count(experiment.stimuli_generated, "pair", "pairs")
+        } else {
+            count(experiment.stimuli_generated, "triplet", "triplets")
+        },
+        count(
+            experiment.reference_images,
+            "reference image",
+            "reference images"
+        ),
     );
     let matches = {
         let name = name.clone();

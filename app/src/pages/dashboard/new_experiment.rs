@@ -1,7 +1,9 @@
 //! `/dashboard/new`: a 2AFC or JND experiment from uploaded reference images
 //! (a JND experiment may take its pairs from a 2AFC experiment instead), or
 //! a method comparison from a `.zip`/`.tar.gz` of `references/` and
-//! `methods/<method>/`.
+//! `methods/<method>/`, or that folder itself (its files sent one by one,
+//! named by their relative paths). A method comparison's stimuli are the
+//! methods' outputs, so the distortion settings are not shown for it.
 //! The upload is stored at once; the experiment page then shows the
 //! stimuli being generated.
 
@@ -112,8 +114,17 @@ pub fn NewExperimentPage() -> impl IntoView {
                             type="file"
                             name="methods_archive"
                             accept=".zip,.tar.gz,.tgz,application/zip,application/gzip"
-                            required=move || is_methods.get()
                         />
+                    </label>
+                    <label class="wide">
+                        "…or the folder holding references/ and methods/"
+                        // `webkitdirectory` has no typed setter: set as it is.
+                        {leptos::html::input()
+                            .id("methods-folder")
+                            .r#type("file")
+                            .name("methods_folder")
+                            .multiple(true)
+                            .attr("webkitdirectory", "")}
                     </label>
                     <label>
                         "Pairs of methods per patch (blank: all)"
@@ -147,6 +158,10 @@ pub fn NewExperimentPage() -> impl IntoView {
                     <legend>"Stimuli"</legend>
                     <NumberField name="patch_size" label="Patch size (px)" value=defaults::patch_size().to_string() min="8"/>
                     <NumberField name="patches_per_image" label="Patches per image" value=defaults::patches_per_image().to_string() min="1"/>
+                    <label>"Seed (blank for random)" <input name="seed" type="number" min="0"/></label>
+                </fieldset>
+                <fieldset id="distortions" class:hidden=move || is_methods.get()>
+                    <legend>"Distortions"</legend>
                     <label class="wide">
                         "Distortion family"
                         <select name="distortion_family" id="distortion-family">
@@ -161,7 +176,6 @@ pub fn NewExperimentPage() -> impl IntoView {
                         "Distortion types (comma-separated; blank for all 20)"
                         <input name="types" placeholder="gaussian_blur, jpeg, …"/>
                     </label>
-                    <label>"Seed (blank for random)" <input name="seed" type="number" min="0"/></label>
                 </fieldset>
                 <fieldset>
                     <legend>"Collection"</legend>
@@ -296,7 +310,8 @@ fn upload_from_form(form: &HtmlFormElement) -> Result<FormData, String> {
     Ok(upload)
 }
 
-/// A method comparison's archive and its design (`method_settings`).
+/// A method comparison's archive, or its folder's files (`method_files`,
+/// each named by its path in the folder), and its design (`method_settings`).
 fn append_method_comparison(
     fields: &FormData,
     upload: &FormData,
@@ -306,11 +321,36 @@ fn append_method_comparison(
         .get("methods_archive")
         .dyn_into::<File>()
         .ok()
+        .filter(|file| !file.name().is_empty());
+    // An empty file input still sends one nameless, empty file.
+    let folder: Vec<File> = fields
+        .get_all("methods_folder")
+        .iter()
+        .filter_map(|file| file.dyn_into::<File>().ok())
         .filter(|file| !file.name().is_empty())
-        .ok_or("choose the .zip or .tar.gz of references/ and methods/<method>/")?;
-    upload
-        .append_with_blob_and_filename("methods_archive", &archive, &archive.name())
-        .map_err(|_| format!("{} cannot be added to the upload", archive.name()))?;
+        .collect();
+    match (archive, folder.is_empty()) {
+        (Some(archive), true) => upload
+            .append_with_blob_and_filename("methods_archive", &archive, &archive.name())
+            .map_err(|_| format!("{} cannot be added to the upload", archive.name()))?,
+        (None, false) => {
+            for file in &folder {
+                let path = relative_path(file);
+                upload
+                    .append_with_blob_and_filename("method_files", file, &path)
+                    .map_err(|_| format!("{path} cannot be added to the upload"))?;
+            }
+        }
+        (Some(_), false) => {
+            return Err("choose either the archive or the folder, not both".into());
+        }
+        (None, true) => {
+            return Err(
+                "choose the .zip or .tar.gz of references/ and methods/<method>/, or that folder"
+                    .into(),
+            );
+        }
+    }
     let mut design = serde_json::Map::new();
     for (field, label) in [
         ("pairs_per_patch", "pairs per patch"),
@@ -359,4 +399,14 @@ fn append_method_comparison(
             &serde_json::Value::Object(design).to_string(),
         )
         .map_err(|_| "the upload cannot be prepared".to_string())
+}
+
+/// A file's path in the folder chosen (`webkitRelativePath`, which web-sys
+/// does not bind), or its name when it has none.
+fn relative_path(file: &File) -> String {
+    js_sys::Reflect::get(file, &"webkitRelativePath".into())
+        .ok()
+        .and_then(|path| path.as_string())
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| file.name())
 }

@@ -5,6 +5,10 @@
 //! trial. The next trial's images are fetched and decoded while a trial is
 //! on screen (for JND, while its question is asked, so that nothing loads
 //! during the timed sequence); answers are submitted in the background.
+//!
+//! A link whose token no assignment has is told by the server as it renders
+//! the page (an [`UnknownAssignmentLink`] in the context, answered with 404),
+//! so the worker reads at once, script or not, that the link is not valid.
 
 use std::collections::VecDeque;
 
@@ -49,11 +53,27 @@ fn load_retry_delay_ms(attempt: u32) -> i32 {
     (1_000 * attempt as i32).min(8_000)
 }
 
+/// Provided by the server rendering `/a/{token}` when no assignment has the
+/// token.
+#[derive(Debug, Clone, Copy)]
+pub struct UnknownAssignmentLink;
+
+/// What the page says to a link no assignment has.
+const INVALID_LINK: &str = "This link is not valid: there is no session of a study at it. \
+                            Please go back to the study platform and start the study from its link.";
+
 #[component]
 pub fn AssignmentPage() -> impl IntoView {
     let params = use_params_map();
     let token = params.with_untracked(|params| params.get("token").unwrap_or_default());
-    let phase = RwSignal::new(Phase::Loading);
+    // Known by the server as it rendered the page, and carried into hydration.
+    let unknown_link =
+        SharedValue::new(|| use_context::<UnknownAssignmentLink>().is_some()).into_inner();
+    let phase = RwSignal::new(if unknown_link {
+        Phase::Failed(INVALID_LINK.into())
+    } else {
+        Phase::Loading
+    });
     // Answered trials (acknowledged or not) and all trials.
     let answered = RwSignal::new(0usize);
     let total = RwSignal::new(0usize);
@@ -62,6 +82,9 @@ pub fn AssignmentPage() -> impl IntoView {
     // Known once the assignment is loaded; 2AFC until then.
     let is_jnd = RwSignal::new(false);
     Effect::new(move |_| {
+        if unknown_link {
+            return;
+        }
         let token = token.clone();
         let page = Page {
             stage,
