@@ -431,7 +431,7 @@ async fn the_cli_lists_shows_closes_reopens_archives_and_deletes(pool: PgPool) {
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        message.contains("holds 1 judgments from 2 workers"),
+        message.contains("holds 1 judgment from 2 workers"),
         "{message}"
     );
     assert!(
