@@ -26,7 +26,9 @@ pub(crate) const C: f64 = 1e-6;
 /// The L2 pooling's constant under the square root.
 const POOL_EPSILON: f32 = 1e-12;
 
-/// Threads for the kernels: libtorch's intra-op count, which the scorer sets.
+/// Threads for the kernels: the calling thread's libtorch intra-op count —
+/// the scorer's setting for the statistics, one for the pooling inside the
+/// trunk's per-part threads (see [`crate::dists`]).
 fn threads() -> usize {
     usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1)
 }
@@ -59,12 +61,18 @@ fn dims(tensor: &Tensor) -> [usize; 4] {
 
 /// Splits `0..len` into at most `threads()` contiguous ranges and runs
 /// `work(start, end, out_chunk)` on each, `out` cut to match (`per` outputs
-/// per item).
+/// per item); on the calling thread when that is one.
 fn parallel<F>(len: usize, per: usize, out: &mut [f32], work: F)
 where
     F: Fn(usize, usize, &mut [f32]) + Sync,
 {
-    let chunk = len.div_ceil(threads()).max(1);
+    let threads = threads();
+    if threads == 1 {
+        // As in the trunk's per-part threads: no thread to start.
+        work(0, len, out);
+        return;
+    }
+    let chunk = len.div_ceil(threads).max(1);
     thread::scope(|scope| {
         for (index, out_chunk) in out.chunks_mut(chunk * per).enumerate() {
             let start = index * chunk;
