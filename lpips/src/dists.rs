@@ -100,11 +100,12 @@ impl FeatureSets {
         dists_kernels::image_maps(self.parts.iter().map(|part| &part[k]))
     }
 
-    /// Feature set `k` of the whole batch as one tensor.
-    fn joined(&self, k: usize) -> Tensor {
+    /// Feature set `k` of the whole batch, computed in one part (as off the
+    /// CPU).
+    fn whole(&self, k: usize) -> &Tensor {
         match self.parts.as_slice() {
-            [part] => part[k].shallow_clone(),
-            parts => Tensor::cat(&parts.iter().map(|part| &part[k]).collect::<Vec<_>>(), 0),
+            [part] => &part[k],
+            _ => panic!("a batch computed in parts is only read in place"),
         }
     }
 }
@@ -270,8 +271,8 @@ impl Dists {
         let similarity = (0..CHANNELS.len())
             .map(|k| {
                 let (x, y) = (
-                    a.joined(k).index_select(0, &a_index),
-                    b.joined(k).index_select(0, &b_index),
+                    a.whole(k).index_select(0, &a_index),
+                    b.whole(k).index_select(0, &b_index),
                 );
                 let (x_mean, y_mean) = (
                     x.mean_dim(dims, true, Kind::Float),
