@@ -234,6 +234,32 @@ enum LoadedLayer {
     },
 }
 
+impl LoadedLayer {
+    fn shallow_clone(&self) -> Self {
+        match self {
+            LoadedLayer::Conv {
+                weight,
+                bias,
+                stride,
+                padding,
+            } => LoadedLayer::Conv {
+                weight: weight.shallow_clone(),
+                bias: bias.shallow_clone(),
+                stride: *stride,
+                padding: *padding,
+            },
+            LoadedLayer::MaxPool { kernel, stride } => LoadedLayer::MaxPool {
+                kernel: *kernel,
+                stride: *stride,
+            },
+            LoadedLayer::L2Pool { filter, channels } => LoadedLayer::L2Pool {
+                filter: filter.shallow_clone(),
+                channels: *channels,
+            },
+        }
+    }
+}
+
 /// How the layers run: oneDNN's blocked tensors (the CPU's fast path), or
 /// plain strided convolutions, which run on any device (CUDA).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -320,6 +346,20 @@ impl Backbone {
         match self.engine {
             Engine::OneDnn => self.onednn_taps(input),
             Engine::Plain(device) => self.plain_taps(&input.to(device)),
+        }
+    }
+
+    /// Another handle on the same weights, without copying them, for
+    /// another thread (tch's tensors may move between threads but not be
+    /// shared by them).
+    pub(crate) fn shallow_clone(&self) -> Self {
+        Self {
+            slices: self
+                .slices
+                .iter()
+                .map(|layers| layers.iter().map(LoadedLayer::shallow_clone).collect())
+                .collect(),
+            engine: self.engine,
         }
     }
 

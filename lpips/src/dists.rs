@@ -19,8 +19,21 @@
 //! published values in pyiqa's calibration table are those of the module
 //! without that step (pyiqa's own `DISTS` does not resize either, and
 //! matches them), and BAPPS patches are far below it.
+//!
+//! On the CPU a batch is cut into one part per libtorch intra-op thread,
+//! and each part goes through the whole trunk on its own thread with a
+//! single intra-op thread (inter-op rather than intra-op parallelism). At
+//! 64×64 the maps are small: split within each layer, oneDNN's two threads
+//! meet at a barrier per layer and the layout conversions and pooling
+//! between layers split poorly, whereas independent streams keep both cores
+//! busy throughout; and the main thread then runs no libtorch parallel
+//! region whose idle workers would spin against the streams. The parts'
+//! feature sets are not joined: the statistics read each image's maps where
+//! its part left them. Every image is computed alone either way, so the
+//! values do not change.
 
 use std::path::Path;
+use std::thread;
 
 use image::RgbImage;
 use tch::{Device, Kind, Tensor};
@@ -29,7 +42,6 @@ use crate::backbone::{Backbone, Engine, Net, Pooling};
 use crate::dists_kernels::{self, FeatureSet, C};
 use crate::error::Result;
 use crate::image_input::check_pair;
-use crate::model::Features;
 use crate::weights::WeightFile;
 
 /// Channels of the six feature sets: the image, then the five stages.
@@ -40,12 +52,62 @@ const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// A loaded DISTS model.
 pub struct Dists {
-    backbone: Backbone,
+    stages: Stages,
     /// α and β divided by their joint sum, split per feature set.
     alpha: Vec<Vec<f32>>,
     beta: Vec<Vec<f32>>,
+}
+
+/// What turns images into feature sets: the ImageNet normalisation and the
+/// trunk.
+struct Stages {
+    backbone: Backbone,
     mean: Tensor,
     std: Tensor,
+}
+
+impl Stages {
+    /// The six feature sets of `images` (N, 3, H, W) in [0, 1], on the
+    /// trunk's device: dense contiguous (N, C, H, W) tensors.
+    fn feature_sets(&self, images: &Tensor) -> Vec<Tensor> {
+        let images = images.contiguous();
+        let normalised = (&images - &self.mean) / &self.std;
+        let mut sets = vec![images];
+        sets.extend(self.backbone.taps(&normalised));
+        sets
+    }
+
+    /// Another handle on the same tensors, for another thread.
+    fn shallow_clone(&self) -> Self {
+        Self {
+            backbone: self.backbone.shallow_clone(),
+            mean: self.mean.shallow_clone(),
+            std: self.std.shallow_clone(),
+        }
+    }
+}
+
+/// The six feature sets of a batch of images, as computed: for each
+/// consecutive part of the batch (one per thread on the CPU, see the module
+/// docs), its six dense (n, C, H, W) tensors.
+pub struct FeatureSets {
+    parts: Vec<Vec<Tensor>>,
+}
+
+impl FeatureSets {
+    /// Each image's maps of feature set `k` (see [`dists_kernels::image_maps`]).
+    fn image_maps(&self, k: usize) -> Vec<&[f32]> {
+        dists_kernels::image_maps(self.parts.iter().map(|part| &part[k]))
+    }
+
+    /// Feature set `k` of the whole batch, computed in one part (as off the
+    /// CPU).
+    fn whole(&self, k: usize) -> &Tensor {
+        match self.parts.as_slice() {
+            [part] => &part[k],
+            _ => panic!("a batch computed in parts is only read in place"),
+        }
+    }
 }
 
 impl Dists {
@@ -81,15 +143,17 @@ impl Dists {
                 .collect::<std::result::Result<_, _>>()?)
         };
         Ok(Self {
-            backbone,
+            stages: Stages {
+                backbone,
+                mean: Tensor::from_slice(&IMAGENET_MEAN)
+                    .view([1, 3, 1, 1])
+                    .to(device),
+                std: Tensor::from_slice(&IMAGENET_STD)
+                    .view([1, 3, 1, 1])
+                    .to(device),
+            },
             alpha: split(alpha)?,
             beta: split(beta)?,
-            mean: Tensor::from_slice(&IMAGENET_MEAN)
-                .view([1, 3, 1, 1])
-                .to(device),
-            std: Tensor::from_slice(&IMAGENET_STD)
-                .view([1, 3, 1, 1])
-                .to(device),
         })
     }
 
@@ -101,7 +165,7 @@ impl Dists {
 
     /// Where the model computes.
     pub fn device(&self) -> Device {
-        self.backbone.device()
+        self.stages.backbone.device()
     }
 
     /// Checks that two images can be compared: equal sizes (any size works,
@@ -122,19 +186,47 @@ impl Dists {
     }
 
     /// The six feature sets of `images`, a float32 (N, 3, H, W) batch in
-    /// [0, 1] (see [`to_unit_tensor`]).
-    pub fn features(&self, images: &Tensor) -> Features {
+    /// [0, 1] (see [`to_unit_tensor`]). On the CPU with more than one
+    /// libtorch intra-op thread, the batch is cut into that many parts, each
+    /// computed on its own thread with one intra-op thread (see the module
+    /// docs).
+    pub fn features(&self, images: &Tensor) -> FeatureSets {
         let _no_grad = tch::no_grad_guard();
-        let size = images.size();
-        let images = images.to(self.device()).contiguous();
-        let normalised = (&images - &self.mean) / &self.std;
-        let mut taps = vec![images];
-        taps.extend(self.backbone.taps(&normalised));
-        Features {
-            taps,
-            height: size[2],
-            width: size[3],
+        let images = images.to(self.device());
+        let count = images.size()[0];
+        let threads = tch::get_num_threads();
+        if self.device() != Device::Cpu || threads < 2 || count < 2 {
+            return FeatureSets {
+                parts: vec![self.stages.feature_sets(&images)],
+            };
         }
+        let parts = thread::scope(|scope| {
+            let workers: Vec<_> = images
+                .chunk(i64::from(threads).min(count), 0)
+                .into_iter()
+                .map(|part| {
+                    let stages = self.stages.shallow_clone();
+                    scope.spawn(move || {
+                        let _no_grad = tch::no_grad_guard();
+                        // This thread's own intra-op count.
+                        tch::set_num_threads(1);
+                        stages.feature_sets(&part)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        // `set_num_threads` also sets the count threads created later start
+        // with, which the workers lowered.
+        tch::set_num_threads(threads);
+        FeatureSets { parts }
     }
 
     /// DISTS between image `a_index[k]` of `a` and `b_index[k]` of `b` for
@@ -143,23 +235,19 @@ impl Dists {
     /// on the device).
     pub fn distances(
         &self,
-        a: &Features,
+        a: &FeatureSets,
         a_index: &Tensor,
-        b: &Features,
+        b: &FeatureSets,
         b_index: &Tensor,
     ) -> Tensor {
         if self.device() != Device::Cpu {
             return self.device_distances(a, a_index, b, b_index);
         }
         let indices = |index: &Tensor| Vec::<i64>::try_from(index).expect("int64 indices");
-        let sets: Vec<FeatureSet<'_>> = a
-            .taps
-            .iter()
-            .zip(&b.taps)
-            .enumerate()
-            .map(|(k, (a, b))| FeatureSet {
-                a,
-                b,
+        let sets: Vec<FeatureSet<'_>> = (0..CHANNELS.len())
+            .map(|k| FeatureSet {
+                a: a.image_maps(k),
+                b: b.image_maps(k),
                 alpha: &self.alpha[k],
                 beta: &self.beta[k],
             })
@@ -171,24 +259,20 @@ impl Dists {
     /// it, for features on a GPU.
     fn device_distances(
         &self,
-        a: &Features,
+        a: &FeatureSets,
         a_index: &Tensor,
-        b: &Features,
+        b: &FeatureSets,
         b_index: &Tensor,
     ) -> Tensor {
         let _no_grad = tch::no_grad_guard();
         let device = self.device();
         let dims = &[2i64, 3][..];
         let (a_index, b_index) = (a_index.to(device), b_index.to(device));
-        let similarity = a
-            .taps
-            .iter()
-            .zip(&b.taps)
-            .enumerate()
-            .map(|(k, (a_tap, b_tap))| {
+        let similarity = (0..CHANNELS.len())
+            .map(|k| {
                 let (x, y) = (
-                    a_tap.index_select(0, &a_index),
-                    b_tap.index_select(0, &b_index),
+                    a.whole(k).index_select(0, &a_index),
+                    b.whole(k).index_select(0, &b_index),
                 );
                 let (x_mean, y_mean) = (
                     x.mean_dim(dims, true, Kind::Float),

@@ -26,7 +26,9 @@ pub(crate) const C: f64 = 1e-6;
 /// The L2 pooling's constant under the square root.
 const POOL_EPSILON: f32 = 1e-12;
 
-/// Threads for the kernels: libtorch's intra-op count, which the scorer sets.
+/// Threads for the kernels: the calling thread's libtorch intra-op count —
+/// the scorer's setting for the statistics, one for the pooling inside the
+/// trunk's per-part threads (see [`crate::dists`]).
 fn threads() -> usize {
     usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1)
 }
@@ -59,12 +61,18 @@ fn dims(tensor: &Tensor) -> [usize; 4] {
 
 /// Splits `0..len` into at most `threads()` contiguous ranges and runs
 /// `work(start, end, out_chunk)` on each, `out` cut to match (`per` outputs
-/// per item).
+/// per item); on the calling thread when that is one.
 fn parallel<F>(len: usize, per: usize, out: &mut [f32], work: F)
 where
     F: Fn(usize, usize, &mut [f32]) + Sync,
 {
-    let chunk = len.div_ceil(threads()).max(1);
+    let threads = threads();
+    if threads == 1 {
+        // As in the trunk's per-part threads: no thread to start.
+        work(0, len, out);
+        return;
+    }
+    let chunk = len.div_ceil(threads).max(1);
     thread::scope(|scope| {
         for (index, out_chunk) in out.chunks_mut(chunk * per).enumerate() {
             let start = index * chunk;
@@ -175,11 +183,23 @@ fn centred_moments(x: &[f32], y: &[f32], mx: f64, my: f64) -> (f64, f64, f64) {
     )
 }
 
-/// One feature set of both sides of the comparisons: dense (N, C, H, W)
-/// maps and the (normalised) α and β of its channels.
+/// Each image's (C, H, W) maps, in order, from the dense (n, C, H, W)
+/// tensors holding consecutive parts of a batch.
+pub(crate) fn image_maps<'a>(parts: impl Iterator<Item = &'a Tensor>) -> Vec<&'a [f32]> {
+    parts
+        .flat_map(|part| {
+            let [n, c, h, w] = dims(part);
+            let data = floats(part);
+            (0..n).map(move |image| &data[image * c * h * w..(image + 1) * c * h * w])
+        })
+        .collect()
+}
+
+/// One feature set of both sides of the comparisons: each image's maps (see
+/// [`image_maps`]) and the (normalised) α and β of its channels.
 pub(crate) struct FeatureSet<'a> {
-    pub(crate) a: &'a Tensor,
-    pub(crate) b: &'a Tensor,
+    pub(crate) a: Vec<&'a [f32]>,
+    pub(crate) b: Vec<&'a [f32]>,
     pub(crate) alpha: &'a [f32],
     pub(crate) beta: &'a [f32],
 }
@@ -188,15 +208,6 @@ pub(crate) struct FeatureSet<'a> {
 /// one minus Σ over feature sets and channels of α·structure + β·texture.
 pub(crate) fn distances(sets: &[FeatureSet<'_>], a_index: &[i64], b_index: &[i64]) -> Tensor {
     assert_eq!(a_index.len(), b_index.len());
-    let sets: Vec<_> = sets
-        .iter()
-        .map(|set| {
-            let [_, c, h, w] = dims(set.a);
-            assert_eq!(dims(set.b)[1..], [c, h, w], "feature sets of one shape");
-            assert_eq!((set.alpha.len(), set.beta.len()), (c, c));
-            (floats(set.a), floats(set.b), c, h * w, set.alpha, set.beta)
-        })
-        .collect();
     let mut out = vec![0f32; a_index.len()];
     parallel(a_index.len(), 1, &mut out, |start, end, out| {
         for (k, value) in (start..end).zip(out.iter_mut()) {
@@ -205,11 +216,10 @@ pub(crate) fn distances(sets: &[FeatureSet<'_>], a_index: &[i64], b_index: &[i64
                 usize::try_from(b_index[k]).expect("index"),
             );
             let mut similarity = 0f64;
-            for &(a, b, channels, plane, alpha, beta) in &sets {
-                let (x_maps, y_maps) = (
-                    &a[ia * channels * plane..(ia + 1) * channels * plane],
-                    &b[ib * channels * plane..(ib + 1) * channels * plane],
-                );
+            for set in sets {
+                let (x_maps, y_maps) = (set.a[ia], set.b[ib]);
+                assert_eq!(x_maps.len(), y_maps.len(), "feature sets of one shape");
+                let plane = x_maps.len() / set.alpha.len();
                 for (channel, (x, y)) in x_maps
                     .chunks_exact(plane)
                     .zip(y_maps.chunks_exact(plane))
@@ -219,8 +229,8 @@ pub(crate) fn distances(sets: &[FeatureSet<'_>], a_index: &[i64], b_index: &[i64
                     let (vx, vy, cxy) = centred_moments(x, y, mx, my);
                     let structure = (2.0 * mx * my + C) / (mx * mx + my * my + C);
                     let texture = (2.0 * cxy + C) / (vx + vy + C);
-                    similarity +=
-                        f64::from(alpha[channel]) * structure + f64::from(beta[channel]) * texture;
+                    similarity += f64::from(set.alpha[channel]) * structure
+                        + f64::from(set.beta[channel]) * texture;
                 }
             }
             *value = (1.0 - similarity) as f32;

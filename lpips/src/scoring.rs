@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use image::RgbImage;
 use tch::{Device, Tensor};
 
-use crate::dists::{to_unit_tensor, Dists};
+use crate::dists::{to_unit_tensor, Dists, FeatureSets};
 use crate::error::{LpipsError, Result};
 use crate::image_input::{check_comparable, to_tensor};
 use crate::model::{Features, Lpips};
@@ -46,24 +46,28 @@ pub const DEFAULT_BATCH_SIZE: usize = 96;
 /// A network whose features are computed once per patch and compared
 /// pairwise: LPIPS or DISTS.
 pub trait Network {
+    /// A batch's features, as [`Self::batch_features`] computes them.
+    type Features;
     /// Where the network computes; batches are moved there and distances
     /// back to the CPU.
     fn device(&self) -> Device;
     /// Whether two images can be compared (sizes).
     fn check_comparable(&self, a: &RgbImage, b: &RgbImage) -> Result<()>;
     /// The features of a batch of same-sized images.
-    fn batch_features(&self, images: &[&RgbImage]) -> Result<Features>;
+    fn batch_features(&self, images: &[&RgbImage]) -> Result<Self::Features>;
     /// Distances between `a[a_index[k]]` and `b[b_index[k]]`, float32.
     fn batch_distances(
         &self,
-        a: &Features,
+        a: &Self::Features,
         a_index: &Tensor,
-        b: &Features,
+        b: &Self::Features,
         b_index: &Tensor,
     ) -> Tensor;
 }
 
 impl Network for Lpips {
+    type Features = Features;
+
     fn device(&self) -> Device {
         Lpips::device(self)
     }
@@ -88,6 +92,8 @@ impl Network for Lpips {
 }
 
 impl Network for Dists {
+    type Features = FeatureSets;
+
     fn device(&self) -> Device {
         Dists::device(self)
     }
@@ -96,15 +102,15 @@ impl Network for Dists {
         Dists::check_comparable(a, b)
     }
 
-    fn batch_features(&self, images: &[&RgbImage]) -> Result<Features> {
+    fn batch_features(&self, images: &[&RgbImage]) -> Result<FeatureSets> {
         Ok(self.features(&to_unit_tensor(images)?))
     }
 
     fn batch_distances(
         &self,
-        a: &Features,
+        a: &FeatureSets,
         a_index: &Tensor,
-        b: &Features,
+        b: &FeatureSets,
         b_index: &Tensor,
     ) -> Tensor {
         self.distances(a, a_index, b, b_index)
