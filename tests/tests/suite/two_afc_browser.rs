@@ -476,7 +476,8 @@ async fn workers_on_desktop_and_phone_practise_and_complete_assignments(pool: Pg
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A link to an assignment that does not exist says so.
+    // A link to an assignment that does not exist says so (the server
+    // renders that page, answered with 404).
     page.goto(&app.url("/a/no-such-assignment-token-at-all"))
         .await
         .unwrap();
@@ -486,7 +487,7 @@ async fn workers_on_desktop_and_phone_practise_and_complete_assignments(pool: Pg
         .await
         .unwrap();
     assert!(
-        error.contains("there is no assignment with this token"),
+        error.contains("This link is not valid"),
         "{error}"
     );
 
