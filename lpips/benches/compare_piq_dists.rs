@@ -70,14 +70,10 @@ fn main() {
     let mut ours_best = 0.0f64;
     for batch in [32, 64, 128, 256] {
         scorer = scorer.with_batch_size(batch);
-        let best = (0..ROUNDS)
-            .map(|_| {
-                let start = Instant::now();
+        let rate = PAIRS as f64
+            / best_seconds(|| {
                 scorer.score_pairs(&patches, &pairs).expect("scoring");
-                start.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min);
-        let rate = PAIRS as f64 / best;
+            });
         println!("ours  batch {batch:>3} patches: {rate:8.1} pairs/s");
         ours_best = ours_best.max(rate);
     }
@@ -100,14 +96,10 @@ fn main() {
     let mut ours_triplets = 0.0f64;
     for batch in [48, 96, 192] {
         scorer = scorer.with_batch_size(batch);
-        let best = (0..ROUNDS)
-            .map(|_| {
-                let start = Instant::now();
+        let rate = (2 * TRIPLETS) as f64
+            / best_seconds(|| {
                 scorer.score_triplets(&patches, &triplets).expect("scoring");
-                start.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min);
-        let rate = (2 * TRIPLETS) as f64 / best;
+            });
         println!("ours  batch {batch:>3} patches: {rate:8.1} distances/s on triplets");
         ours_triplets = ours_triplets.max(rate);
     }
@@ -127,6 +119,17 @@ fn main() {
         2 * TRIPLETS,
         ours_triplets / piq_triplets
     );
+}
+
+/// The shortest of `ROUNDS` runs of `run`, in seconds.
+fn best_seconds(mut run: impl FnMut()) -> f64 {
+    (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// piq's best pairs/s on `patches` taken two by two (written to `raw` for

@@ -486,10 +486,7 @@ async fn workers_on_desktop_and_phone_practise_and_complete_assignments(pool: Pg
         .text()
         .await
         .unwrap();
-    assert!(
-        error.contains("This link is not valid"),
-        "{error}"
-    );
+    assert!(error.contains("This link is not valid"), "{error}");
 
     // An anonymous worker, twice: the browser keeps the id the server gave.
     let mut tokens = Vec::new();
